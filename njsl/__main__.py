@@ -1,0 +1,5 @@
+import sys
+
+from njsl.cli import main
+
+sys.exit(main())

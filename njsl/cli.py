@@ -1,0 +1,56 @@
+"""The ``njsl`` command: one subcommand per stage, each implemented by its package's ``cli`` module.
+
+Subcommand modules are imported only when chosen, so ``njsl db info`` never pays for importing torch.
+Each module exposes ``main(argv: list[str] | None = None, prog: str | None = None) -> int``.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module implementing it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "db": ("model_metadata_db.cli", "the model metadata store: import, export, info, check, add-eval, add-model"),
+    "summary": ("model_metadata_db.summary", "import the paper's release (or open a store) and print a summary"),
+    "predict": ("performance_prediction.cli", "predict benchmark scores from the store; write the report"),
+    "predict-model": ("performance_prediction.what_if", "predict scores of a planned model from a YAML spec"),
+    "tokenizer": ("pretraining.tokenizer_cli", "train a tokenizer (BPE/unigram) in Hugging Face format"),
+    "preprocess": ("pretraining.preprocess_cli", "tokenize documents into Megatron .bin/.idx datasets"),
+    "mix": ("pretraining.mix_cli", "validate and report a data mix"),
+    "train": ("pretraining.train_cli", "pretrain a model from a config on a data mix"),
+    "sweep": ("pretraining.sweep", "expand a grid of design decisions/mixes into runs"),
+    "export": ("pretraining.export_cli", "export a checkpoint to a Hugging Face folder"),
+    "perplexity": ("pretraining.perplexity_cli", "held-out perplexity of a model on a dataset"),
+    "tag": ("data_tagging.cli", "document-level taggers and their aggregation into the store"),
+    "entropy": ("whole_corpus_measures.cli", "whole-corpus n-gram next-token entropy"),
+    "domains": ("freegens.domains_cli", "domain classification (LLM cascade or local classifier)"),
+    "freegens": ("freegens.cli", "free generations, filtering and pseudo features"),
+    "eval": ("pretraining.eval_cli", "run lm-evaluation-harness and import the results into the store"),
+    "register-run": ("pretraining.register_run", "register a training run (annotation, data, evals) in the store"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: njsl <command> [args...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run 'njsl <command> --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"njsl: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    result = module.main(rest, prog=f"njsl {name}")
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
