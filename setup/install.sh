@@ -15,7 +15,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+# The machine's pip config lists local index folders that may not exist; hide pip's per-package noise about them.
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 # torch first: anything depending on torch would otherwise pull the multi-GB CUDA build on CPU machines.
 pip install "torch==$TORCH_VERSION"
 if [ "${NJSL_GPU:-0}" = "1" ]; then xgb=xgboost; else xgb=xgboost-cpu; fi

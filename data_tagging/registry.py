@@ -1,0 +1,166 @@
+"""The tagger registry: one small class per document feature, registered by name.
+
+A tagger turns a batch of :class:`njsl.documents.Document` into one row of values per document
+(``tag``), and a table of those rows into dataset/model-level features (``aggregate``). Adding a
+feature means writing one class with ``@register`` — the runner, the CLI, sharding, resuming and
+aggregation pick it up.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, ClassVar, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from njsl.documents import Document
+
+
+class TaggingError(ValueError):
+    """A user-caused problem with a tagging request (unknown feature, bad option, mismatched resume)."""
+
+
+class Tagger:
+    """Base class. Subclasses set ``name``, ``columns`` (float values) and optionally ``text_columns``.
+
+    ``__init__`` takes keyword options (the CLI flags of the same name); unknown options are not passed.
+    Heavy libraries are imported in ``__init__``, never at module import, so listing taggers stays cheap.
+    """
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    columns: ClassVar[tuple[str, ...]] = ()
+    text_columns: ClassVar[tuple[str, ...]] = ()  # e.g. a skip reason; never aggregated
+    description: ClassVar[str] = ""
+    uses_meta: ClassVar[bool] = False  # needs Document.meta (e.g. a file path); else workers get id+text only
+    # The paper averaged its parse statistics with np.std (ddof=0) and the rest with pandas' .std() (ddof=1).
+    std_ddof: ClassVar[int] = 1
+
+    def tag(self, docs: Sequence[Document]) -> list[dict[str, Any]]:
+        """One dict per document (same order) with keys from ``columns``/``text_columns``; NaN when not defined."""
+        raise NotImplementedError
+
+    @classmethod
+    def aggregate(cls, per_doc: pd.DataFrame) -> dict[str, float]:
+        """Dataset/model-level features: ``<column>_mean`` and ``<column>_std`` over documents with a value."""
+        out: dict[str, float] = {}
+        for col in cls.columns:
+            if col not in per_doc:
+                continue
+            values = pd.to_numeric(per_doc[col], errors="coerce").dropna()
+            if values.empty:
+                continue
+            out[f"{col}_mean"] = float(values.mean())
+            out[f"{col}_std"] = float(values.std(ddof=cls.std_ddof)) if len(values) > cls.std_ddof else math.nan
+        return out
+
+
+TAGGERS: dict[str, type[Tagger]] = {}
+ALIASES: dict[str, str] = {}
+
+# ``--feature all``: the natural-language features of the paper in one pass. Code features and the
+# quality classifier are opt-in (``--feature all,code_features``) because they need code / a model.
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "all": ("char_len", "tokens", "parse", "keyword_ratios"),
+    "all_code": ("char_len", "tokens", "code_features"),
+}
+
+
+def register(cls: type[Tagger]) -> type[Tagger]:
+    """Class decorator adding a tagger (and its aliases) to the registry."""
+    for key in (cls.name, *cls.aliases):
+        if key in TAGGERS or key in ALIASES:
+            raise RuntimeError(f"tagger name {key!r} registered twice")
+    TAGGERS[cls.name] = cls
+    for alias in cls.aliases:
+        ALIASES[alias] = cls.name
+    return cls
+
+
+def _load_builtin_taggers() -> None:
+    # Importing the modules runs their @register decorators; they import nothing heavy at module level.
+    from data_tagging import basic, code_features, keywords, parse, quality  # noqa: F401
+
+
+def resolve_features(features: str | Iterable[str]) -> list[str]:
+    """Canonical tagger names for a request like ``"all"``, ``"ttr,dep_parse"`` or ``["char_len", ...]``.
+
+    Aliases collapse (``num_tokens``/``unique_tokens``/``ttr`` are one tokenizer pass), order is kept,
+    duplicates are dropped.
+    """
+    _load_builtin_taggers()
+    items = [features] if isinstance(features, str) else list(features)
+    names: list[str] = []
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            expanded = FEATURE_SETS.get(part, (part,))
+            for name in expanded:
+                canonical = ALIASES.get(name, name)
+                if canonical not in TAGGERS:
+                    known = sorted([*TAGGERS, *ALIASES, *FEATURE_SETS])
+                    raise TaggingError(f"--feature: unknown feature {name!r}; known: {', '.join(known)}")
+                if canonical not in names:
+                    names.append(canonical)
+    if not names:
+        raise TaggingError("--feature: no feature given (e.g. --feature all or --feature char_len,ttr)")
+    return names
+
+
+def tagger_class(name: str) -> type[Tagger]:
+    _load_builtin_taggers()
+    return TAGGERS[ALIASES.get(name, name)]
+
+
+def build_tagger(name: str, options: dict[str, Any]) -> Tagger:
+    """Instantiate a tagger, passing only the options its ``__init__`` accepts (so one flag set serves all)."""
+    cls = tagger_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    accepted = {k: v for k, v in options.items() if k in params and v is not None}
+    return cls(**accepted)
+
+
+def output_schema(names: Sequence[str]):
+    """The Arrow schema of a per-document table: ``id`` then each tagger's columns (fixed across parts)."""
+    import pyarrow as pa
+
+    fields = [pa.field("id", pa.string())]
+    for name in names:
+        cls = tagger_class(name)
+        fields += [pa.field(c, pa.float64()) for c in cls.columns]
+        fields += [pa.field(c, pa.string()) for c in cls.text_columns]
+    return pa.schema(fields)
+
+
+def nan_row(cls: type[Tagger], **text_values: str) -> dict[str, Any]:
+    """A row with every value NaN (a skipped document), plus text columns such as the skip reason."""
+    row: dict[str, Any] = {c: math.nan for c in cls.columns}
+    row.update({c: None for c in cls.text_columns})
+    row.update(text_values)
+    return row
+
+
+def describe_stats(values: Sequence[float] | np.ndarray, prefix: str, stats: Sequence[str]) -> dict[str, float]:
+    """Summary statistics of one document's per-token/per-node values, NaN when there are none."""
+    arr = np.asarray(values, dtype=np.float64)
+    out: dict[str, float] = {}
+    for stat in stats:
+        key = f"{prefix}_{stat}"
+        if arr.size == 0:
+            out[key] = math.nan
+        elif stat == "mean":
+            out[key] = float(arr.mean())
+        elif stat == "median":
+            out[key] = float(np.median(arr))
+        elif stat == "90p":
+            out[key] = float(np.percentile(arr, 90))
+        elif stat == "max":
+            out[key] = float(arr.max())
+        elif stat == "std":
+            out[key] = float(arr.std())
+        else:
+            raise KeyError(stat)
+    return out

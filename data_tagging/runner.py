@@ -1,0 +1,306 @@
+"""Run taggers over documents: in memory (:func:`tag_documents`) or over files with shards and resume
+(:func:`run_tagging`).
+
+Resumable output: while running, rows go to ``.<output>.parts/part-NNNNNN.parquet`` beside the output,
+each part written atomically, with ``progress.json`` (documents done) as a human-readable marker and
+``run.json`` holding what the run was asked (features, options, input files with sizes and mtimes). Killed
+and restarted with the same command, a run counts the rows already in complete parts, skips that many
+documents and goes on; the parts are then joined into the output in one atomic rename. The output is
+therefore identical to an uninterrupted run, and no half-written file ever carries the output's name.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import pandas as pd
+
+from njsl.atomic import atomic_path, write_text_atomic
+from njsl.documents import Document, ReadReport, input_files, iter_documents, shard_of
+
+from data_tagging.registry import Tagger, TaggingError, build_tagger, output_schema, resolve_features, tagger_class
+
+FORMAT_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------------------
+# in memory
+
+
+def build_taggers(names: Sequence[str], options: dict[str, Any]) -> list[Tagger]:
+    return [build_tagger(n, options) for n in names]
+
+
+def tag_batch(taggers: Sequence[Tagger], docs: Sequence[Document]) -> list[dict[str, Any]]:
+    """One row per document: ``id`` plus every tagger's values."""
+    rows: list[dict[str, Any]] = [{"id": d.id} for d in docs]
+    for tagger in taggers:
+        values = tagger.tag(docs)
+        if len(values) != len(docs):  # a tagger bug, not a user error: fail loudly
+            raise RuntimeError(f"tagger {tagger.name} returned {len(values)} rows for {len(docs)} documents")
+        for row, v in zip(rows, values):
+            row.update(v)
+    return rows
+
+
+# Worker processes hold their taggers in this module-level slot, set once by the pool initializer
+# (a pool's only way to keep loaded models between tasks). The parent process never touches it.
+_WORKER_TAGGERS: list[Tagger] | None = None
+_WORKER_ERROR: Exception | None = None
+
+
+def _init_worker(names: Sequence[str], options: dict[str, Any]) -> None:
+    global _WORKER_TAGGERS, _WORKER_ERROR
+    # One thread per worker: the processes are the parallelism (numpy/BLAS read this when first used).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        _WORKER_TAGGERS = build_taggers(names, options)
+    except Exception as exc:  # re-raised by the first task: a failing pool initializer would respawn forever
+        _WORKER_ERROR = exc
+    if "torch" in sys.modules:  # only a tagger that needs torch (the quality classifier) imported it
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _worker_tag(docs: list[Document]) -> list[dict[str, Any]]:
+    if _WORKER_ERROR is not None:
+        raise _WORKER_ERROR
+    assert _WORKER_TAGGERS is not None
+    return tag_batch(_WORKER_TAGGERS, docs)
+
+
+def _batches(docs: Iterable[Document], size: int, keep_meta: bool) -> Iterator[list[Document]]:
+    it = iter(docs)
+    while True:
+        batch = list(itertools.islice(it, size))
+        if not batch:
+            return
+        if not keep_meta:  # metadata can be large (lm-eval sample logs); workers need only id and text
+            batch = [Document(d.id, d.text) for d in batch]
+        yield batch
+
+
+def iter_tagged(
+    docs: Iterable[Document],
+    features: str | Sequence[str],
+    options: dict[str, Any] | None = None,
+    *,
+    n_process: int = 1,
+    batch_size: int = 64,
+) -> Iterator[list[dict[str, Any]]]:
+    """Tag documents batch by batch, yielding each batch's rows in input order.
+
+    With ``n_process > 1`` a process pool (each worker loads its taggers once) tags batches in parallel;
+    at most ``2 * n_process`` batches are in flight, so memory stays bounded on any input size.
+    """
+    names = resolve_features(features)
+    options = dict(options or {})
+    keep_meta = any(getattr(tagger_class(n), "uses_meta", False) for n in names)
+    batches = _batches(docs, max(1, int(batch_size)), keep_meta)
+    if n_process <= 1:
+        taggers = build_taggers(names, options)
+        for batch in batches:
+            yield tag_batch(taggers, batch)
+        return
+    ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+    with ctx.Pool(n_process, initializer=_init_worker, initargs=(names, options)) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.apply_async(_worker_tag, (batch,)))
+            if len(pending) >= 2 * n_process:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def tag_documents(
+    docs: Iterable[Document],
+    features: str | Sequence[str],
+    *,
+    n_process: int = 1,
+    batch_size: int = 64,
+    **options: Any,
+) -> pd.DataFrame:
+    """Tag documents in memory: one row per document, an ``id`` column and each tagger's value columns.
+
+    ``features`` as on the command line (``"all"``, ``"char_len,ttr"``, ``["parse", "keyword_ratios"]``);
+    ``options`` are the taggers' keyword options (``tokenizer=``, ``spacy_model=``, ``language_detector=``,
+    ``code_language=``, ``quality_model=``...). Used by :mod:`freegens` for pseudo features.
+    """
+    names = resolve_features(features)
+    schema = output_schema(names)
+    rows = [row for batch in iter_tagged(docs, names, options, n_process=n_process, batch_size=batch_size)
+            for row in batch]
+    frame = pd.DataFrame(rows, columns=schema.names)
+    return frame
+
+
+# --------------------------------------------------------------------------------------------------------
+# files, shards, resume
+
+
+def shard_output_path(output: str | Path, shard: tuple[int, int] | None) -> Path:
+    """``out.parquet`` -> ``out-00003-of-00008.parquet`` for shard 3/8 (one output per array task)."""
+    output = Path(output)
+    if shard is None:
+        return output
+    i, n = shard
+    suffix = "".join(output.suffixes[-1:]) or ".parquet"
+    stem = output.name[: -len(suffix)] if output.name.endswith(suffix) else output.name
+    return output.with_name(f"{stem}-{i:05d}-of-{n:05d}{suffix}")
+
+
+def work_dir_for(output: Path) -> Path:
+    return output.with_name(f".{output.name}.parts")
+
+
+@dataclass
+class RunSummary:
+    output: Path
+    documents: int = 0
+    resumed_from: int = 0
+    seconds: float = 0.0
+    already_complete: bool = False
+    report: ReadReport = field(default_factory=ReadReport)
+
+    def line(self) -> str:
+        if self.already_complete:
+            return f"{self.output} is already complete (delete it or pass --overwrite to recompute)"
+        rate = (self.documents - self.resumed_from) / self.seconds if self.seconds > 0 else float("nan")
+        resumed = f", resumed after {self.resumed_from}" if self.resumed_from else ""
+        return (f"wrote {self.documents} document rows to {self.output}{resumed} "
+                f"({rate:.1f} docs/s); input: {self.report.summary()}")
+
+
+def _input_fingerprint(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for f in input_files(path):
+        files = [f] if f.is_file() else sorted(p for p in f.rglob("*") if p.is_file())
+        for p in files:
+            st = p.stat()
+            out.append({"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return out
+
+
+def _part_files(work: Path) -> list[Path]:
+    parts = sorted(work.glob("part-*.parquet"))
+    for k, p in enumerate(parts):
+        if p.name != f"part-{k:06d}.parquet":
+            raise TaggingError(f"{work}: part files are not contiguous at {p.name}; delete {work} to start over")
+    return parts
+
+
+def run_tagging(
+    input: str | Path,
+    output: str | Path,
+    features: str | Sequence[str],
+    *,
+    text_column: str = "text",
+    resps_format: bool = False,
+    id_column: str | None = None,
+    strict: bool = False,
+    limit: int | None = None,
+    shard: tuple[int, int] | None = None,
+    n_process: int = 1,
+    batch_size: int = 64,
+    part_docs: int = 2000,
+    overwrite: bool = False,
+    progress: bool = True,
+    options: dict[str, Any] | None = None,
+) -> RunSummary:
+    """Tag every document of ``input`` (this shard's share) into a parquet file keyed by document id.
+
+    Resumes a killed run started with the same arguments; refuses (with the fix in the message) to mix
+    parts of a run with different features/options/input. See the module docstring for the layout.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tqdm import tqdm
+
+    names = resolve_features(features)
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    input = Path(input)
+    out = shard_output_path(output, shard)
+    work = work_dir_for(out)
+    summary = RunSummary(out)
+    if overwrite:
+        shutil.rmtree(work, ignore_errors=True)
+    elif out.exists():
+        shutil.rmtree(work, ignore_errors=True)  # left over from a kill between the rename and the cleanup
+        summary.already_complete = True
+        return summary
+
+    request = {
+        "format_version": FORMAT_VERSION, "features": names, "options": options,
+        "input": _input_fingerprint(input), "text_column": text_column, "resps_format": resps_format,
+        "id_column": id_column, "limit": limit, "shard": list(shard) if shard else None,
+    }
+    run_file = work / "run.json"
+    if run_file.exists():
+        previous = json.loads(run_file.read_text())
+        if previous != json.loads(json.dumps(request)):
+            changed = sorted(k for k in request if previous.get(k) != json.loads(json.dumps(request[k])))
+            raise TaggingError(
+                f"{work} holds an unfinished run with different {', '.join(changed)}; rerun the same command "
+                "to resume it, or pass --overwrite to start over"
+            )
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_file, json.dumps(request, indent=1))
+
+    schema = output_schema(names)
+    parts = _part_files(work)
+    done = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    summary.resumed_from = done
+
+    report = summary.report
+    docs = iter_documents(input, text_column=text_column, resps_format=resps_format, id_column=id_column,
+                          strict=strict, limit=limit, report=report)
+    todo = itertools.islice(shard_of(docs, shard), done, None)
+
+    start = time.perf_counter()
+    buffer: list[dict[str, Any]] = []
+    n_parts = len(parts)
+
+    def flush() -> None:
+        nonlocal n_parts, done, buffer
+        if not buffer:
+            return
+        table = pa.Table.from_pylist(buffer, schema=schema)
+        with atomic_path(work / f"part-{n_parts:06d}.parquet") as tmp:
+            pq.write_table(table, tmp)
+        n_parts += 1
+        done += len(buffer)
+        buffer = []
+        write_text_atomic(work / "progress.json", json.dumps({"documents_done": done, "parts": n_parts}))
+
+    bar = tqdm(desc=f"tag {','.join(names)}", unit="doc", initial=done, disable=None if progress else True)
+    try:
+        for rows in iter_tagged(todo, names, options, n_process=n_process, batch_size=batch_size):
+            buffer += rows
+            bar.update(len(rows))
+            if len(buffer) >= part_docs:
+                flush()
+        flush()
+    finally:
+        bar.close()
+    summary.seconds = time.perf_counter() - start
+
+    meta = {"njsl_tagging": json.dumps({**request, "read_report": report.summary()})}
+    with atomic_path(out) as tmp:
+        with pq.ParquetWriter(tmp, schema.with_metadata(meta)) as writer:
+            for p in _part_files(work):
+                writer.write_table(pq.read_table(p, schema=schema))
+            if n_parts == 0:  # no documents at all: still a valid, empty table with the full schema
+                writer.write_table(schema.empty_table())
+    shutil.rmtree(work, ignore_errors=True)
+    summary.documents = done
+    return summary

@@ -1,0 +1,184 @@
+"""``njsl domains``: classify documents into domains, train/evaluate the offline classifier, store features.
+
+    njsl domains classify --input IN.jsonl --output OUT.csv [--resps_format] [--limit N]
+                          [--backend openai|local] [--base_url URL] [--model NAME] [--model_path DIR]
+    njsl domains train LABELLED.csv --output MODEL_DIR
+    njsl domains cv LABELLED.csv [--folds 5] [--output REPORT.md]
+    njsl domains features CLASSIFIED.csv --store STORE --id ID [--kind model|dataset]
+
+``freegens/classify_domains_multistage.py`` is the paper's path to ``classify``. The API key is read from
+``$OPENAI_API_KEY`` (never from a flag, never printed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from njsl.documents import ReadReport, iter_documents
+
+from . import classify as C
+from .language import parse_languages
+from .llm_backend import EndpointError, RetryPolicy
+
+
+def add_classify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", required=True, help="documents (jsonl[.gz|.zst], parquet, arrow, HF folder)")
+    p.add_argument("--output", required=True, help="CSV keyed by document id: id, language, prediction, decided_at")
+    p.add_argument("--resps_format", action="store_true", help="text in resps[0][0] (lm-eval --log_samples)")
+    p.add_argument("--text_column", default="text")
+    p.add_argument("--id_column", default=None)
+    p.add_argument("--limit", type=int, default=None, help="classify only the first N documents")
+    p.add_argument("--strict", action="store_true", help="stop at the first malformed input line")
+    p.add_argument("--backend", choices=("openai", "local"), default="openai",
+                   help="openai: the LLM cascade over any OpenAI-compatible endpoint; local: the offline classifier")
+    p.add_argument("--base_url", default=None, help="endpoint, e.g. http://localhost:8000/v1 for vLLM "
+                                                    "(default: the OpenAI API)")
+    p.add_argument("--model", default="gpt-4o-mini", help="chat model name at the endpoint")
+    p.add_argument("--model_path", default=None, help="--backend local: folder written by 'njsl domains train'")
+    p.add_argument("--concurrency", type=int, default=8, help="requests in flight at most")
+    p.add_argument("--max_retries", type=int, default=6, help="retries per request on 429/5xx/timeouts")
+    p.add_argument("--retry_base_delay", type=float, default=1.0, help="first backoff in seconds (doubles)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    p.add_argument("--cache", default=None, help="answer cache (SQLite); default OUTPUT.cache.sqlite")
+    p.add_argument("--max_chars", type=int, default=C.DEFAULT_MAX_CHARS, help="characters per document sent")
+    p.add_argument("--languages", default=None, help="ISO 639-1 codes lingua chooses among (default: 21 common "
+                                                     "ones; 'all' for every language)")
+    p.add_argument("--price_input", type=float, default=None, help="USD per 1M prompt tokens (cost estimate)")
+    p.add_argument("--price_output", type=float, default=None, help="USD per 1M completion tokens")
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    """Classify, write the CSV, print label counts and (openai backend) usage and cost."""
+    languages = parse_languages(args.languages)
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    if args.max_chars < 1:
+        raise ValueError(f"--max_chars must be >= 1, got {args.max_chars}")
+    report = ReadReport()
+    docs = list(iter_documents(args.input, text_column=args.text_column, resps_format=args.resps_format,
+                               id_column=args.id_column, strict=args.strict, limit=args.limit, report=report))
+    if report.summary() != "no problems":
+        print(f"input: {report.summary()}", file=sys.stderr)
+    if args.backend == "local":
+        if not args.model_path:
+            raise ValueError("--backend local needs --model_path DIR (train one with 'njsl domains train')")
+        rows = C.classify_local(docs, args.model_path, languages)
+    else:
+        from .cache import AnswerCache
+        from .llm_backend import ChatBackend
+
+        retry = RetryPolicy(max_retries=args.max_retries, base_delay=args.retry_base_delay, timeout=args.timeout)
+        backend = ChatBackend(args.model, base_url=args.base_url, retry=retry)
+        cache_path = Path(args.cache) if args.cache else Path(str(args.output) + ".cache.sqlite")
+        with AnswerCache(cache_path) as cache:
+            run = C.CascadeRun(backend, cache, concurrency=args.concurrency, max_chars=args.max_chars)
+            try:
+                rows = run.classify(docs, languages)
+            finally:
+                print(run.usage.summary(args.model, args.price_input, args.price_output), file=sys.stderr)
+    C.write_classified(rows, args.output)
+    from .features import label_counts
+
+    counts = ", ".join(f"{k}: {v}" for k, v in label_counts(r.prediction for r in rows).items())
+    print(f"classified {len(rows)} document(s) -> {args.output} ({counts or 'none'})")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .local_model import LocalDomainClassifier, load_labelled
+
+    frame = load_labelled(args.labelled, args.text_column, args.label_column)
+    model = LocalDomainClassifier.fit(frame, C=args.C, seed=args.seed, source=str(args.labelled))
+    model.save(args.output)
+    print(f"trained on {len(frame)} documents ({model.meta['label_counts']}) -> {args.output}")
+    return 0
+
+
+def run_cv(args: argparse.Namespace) -> int:
+    from njsl.atomic import write_text_atomic
+
+    from .local_model import cross_validate, format_cv_report, load_labelled
+
+    frame = load_labelled(args.labelled, args.text_column, args.label_column)
+    result = cross_validate(frame, folds=args.folds, C=args.C, seed=args.seed)
+    text = format_cv_report(result)
+    print(text)
+    if args.output:
+        write_text_atomic(args.output, text + "\n")
+    if args.json:
+        write_text_atomic(args.json, json.dumps(result, indent=2))
+    return 0
+
+
+def run_features(args: argparse.Namespace) -> int:
+    from model_metadata_db import AnalysisStore
+
+    from .features import domain_features
+
+    rows = C.read_classified(args.classified)
+    feats = domain_features([r.prediction for r in rows], [r.language for r in rows])
+    with AnalysisStore.from_existing(args.store) as store:
+        store.set_features(args.kind, args.id, feats, source=f"freegens.domains:{Path(args.classified).name}")
+    print(json.dumps({"id": args.id, "kind": args.kind, **feats}, indent=2))
+    return 0
+
+
+def _labelled_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("labelled", help="CSV with a text and a label column (e.g. the paper's fineweb labels)")
+    p.add_argument("--text_column", default="text")
+    p.add_argument("--label_column", default="prediction")
+    p.add_argument("--C", type=float, default=0.5, help="inverse regularisation of the linear SVM")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_classify_args(sub.add_parser("classify", help="classify documents (LLM cascade or local model)"))
+    p = sub.add_parser("train", help="train the offline classifier on labelled documents")
+    _labelled_args(p)
+    p.add_argument("--output", required=True, help="model folder to write")
+    p = sub.add_parser("cv", help="cross-validated agreement of the offline classifier with the labels")
+    _labelled_args(p)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--output", default=None, help="also write the Markdown report here")
+    p.add_argument("--json", default=None, help="also write the full result as JSON here")
+    p = sub.add_parser("features", help="domain_*_pct_mean and pct_english_mean of a classified CSV -> store")
+    p.add_argument("classified", help="CSV written by 'njsl domains classify'")
+    p.add_argument("--store", required=True, help="store (.duckdb file)")
+    p.add_argument("--id", required=True, help="model or dataset id the features belong to")
+    p.add_argument("--kind", choices=("model", "dataset"), default="model")
+    return parser
+
+
+COMMANDS = {"classify": run_classify, "train": run_train, "cv": run_cv, "features": run_features}
+
+
+def run_guarded(func, args) -> int:
+    """Run a command; user errors and endpoint failures print ``error: ...`` and return 2 / 1."""
+    try:
+        return func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except EndpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
+    return run_guarded(COMMANDS[args.command], args)
+
+
+def classify_main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """The paper's ``classify_domains_multistage.py`` interface (no subcommand)."""
+    parser = argparse.ArgumentParser(prog=prog, description="multi-stage domain classification of documents")
+    add_classify_args(parser)
+    return run_guarded(run_classify, parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

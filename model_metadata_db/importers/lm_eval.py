@@ -1,0 +1,141 @@
+"""Import lm-evaluation-harness 0.4.x results JSON into ``evaluation_results``.
+
+Format read (what ``lm_eval --output_path`` writes)::
+
+    {"results": {"arc_challenge": {"alias": ..., "acc,none": 0.43, "acc_stderr,none": 0.014,
+                                   "acc_norm,none": 0.46, "acc_norm_stderr,none": 0.015}, ...},
+     "group_subtasks": {"mmlu": ["mmlu_stem", ...], ...}, "n-shot": {"arc_challenge": 25, ...},
+     "configs": {"arc_challenge": {"num_fewshot": 25, ...}}, "config": {"model_args": "pretrained=org/name,..."}}
+
+Mapping: task → benchmark (the release uses lm-eval 0.4 task names: ``arc_challenge``, ``hellaswag``,
+``mmlu_<subject>``, ``truthfulqa_mc2``...), ``n-shot`` → setting ``"N-shot"``, metric key ``acc`` → ``accuracy``,
+``acc_norm`` → ``acc_norm``, ``exact_match`` → ``accuracy`` (gsm8k), ``perplexity``/``brier_score``/... unchanged.
+Per metric one filter is imported: ``none``, else ``strict-match``, else the first (others are reported).
+Group entries (``mmlu``, ``mmlu_stem``...) are aggregates of imported subtasks and are skipped unless asked.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..benchmarks import LM_EVAL_METRICS, benchmark_from_lm_eval_task, setting_for_shots
+from ..errors import StoreError
+from ..report import ImportReport
+from .common import check_model_id, read_json
+
+_FILTER_PREFERENCE = ("none", "strict-match")
+
+
+def model_id_from_results(data: Mapping[str, Any]) -> str | None:
+    """The model id an lm-eval results file names: ``pretrained=`` in ``config.model_args``, else ``model_name``."""
+    config = data.get("config") or {}
+    args = config.get("model_args")
+    if isinstance(args, Mapping):
+        if args.get("pretrained"):
+            return str(args["pretrained"])
+    elif isinstance(args, str):
+        for part in args.split(","):
+            key, _, value = part.partition("=")
+            if key.strip() == "pretrained" and value.strip():
+                return value.strip()
+    name = data.get("model_name")
+    return str(name) if name else None
+
+
+def _split_metric(key: str) -> tuple[str, str] | None:
+    if "," not in key:
+        return None
+    metric, _, filt = key.partition(",")
+    return metric, filt
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def rows_from_lm_eval(data: Any, model_id: str | None = None, *, source: str = "results",
+                      include_groups: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """Score rows of a parsed lm-eval 0.4 results dict, and notes about what was skipped."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("results"), Mapping):
+        raise StoreError(f"{source}: not an lm-eval results file (no 'results' object); give the results_*.json "
+                         "that `lm_eval --output_path` wrote")
+    results: Mapping[str, Any] = data["results"]
+    if not results:
+        raise StoreError(f"{source}: 'results' is empty; the evaluation produced no scores")
+    old_style = [t for t, m in results.items() if isinstance(m, Mapping) and m
+                 and not any("," in k for k in m if k != "alias") and any(k in m for k in ("acc", "acc_norm", "ppl"))]
+    if old_style:
+        raise StoreError(f"{source}: metric keys without ',filter' (e.g. task {old_style[0]!r}) are lm-eval 0.3 "
+                         "format; only lm-eval 0.4.x results are supported (re-run with lm-eval >= 0.4)")
+    model_id = check_model_id(model_id if model_id is not None else model_id_from_results(data), source)
+    groups = {g for g, children in (data.get("group_subtasks") or {}).items() if children}
+    n_shot = data.get("n-shot") or {}
+    configs = data.get("configs") or {}
+    rows, notes = [], []
+    for task, metrics in sorted(results.items()):
+        if not isinstance(metrics, Mapping):
+            raise StoreError(f"{source}: results[{task!r}] must be an object of metric values")
+        if task in groups and not include_groups:
+            notes.append(f"group {task!r} skipped (an aggregate of its subtasks, which are imported)")
+            continue
+        shots = n_shot.get(task, (configs.get(task) or {}).get("num_fewshot"))
+        if shots is None:
+            notes.append(f"task {task!r}: no n-shot given; assumed 0-shot")
+            shots = 0
+        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
+            raise StoreError(f"{source}: n-shot of task {task!r} must be a whole number >= 0, got {shots!r}")
+        by_metric: dict[str, dict[str, Any]] = {}
+        for key, value in metrics.items():
+            parsed = _split_metric(key)
+            if parsed is None or parsed[0].endswith("_stderr"):
+                continue
+            by_metric.setdefault(parsed[0], {})[parsed[1]] = value
+        for metric, filters in sorted(by_metric.items()):
+            filt = next((f for f in _FILTER_PREFERENCE if f in filters), sorted(filters)[0])
+            if len(filters) > 1:
+                notes.append(f"task {task!r} metric {metric!r}: filter {filt!r} imported, "
+                             f"{sorted(set(filters) - {filt})} skipped")
+            value = filters[filt]
+            if value is None or (isinstance(value, float) and not math.isfinite(value)):
+                notes.append(f"task {task!r} metric {metric!r}: no value ({value!r}); skipped")
+                continue
+            number = _number(value)
+            if number is None:
+                raise StoreError(f"{source}: results[{task!r}][{metric + ',' + filt!r}] must be a number, "
+                                 f"got {value!r}")
+            stderr = _number(metrics.get(f"{metric}_stderr,{filt}"))  # "N/A" when not computed → missing
+            rows.append({"id": model_id, "benchmark": benchmark_from_lm_eval_task(task),
+                         "setting": setting_for_shots(shots), "metric": LM_EVAL_METRICS.get(metric, metric),
+                         "metric_value": number, "metric_stderr": stderr})
+    # acc of "exact_match" and "acc" could both map to "accuracy" for one task: keep the first, report it.
+    seen, unique = set(), []
+    for row in rows:
+        key = (row["benchmark"], row["setting"], row["metric"])
+        if key in seen:
+            notes.append(f"{key}: two lm-eval metrics map to the same store metric; the first was kept")
+            continue
+        seen.add(key)
+        unique.append(row)
+    return unique, notes
+
+
+def import_lm_eval_results(store, results_json_path: str | Path, model_id: str | None = None, *,
+                           include_groups: bool = False) -> ImportReport:
+    """Import one lm-eval 0.4 results JSON into ``store`` (one transaction; re-importing is a no-op).
+
+    ``model_id`` defaults to ``pretrained=`` of ``config.model_args``. Unknown benchmark names are imported
+    and listed in the report's warnings.
+    """
+    path = Path(results_json_path)
+    data = read_json(path)
+    rows, notes = rows_from_lm_eval(data, model_id, source=str(path), include_groups=include_groups)
+    if not rows:
+        raise StoreError(f"{path}: no numeric scores found in 'results'")
+    report = store.add_eval_results(rows, source=str(path))
+    report.warnings = notes + report.warnings
+    return report

@@ -1,0 +1,166 @@
+"""Load what the predictor needs from the store: one row per model (features) and one target per task.
+
+Reads through ``model_metadata_db.AnalysisStore`` (a ``.duckdb`` file or an ``EXPORT DATABASE`` folder such as
+the shared release). The store returns the release's -1 sentinels as NaN, so -1 never reaches a model as a
+number. A pseudo-features CSV (the paper's generation features) is merged on ``id``; features written to the
+store's ``features`` table (kind ``model``) are used as well.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import PredictionFileNotFoundError, PredictionInputError
+from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH, SCALING
+from .tasks import MIN_MODELS, TaskSpec, build_targets, mmlu_subjects, paper_tasks, resolve_aliases
+
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "model_annotations": ("id", "total_params", "is_instruction_tuned", *NUMERIC_ARCH, *CATEGORICAL),
+    "dataset_info": ("id", "pretraining_summary_total_tokens_billions", *DATA_FEATURES),
+    "evaluation_results": ("id", "benchmark", "setting", "metric", "metric_value"),
+}
+
+
+@dataclass
+class PredictionData:
+    """Everything a cross-validation run needs; pure data, no store handle."""
+
+    models: pd.DataFrame                  # index id; raw feature columns (scaling, arch, data, pseudo)
+    targets: pd.DataFrame                 # task, id, value, n_parts
+    tasks: list[TaskSpec]
+    metric: str
+    pseudo_features: list[str] = field(default_factory=list)
+    alias_conflicts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped_tasks: dict[str, str] = field(default_factory=dict)   # task -> reason
+
+    def task_frame(self, task: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """Feature rows (index id) and target values of one task, models sorted by id (deterministic)."""
+        t = self.targets[self.targets["task"] == task].set_index("id")["value"]
+        ids = sorted(set(t.index) & set(self.models.index))
+        return self.models.loc[ids], t.loc[ids].to_numpy(dtype=float)
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+
+def open_store(db_path: str | Path):
+    """Open the store at ``db_path`` (``.duckdb`` file or export folder) with a clear error when absent."""
+    from model_metadata_db import AnalysisStore
+
+    path = Path(db_path)
+    if not path.exists():
+        raise PredictionFileNotFoundError(
+            f"--db_path {path} does not exist; give a .duckdb file or an EXPORT DATABASE folder "
+            "(e.g. ../shared/data/paper_db_2025_03_03)")
+    return AnalysisStore.from_existing(path)
+
+
+def check_tables(store) -> None:
+    """Fail with the missing table/column named (and how to fix it) before any modelling starts."""
+    have = store.query("SELECT table_name, column_name FROM information_schema.columns")
+    cols: dict[str, set[str]] = {}
+    for table, col in have.itertuples(index=False):
+        cols.setdefault(table, set()).add(col)
+    for table, needed in REQUIRED_COLUMNS.items():
+        if table not in cols:
+            raise PredictionInputError(
+                f"the database has no table {table!r}; the predictor needs model_annotations, dataset_info and "
+                "evaluation_results (import the paper's release with `njsl db import` or check --db_path)")
+        missing = [c for c in needed if c not in cols[table]]
+        if missing:
+            raise PredictionInputError(
+                f"table {table!r} lacks column(s) {', '.join(missing)}; add them (nullable) with "
+                "`njsl db check`/`njsl db import`, or use a store created by model_metadata_db")
+
+
+def load_pseudo_features(csv_path: str | Path) -> pd.DataFrame:
+    """The paper's generation ('pseudo') features: a CSV keyed on ``id``; duplicate ids keep the first row."""
+    path = Path(csv_path)
+    if not path.is_file():
+        raise PredictionFileNotFoundError(f"--pseudo_feats_csv {path} does not exist; give the CSV of "
+                                          "generation features (e.g. njsl.paths.generation_features_csv())")
+    frame = pd.read_csv(path)
+    if "id" not in frame.columns:
+        raise PredictionInputError(
+            f"--pseudo_feats_csv {path} has no 'id' column (columns: {', '.join(map(str, frame.columns[:6]))}...); "
+            "add a column named 'id' holding the model ids as in the store")
+    frame = frame.drop_duplicates(subset="id", keep="first").set_index("id")
+    numeric = frame.apply(pd.to_numeric, errors="coerce")
+    # a column that is entirely non-numeric carries no signal for the regressor; drop it rather than guess
+    numeric = numeric.loc[:, numeric.notna().any()]
+    return numeric.astype("float64")
+
+
+def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "accuracy",
+              merge_mmlu: bool = True, merge_arithmetic: bool = False, drop_instruction_tuned: bool = False,
+              pseudo_feats_csv: str | Path | None = None, sel_tasks: list[str] | None = None,
+              min_models: int = MIN_MODELS, use_store_features: bool = True) -> PredictionData:
+    """Load models and targets for ``metric`` from the store at ``db_path`` (or an open ``store``).
+
+    Models need both scaling features (params and tokens, positive); tasks with fewer than ``min_models``
+    such models are skipped with the reason recorded (an explicitly selected one is an error).
+    """
+    own = store is None
+    if own:
+        store = open_store(db_path)
+    try:
+        check_tables(store)
+        models = store.models_with_features().set_index("id")
+        scores = store.scores(metric=metric)
+    finally:
+        if own:
+            store.close()
+    pseudo: list[str] = []
+    known = set(SCALING) | set(NUMERIC_ARCH) | set(CATEGORICAL) | set(DATA_FEATURES)
+    if use_store_features:
+        # features written to the store (kind "model") are pseudo features; the store prefixes clashing names
+        pseudo += [c for c in models.columns if c not in known and pd.api.types.is_float_dtype(models[c])
+                   and c not in {"batch_instances", "batch_tokens", "num_layers", "num_kv_heads", "vocab_size",
+                                 "ffn_hidden_size", "total_params"} and models[c].notna().any()]
+    if pseudo_feats_csv:
+        extra = load_pseudo_features(pseudo_feats_csv)
+        extra = extra[[c for c in extra.columns if c not in known]]
+        models = models.drop(columns=[c for c in extra.columns if c in models.columns])
+        models = models.join(extra, how="left")
+        pseudo += [c for c in extra.columns if c not in pseudo]
+    params = pd.to_numeric(models["total_params"], errors="coerce")
+    tokens = pd.to_numeric(models["pretraining_summary_total_tokens_billions"], errors="coerce")
+    keep = (params > 0) & (tokens > 0)
+    if drop_instruction_tuned:
+        keep &= models["is_instruction_tuned"].astype("boolean").fillna(False) == False  # noqa: E712
+    models = models[keep].copy()
+    scores, conflicts = resolve_aliases(scores)
+    subjects = mmlu_subjects(scores) if not merge_mmlu else None
+    tasks = paper_tasks(metric, merge_mmlu=merge_mmlu, merge_arithmetic=merge_arithmetic, mmlu_subjects=subjects)
+    if sel_tasks:
+        unknown = [t for t in sel_tasks if t not in {x.name for x in tasks}]
+        if unknown:
+            raise PredictionInputError(
+                f"--sel_tasks: unknown task(s) {', '.join(unknown)} for metric {metric!r}; "
+                f"choose from {', '.join(x.name for x in tasks)}")
+        tasks = [t for t in tasks if t.name in sel_tasks]
+    targets = build_targets(scores, tasks)
+    targets = targets[targets["id"].isin(models.index)]
+    counts = targets.groupby("task")["id"].nunique()
+    kept, skipped = [], {}
+    for task in tasks:
+        n = int(counts.get(task.name, 0))
+        if n < min_models:
+            skipped[task.name] = f"only {n} models with a score and params/tokens (needs >= {min_models})"
+        else:
+            kept.append(task)
+    if sel_tasks and skipped:
+        raise PredictionInputError(
+            "too few models for " + "; ".join(f"task {k!r}: {v}" for k, v in skipped.items())
+            + ". Add evaluations to the store, or pass --min_models with a smaller number (results get noisy)")
+    if not kept:
+        raise PredictionInputError(
+            f"no task has >= {min_models} models for metric {metric!r}; import evaluations "
+            "(`njsl db add-eval`) or check --metric/--db_path")
+    targets = targets[targets["task"].isin([t.name for t in kept])].reset_index(drop=True)
+    return PredictionData(models=models, targets=targets, tasks=kept, metric=metric, pseudo_features=pseudo,
+                          alias_conflicts=conflicts, skipped_tasks=skipped)

@@ -1,0 +1,267 @@
+"""One command, one folder: the prediction report (CSVs, PNG figures, index.md linking them).
+
+``njsl predict report --db_path DB --out DIR`` runs, for both metrics, nested CV with both validation schemes
+over several seeds for the paper's predictors (and, by default, the family-generalisation variants), then
+writes tables, figures, significance tests, SHAP importance and conformal coverage.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from njsl.atomic import atomic_path
+
+from .conformal import coverage
+from .data import load_data
+from .evaluate import CVConfig, CVResult, run_cv
+from .explain import shap_importance, shap_summary_png
+from .predictors import IMPROVEMENT_PREDICTORS, PAPER_PREDICTORS, PREDICTORS
+from .selection import SelectionConfig, nested_forward_selection
+from .significance import compare
+
+# All-features MAE of the paper's own code on the shared release, random 3-fold outer CV, seed 42 (issue 3).
+PAPER_REFERENCE_MAE = {"arc_challenge": 0.035, "hellaswag": 0.035, "gsm8k": 0.051, "humaneval": 0.063,
+                       "lambada": 0.065, "truthfulqa": 0.023, "winogrande": 0.032, "mmlu_0-shot": 0.042,
+                       "mmlu_5-shot": 0.035}
+PAPER_REFERENCE_SCALING_MEAN = 0.048
+
+
+@dataclass
+class ReportConfig:
+    db_path: str
+    out: str
+    metrics: tuple[str, ...] = ("accuracy", "brier_score")
+    seeds: tuple[int, ...] = tuple(range(42, 52))
+    schemes: tuple[str, ...] = ("family", "random")
+    predictors: tuple[str, ...] = PAPER_PREDICTORS + IMPROVEMENT_PREDICTORS
+    grid: str = "fast"
+    max_bin: int = 32
+    pseudo_feats_csv: str | None = None
+    drop_instruction_tuned: bool = False
+    merge_arithmetic: bool = False
+    selection: bool = False
+    alpha: float = 0.1
+    n_jobs: int = 0
+    sel_tasks: tuple[str, ...] | None = None
+    progress: bool = True
+    timings: dict = field(default_factory=dict)
+
+
+def _fig_mae_bars(mae: pd.DataFrame, scheme: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = mae[(mae.scheme == scheme) & mae.predictor.isin(["median", "loglinear", "xgb_scaling", "xgb_all"])]
+    piv = d.pivot_table(index="task", columns="predictor", values="mae")
+    err = d.pivot_table(index="task", columns="predictor", values="mae_std_over_seeds")
+    order = [c for c in ["median", "loglinear", "xgb_scaling", "xgb_all"] if c in piv]
+    ax = piv[order].plot.bar(yerr=err.reindex(columns=order), figsize=(11, 4.5), width=0.8, capsize=2)
+    ax.set_ylabel("MAE (mean over seeds)")
+    ax.set_title(f"MAE per task, {scheme} validation: scaling-only vs all features")
+    plt.xticks(rotation=35, ha="right")
+    plt.tight_layout()
+    plt.savefig(path, dpi=110)
+    plt.close("all")
+
+
+def _fig_pred_vs_actual(pred: pd.DataFrame, scheme: str, predictor: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = pred[(pred.scheme == scheme) & (pred.predictor == predictor)]
+    p = p.groupby(["task", "id"])[["y_true", "y_pred"]].mean().reset_index()   # mean over seeds
+    tasks = sorted(p.task.unique())
+    n = len(tasks)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, task in zip(axes.flat, tasks):
+        g = p[p.task == task]
+        ax.scatter(g.y_true, g.y_pred, s=10, alpha=0.7)
+        lo, hi = float(min(g.y_true.min(), g.y_pred.min())), float(max(g.y_true.max(), g.y_pred.max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_title(f"{task} (MAE {np.mean(np.abs(g.y_pred - g.y_true)):.3f})", fontsize=9)
+        ax.set_xlabel("actual", fontsize=8)
+        ax.set_ylabel("predicted", fontsize=8)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(f"{predictor}, {scheme} validation (out-of-fold, mean over seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close("all")
+
+
+def _md_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        cells = [format(v, floatfmt) if isinstance(v, (float, np.floating)) and np.isfinite(v) else
+                 ("" if isinstance(v, float) and not np.isfinite(v) else str(v)) for v in r]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paper_comparison(result: CVResult) -> pd.DataFrame:
+    """Random 3-fold, seed 42: our all-features and scaling MAE beside the paper code's numbers."""
+    s = result.seed_mae()
+    s = s[(s.scheme == "random") & (s.seed == 42)]
+    rows = []
+    for task, ref in PAPER_REFERENCE_MAE.items():
+        g = s[s.task == task].set_index("predictor")["mae"]
+        if "xgb_all" not in g:
+            continue
+        rows.append({"task": task, "paper_code_all": ref, "ours_all": g["xgb_all"],
+                     "diff": g["xgb_all"] - ref, "within_0.006": abs(g["xgb_all"] - ref) <= 0.006,
+                     "ours_scaling": g.get("xgb_scaling", np.nan)})
+    return pd.DataFrame(rows)
+
+
+def run_report(cfg: ReportConfig) -> Path:
+    """Run everything and write the report folder atomically; returns its path."""
+    out = Path(cfg.out)
+    t_start = time.perf_counter()
+    results: dict[str, CVResult] = {}
+    datas = {}
+    sel_tables = {}
+    for metric in cfg.metrics:
+        t0 = time.perf_counter()
+        data = load_data(cfg.db_path, metric=metric, merge_mmlu=True, merge_arithmetic=cfg.merge_arithmetic,
+                         drop_instruction_tuned=cfg.drop_instruction_tuned, pseudo_feats_csv=cfg.pseudo_feats_csv,
+                         sel_tasks=list(cfg.sel_tasks) if cfg.sel_tasks else None)
+        datas[metric] = data
+        cv = CVConfig(predictors=tuple(cfg.predictors), schemes=tuple(cfg.schemes), seeds=tuple(cfg.seeds),
+                      grid=cfg.grid, max_bin=cfg.max_bin, n_jobs=cfg.n_jobs, shap_predictor="xgb_all",
+                      progress=cfg.progress)
+        results[metric] = run_cv(data, cv)
+        cfg.timings[f"cv_{metric}_s"] = round(time.perf_counter() - t0, 1)
+        if cfg.selection:
+            t0 = time.perf_counter()
+            sel_tables[metric] = nested_forward_selection(
+                data, SelectionConfig(scheme="family", n_jobs=cfg.n_jobs, progress=cfg.progress))
+            cfg.timings[f"selection_{metric}_s"] = round(time.perf_counter() - t0, 1)
+    cfg.timings["total_s"] = round(time.perf_counter() - t_start, 1)
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        (tmp / "figures").mkdir()
+        _write(tmp, cfg, results, datas, sel_tables)
+    return out
+
+
+def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables) -> None:
+    preds = pd.concat([r.predictions.assign(metric=m) for m, r in results.items()], ignore_index=True)
+    mae = pd.concat([r.mae_table().assign(metric=m) for m, r in results.items()], ignore_index=True)
+    seed_mae = pd.concat([r.seed_mae().assign(metric=m) for m, r in results.items()], ignore_index=True)
+    preds.to_csv(tmp / "predictions.csv", index=False)
+    mae.to_csv(tmp / "mae_by_task.csv", index=False)
+    seed_mae.to_csv(tmp / "mae_per_seed.csv", index=False)
+    wide = mae.pivot_table(index=["metric", "task"], columns=["scheme", "predictor"], values="mae")
+    wide.to_csv(tmp / "mae_wide.csv")
+    sig = pd.concat([compare(r.predictions).assign(metric=m) for m, r in results.items()], ignore_index=True)
+    sig.to_csv(tmp / "significance.csv", index=False)
+    imp = pd.concat([shap_importance(r.shap).assign(metric=m) for m, r in results.items()], ignore_index=True)
+    imp.to_csv(tmp / "shap_importance.csv", index=False)
+    cov = pd.concat([coverage(r.predictions, "xgb_all", cfg.alpha).assign(metric=m)
+                     for m, r in results.items()], ignore_index=True)
+    cov.to_csv(tmp / "conformal_coverage.csv", index=False)
+    params = pd.concat([r.best_params.assign(metric=m) for m, r in results.items()], ignore_index=True)
+    params.to_csv(tmp / "best_params.csv", index=False)
+    conflicts = pd.concat([d.alias_conflicts.assign(metric=m) for m, d in datas.items()], ignore_index=True)
+    conflicts.to_csv(tmp / "alias_conflicts.csv", index=False)
+    comp = paper_comparison(results["accuracy"]) if "accuracy" in results else pd.DataFrame()
+    comp.to_csv(tmp / "paper_comparison.csv", index=False)
+    for m, (folds, summary) in sel_tables.items():
+        folds.to_csv(tmp / f"forward_selection_folds_{m}.csv", index=False)
+        summary.to_csv(tmp / f"forward_selection_{m}.csv", index=False)
+    figs = []
+    for scheme in cfg.schemes:
+        for m in results:
+            f = f"figures/mae_bars_{m}_{scheme}.png"
+            _fig_mae_bars(mae[mae.metric == m], scheme, tmp / f)
+            figs.append(f)
+            f = f"figures/pred_vs_actual_{m}_{scheme}.png"
+            _fig_pred_vs_actual(preds[preds.metric == m], scheme, "xgb_all", tmp / f)
+            figs.append(f)
+    shap_figs = []
+    for m, r in results.items():
+        for (task, scheme), (vals, feats) in sorted(r.shap.items()):
+            if scheme != cfg.schemes[0]:
+                continue
+            f = f"figures/shap_{m}_{task}_{scheme}.png"
+            shap_summary_png(vals, feats, f"SHAP, {task} ({scheme} CV, xgb_all)", tmp / f)
+            shap_figs.append(f)
+    (tmp / "config.json").write_text(json.dumps({k: v for k, v in asdict(cfg).items()}, indent=2, default=str))
+    (tmp / "index.md").write_text(_index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs),
+                                  encoding="utf-8")
+
+
+def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs) -> str:
+    L = ["# Performance prediction report", "",
+         f"Store: `{cfg.db_path}`; seeds {cfg.seeds[0]}..{cfg.seeds[-1]} ({len(cfg.seeds)}); 3 outer folds; "
+         f"inner 3-fold grid search (`{cfg.grid}` grid, max_bin {cfg.max_bin}) scored by MAE; "
+         f"pseudo features: `{cfg.pseudo_feats_csv or 'none'}`; drop instruction-tuned: {cfg.drop_instruction_tuned}.",
+         f"Runtime: {cfg.timings}.", "",
+         "**Headline: family-grouped validation** (no model family on both sides of a split; families from "
+         "`performance_prediction/families.py` + `families.yaml`). Random folds are shown for comparison with the paper.",
+         ""]
+    for scheme in cfg.schemes:
+        d = mae[mae.scheme == scheme]
+        piv = d.pivot_table(index=["metric", "task"], columns="predictor", values="mae").reset_index()
+        cols = ["metric", "task"] + [p for p in cfg.predictors if p in piv.columns]
+        L += [f"## MAE per task, {scheme} validation (mean over seeds)", "", _md_table(piv[cols]), ""]
+        means = d.groupby(["metric", "predictor"])["mae"].mean().unstack("predictor").reset_index()
+        L += ["Mean over tasks:", "", _md_table(means[["metric"] + [p for p in cfg.predictors if p in means]]), ""]
+    L += ["Predictors:", ""] + [f"- `{p}`: {PREDICTORS[p][1]}" for p in cfg.predictors] + [""]
+    if len(comp):
+        L += ["## Reproduction: random 3-fold, seed 42, vs the paper's code on this release", "",
+              _md_table(comp), "",
+              f"Mean: ours all-features {comp.ours_all.mean():.4f} (paper code {comp.paper_code_all.mean():.4f}); "
+              f"ours scaling-only {comp.ours_scaling.mean():.4f} (paper code {PAPER_REFERENCE_SCALING_MEAN}).", ""]
+    if len(sig):
+        cols = ["metric", "scheme", "task", "mae_xgb_all", "mae_xgb_scaling", "mean_gain", "p_paired", "q_paired",
+                "p_corrected", "q_corrected", "p_family_perm", "q_family_perm"]
+        L += ["## Significance: xgb_all vs xgb_scaling across seeds", "",
+              "`p_paired`: the paper's plain paired t-test over seeds. `p_corrected`: Nadeau-Bengio corrected "
+              "resampled t-test over (seed, fold) differences. `p_family_perm`: family sign-flip permutation test. "
+              "`q_*`: Benjamini-Hochberg across tasks. The plain test treats seeds as independent although every "
+              "seed re-uses the same models, so its p-values shrink with the number of seeds; the corrected test "
+              "accounts for the train/test overlap, the permutation test for families.", "",
+              _md_table(sig[[c for c in cols if c in sig]], ".3g"), ""]
+    if len(cov):
+        L += [f"## Conformal intervals ({int((1 - cfg.alpha) * 100)}%): measured coverage", "",
+              "Leave-one-fold-out quantile of |out-of-fold residuals| of xgb_all; `njsl predict-model` uses the same "
+              "residuals (family scheme).", "", _md_table(cov), ""]
+    if len(imp):
+        top = imp[imp["rank"] <= 5].groupby(["metric", "scheme", "task"])["feature"].apply(", ".join).reset_index()
+        L += ["## SHAP importance (TreeExplainer, xgb_all, held-out folds of the first seed): top 5", "",
+              _md_table(top), "", "Full table: [shap_importance.csv](shap_importance.csv)", ""]
+    for m, (folds, summary) in sel_tables.items():
+        L += [f"## Forward feature selection ({m}, nested, family folds)", "",
+              "`inner_gain_mean`: gain measured on the folds that chose the features (as in the paper); "
+              "`outer_gain_mean`: gain on outer folds that did not choose them.", "",
+              _md_table(summary[["task", "selected_features", "inner_gain_mean", "outer_gain_mean"]]), ""]
+    L += ["## Figures", ""] + [f"- [{f}]({f})" for f in figs] + [""]
+    L += ["SHAP summaries:", ""] + [f"- [{f}]({f})" for f in shap_figs] + [""]
+    skipped = {m: d.skipped_tasks for m, d in datas.items() if d.skipped_tasks}
+    L += ["## Data notes", "",
+          f"- Models per task: " + "; ".join(f"{m}: " + ", ".join(
+              f"{t} {d.targets[d.targets.task == t].id.nunique()}" for t in d.task_names) for m, d in datas.items()),
+          f"- Skipped tasks: {skipped or 'none'}",
+          "- Alias rule: canonical lm-eval names win over legacy aliases (`arc:challenge`, `hendrycksTest-*`); "
+          "conflicting values are listed in [alias_conflicts.csv](alias_conflicts.csv).",
+          "- -1 in the release is missing (NaN), never a value.", "",
+          "## Files", "",
+          "- [mae_by_task.csv](mae_by_task.csv): MAE per task x predictor x validation scheme (mean/std over seeds)",
+          "- [mae_per_seed.csv](mae_per_seed.csv), [mae_wide.csv](mae_wide.csv)",
+          "- [predictions.csv](predictions.csv): per-model out-of-fold predictions (every seed, fold, predictor)",
+          "- [significance.csv](significance.csv), [conformal_coverage.csv](conformal_coverage.csv), "
+          "[best_params.csv](best_params.csv), [paper_comparison.csv](paper_comparison.csv)", ""]
+    return "\n".join(L)

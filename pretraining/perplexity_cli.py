@@ -1,0 +1,120 @@
+"""``njsl perplexity MODEL DATA``: held-out perplexity of a Hugging Face causal LM on a .bin/.idx or jsonl.
+
+Token-weighted over all predicted tokens (padding never counts): exp(sum of losses / number of tokens).
+Documents are cut into windows of ``--seq_len`` + 1 tokens (non-overlapping, so each token is predicted
+once, with the context of its own window).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from pretraining.objectives import PAD_ID, get_objective
+
+
+def _documents(data: str, tokenizer, text_column: str, limit: int | None) -> Iterator[list[int]]:
+    prefix = data[:-4] if data.endswith((".bin", ".idx")) else data
+    if Path(prefix + ".bin").is_file() and Path(prefix + ".idx").is_file():
+        from megatron.core.datasets.indexed_dataset import IndexedDataset
+
+        ds = IndexedDataset(prefix)
+        for i in range(len(ds) if limit is None else min(limit, len(ds))):
+            yield ds[i].tolist()
+        return
+    from njsl.documents import iter_documents
+
+    eos = tokenizer.eos_token_id
+    for doc in iter_documents(data, text_column=text_column, limit=limit):
+        yield tokenizer(doc.text, add_special_tokens=False)["input_ids"] + ([eos] if eos is not None else [])
+
+
+def _windows(docs: Iterator[list[int]], size: int) -> Iterator[list[int]]:
+    for ids in docs:
+        for start in range(0, max(len(ids) - 1, 0), size - 1):
+            window = ids[start:start + size]
+            if len(window) >= 2:
+                yield window
+
+
+def perplexity(model, tokenizer, data: str, *, seq_len: int, batch_size: int = 8, text_column: str = "text",
+               limit: int | None = None, objective: str = "clm", device: str = "cpu", progress: bool | None = None
+               ) -> dict:
+    """Token-weighted loss and perplexity of ``model`` on ``data``."""
+    import torch
+    from tqdm import tqdm
+
+    fn = get_objective(objective)
+    loss_sum, n_tok, batch = 0.0, 0, []
+    generator = torch.Generator(device=device).manual_seed(0)
+
+    def flush():
+        nonlocal loss_sum, n_tok
+        width = max(map(len, batch))
+        tokens = torch.full((len(batch), width), PAD_ID, dtype=torch.long)
+        for i, w in enumerate(batch):
+            tokens[i, :len(w)] = torch.tensor(w)
+        with torch.no_grad():
+            ls, n = fn(model, tokens.to(device), PAD_ID, generator)
+        loss_sum += float(ls)
+        n_tok += int(n)
+        batch.clear()
+
+    for window in tqdm(_windows(_documents(data, tokenizer, text_column, limit), seq_len + 1),
+                       desc="perplexity", unit="window", disable=None if progress is None else not progress):
+        batch.append(window)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    if n_tok == 0:
+        raise ValueError(f"{data}: no tokens to score (empty documents?)")
+    loss = loss_sum / n_tok
+    name = "perplexity" if objective == "clm" else "pseudo_perplexity"
+    return {"loss": loss, name: math.exp(loss), "tokens": n_tok, "data": str(data)}
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", help="Hugging Face model folder (e.g. RUN_DIR/hf) or hub name")
+    ap.add_argument("data", help=".bin/.idx prefix or documents (jsonl/parquet/arrow)")
+    ap.add_argument("--seq_len", type=int, help="window length (default: the model's max positions, <= 2048)")
+    ap.add_argument("--batch_size", type=int, default=8)
+    ap.add_argument("--text_column", default="text")
+    ap.add_argument("--limit", type=int, help="first N documents only")
+    ap.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    ap.add_argument("--output", help="write the result JSON here too")
+    args = ap.parse_args(argv)
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if not Path(args.model).exists() and "/" not in args.model:
+            raise FileNotFoundError(f"model {args.model} not found")
+        tok = AutoTokenizer.from_pretrained(args.model)
+        model = AutoModelForCausalLM.from_pretrained(args.model).to(args.device).eval()
+        seq = args.seq_len or min(getattr(model.config, "max_position_embeddings", 2048) or 2048, 2048)
+        result = perplexity(model, tok, args.data, seq_len=seq, batch_size=args.batch_size,
+                            text_column=args.text_column, limit=args.limit, device=args.device)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(result, indent=2)
+    if args.output:
+        from njsl.atomic import write_text_atomic
+
+        write_text_atomic(args.output, text)
+    print(text)
+    return 0
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

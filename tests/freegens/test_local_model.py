@@ -1,0 +1,114 @@
+"""The offline domain classifier: train, save, load, predict, cross-validate, and its error messages."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from freegens.domains_cli import classify_main, main
+from freegens.local_model import LabelledDataError, LocalDomainClassifier, ModelDirError, cross_validate, \
+    load_labelled
+
+LANGS = ["--languages", "en,de,fr"]
+
+
+@pytest.fixture(scope="module")
+def trained(labelled_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("domain_model") / "model"
+    assert main(["train", str(labelled_csv), "--output", str(out)]) == 0
+    return out
+
+
+def test_train_save_load_predict(trained):
+    model = LocalDomainClassifier.load(trained)
+    assert set(model.meta["labels"]) == {"code", "reference", "incoherent"}
+    preds = model.predict(["import sys\n\nclass Foo(object):\n    def bar(self, x):\n        return x + 1\n",
+                           "Return the number of items in the container, raising an error when it is closed.",
+                           "qxz vvkw jjqx zzkw qxqx vkjw"])
+    assert preds == ["code", "reference", "incoherent"]
+    assert model.predict([]) == []
+
+
+def test_classify_local_backend_cli(trained, tmp_path, capsys):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "def f(x):\n    return x * 2\n\nimport os"}) + "\n"
+                    + json.dumps({"id": "b", "text": "Return a new list of the values, sorted by key."}) + "\n")
+    out = tmp_path / "out.csv"
+    assert classify_main(["--input", str(docs), "--output", str(out), "--backend", "local",
+                          "--model_path", str(trained), *LANGS]) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert [(r["id"], r["prediction"], r["decided_at"]) for r in rows] == [("a", "code", "local"),
+                                                                          ("b", "reference", "local")]
+    assert rows[1]["language"] == "en"
+    assert "classified 2 document(s)" in capsys.readouterr().out
+
+
+def test_cross_validation_report(labelled_csv, tmp_path, capsys):
+    report = tmp_path / "cv.md"
+    assert main(["cv", str(labelled_csv), "--folds", "3", "--output", str(report), "--json",
+                 str(tmp_path / "cv.json")]) == 0
+    text = report.read_text()
+    assert "Stratified 3-fold cross-validation" in text and "| code |" in text and "Confusion matrix" in text
+    result = json.loads((tmp_path / "cv.json").read_text())
+    assert result["accuracy"] > 0.75  # majority baseline 0.4: code chunks hold docstrings too
+    assert sum(map(sum, result["confusion"])) == result["n"]
+
+
+def test_cross_validation_lowers_folds_for_tiny_classes():
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": ["def f(): pass"] * 2 + ["The weather is nice today in town."] * 6,
+                          "label": ["code"] * 2 + ["web"] * 6})
+    assert cross_validate(frame, folds=5)["folds"] == 2
+
+
+def test_local_backend_without_model_path(tmp_path, capsys, sample_docs_jsonl):
+    out = tmp_path / "out.csv"
+    assert classify_main(["--input", str(sample_docs_jsonl), "--output", str(out), "--backend", "local"]) == 2
+    assert "--backend local needs --model_path" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_model_dir_that_is_not_a_model(tmp_path, sample_docs_jsonl, capsys):
+    with pytest.raises(ModelDirError, match="not a trained domain classifier"):
+        LocalDomainClassifier.load(tmp_path)
+    out = tmp_path / "out.csv"
+    assert classify_main(["--input", str(sample_docs_jsonl), "--output", str(out), "--backend", "local",
+                          "--model_path", str(tmp_path), *LANGS]) == 2
+    assert "njsl domains train" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("rows,msg", [
+    ([["body", "prediction"], ["x", "web"]], "no column 'text'"),
+    ([["text", "prediction"], ["x", "web"], ["y", "poetry"]], "labels outside the taxonomy: ['poetry']"),
+    ([["text", "prediction"], ["x", "web"], ["y", "web"]], "at least two different labels"),
+])
+def test_bad_labelled_csv(tmp_path, capsys, rows, msg):
+    path = tmp_path / "bad.csv"
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    with pytest.raises(LabelledDataError, match=msg.replace("[", r"\[").replace("]", r"\]")):
+        load_labelled(path)
+    out = tmp_path / "model"
+    assert main(["train", str(path), "--output", str(out)]) == 2
+    assert msg in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_missing_labelled_csv(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "none.csv"), "--output", str(tmp_path / "m")]) == 2
+    assert "labelled CSV not found" in capsys.readouterr().err
+
+
+def test_train_on_the_paper_labels(shared, tmp_path):
+    """The 1,000 fineweb documents with GPT-4o-mini labels train a model that predicts every common class."""
+    from njsl.paths import domain_labels_csv
+
+    frame = load_labelled(domain_labels_csv())
+    assert len(frame) == 1000 and frame["label"].nunique() == 9
+    model = LocalDomainClassifier.fit(frame.iloc[::2])
+    preds = model.predict(frame["text"].iloc[1::2].tolist())
+    assert len(preds) == 500 and {"web", "reference", "books"} <= set(preds)
+    agreement = sum(p == t for p, t in zip(preds, frame["label"].iloc[1::2])) / 500
+    assert agreement > 0.6
