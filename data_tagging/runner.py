@@ -110,7 +110,9 @@ def iter_tagged(
         for batch in batches:
             yield tag_batch(taggers, batch)
         return
-    ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+    # fork: workers start in milliseconds and need no importable __main__ (API callers, notebooks); the
+    # taggers are built after the fork, in each worker, so no model state is shared across processes.
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with ctx.Pool(n_process, initializer=_init_worker, initargs=(names, options)) as pool:
         pending: deque = deque()
         for batch in batches:

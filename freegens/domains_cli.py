@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from njsl.documents import ReadReport, iter_documents
+from njsl.documents import Document, ReadReport, iter_documents
 
 from . import classify as C
 from .language import parse_languages
@@ -57,8 +57,12 @@ def run_classify(args: argparse.Namespace) -> int:
     if args.max_chars < 1:
         raise ValueError(f"--max_chars must be >= 1, got {args.max_chars}")
     report = ReadReport()
-    docs = list(iter_documents(args.input, text_column=args.text_column, resps_format=args.resps_format,
-                               id_column=args.id_column, strict=args.strict, limit=args.limit, report=report))
+    # Only each document's opening is ever used (sent to the model, read by lingua and the local model), so
+    # keeping just that bounds memory on big inputs.
+    keep = max(args.max_chars, 5000)
+    docs = [Document(d.id, d.text[:keep]) for d in
+            iter_documents(args.input, text_column=args.text_column, resps_format=args.resps_format,
+                           id_column=args.id_column, strict=args.strict, limit=args.limit, report=report)]
     if report.summary() != "no problems":
         print(f"input: {report.summary()}", file=sys.stderr)
     if args.backend == "local":
@@ -113,14 +117,13 @@ def run_cv(args: argparse.Namespace) -> int:
 
 
 def run_features(args: argparse.Namespace) -> int:
-    from model_metadata_db import AnalysisStore
-
     from .features import domain_features
+    from .pipeline import store_pseudo_features
 
     rows = C.read_classified(args.classified)
     feats = domain_features([r.prediction for r in rows], [r.language for r in rows])
-    with AnalysisStore.from_existing(args.store) as store:
-        store.set_features(args.kind, args.id, feats, source=f"freegens.domains:{Path(args.classified).name}")
+    defined = {k: v for k, v in feats.items() if v == v}  # NaN (no content domain) is left out, not stored
+    store_pseudo_features(args.store, args.id, defined, f"freegens.domains:{Path(args.classified).name}", args.kind)
     print(json.dumps({"id": args.id, "kind": args.kind, **feats}, indent=2))
     return 0
 
@@ -134,7 +137,7 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True)
     add_classify_args(sub.add_parser("classify", help="classify documents (LLM cascade or local model)"))
     p = sub.add_parser("train", help="train the offline classifier on labelled documents")
@@ -147,7 +150,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="also write the full result as JSON here")
     p = sub.add_parser("features", help="domain_*_pct_mean and pct_english_mean of a classified CSV -> store")
     p.add_argument("classified", help="CSV written by 'njsl domains classify'")
-    p.add_argument("--store", required=True, help="store (.duckdb file)")
+    p.add_argument("--store", required=True, help="store (.duckdb file; created when missing)")
     p.add_argument("--id", required=True, help="model or dataset id the features belong to")
     p.add_argument("--kind", choices=("model", "dataset"), default="model")
     return parser

@@ -158,8 +158,13 @@ class VLLMGenerator:
         self.start_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
 
     def generate(self, prompts: list[str], cfg: GenerationConfig, seed: int) -> list[tuple[str, int]]:
-        params = self.vllm.SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or -1,
-                                          max_tokens=cfg.max_new_tokens, seed=seed)
+        # One seed per sample: a shared seed would make every sample of the batch the same text.
+        params = [self.vllm.SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or -1,
+                                           max_tokens=cfg.max_new_tokens, seed=seed * 65_537 + k)
+                  for k in range(len(prompts))]
+        if self.start_id is None and any(p == "" for p in prompts):
+            raise GenerationConfigError("the tokenizer has neither a BOS nor an EOS token, so unconditional "
+                                        "generation has no start token; pass --prompts_file")
         inputs = [{"prompt_token_ids": [self.start_id]} if p == "" else p for p in prompts]
         outs = self.llm.generate(inputs, params, use_tqdm=False)
         return [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]

@@ -160,14 +160,15 @@ def compute_pseudo_features(generations: Sequence[str | Path], workdir: str | Pa
     return features, report
 
 
-def store_pseudo_features(store_path: str | Path, model_id: str, features: dict[str, float], source: str) -> None:
-    """Write the features to the store (created when missing) in one transaction."""
+def store_pseudo_features(store_path: str | Path, entity_id: str, features: dict[str, float], source: str,
+                          kind: str = "model") -> None:
+    """Write the features of a model (or dataset) to the store (created when missing) in one transaction."""
     from model_metadata_db import AnalysisStore
 
     path = Path(store_path)
     store = AnalysisStore.from_existing(path) if path.exists() else AnalysisStore.create(path)
     with store:
-        store.set_features("model", model_id, features, source=source)
+        store.set_features(kind, entity_id, features, source=source)
 
 
 def _jsonable(obj):

@@ -184,8 +184,19 @@ def check_percentages(store) -> Finding:
                    [f"{r.id}: {r.share_sum:.2f}" for r in df.head(3).itertuples()], df)
 
 
+def check_nan_scores(store) -> Finding:
+    df = store.query("SELECT benchmark, setting, metric, count(*) AS n, list(id ORDER BY id) AS ids "
+                     "FROM evaluation_results WHERE isnan(metric_value) GROUP BY ALL ORDER BY n DESC, benchmark")
+    total = int(df["n"].sum()) if len(df) else 0
+    return Finding("nan_scores", "warning" if total else "info", total,
+                   f"{total} score(s) are NaN ({', '.join(sorted(set(df['metric'])))})" if total else
+                   "no NaN scores", [f"{r.benchmark} {r.setting} {r.metric}: {r.n}" for r in df.head(3).itertuples()],
+                   df)
+
+
 CHECKS = (check_path_ids, check_header_ids, check_case_duplicates, check_unannotated, check_dataset_info_orphans,
-          check_sentinels, check_benchmark_aliases, check_mmlu_families, check_vocabulary, check_percentages)
+          check_sentinels, check_nan_scores, check_benchmark_aliases, check_mmlu_families, check_vocabulary,
+          check_percentages)
 
 
 def check_store(store) -> list[Finding]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -138,7 +139,7 @@ class AnalysisStore:
     def _open(self, write: bool) -> duckdb.DuckDBPyConnection:
         """Connect to the file, waiting while another process holds a conflicting lock."""
         deadline = time.monotonic() + self.lock_timeout
-        delay = 0.02
+        delay = 0.005
         read_only = not write
         while True:
             try:
@@ -156,8 +157,10 @@ class AnalysisStore:
                 if time.monotonic() > deadline:
                     raise StoreLockedError(f"store {self.path} is locked by another process for more than "
                                            f"{self.lock_timeout:g} s; retry when it has finished") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
+                # Short, jittered waits: readers of a busy file release it within milliseconds, and a writer
+                # that backs off for long would keep missing the gaps between them.
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 1.5, 0.1)
 
     @contextlib.contextmanager
     def _connection(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -11,7 +11,7 @@ import numbers
 from typing import Any, Iterable, Mapping
 
 from .errors import StoreError
-from .schema import KEYS, Column, column_names, columns
+from .schema import KEYS, SENTINEL, Column, column_names, columns
 from .vocabulary import normalize_value
 
 # Upper bounds that catch unit mistakes (params given in billions vs units is fine; 1e15 params is not).
@@ -46,6 +46,8 @@ def _where(table: str, row: Mapping[str, Any]) -> str:
 
 def coerce_value(table: str, col: Column, value: Any, row: Mapping[str, Any]) -> Any:
     """Check one value against its column type; return it in the Python type DuckDB expects."""
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        value = value.item()  # numpy scalars (from pandas frames) -> Python numbers/bools
     if _is_missing(value):
         return None
     where = _where(table, row)
@@ -85,12 +87,27 @@ def coerce_value(table: str, col: Column, value: Any, row: Mapping[str, Any]) ->
     return value
 
 
+# Metrics that are fractions (or a Brier score over two classes at most 2): catches percents given as 45.0.
+FRACTION_METRICS = ("accuracy", "acc_norm", "em", "f1", "mc1", "mc2", "bleu_acc", "rouge1_acc", "rouge2_acc",
+                    "rougeL_acc")
+METRIC_RANGES: dict[str, tuple[float, float]] = {**{m: (0.0, 1.0) for m in FRACTION_METRICS},
+                                                 "brier_score": (0.0, 2.0), "perplexity": (1.0, math.inf)}
+
+
+def _check_metric(row: Mapping[str, Any]) -> None:
+    bounds = METRIC_RANGES.get(row.get("metric"))
+    value = row.get("metric_value")
+    if bounds and value is not None and not bounds[0] <= value <= bounds[1]:
+        hint = "; give a fraction, not a percent" if bounds == (0.0, 1.0) and 1 < value <= 100 else ""
+        raise StoreError(f"{_where('evaluation_results', row)}: metric {row['metric']!r} must be within "
+                         f"[{bounds[0]:g}, {bounds[1]:g}], got {value}{hint}")
+
+
 def _check_range(table: str, name: str, value: Any, row: Mapping[str, Any]) -> None:
     if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     where = _where(table, row)
-    # -1 is the release's "missing" marker; accept it so release rows can be written back unchanged.
-    if value < 0 and value != -1 and table != "evaluation_results":
+    if value < 0 and table != "evaluation_results":
         raise StoreError(f"{where}: field {name!r} is negative ({value}); give a value >= 0 or leave it empty")
     if name in ABSURD and value > ABSURD[name]:
         raise StoreError(f"{where}: field {name!r} = {value:g} is implausibly large (limit {ABSURD[name]:g}); "
@@ -117,6 +134,10 @@ def validate_row(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in row.items():
         value = coerce_value(table, cols[name], value, row)
+        # The release writes -1 for "missing" beside NULL; our writes store NULL (reads treat both as NaN).
+        if value == SENTINEL and not isinstance(value, bool) and cols[name].numeric and name != "metric_value" \
+                and table != "features":
+            value = None
         if table == "model_annotations":
             try:
                 value = normalize_value(name, value)
@@ -130,9 +151,10 @@ def validate_row(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
         if total > PERCENT_SUM_LIMIT:
             raise StoreError(f"{_where(table, row)}: domain percentages (web+code+books+reference+academic) sum "
                              f"to {total:g} > {PERCENT_SUM_LIMIT:g}; give shares of 100")
-    if table == "evaluation_results" and out.get("metric_stderr") is not None and out["metric_stderr"] < 0 \
-            and out["metric_stderr"] != -1:
-        raise StoreError(f"{_where(table, row)}: field 'metric_stderr' is negative ({out['metric_stderr']})")
+    if table == "evaluation_results":
+        if out.get("metric_stderr") is not None and out["metric_stderr"] < 0:
+            raise StoreError(f"{_where(table, row)}: field 'metric_stderr' is negative ({out['metric_stderr']})")
+        _check_metric(out)
     return out
 
 

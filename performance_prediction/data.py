@@ -56,12 +56,34 @@ def open_store(db_path: str | Path):
         raise PredictionFileNotFoundError(
             f"--db_path {path} does not exist; give a .duckdb file or an EXPORT DATABASE folder "
             "(e.g. ../shared/data/paper_db_2025_03_03)")
+    if path.is_file():
+        # inspect read-only first: a file lacking tables/columns gets a clear error and stays untouched
+        # (opening it through the store would add the missing pieces empty)
+        import duckdb
+
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as err:
+            raise PredictionInputError(f"--db_path {path} is not a readable DuckDB database: {err}") from err
+        try:
+            _check_columns(con.execute("SELECT table_name, column_name FROM information_schema.columns").df())
+        finally:
+            con.close()
     return AnalysisStore.from_existing(path)
 
 
 def check_tables(store) -> None:
     """Fail with the missing table/column named (and how to fix it) before any modelling starts."""
-    have = store.query("SELECT table_name, column_name FROM information_schema.columns")
+    _check_columns(store.query("SELECT table_name, column_name FROM information_schema.columns"))
+    for table in REQUIRED_COLUMNS:
+        n = int(store.query(f"SELECT count(*) AS n FROM {table}")["n"].iloc[0])
+        if n == 0:
+            fix = ("import evaluations (`njsl db add-eval` / `njsl db import`)" if table == "evaluation_results"
+                   else "import the paper's release or add models (`njsl db import`, `njsl db add-model`)")
+            raise PredictionInputError(f"table {table!r} in the database is empty; {fix}")
+
+
+def _check_columns(have: pd.DataFrame) -> None:
     cols: dict[str, set[str]] = {}
     for table, col in have.itertuples(index=False):
         cols.setdefault(table, set()).add(col)

@@ -35,7 +35,8 @@ class CVConfig:
     search: bool = True
     n_jobs: int = 0                 # 0 = number of cores
     shap_predictor: str | None = None   # collect SHAP values of this predictor (first seed only)
-    sel_features: tuple[str, ...] | None = None   # restrict the xgb_all columns (paper's --sel_features)
+    feature_overrides: dict = field(default_factory=dict)   # predictor -> columns (paper's --sel_features)
+    fixed_params: dict | None = None   # no search: these XGBoost settings (paper's --n_estimators/--lr/--max_depth)
     progress: bool = True
 
 
@@ -65,8 +66,10 @@ def predictor_params(name: str, metric: str, seed: int, cfg: CVConfig, pseudo: l
     params = {"seed": seed, "grid": cfg.grid, "inner_folds": cfg.inner_folds, "search": cfg.search,
               "nthread": 1, "max_bin": cfg.max_bin, "pseudo": tuple(pseudo), "higher_is_better": metric != "brier_score",
               "upper": 1.0 if metric != "brier_score" else 2.0}
-    if cfg.sel_features and name == "xgb_all":
-        params["features"] = [f for f in cfg.sel_features if f != "id"]
+    if name in cfg.feature_overrides:
+        params["features"] = [f for f in cfg.feature_overrides[name] if f != "id"]
+    if not cfg.search and cfg.fixed_params:
+        params["params"] = dict(cfg.fixed_params)
     return params
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,10 @@ class ReportConfig:
     metrics: tuple[str, ...] = ("accuracy", "brier_score")
     seeds: tuple[int, ...] = tuple(range(42, 52))
     schemes: tuple[str, ...] = ("family", "random")
-    predictors: tuple[str, ...] = PAPER_PREDICTORS + IMPROVEMENT_PREDICTORS
+    predictors: tuple[str, ...] = PAPER_PREDICTORS
+    # family-generalisation variants: family scheme only, on the first ``improvement_seeds`` seeds
+    improvements: tuple[str, ...] = IMPROVEMENT_PREDICTORS
+    improvement_seeds: int = 3
     grid: str = "fast"
     max_bin: int = 32
     pseudo_feats_csv: str | None = None
@@ -142,6 +145,13 @@ def run_report(cfg: ReportConfig) -> Path:
                       grid=cfg.grid, max_bin=cfg.max_bin, n_jobs=cfg.n_jobs, shap_predictor="xgb_all",
                       progress=cfg.progress)
         results[metric] = run_cv(data, cv)
+        if cfg.improvements and "family" in cfg.schemes:
+            extra = run_cv(data, replace(cv, predictors=tuple(cfg.improvements), schemes=("family",),
+                                         seeds=tuple(cfg.seeds[:cfg.improvement_seeds]), shap_predictor=None))
+            results[metric] = CVResult(
+                predictions=pd.concat([results[metric].predictions, extra.predictions], ignore_index=True),
+                shap=results[metric].shap,
+                best_params=pd.concat([results[metric].best_params, extra.best_params], ignore_index=True))
         cfg.timings[f"cv_{metric}_s"] = round(time.perf_counter() - t0, 1)
         if cfg.selection:
             t0 = time.perf_counter()
@@ -176,6 +186,8 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables) -> None:
     params.to_csv(tmp / "best_params.csv", index=False)
     conflicts = pd.concat([d.alias_conflicts.assign(metric=m) for m, d in datas.items()], ignore_index=True)
     conflicts.to_csv(tmp / "alias_conflicts.csv", index=False)
+    impr = pd.concat([improvement_table(r, cfg).assign(metric=m) for m, r in results.items()], ignore_index=True)
+    impr.to_csv(tmp / "improvements_family.csv", index=False)
     comp = paper_comparison(results["accuracy"]) if "accuracy" in results else pd.DataFrame()
     comp.to_csv(tmp / "paper_comparison.csv", index=False)
     for m, (folds, summary) in sel_tables.items():
@@ -199,11 +211,24 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables) -> None:
             shap_summary_png(vals, feats, f"SHAP, {task} ({scheme} CV, xgb_all)", tmp / f)
             shap_figs.append(f)
     (tmp / "config.json").write_text(json.dumps({k: v for k, v in asdict(cfg).items()}, indent=2, default=str))
-    (tmp / "index.md").write_text(_index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs),
+    (tmp / "index.md").write_text(_index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr),
                                   encoding="utf-8")
 
 
-def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs) -> str:
+def improvement_table(result: CVResult, cfg: ReportConfig) -> pd.DataFrame:
+    """Family scheme, the seeds every improvement ran on: MAE per task and predictor, mean over those seeds."""
+    if not cfg.improvements:
+        return pd.DataFrame()
+    s = result.seed_mae()
+    s = s[(s.scheme == "family") & s.seed.isin(cfg.seeds[:cfg.improvement_seeds])]
+    piv = s.pivot_table(index="task", columns="predictor", values="mae")
+    cols = [c for c in ("xgb_scaling", "xgb_all", *cfg.improvements) if c in piv]
+    piv = piv[cols]
+    piv.loc["MEAN"] = piv.mean()
+    return piv.reset_index()
+
+
+def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr) -> str:
     L = ["# Performance prediction report", "",
          f"Store: `{cfg.db_path}`; seeds {cfg.seeds[0]}..{cfg.seeds[-1]} ({len(cfg.seeds)}); 3 outer folds; "
          f"inner 3-fold grid search (`{cfg.grid}` grid, max_bin {cfg.max_bin}) scored by MAE; "
@@ -219,7 +244,13 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs)
         L += [f"## MAE per task, {scheme} validation (mean over seeds)", "", _md_table(piv[cols]), ""]
         means = d.groupby(["metric", "predictor"])["mae"].mean().unstack("predictor").reset_index()
         L += ["Mean over tasks:", "", _md_table(means[["metric"] + [p for p in cfg.predictors if p in means]]), ""]
-    L += ["Predictors:", ""] + [f"- `{p}`: {PREDICTORS[p][1]}" for p in cfg.predictors] + [""]
+    L += ["Predictors:", ""] + [f"- `{p}`: {PREDICTORS[p][1]}" for p in (*cfg.predictors, *cfg.improvements)] + [""]
+    if len(impr):
+        L += [f"## Making design features help on unseen families (family validation, seeds "
+              f"{cfg.seeds[0]}..{cfg.seeds[min(cfg.improvement_seeds, len(cfg.seeds)) - 1]})", "",
+              "MAE per task; lower is better. Compare each variant with `xgb_scaling` (scaling only) and `xgb_all` "
+              "(the paper's all-features model) on the same seeds and folds.", "",
+              _md_table(impr), ""]
     if len(comp):
         L += ["## Reproduction: random 3-fold, seed 42, vs the paper's code on this release", "",
               _md_table(comp), "",

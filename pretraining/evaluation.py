@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -190,16 +191,22 @@ def check_model_folder(model: str | Path, tokenizer: str | Path | None = None) -
 
 def task_manager(include_path: str | Path | Iterable[str | Path] | None = None):
     """lm-eval's TaskManager over its own tasks, this project's ``eval_tasks/`` and any ``include_path``."""
-    from lm_eval.tasks import TaskManager
-
     paths = [TASKS_DIR]
     if include_path:
         extra = [include_path] if isinstance(include_path, (str, Path)) else list(include_path)
         for p in extra:
             if not Path(p).is_dir():
                 raise EvalError(f"--include_path {p}: not a folder of lm-eval task YAMLs")
-            paths.append(Path(p))
-    return TaskManager(include_path=[str(p) for p in paths])
+            paths.append(Path(p).resolve())
+    return _cached_task_manager(tuple(str(p) for p in paths))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_task_manager(paths: tuple[str, ...]):
+    # Indexing lm-eval's ~10k task YAMLs takes seconds; the index is read-only, so one per path set suffices.
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=list(paths))
 
 
 def lm_eval_spec(specs: list[TaskSpec], manager) -> dict[str, Any]:

@@ -18,6 +18,7 @@ cache folder (``$NJSL_CACHE_DIR`` or ``~/.cache/njsl``) with the system C++ comp
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -158,11 +159,15 @@ def build_gpt_datasets(
         seed: seed for document shuffling and blending.
         split: ``"train,valid,test"`` document proportions within every domain (default ``989,10,1``).
         vocab_size, eod_id, pad_id: tokenizer facts; default from the domains' manifests.
-        cache_dir: where megatron caches its indices (``.npy``); None keeps them in memory. Needed for multi-rank
-            runs to share work (with ``torch.distributed`` initialised, rank 0 builds first).
+        cache_dir: where megatron caches its sample indices (``.npy``, keyed by a hash of everything that
+            shapes them); default ``$NJSL_CACHE_DIR/megatron_indices`` (``~/.cache/njsl``). Under
+            ``torch.distributed`` rank 0 builds first and the other ranks load, so use a shared folder.
         eod_mask_loss, reset_position_ids, reset_attention_mask, create_attention_mask: ``GPTDatasetConfig``
             options (defaults: plain causal LM over packed documents, no explicit mask).
         mmap: memory-map the ``.bin`` files.
+
+    Raises :class:`GPTDataError` when a split with samples requested has no documents in some domain
+    (megatron-core would loop forever on it).
 
     Returns:
         a list of three datasets (``None`` for a split with no samples requested or a zero split share); each
@@ -190,16 +195,13 @@ def build_gpt_datasets(
         from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    # megatron's BlendedDataset calls torch.distributed.get_rank() when caching on disk, so an on-disk cache
-    # is only used when torch.distributed is up; single-process runs build indices in memory (fast on CPU).
-    path_to_cache = str(cache_dir) if cache_dir is not None and distributed else None
     prefixes, weights = mix.blend()
     config = GPTDatasetConfig(
         random_seed=seed,
         sequence_length=seq_length,
         blend=(prefixes, weights if len(prefixes) > 1 else None),
         split=split,
-        path_to_cache=path_to_cache,
+        path_to_cache=str(cache_dir if cache_dir is not None else _cache_dir() / "megatron_indices"),
         mmap_bin_files=mmap,
         tokenizer=tokenizer,
         reset_position_ids=reset_position_ids,
@@ -207,8 +209,58 @@ def build_gpt_datasets(
         eod_mask_loss=eod_mask_loss,
         create_attention_mask=create_attention_mask,
     )
-    # megatron asserts "size is None => weights are None"; sizes of 0 mean "no samples of this split".
-    sizes = [None if s == 0 and len(prefixes) == 1 else s for s in sizes]
-
+    _check_splits(mix, config, sizes, split)
+    # megatron asserts "size is None => weights are None" for multi-domain mixes, so 0 stays 0 there.
+    sizes = [None if s is None and len(prefixes) > 1 else s for s in sizes]
     # Every data-parallel rank reads data, so every rank builds (megatron orders rank 0 first when caching).
-    return BlendedMegatronDatasetBuilder(GPTDataset, sizes, lambda: True, config).build()
+    builder = BlendedMegatronDatasetBuilder(GPTDataset, sizes, lambda: True, config)
+    if distributed:
+        return builder.build()
+    with _solo_process_group():
+        return builder.build()
+
+
+def _check_splits(mix: DataMix, config, sizes: list, split: str) -> None:
+    """Drop splits nobody asked samples of; fail clearly where a requested split has no documents.
+
+    megatron-core loops forever on a split with zero documents (zero tokens per epoch), which tiny
+    datasets and a ``989,10,1`` split easily produce; so such a split must either be dropped or refused.
+    """
+    from megatron.core.datasets.indexed_dataset import _IndexReader
+
+    names = ("train", "valid", "test")
+    counts = {}
+    for d in mix.domains:
+        reader = _IndexReader(f"{d.path_prefix}.idx", multimodal=False)
+        counts[d.name] = len(reader.sequence_lengths)
+        del reader
+    for i, bounds in enumerate(config.split_matrix):
+        if bounds is None:
+            if sizes[i]:
+                raise GPTDataError(f"{sizes[i]} {names[i]} samples requested but split {split!r} gives "
+                                   f"{names[i]} no share; change split= or request 0")
+            continue
+        if sizes[i] == 0:
+            config.split_matrix[i] = None  # not built; returned as None
+            continue
+        for name, n in counts.items():
+            docs = int(round(bounds[1] * n)) - int(round(bounds[0] * n))
+            if docs == 0:
+                raise GPTDataError(f"domain {name!r} has {n} documents, so split {split!r} leaves its {names[i]} "
+                                   f"split empty; request 0 {names[i]} samples, change split=, or add data")
+
+
+@contextlib.contextmanager
+def _solo_process_group():
+    """A one-process gloo group for the build, when none exists.
+
+    megatron-core's ``BlendedDataset`` calls ``torch.distributed.get_rank()`` unguarded whenever it caches
+    indices on disk; a world of size 1 makes that valid without touching the caller's environment.
+    """
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()

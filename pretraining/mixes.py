@@ -321,3 +321,9 @@ def parse_token_count(value: str | int | float) -> int:
     if not _NUMBER.match(num):
         raise MixError(f"--tokens must be a number such as 300M, 1.5B or 2e9, got {value!r}")
     return int(float(num) * mult)
+
+
+def shipped_mixes() -> dict[str, Path]:
+    """The mix templates shipped in ``pretraining/configs/mixes`` (name → file); they use ``${DATA_ROOT}``."""
+    folder = Path(__file__).parent / "configs" / "mixes"
+    return {p.stem if p.suffix != ".txt" else p.name: p for p in sorted(folder.glob("*")) if p.is_file()}

@@ -267,6 +267,17 @@ def _build(cls, section: dict, prefix: str):
                 section[f.name] = float(section[f.name])
             except ValueError:
                 raise ConfigError(f"{prefix}{f.name}: expected a number, got {section[f.name]!r}") from None
+    # 2.0e9 / "2e9" for an integer field (token budgets): accept when integral
+    for f in dataclasses.fields(cls):
+        v = section.get(f.name)
+        if "int" in str(f.type) and "float" not in str(f.type) and isinstance(v, (float, str)) \
+                and not isinstance(v, bool):
+            try:
+                as_float = float(v)
+            except ValueError:
+                continue
+            if as_float.is_integer():
+                section[f.name] = int(as_float)
     if cls is ModelConfig:
         for req in ("dimension", "num_layers", "num_heads"):
             if req not in section:

@@ -132,8 +132,10 @@ def import_lm_eval_results(store, results_json_path: str | Path, model_id: str |
     and listed in the report's warnings.
     """
     path = Path(results_json_path)
-    data = read_json(path)
+    json_notes: list[str] = []
+    data = read_json(path, json_notes)
     rows, notes = rows_from_lm_eval(data, model_id, source=str(path), include_groups=include_groups)
+    notes = json_notes + notes
     if not rows:
         raise StoreError(f"{path}: no numeric scores found in 'results'")
     report = store.add_eval_results(rows, source=str(path))

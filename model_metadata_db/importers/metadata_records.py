@@ -305,13 +305,14 @@ def import_metadata_record(store, path: str | Path, kind: str | None = None, *,
                            resolve_case: bool = True) -> ImportReport:
     """Import one record file (one transaction). Raises :class:`StoreError` with the reason on failure."""
     path = Path(path)
-    data = read_json(path)
+    notes: list[str] = []
+    data = read_json(path, notes)
     kind = kind or detect_kind(path, data)
     if kind not in KINDS:
         raise StoreError(f"{path}: unknown record kind {kind!r}; use one of {list(KINDS)}")
     source = str(path)
     validate_record(data, kind, source, path)
-    report = ImportReport(source)
+    report = ImportReport(source, warnings=notes)
     if kind == "model":
         annotation, info = _model_rows(data, path, report)
         annotation["id"] = check_model_id(annotation["id"], source)

@@ -99,14 +99,16 @@ def _make_items(candidates: list[dict], n: int, rng: random.Random) -> list[dict
     return items
 
 
-def build_items(kind: str, n: int = 120, seed: int = 0, stdlib_dir: str | Path | None = None) -> list[dict]:
-    """``n`` multiple-choice items of ``kind`` ("code" or "nl") built deterministically from the stdlib."""
+def build_items(kind: str, n: int = 120, seed: int = 0, stdlib_dir: str | Path | None = None,
+                max_files: int | None = None) -> list[dict]:
+    """``n`` multiple-choice items of ``kind`` ("code" or "nl") built deterministically from the stdlib
+    (from its first ``max_files`` files in sorted order when given)."""
     if kind not in ("code", "nl"):
         raise ValueError(f"kind must be 'code' or 'nl', got {kind!r}")
     root = Path(stdlib_dir or sysconfig.get_paths()["stdlib"])
     rng = random.Random(seed)
     candidates: list[dict] = []
-    for path in stdlib_files(root):
+    for path in stdlib_files(root)[:max_files]:
         candidates += list(_code_candidates(path, root, rng) if kind == "code" else _nl_candidates(path, root))
     return _make_items(candidates, n, rng)
 

@@ -6,13 +6,14 @@ sequences carry real, learnable structure (ASCII text) while using only the k-me
 from __future__ import annotations
 
 import ast
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One thread: the tiny models are latency-bound, and with 2+ threads on a loaded 2-core machine
+# thread contention makes a Mamba step 20-50x slower.
+torch.set_num_threads(1)
 
 
 def text_to_dna(text: str) -> str:

@@ -43,6 +43,8 @@ class ChatServer:
         self.failures: deque[str] = deque()     # consumed one per request, before answering
         self.fail_texts: set[str] = set()       # documents whose every request fails with 500
         self.timeout_sleep = timeout_sleep
+        self.delay = 0.0                        # seconds before every answer (kill test)
+        self.inflight = self.max_inflight = 0   # concurrent requests being answered
         self.requests = 0
         self.answered = 0
         self.stage_calls: Counter = Counter()
@@ -87,9 +89,15 @@ class ChatServer:
                     return self._send(401, {"error": {"message": "bad key", "type": "invalid_api_key"}})
                 if failure == "timeout":
                     time.sleep(server.timeout_sleep)
+                with server.lock:
+                    server.inflight += 1
+                    server.max_inflight = max(server.max_inflight, server.inflight)
+                if server.delay:
+                    time.sleep(server.delay)
                 stage = next(name for name, key in STAGE_KEYS if key in user.split("\n")[0])
                 reply = fake_answer(stage, text)
                 with server.lock:
+                    server.inflight -= 1
                     server.answered += 1
                     server.stage_calls[stage] += 1
                 self._send(200, {

@@ -128,3 +128,46 @@ def test_bad_flags(chat_server, sample_docs_jsonl, tmp_path, capsys, flag, value
     assert classify_main(_args(chat_server, sample_docs_jsonl, out, flag, value)) == 2
     assert msg in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_killed_run_resumes_from_the_cache(chat_server, sample_docs_jsonl, tmp_path):
+    """SIGKILL the paper's script mid-run; the same command then sends only the requests not yet answered."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import freegens
+
+    script = Path(freegens.__file__).parent / "classify_domains_multistage.py"
+    out = tmp_path / "out.csv"
+    chat_server.delay = 0.05
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(script), *_args(chat_server, sample_docs_jsonl, out,
+                                                                 "--concurrency", "1")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while chat_server.answered < 12 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert not out.exists()
+    cached = sqlite3.connect(tmp_path / "out.csv.cache.sqlite").execute("SELECT count(*) FROM answers").fetchone()[0]
+    assert 8 <= cached < 35  # answers received but not yet committed at the kill are asked again
+    chat_server.delay = 0.0
+    chat_server.reset_counts()
+    assert classify_main(_args(chat_server, sample_docs_jsonl, out)) == 0
+    assert chat_server.answered == 35 - cached
+    assert len(_read(out)) == 9
+
+
+def test_concurrency_limit(chat_server, sample_docs_jsonl, tmp_path):
+    chat_server.delay = 0.05
+    out = tmp_path / "out.csv"
+    assert classify_main(_args(chat_server, sample_docs_jsonl, out, "--concurrency", "3")) == 0
+    assert 2 <= chat_server.max_inflight <= 3

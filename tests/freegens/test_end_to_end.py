@@ -86,3 +86,30 @@ def test_features_bad_tagger_option(tmp_path, capsys):
     assert freegens_main(["features", "m", "--generations", "g.jsonl", "--store", str(tmp_path / "s.duckdb"),
                           "--tagger_option", "novalue"]) == 2
     assert "--tagger_option must look like KEY=VALUE" in capsys.readouterr().err
+
+
+def test_domains_features_command_for_a_dataset(tmp_path, capsys):
+    classified = tmp_path / "c.csv"
+    classified.write_text("id,language,prediction,decided_at\n1,en,web,web\n2,en,code,code\n3,de,media,final\n"
+                          "4,en,incoherent,incoherent\n")
+    store = tmp_path / "s.duckdb"
+    from model_metadata_db import AnalysisStore
+
+    AnalysisStore.create(store).close()
+    assert domains_main(["features", str(classified), "--store", str(store), "--id", "fineweb-sample",
+                         "--kind", "dataset"]) == 0
+    with AnalysisStore.from_existing(store) as st:
+        row = st.features_wide("dataset").loc["fineweb-sample"]
+        assert st.features_wide("model").empty
+    assert row["domain_web_pct_mean"] == pytest.approx(100 / 3)
+    assert row["domain_reference_pct_mean"] == pytest.approx(100 / 3)
+    assert row["pct_english_mean"] == 75.0
+
+
+def test_domains_features_rejects_a_csv_of_another_kind(tmp_path, capsys):
+    bad = tmp_path / "c.csv"
+    bad.write_text("text,label\nx,web\n")
+    store = tmp_path / "s.duckdb"
+    assert domains_main(["features", str(bad), "--store", str(store), "--id", "x"]) == 2
+    assert "not a domain classification CSV" in capsys.readouterr().err
+    assert not store.exists()

@@ -127,7 +127,11 @@ def test_duplicate_keys_inside_one_import(seeded, tmp_path):
     dup = tmp_path / "dup.json"
     dup.write_text('{"results": {"hellaswag": {"acc,none": 0.3, "acc,none": 0.9}}, "n-shot": {"hellaswag": 10},'
                    ' "config": {"model_args": "pretrained=o/m"}}')
-    fails(seeded, "duplicate key 'acc,none' in one JSON object", import_lm_eval_results, seeded, dup)
+    fails(seeded, "duplicate key 'acc,none' with different values", import_lm_eval_results, seeded, dup)
+    same = tmp_path / "same.json"
+    same.write_text(dup.read_text().replace("0.9", "0.3"))  # repeated but identical: read once, noted
+    report = import_lm_eval_results(seeded, same)
+    assert "repeated with identical values" in report.warnings[0]
     # Two lm-eval task names mapping to one store key: the first is kept and the clash reported.
     data = {"results": {"arc_challenge_25shot": {"acc,none": 0.3}, "arc_challenge": {"acc,none": 0.4}},
             "n-shot": {"arc_challenge_25shot": 25, "arc_challenge": 25}, "config": {"model_args": "pretrained=o/m"}}

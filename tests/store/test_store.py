@@ -177,3 +177,47 @@ def test_memory_store_from_none_and_string():
         with AnalysisStore.from_existing(path) as s:
             assert s.counts()["evaluation_results"] == 0
             assert s.annotations().empty
+
+
+def test_minus_one_written_by_us_is_stored_as_null(store):
+    store.upsert_annotation({"id": "m", "mlp_ratio": -1, "total_params": -1})
+    assert store.query("SELECT mlp_ratio, total_params FROM model_annotations").isna().all().all()
+
+
+def test_numpy_and_pandas_values_are_accepted(store):
+    import numpy as np
+    store.upsert_annotation({"id": "m", "dimension": np.int64(64), "weight_tying": np.bool_(True),
+                             "mlp_ratio": np.float32(2.5)})
+    row = store.annotations().iloc[0]
+    assert row["dimension"] == 64 and bool(row["weight_tying"]) and row["mlp_ratio"] == 2.5
+
+
+def test_bounded_metrics_are_checked(store):
+    row = {"id": "m", "benchmark": "gsm8k", "setting": "5-shot", "metric": "accuracy", "metric_value": 45.0}
+    with pytest.raises(StoreError, match=r"must be within \[0, 1\], got 45.0; give a fraction, not a percent"):
+        store.add_eval_results([row])
+    store.add_eval_results([{**row, "metric": "bleu_diff", "metric_value": -3.5}])  # unbounded metric
+    assert store.counts()["evaluation_results"] == 1
+
+
+def test_every_release_benchmark_is_known(release):
+    from model_metadata_db.benchmarks import is_known_benchmark
+    unknown = [b for b in release.benchmarks()["benchmark"].unique() if not is_known_benchmark(b)]
+    assert unknown == []
+
+
+def test_delete_model_removes_it_everywhere(release_copy):
+    removed = release_copy.delete_model("EleutherAI/pythia-160m")
+    assert removed["model_annotations"] == 1 and removed["evaluation_results"] > 0
+    assert release_copy.scores(ids=["EleutherAI/pythia-160m"]).empty
+
+
+def test_metadata_package_validates_run_info():
+    import metadata
+    metadata.validate_run_info({"model_id": "njsl/llama2-220m", "tokens_seen": 10, "finished": True,
+                                "mix": "mixes/nl80_code20.yaml", "steps_done": 3})
+    with pytest.raises(metadata.RunInfoError, match="field tokens_seen"):
+        metadata.validate_run_info({"model_id": "njsl/x", "tokens_seen": -1, "finished": True})
+    with pytest.raises(metadata.RunInfoError, match="field model_id"):
+        metadata.validate_run_info({"model_id": "/scratch/run", "tokens_seen": 1, "finished": False})
+    assert metadata.DEFAULT_STORE.name == "njsl.duckdb"

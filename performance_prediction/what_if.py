@@ -1,0 +1,171 @@
+"""``njsl predict-model SPEC.yaml``: predicted scores of a planned model, with conformal intervals.
+
+SPEC.yaml (validated on load; unknown fields are errors naming the field)::
+
+    id: my-1b-code-heavy            # optional label
+    total_params: 1.1e9             # required
+    tokens_billions: 100            # required (pretraining tokens, billions)
+    architecture: {dimension: 2048, num_heads: 16, mlp_ratio: 4, sequence_length: 2048,
+                   activation: swiglu, attention_variant: gqa, biases: none, block_type: sequential,
+                   layer_norm_type: rmsnorm, positional_embeddings: rope}
+    data: {web: 60, code: 30, books: 5, reference: 3, academic: 2, english: 95}   # percentages
+    pseudo: {question_words_ratio: 0.01}       # optional generation features
+
+For every task of the chosen metrics the predictor is fit on all models of the store, and the interval is
+prediction +/- the conformal quantile of family-grouped out-of-fold residuals (see ``conformal.py``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .errors import PredictionFileNotFoundError, PredictionInputError
+from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
+
+TOP_KEYS = {"id", "total_params", "tokens_billions", "architecture", "data", "pseudo"}
+DATA_SHORT = {c.removeprefix("pretraining_summary_percentage_"): c for c in DATA_FEATURES}
+
+
+def load_spec(path: str | Path) -> pd.DataFrame:
+    """Validate SPEC.yaml and turn it into a one-row model table (store column names)."""
+    p = Path(path)
+    if not p.is_file():
+        raise PredictionFileNotFoundError(f"spec {p} does not exist")
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise PredictionInputError(f"spec {p} is not valid YAML: {err}") from err
+    if not isinstance(doc, dict):
+        raise PredictionInputError(f"spec {p}: expected a mapping with total_params, tokens_billions, ...")
+    unknown = set(doc) - TOP_KEYS
+    if unknown:
+        raise PredictionInputError(f"spec {p}: unknown field(s) {', '.join(sorted(unknown))}; "
+                                   f"allowed: {', '.join(sorted(TOP_KEYS))}")
+    row: dict = {}
+    for key, col in (("total_params", "total_params"), ("tokens_billions", "pretraining_summary_total_tokens_billions")):
+        if key not in doc:
+            raise PredictionInputError(f"spec {p}: field {key!r} is required")
+        row[col] = _positive(doc[key], key, p)
+    arch = doc.get("architecture") or {}
+    if not isinstance(arch, dict):
+        raise PredictionInputError(f"spec {p}: field 'architecture' must be a mapping")
+    for k, v in arch.items():
+        if k in NUMERIC_ARCH:
+            row[k] = _positive(v, f"architecture.{k}", p)
+        elif k in CATEGORICAL:
+            row[k] = str(v)
+        else:
+            raise PredictionInputError(f"spec {p}: unknown field 'architecture.{k}'; allowed: "
+                                       f"{', '.join(NUMERIC_ARCH + CATEGORICAL)}")
+    data = doc.get("data") or {}
+    if not isinstance(data, dict):
+        raise PredictionInputError(f"spec {p}: field 'data' must be a mapping of percentages")
+    for k, v in data.items():
+        col = DATA_SHORT.get(k, k if k in DATA_FEATURES else None)
+        if col is None:
+            raise PredictionInputError(f"spec {p}: unknown field 'data.{k}'; allowed: {', '.join(DATA_SHORT)}")
+        val = _number(v, f"data.{k}", p)
+        if not 0 <= val <= 100:
+            raise PredictionInputError(f"spec {p}: data.{k} = {val} is not a percentage in [0, 100]")
+        row[col] = val
+    share = sum(row.get(DATA_SHORT[k], 0.0) for k in ("web", "code", "books", "reference", "academic"))
+    if share > 105:
+        raise PredictionInputError(f"spec {p}: data percentages (web+code+books+reference+academic) sum to "
+                                   f"{share:.1f} > 100")
+    pseudo = doc.get("pseudo") or {}
+    if not isinstance(pseudo, dict):
+        raise PredictionInputError(f"spec {p}: field 'pseudo' must be a mapping")
+    for k, v in pseudo.items():
+        row[str(k)] = _number(v, f"pseudo.{k}", p)
+    return pd.DataFrame([row], index=pd.Index([str(doc.get("id", p.stem))], name="id"))
+
+
+def _number(v, field: str, p: Path) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError) as err:
+        raise PredictionInputError(f"spec {p}: field {field!r} must be a number, got {v!r}") from err
+
+
+def _positive(v, field: str, p: Path) -> float:
+    val = _number(v, field, p)
+    if not val > 0:
+        raise PredictionInputError(f"spec {p}: field {field!r} must be > 0, got {val}")
+    return val
+
+
+def predict_model(spec: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_score"), predictor: str = "xgb_all",
+                  alpha: float = 0.1, seeds=(42,), grid="fast", max_bin: int = 32, pseudo_feats_csv=None,
+                  residuals_csv: str | None = None, n_jobs: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Predicted score and (1-alpha) interval per task for the planned model(s) in ``spec``."""
+    from .conformal import interval_half_widths
+    from .data import load_data
+    from .evaluate import CVConfig, predictor_params, run_cv
+    from .families import families
+    from .predictors import make_predictor
+
+    rows = []
+    for metric in metrics:
+        data = load_data(db_path, metric=metric, merge_mmlu=True, pseudo_feats_csv=pseudo_feats_csv)
+        cfg = CVConfig(predictors=(predictor,), schemes=("family",), seeds=tuple(seeds), grid=grid, max_bin=max_bin,
+                       n_jobs=n_jobs, progress=progress)
+        if residuals_csv:
+            preds = pd.read_csv(residuals_csv)
+            preds = preds[(preds.get("metric", metric) == metric)]
+        else:
+            preds = run_cv(data, cfg).predictions
+        q = interval_half_widths(preds, predictor, "family", alpha)
+        for task in data.task_names:
+            X, y = data.task_frame(task)
+            est = make_predictor(predictor, **predictor_params(predictor, metric, seeds[0], cfg, data.pseudo_features))
+            est.fit(X, y, groups=families(X.index))
+            pred = float(est.predict(spec.reindex(columns=X.columns))[0])
+            h = float(q.get(task, np.nan))
+            upper = 1.0 if metric == "accuracy" else 2.0
+            rows.append({"id": spec.index[0], "metric": metric, "task": task, "predicted": pred,
+                         "lower": max(0.0, pred - h), "upper": min(upper, pred + h), "interval": f"{1 - alpha:.0%}",
+                         "n_train_models": len(y)})
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    from njsl.paths import paper_release_dir
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", help="YAML file describing the planned model")
+    parser.add_argument("--db_path", default=None, help="store (default: the shared paper release)")
+    parser.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy", "brier_score"])
+    parser.add_argument("--predictor", default="xgb_all")
+    parser.add_argument("--alpha", type=float, default=0.1, help="1 - coverage of the interval")
+    parser.add_argument("--pseudo_feats_csv", default=None)
+    parser.add_argument("--residuals_csv", default=None,
+                        help="predictions.csv of a report (reuses its family-CV residuals instead of running CV)")
+    parser.add_argument("--output", default=None, help="also write the table as CSV")
+    parser.add_argument("--n_jobs", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        if not 0 < args.alpha < 1:
+            raise PredictionInputError(f"--alpha must be in (0, 1), got {args.alpha}")
+        spec = load_spec(args.spec)
+        table = predict_model(spec, args.db_path or str(paper_release_dir()), metrics=args.metrics,
+                              predictor=args.predictor, alpha=args.alpha, pseudo_feats_csv=args.pseudo_feats_csv,
+                              residuals_csv=args.residuals_csv, n_jobs=args.n_jobs)
+    except (PredictionInputError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.output:
+        from njsl.atomic import atomic_open
+
+        with atomic_open(args.output) as fh:
+            table.to_csv(fh, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

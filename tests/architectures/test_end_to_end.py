@@ -1,0 +1,149 @@
+"""Each (family × mode) trains with the real trainer on nucleotide data (3-mer tokenizer): the loss falls,
+a resumed run repeats the interrupted run's losses, the checkpoint exports to a Hugging Face folder that
+loads back, and the run is registered in the store with its family and objective."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from pretraining.architectures import build, register_in_store
+from pretraining.json_config import run_config_from_layout
+
+FAMILIES = ("transformer", "mamba", "hyena")
+MODES = ("clm", "mlm")
+STEPS = 10
+
+
+def layout(family: str, mode: str, data: dict) -> dict:
+    mc = {"d_model": 32, "n_layer": 2, "max_position_embeddings": 64}
+    if family == "transformer":
+        mc["n_head"] = 2
+    if family == "hyena":
+        mc["filter_order"] = 16
+    return {"name": f"tiny_{family}_{mode}", "model_type": family, "mode": mode, "tokenizer": data["tokenizer"],
+            "model_config": mc,
+            "training": {"global_batch_size": 8, "micro_batch_size": 4, "warmup_steps": 2, "lr": 3e-3,
+                         "min_lr": 3e-4, "max_steps": STEPS, "eval_every": 5, "eval_samples": 8,
+                         "checkpoint_every": 5, "keep_last": 3, "split": "90,5,5"},
+            "data": {"path": data["prefix"]}}
+
+
+def losses(run_dir) -> dict[int, float]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in rows if r.get("kind") == "train"}
+
+
+def needs_objective_dispatch(cfg) -> None:
+    """transformer + mlm needs the trainer's build_model to pick the "transformer+mlm" builder."""
+    from pretraining.model_registry import build_model
+
+    if cfg.model.family == "transformer" and cfg.model.objective == "mlm":
+        with torch.device("meta"):
+            model = build_model(cfg.model)
+        if type(model).__name__ != "BertForMaskedLM":
+            pytest.skip("pretraining.model_registry.build_model does not dispatch on (family, objective) yet; "
+                        "see pretraining/README_architectures.md, 'Integration'")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("mode", MODES)
+def test_train_resume_export_register(family, mode, dna_data, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    from model_metadata_db import AnalysisStore
+    from pretraining.trainer import train
+    from pretraining.trainer.checkpoint import latest_checkpoint, load_model_weights
+
+    cfg = run_config_from_layout(layout(family, mode, dna_data))
+    needs_objective_dispatch(cfg)
+    run_dir = tmp_path / f"run_{family}_{mode}"
+    info = train(cfg, run_dir, progress=False)
+    assert info["finished"] and info["steps_done"] == STEPS
+    first = losses(run_dir)
+    assert len(first) == STEPS
+    head, tail = [first[s] for s in (1, 2, 3)], [first[s] for s in (STEPS - 2, STEPS - 1, STEPS)]
+    assert sum(tail) / 3 < sum(head) / 3 - 0.05, first  # the loss falls
+
+    evals = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if '"eval"' in x]
+    assert evals and all(e["val_tokens"] > 0 for e in evals)
+
+    # Interrupt after step 5: drop the final checkpoint; the rerun resumes from step 5 and repeats the losses.
+    ckpt_dir = run_dir / "checkpoints"
+    shutil.rmtree(ckpt_dir / f"step_{STEPS}")
+    (ckpt_dir / "latest").unlink()
+    assert latest_checkpoint(ckpt_dir).name == "step_5"
+    train(run_config_from_layout(layout(family, mode, dna_data)), run_dir, progress=False)
+    resumed = losses(run_dir)
+    for step in range(6, STEPS + 1):
+        assert resumed[step] == pytest.approx(first[step], rel=1e-5, abs=1e-6), (step, resumed, first)
+
+    # Export the final checkpoint to a Hugging Face folder with the tokenizer; it loads back identically.
+    model = build(cfg.model)
+    load_model_weights(latest_checkpoint(ckpt_dir), model)
+    hf_dir = run_dir / "hf"
+    model.save_pretrained(hf_dir)
+    AutoTokenizer.from_pretrained(dna_data["tokenizer"]).save_pretrained(hf_dir)
+    auto = AutoModelForMaskedLM if mode == "mlm" else AutoModelForCausalLM
+    back = auto.from_pretrained(hf_dir).eval()
+    tok = AutoTokenizer.from_pretrained(hf_dir)
+    ids = torch.tensor([tok(dna_data["docs"][0][:90], add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(back(input_ids=ids).logits, model.eval()(input_ids=ids).logits, atol=1e-5)
+
+    # Register the run in the store: family, objective and block type recorded.
+    with AnalysisStore.create(":memory:") as store:
+        row = register_in_store(store, cfg, run_dir.name)
+        ann = store.annotations().set_index("id").loc[run_dir.name]
+    assert ann["architecture_family"] == family and ann["training_objective"] == mode
+    assert ann["block_type"] == "sequential"
+    assert int(ann["total_params"]) == sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    assert row["vocab_size"] == 73
+    if family != "transformer":
+        assert row["num_heads"] is None and row["attention_variant"] is None
+
+
+def _write_json(tmp_path, family, mode, data, tokenizer, steps=2):
+    raw = layout(family, mode, data)
+    raw["tokenizer"] = tokenizer
+    raw["training"]["max_steps"] = steps
+    path = tmp_path / f"{family}_{mode}.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_njsl_train_accepts_the_json_layout(dna_data, tmp_path, capsys):
+    """`njsl train --config model.json` (dry run): the JSON layout goes through the trainer's config loader."""
+    from pretraining.train_cli import main
+
+    path = _write_json(tmp_path, "hyena", "mlm", dna_data, "3mer")
+    rc = main(["--config", str(path), "--output", str(tmp_path / "run"), "--dry_run"])
+    err = capsys.readouterr()
+    if rc == 2 and "model_type: unknown top-level field" in err.err:
+        pytest.skip("pretraining.model_config.load_run_config does not read the JSON layout yet; see "
+                    "pretraining/README_architectures.md, 'Integration'")
+    assert rc == 0, err.err
+    assert "family: hyena" in err.out and "objective: mlm" in err.out and "# parameters:" in err.out
+    assert not (tmp_path / "run").exists()  # a dry run writes nothing
+
+
+@pytest.mark.slow
+def test_njsl_train_with_a_kmer_tokenizer_name(dna_data, tmp_path, capsys):
+    """A k-mer name as tokenizer ("3mer") works end to end: the .bin was made with the saved 3mer folder,
+    whose ids are identical."""
+    from pretraining.tokenizer import TokenizerError, load_tokenizer
+    from pretraining.train_cli import main
+
+    try:
+        load_tokenizer("3mer")
+    except (TokenizerError, OSError, ValueError):
+        pytest.skip("pretraining.tokenizer.load_tokenizer does not know k-mer names yet; see "
+                    "pretraining/README_architectures.md, 'Integration'")
+    path = _write_json(tmp_path, "mamba", "clm", dna_data, "3mer")
+    rc = main(["--config", str(path), "--output", str(tmp_path / "run"), "--no_progress"])
+    assert rc == 0, capsys.readouterr().err
+    info = json.loads((tmp_path / "run" / "run_info.json").read_text())
+    assert info["finished"] and info["tokenizer"] == "3mer"

@@ -1,0 +1,94 @@
+"""JSON model configs: the layout maps onto the trainer's config; every bad key is named."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pretraining.json_config import (JsonConfigError, layout_from_model_config, load_json_config,
+                                     model_config_from_layout, run_config_from_layout)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "pretraining" / "configs" / "json_examples"
+ISSUE_EXAMPLE = {"model_type": "transformer", "mode": "mlm", "tokenizer": "3mer", "helm": False,
+                 "model_config": {"model": "gpt2", "d_model": 640, "n_layer": 10, "d_intermediate": 2560,
+                                  "pos_embedding": "absolute", "max_position_embeddings": 2048,
+                                  "bidirectional": True}}
+
+
+def test_issue_example_maps_to_store_vocabulary():
+    cfg = run_config_from_layout(ISSUE_EXAMPLE)
+    m = cfg.model
+    assert (m.family, m.objective, m.dimension, m.num_layers, m.ffn_hidden_size) == ("transformer", "mlm", 640, 10,
+                                                                                     2560)
+    assert (m.num_heads, m.positional_embeddings, m.layer_norm_type, m.sequence_length) == (10, "learned",
+                                                                                           "layernorm", 2048)
+    assert m.vocab_size == 73 and m.extra == {"mask_token_id": 4}  # 3mer vocabulary and its mask token
+    assert cfg.data.tokenizer == "3mer"
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
+def test_shipped_examples_load(path):
+    cfg = load_json_config(path)
+    raw = json.loads(path.read_text())
+    assert cfg.model.family == raw["model_type"] and cfg.model.objective == raw["mode"]
+    assert cfg.model.vocab_size is not None
+
+
+@pytest.mark.parametrize("family,mode", [(f, m) for f in ("transformer", "mamba", "hyena") for m in ("clm", "mlm")])
+def test_layout_round_trip(family, mode):
+    layout = {"model_type": family, "mode": mode, "tokenizer": "6mer", "model_config": {"preset": "20M"}}
+    cfg = model_config_from_layout(layout, vocab_size=4105)
+    again = model_config_from_layout(layout_from_model_config(cfg, "6mer"), vocab_size=4105)
+    assert again == cfg
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"modle_type": "x"}, "modle_type: unknown top-level key"),
+    ({"model_type": "rwkv"}, "model_type: unknown value 'rwkv'"),
+    ({"mode": "prefix"}, "mode: unknown value 'prefix'"),
+    ({"helm": "no"}, "helm: expected true or false"),
+    ({"tokenizer": 3}, "tokenizer: expected"),
+    ({"tokenizer": "7mer-xna"}, None),  # not a k-mer name and not a path: left to the trainer (hub name)
+    ({"model_config": {"d_model": 64, "n_layer": 2, "n_layers": 2}}, "model_config.n_layers: unknown key"),
+    ({"model_config": {"d_model": 64, "n_layer": 0}}, "model_config.n_layer: expected an integer >= 1"),
+    ({"model_config": {"d_model": 64, "n_layer": 2, "bidirectional": False}}, "model_config.bidirectional"),
+    ({"model_config": {"d_model": 64, "n_layer": 2, "model": "t5"}}, "model_config.model: unknown transformer"),
+    ({"model_config": {"d_model": 64, "n_layer": 2, "pos_embedding": "spiral"}}, "model_config.pos_embedding"),
+    ({"model_config": {"d_model": 60, "n_layer": 2, "n_head": 7}}, "model_config.n_head"),
+    ({"model_config": {"preset": "7B"}}, "model_config.preset: unknown size"),
+    ({"model_config": {"d_model": 64, "n_layer": 2, "sequence_length": 4096}}, "model_config.sequence_length"),
+])
+def test_bad_keys_are_named(change, message):
+    raw = {**ISSUE_EXAMPLE, **change}
+    if message is None:
+        run_config_from_layout(raw)
+        return
+    with pytest.raises(JsonConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        run_config_from_layout(raw)
+
+
+def test_family_specific_keys_are_checked():
+    with pytest.raises(JsonConfigError, match="model_config.d_state: unknown key for model_type hyena"):
+        model_config_from_layout({"model_type": "hyena", "mode": "clm",
+                                  "model_config": {"d_model": 64, "n_layer": 2, "d_state": 16}})
+    cfg = model_config_from_layout({"model_type": "mamba", "mode": "clm",
+                                    "model_config": {"d_model": 64, "n_layer": 2, "d_state": 8, "expand": 3}})
+    assert cfg.ffn_hidden_size == 192 and cfg.extra == {"state_size": 8, "conv_kernel": 4}
+
+
+def test_training_and_data_sections_use_the_trainer_validation():
+    from pretraining.model_config import ConfigError
+
+    with pytest.raises(ConfigError, match="training.lrate: unknown field"):
+        run_config_from_layout({**ISSUE_EXAMPLE, "training": {"lrate": 1}})
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="json_examples"):
+        load_json_config(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(JsonConfigError, match="not valid JSON"):
+        load_json_config(bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]  # loading never writes

@@ -1,0 +1,103 @@
+"""End-to-end runs: a tiny synthetic store (fast) and the shared release (slow)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from performance_prediction.cli import main
+from performance_prediction.data import load_data
+from performance_prediction.evaluate import CVConfig, run_cv
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = ["--hyperparam_search", "--grid", "fast", "--max_bin", "16", "--n_jobs", "1"]
+
+
+def test_paper_cli_on_tiny_store(tiny_store_path, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["--db_path", str(tiny_store_path), "--validation", "family", "--output_dir", str(out), *FAST]) == 0
+    table = pd.read_csv(out / "performance_prediction_xgboost_all_accuracy_family.csv")
+    assert set(table.task) == {"arc_challenge", "hellaswag"}
+    assert (table.mae < table.med_baseline_mae).all()
+    per_model = pd.read_csv(out / "per_model_predictions_xgboost_all_accuracy_family.csv")
+    assert per_model.groupby(["y_col", "predictor"]).Model.nunique().eq(40).all()   # every model predicted once
+
+
+def test_no_family_on_both_sides(tiny_store_path):
+    data = load_data(tiny_store_path)
+    res = run_cv(data, CVConfig(predictors=("median",), schemes=("family",), seeds=(1, 2), n_jobs=1, progress=False))
+    p = res.predictions
+    for (task, seed), g in p.groupby(["task", "seed"]):
+        fam_folds = g.groupby("family").fold.nunique()
+        assert (fam_folds == 1).all()
+
+
+def test_runs_are_deterministic(tiny_store_path):
+    data = load_data(tiny_store_path, sel_tasks=["arc_challenge"])
+    cfg = CVConfig(predictors=("xgb_all",), schemes=("random",), seeds=(3,), grid="fast", max_bin=16, n_jobs=1,
+                   progress=False)
+    a, b = run_cv(data, cfg).predictions, run_cv(data, cfg).predictions
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_selection_and_significance_cli(tiny_store_path, tmp_path):
+    from performance_prediction.cli import gradual_main
+
+    out = tmp_path / "sel"
+    assert gradual_main(["--db_path", str(tiny_store_path), "--sel_tasks", "arc_challenge", "--validation", "family",
+                         "--max_added", "2", "--output_dir", str(out), "--n_jobs", "1"]) == 0
+    summary = pd.read_csv(out / "forward_selection_accuracy_family.csv")
+    assert {"selected_features", "inner_gain_mean", "outer_gain_mean", "task"} <= set(summary.columns)
+    assert "pretraining_summary_percentage_code" in summary.selected_features.iloc[0]   # the planted signal
+    assert gradual_main(["--db_path", str(tiny_store_path), "--test_significance", "--initial_features_csv",
+                         str(out / "forward_selection_accuracy_family.csv"), "--n_seeds", "3",
+                         "--output_dir", str(out), *FAST]) == 0
+    sig = pd.read_csv(out / "significance_accuracy_random.csv")
+    assert {"p_paired", "p_corrected", "q_corrected", "p_family_perm"} <= set(sig.columns)
+
+
+def test_what_if_on_tiny_store(tiny_store_path, tmp_path, capsys):
+    from performance_prediction.what_if import main as what_if_main
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("id: planned\ntotal_params: 3e9\ntokens_billions: 300\n"
+                    "architecture: {activation: swiglu, dimension: 2048}\ndata: {code: 10, web: 90}\n")
+    out = tmp_path / "pred.csv"
+    assert what_if_main([str(spec), "--db_path", str(tiny_store_path), "--metrics", "accuracy", "--output", str(out),
+                         "--n_jobs", "1"]) == 0
+    t = pd.read_csv(out)
+    assert set(t.task) == {"arc_challenge", "hellaswag"}
+    assert (t.lower <= t.predicted).all() and (t.predicted <= t.upper).all()
+
+
+def test_paper_script_path_runs(tiny_store_path, tmp_path):
+    res = subprocess.run([sys.executable, str(REPO / "performance_prediction" / "performance_predict_from_db.py"),
+                          "--db_path", str(tiny_store_path), "--sel_tasks", "hellaswag", "--output_dir",
+                          str(tmp_path / "o"), *FAST], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "Average MAE across tasks" in res.stdout
+
+
+def test_release_reproduces_paper_setup(release, tmp_path):
+    """Random 3-fold, seed 42, paper grid: all-features MAE close to the paper code's numbers (2 tasks)."""
+    out = tmp_path / "paper"
+    assert main(["--db_path", str(release), "--merge_mmlu", "--hyperparam_search", "--sel_tasks", "truthfulqa",
+                 "--output_dir", str(out), "--n_jobs", "2"]) == 0
+    t = pd.read_csv(out / "performance_prediction_xgboost_all_accuracy_random.csv").set_index("task")
+    assert abs(t.loc["truthfulqa", "mae"] - 0.023) <= 0.006
+    assert t.loc["truthfulqa", "n_models"] == 71
+
+
+@pytest.mark.slow
+def test_report_on_release(release, tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", "--db_path", str(release), "--out", str(out), "--n_seeds", "2", "--improvement_seeds", "1",
+                 "--sel_tasks", "winogrande", "--metrics", "accuracy"]) == 0
+    index = (out / "index.md").read_text()
+    for f in ("mae_by_task.csv", "significance.csv", "conformal_coverage.csv", "shap_importance.csv",
+              "figures/mae_bars_accuracy_family.png", "figures/shap_accuracy_winogrande_family.png"):
+        assert (out / f).exists(), f
+        assert f in index or f.startswith("figures/shap") or f.endswith(".csv")
+    mae = pd.read_csv(out / "mae_by_task.csv")
+    assert set(mae.scheme) == {"family", "random"} and {"xgb_all", "xgb_scaling"} <= set(mae.predictor)
