@@ -42,6 +42,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="documents per resumable part file (work lost on a kill is at most this)")
     p.add_argument("--overwrite", action="store_true", help="recompute even if OUTPUT or a partial run exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (it registers extra taggers with @data_tagging.register)")
     g = p.add_argument_group("tagger options")
     g.add_argument("--tokenizer", default=None,
                    help="num_tokens/unique_tokens/ttr: 'whitespace' (default, offline), a tokenizer.json, "
@@ -84,8 +86,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import importlib
+
     from data_tagging.runner import run_tagging
 
+    for module in args.plugin:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(f"--plugin {module}: cannot import it ({exc}); is it on PYTHONPATH?") from exc
     options = {k: getattr(args, k) for k in TAGGER_OPTIONS}
     summary = run_tagging(
         args.input, args.output, args.feature, text_column=args.text_column, resps_format=args.resps_format,

@@ -4,7 +4,8 @@ Counts (case-insensitive, whole words only):
 
 - ``question_words``: what, why, how, when, where, which, who, whom, whose.
 - ``imperative_verbs``: a verb from :data:`IMPERATIVE_VERBS` opening a line or a sentence (after ``.!?:``),
-  optionally after a list marker (``-``, ``*``, ``1.``) — the position that makes it a command.
+  optionally after a list marker (``-``, ``*``, ``1.``) — the position that makes it a command — and not
+  followed by a colon (``Answer:`` is a QA marker, not a command).
 - ``conjunctions``: coordinating and common subordinating conjunctions (:data:`CONJUNCTIONS`).
 - ``qa_markers`` (paper: ``instructions_words``): ``Question:``, ``Answer:``, ``Q:``, ``A:`` at the start of a
   line only (leading spaces allowed), so ``FAQ:`` or ``a: b`` inside a sentence do not count.
@@ -47,7 +48,7 @@ _PATTERNS: tuple[tuple[str, str, re.Pattern], ...] = (
     ("question_words", "question_words_ratio",
      re.compile(r"\b(?:%s)\b" % "|".join(QUESTION_WORDS), re.IGNORECASE)),
     ("imperative_verbs", "imperative_verbs_ratio",
-     re.compile(r"(?:^|[.!?:]\s+)[ \t]*(?:(?:[-*\u2022]|\d+[.)])[ \t]+)?(?:%s)\b" % "|".join(IMPERATIVE_VERBS),
+     re.compile(r"(?:^|[.!?:]\s+)[ \t]*(?:(?:[-*\u2022]|\d+[.)])[ \t]+)?(?:%s)\b(?![ \t]*:)" % "|".join(IMPERATIVE_VERBS),
                 re.IGNORECASE | re.MULTILINE)),
     ("conjunctions", "conjunctions_ratio",
      re.compile(r"\b(?:%s)\b" % "|".join(CONJUNCTIONS), re.IGNORECASE)),

@@ -37,7 +37,10 @@ class QualityClassifier(Tagger):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
         self.batch_size = int(quality_batch_size)
-        self.max_length = int(quality_max_length)
+        # Never feed more positions than the model has (RoBERTa-style models reserve 2, their tokenizer knows).
+        limits = [int(quality_max_length), getattr(self.model.config, "max_position_embeddings", None),
+                  getattr(self.tokenizer, "model_max_length", None)]
+        self.max_length = min(x for x in limits if isinstance(x, int) and 0 < x < 1_000_000)
         self.label = int(quality_label)
         self.torch = torch
 

@@ -121,6 +121,8 @@ def iter_tagged(
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+        pool.close()  # let workers exit on their own (a clean join) rather than terminate() at __exit__
+        pool.join()
 
 
 def tag_documents(
@@ -246,7 +248,7 @@ def run_tagging(
         "id_column": id_column, "limit": limit, "shard": list(shard) if shard else None,
     }
     run_file = work / "run.json"
-    if run_file.exists():
+    if run_file.exists() and _part_files(work):  # with no part written there is nothing to keep or mix up
         previous = json.loads(run_file.read_text())
         if previous != json.loads(json.dumps(request)):
             changed = sorted(k for k in request if previous.get(k) != json.loads(json.dumps(request[k])))
@@ -257,6 +259,8 @@ def run_tagging(
     else:
         work.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_file, json.dumps(request, indent=1))
+        for stale in work.glob("progress.json"):
+            stale.unlink()
 
     schema = output_schema(names)
     parts = _part_files(work)
@@ -292,6 +296,10 @@ def run_tagging(
             if len(buffer) >= part_docs:
                 flush()
         flush()
+    except BaseException:
+        if n_parts == 0:  # failed before anything was kept: leave no work folder behind
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - start

@@ -85,7 +85,7 @@ def cmd_import(args) -> int:
     from .importers import import_export_folder, import_lm_eval_results
     from .importers.metadata_records import import_metadata_record, import_metadata_records
     failed = 0
-    with open_for_write(args.db) as store:
+    with open_for_write(args.db) as store, store.session():
         for source in args.sources:
             kind = _source_kind(source)
             if kind == "export":

@@ -57,10 +57,11 @@ class AnalysisStore:
     Open one with :meth:`from_existing` or :meth:`create`; see docs/CONTRACTS.md for the API.
     """
 
-    def __init__(self, path: str | Path | None = None, *, lock_timeout: float = 60.0, _connect: bool = True):
+    def __init__(self, path: str | Path | None = None, *, lock_timeout: float = 60.0):
         self.path: Path | None = None if _is_memory(path) else Path(path)
         self.lock_timeout = lock_timeout
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(MEMORY) if self.path is None else None
+        self._session_con: duckdb.DuckDBPyConnection | None = None
         self._tx_con: duckdb.DuckDBPyConnection | None = None
         self._tx_depth = 0
         self._closed = False
@@ -150,7 +151,13 @@ class AnalysisStore:
                 if read_only and "different configuration" in str(err):
                     read_only = False
                     continue
-                raise StoreError(f"cannot open store {self.path}: {err}") from None
+                if "different configuration" not in str(err):
+                    raise StoreError(f"cannot open store {self.path}: {err}") from None
+                # A read-only connection of another thread of this process is open: wait for it like a lock.
+                if time.monotonic() > deadline:
+                    raise StoreLockedError(f"store {self.path} is held read-only by this process for more than "
+                                           f"{self.lock_timeout:g} s") from None
+                time.sleep(delay)
             except duckdb.IOException as err:
                 if not _is_lock_error(err):
                     raise StoreError(f"cannot open store {self.path}: {err}") from None
@@ -168,8 +175,8 @@ class AnalysisStore:
             raise StoreError("the store is closed; open it again with AnalysisStore.from_existing()")
         if self._tx_con is not None:
             yield self._tx_con
-        elif self._con is not None:
-            yield self._con
+        elif self._con is not None or self._session_con is not None:
+            yield self._con if self._con is not None else self._session_con
         else:
             con = self._open(write)
             try:
@@ -189,7 +196,8 @@ class AnalysisStore:
             return
         if self._closed:
             raise StoreError("the store is closed; open it again with AnalysisStore.from_existing()")
-        con = self._con if self._con is not None else self._open(write=True)
+        held = self._con if self._con is not None else self._session_con
+        con = held if held is not None else self._open(write=True)
         con.execute("BEGIN TRANSACTION")
         self._tx_con, self._tx_depth = con, 1
         try:
@@ -207,14 +215,34 @@ class AnalysisStore:
                 raise StoreError(f"could not commit to {self.location}: {err}") from None
         finally:
             self._tx_con, self._tx_depth = None, 0
-            if con is not self._con:
+            if con is not held:
                 con.close()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator["AnalysisStore"]:
+        """Hold one read-write connection to a file store for a batch of calls (e.g. a folder import).
+
+        Each write still commits in its own transaction; the session only saves reopening the file per call
+        (and keeps other processes waiting until it ends). A no-op for memory stores and nested sessions.
+        """
+        if self._con is not None or self._session_con is not None or self._tx_con is not None:
+            yield self
+            return
+        self._session_con = self._open(write=True)
+        try:
+            yield self
+        finally:
+            con, self._session_con = self._session_con, None
+            con.close()
 
     @property
     def location(self) -> str:
         return MEMORY if self.path is None else str(self.path)
 
     def close(self) -> None:
+        if self._session_con is not None:
+            self._session_con.close()
+            self._session_con = None
         if self._con is not None:
             self._con.close()
             self._con = None

@@ -50,40 +50,41 @@ def coerce_value(table: str, col: Column, value: Any, row: Mapping[str, Any]) ->
         value = value.item()  # numpy scalars (from pandas frames) -> Python numbers/bools
     if _is_missing(value):
         return None
-    where = _where(table, row)
     if col.type in ("INTEGER", "BIGINT", "DOUBLE"):
         # bool is an int subclass in Python: reject it, True is no dimension.
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise StoreError(f"{where}: field {col.name!r} must be a number, got {value!r} "
+            raise StoreError(f"{_where(table, row)}: field {col.name!r} must be a number, got {value!r} "
                              f"({type(value).__name__}); write it without quotes or leave it empty")
         value = float(value) if col.type == "DOUBLE" else value
         if isinstance(value, float) and not math.isfinite(value):
-            raise StoreError(f"{where}: field {col.name!r} is {value!r}; give a finite number or leave it empty")
+            raise StoreError(f"{_where(table, row)}: field {col.name!r} is {value!r}; "
+                             "give a finite number or leave it empty")
         if col.integer:
             if float(value) != int(value):
-                raise StoreError(f"{where}: field {col.name!r} must be a whole number, got {value!r}")
+                raise StoreError(f"{_where(table, row)}: field {col.name!r} must be a whole number, got {value!r}")
             value = int(value)
         return value
     if col.type == "BOOLEAN":
         if not isinstance(value, bool):
             if isinstance(value, numbers.Integral) and value in (0, 1):
                 return bool(value)
-            raise StoreError(f"{where}: field {col.name!r} must be true/false, got {value!r}")
+            raise StoreError(f"{_where(table, row)}: field {col.name!r} must be true/false, got {value!r}")
         return value
     if col.type == "JSON":
         if isinstance(value, str):
             try:
                 json.loads(value)
             except json.JSONDecodeError as err:
-                raise StoreError(f"{where}: field {col.name!r} is not valid JSON ({err})") from None
+                raise StoreError(f"{_where(table, row)}: field {col.name!r} is not valid JSON ({err})") from None
             return value
         try:
             return json.dumps(value, sort_keys=True)
         except TypeError as err:
-            raise StoreError(f"{where}: field {col.name!r} cannot be stored as JSON ({err})") from None
+            raise StoreError(f"{_where(table, row)}: field {col.name!r} cannot be stored as JSON ({err})") from None
     # VARCHAR
     if not isinstance(value, str):
-        raise StoreError(f"{where}: field {col.name!r} must be text, got {value!r} ({type(value).__name__})")
+        raise StoreError(f"{_where(table, row)}: field {col.name!r} must be text, "
+                         f"got {value!r} ({type(value).__name__})")
     return value
 
 
@@ -106,14 +107,14 @@ def _check_metric(row: Mapping[str, Any]) -> None:
 def _check_range(table: str, name: str, value: Any, row: Mapping[str, Any]) -> None:
     if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
         return
-    where = _where(table, row)
     if value < 0 and table != "evaluation_results":
-        raise StoreError(f"{where}: field {name!r} is negative ({value}); give a value >= 0 or leave it empty")
+        raise StoreError(f"{_where(table, row)}: field {name!r} is negative ({value}); "
+                         "give a value >= 0 or leave it empty")
     if name in ABSURD and value > ABSURD[name]:
-        raise StoreError(f"{where}: field {name!r} = {value:g} is implausibly large (limit {ABSURD[name]:g}); "
-                         "check the unit")
+        raise StoreError(f"{_where(table, row)}: field {name!r} = {value:g} is implausibly large "
+                         f"(limit {ABSURD[name]:g}); check the unit")
     if name.startswith("pretraining_summary_percentage_") and value > 100:
-        raise StoreError(f"{where}: field {name!r} = {value} is above 100 %; give a percentage in 0..100")
+        raise StoreError(f"{_where(table, row)}: field {name!r} = {value} is above 100 %; give a percentage in 0..100")
 
 
 def validate_row(table: str, row: Mapping[str, Any]) -> dict[str, Any]:

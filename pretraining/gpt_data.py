@@ -172,7 +172,9 @@ def build_gpt_datasets(
     Returns:
         a list of three datasets (``None`` for a split with no samples requested or a zero split share); each
         item is a dict of torch tensors ``tokens``, ``labels``, ``loss_mask``, ``position_ids``
-        (+ ``attention_mask`` with ``create_attention_mask``).
+        (+ ``attention_mask`` with ``create_attention_mask``; ``dataset_id`` for blends). A blended split has
+        exactly the samples requested; a one-domain split is a ``GPTDataset`` of whole epochs, so it may hold
+        more: draw the first ``num_samples_per_split[i]``.
     """
     import torch
 

@@ -79,7 +79,8 @@ def _llama_like(config: Mapping[str, Any], mt: str, *, qkv_bias: bool | None = N
     act = _get(config, act_key, "hidden_activation", "hidden_act", default="silu")
     extra = extra_per_layer(d, h * head_dim, kv * head_dim) if extra_per_layer else 0
     return Arch(
-        vocab_size=_require(config, mt, "vocab_size"), dimension=d, num_layers=_require(config, mt, "num_hidden_layers"),
+        vocab_size=_require(config, mt, "vocab_size"), dimension=d,
+        num_layers=_require(config, mt, "num_hidden_layers"),
         num_heads=h, num_kv_heads=kv, head_dim=head_dim, ffn_hidden_size=_require(config, mt, "intermediate_size"),
         activation=_activation(act, gated=True), layer_norm_type=norm, norms_per_layer=norms,
         positional_embeddings="rope", max_positions=_get(config, "max_position_embeddings"),
@@ -138,7 +139,8 @@ def _gpt2(c, mt):
     d = _require(c, mt, "n_embd", "hidden_size")
     h = _require(c, mt, "n_head", "num_attention_heads")
     return Arch(
-        vocab_size=_require(c, mt, "vocab_size"), dimension=d, num_layers=_require(c, mt, "n_layer", "num_hidden_layers"),
+        vocab_size=_require(c, mt, "vocab_size"), dimension=d,
+        num_layers=_require(c, mt, "n_layer", "num_hidden_layers"),
         num_heads=h, num_kv_heads=h, head_dim=d // h, ffn_hidden_size=int(_get(c, "n_inner", default=4 * d)),
         activation=_activation(_get(c, "activation_function", default="gelu_new"), gated=False),
         layer_norm_type="parametric", norms_per_layer=2, positional_embeddings="learned",
@@ -160,7 +162,8 @@ def _falcon(c, mt):
     # Falcon-40B/180B keep two LayerNorms (attention and MLP) in their parallel block; Falcon-7B shares one.
     norms = 2 if new_arch or not parallel else int(_get(c, "num_ln_in_parallel_attn", default=1) or 1)
     return Arch(
-        vocab_size=_require(c, mt, "vocab_size"), dimension=d, num_layers=_require(c, mt, "num_hidden_layers", "n_layer"),
+        vocab_size=_require(c, mt, "vocab_size"), dimension=d,
+        num_layers=_require(c, mt, "num_hidden_layers", "n_layer"),
         num_heads=h, num_kv_heads=kv, head_dim=d // h, ffn_hidden_size=int(_get(c, "ffn_hidden_size", default=4 * d)),
         activation=_activation(_get(c, "activation", default="gelu"), gated=False), layer_norm_type="parametric",
         norms_per_layer=norms, positional_embeddings="alibi" if _get(c, "alibi", default=False) else "rope",

@@ -389,13 +389,15 @@ def import_metadata_records(store, root: str | Path | None = None, *, kinds: Ite
     if not files:
         raise StoreError(f"{root}: no *.json records in {[KINDS[k][0] for k in kinds]}")
     result = RecordsReport()
-    for kind, path in tqdm(files, desc="records", unit="file", disable=None if progress is None else not progress):
-        try:
-            report = import_metadata_record(store, path, kind)
-        except (StoreError, FileNotFoundError) as err:
-            result.files.append({"kind": kind, "path": str(path), "status": "failed", "reason": str(err)})
-            continue
-        result.total.merge(report)
-        result.files.append({"kind": kind, "path": str(path), "status": "imported", "reason": "",
-                             "rows": dict(report.rows), "warnings": list(report.warnings)})
+    with store.session():  # one connection for the batch; each file still commits on its own
+        for kind, path in tqdm(files, desc="records", unit="file",
+                               disable=None if progress is None else not progress):
+            try:
+                report = import_metadata_record(store, path, kind)
+            except (StoreError, FileNotFoundError) as err:
+                result.files.append({"kind": kind, "path": str(path), "status": "failed", "reason": str(err)})
+                continue
+            result.total.merge(report)
+            result.files.append({"kind": kind, "path": str(path), "status": "imported", "reason": "",
+                                 "rows": dict(report.rows), "warnings": list(report.warnings)})
     return result

@@ -25,44 +25,17 @@ def _is_prefix(path: str) -> str | None:
     return p if Path(p + ".bin").is_file() and Path(p + ".idx").is_file() else None
 
 
-def resolve_blend(path: str) -> tuple[list[str], list[float] | None]:
-    """``(prefixes, weights)`` for megatron-core from a ``.bin/.idx`` prefix or a data-mix file."""
+def load_data_mix(path: str):
+    """A :class:`pretraining.mixes.DataMix` from a mix file or a single ``.bin/.idx`` prefix (one domain)."""
+    from pretraining.mixes import load_mix, parse_paper_mix
+
     prefix = _is_prefix(str(path))
     if prefix:
-        return [prefix], None
+        return parse_paper_mix(f"1 {Path(prefix).resolve()}", source=str(path))
     if not Path(path).is_file():
         raise DataError(f"data: {path} is neither a .bin/.idx prefix nor a mix file; pass the prefix of a "
                         "preprocessed dataset (see 'njsl preprocess') or a mix file (see 'njsl mix')")
-    try:
-        from pretraining.mixes import load_mix
-    except ImportError:  # the mixes module is optional for the trainer; read the paper's format ourselves
-        load_mix = None
-    if load_mix is not None:
-        blend = load_mix(path).megatron_blend()
-    else:
-        blend = Path(path).read_text(encoding="utf-8").split()
-    if len(blend) % 2 or not blend:
-        raise DataError(f"data: mix {path} must list 'weight prefix' pairs")
-    weights, prefixes = [float(w) for w in blend[0::2]], [str(p) for p in blend[1::2]]
-    for i, p in enumerate(prefixes):
-        if not _is_prefix(p) and _is_prefix(str(Path(path).parent / p)):
-            prefixes[i] = str(Path(path).parent / p)
-        if not _is_prefix(prefixes[i]):
-            raise DataError(f"data: mix {path} names {p}, which has no .bin/.idx pair")
-    return [_is_prefix(p) for p in prefixes], weights
-
-
-@dataclass
-class _TokenizerInfo:
-    """The little megatron-core's GPTDataset needs from a tokenizer (duck-typed MegatronTokenizer)."""
-
-    eod: int
-    pad: int = PAD_ID
-    vocab_size: None = None  # let the .idx decide the token dtype
-
-    @property
-    def unique_identifiers(self) -> dict:
-        return {"class": "njsl", "eod": self.eod, "pad": self.pad}
+    return load_mix(path)
 
 
 @dataclass
@@ -72,25 +45,27 @@ class Splits:
     test: object | None
 
 
-def build_datasets(path: str, *, seed: int, sequence_length: int, split: str, eod_id: int,
+def build_datasets(path: str, *, seed: int, sequence_length: int, split: str, vocab_size: int, eod_id: int,
                    n_train: int, n_valid: int, n_test: int, cache_dir: str | None) -> Splits:
-    """megatron-core's ``BlendedMegatronDatasetBuilder`` over the mix, sized for the run."""
-    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
-    from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
+    """megatron-core blended GPT datasets over the mix (via :mod:`pretraining.gpt_data`), sized for the run.
 
-    prefixes, weights = resolve_blend(path)
+    A validation/test split the data is too small for is dropped (evaluation is then skipped), not an error.
+    """
+    from pretraining.gpt_data import GPTDataError, build_gpt_datasets
+
+    mix = load_data_mix(path)
     logging.getLogger("megatron.core").setLevel(logging.WARNING)  # its INFO lines swamp the progress bar
-    config = GPTDatasetConfig(
-        random_seed=seed, sequence_length=sequence_length, blend=(prefixes, weights), split=split,
-        path_to_cache=cache_dir, tokenizer=_TokenizerInfo(eod=eod_id), reset_position_ids=False,
-        reset_attention_mask=False, eod_mask_loss=False, create_attention_mask=False,
-    )
+    kw = dict(seq_length=sequence_length, seed=seed, split=split, vocab_size=vocab_size, eod_id=eod_id,
+              pad_id=PAD_ID, cache_dir=cache_dir)
     try:
-        train, valid, test = BlendedMegatronDatasetBuilder(
-            GPTDataset, [n_train, n_valid, n_test], lambda: True, config).build()
-    except (AssertionError, IndexError) as exc:
-        raise DataError(f"data: megatron-core could not build datasets from {path} with split {split!r}: "
-                        f"{exc or type(exc).__name__} (too few documents for the split?)") from exc
+        train, valid, test = build_gpt_datasets(mix, num_samples_per_split=[n_train, n_valid, n_test], **kw)
+    except GPTDataError:
+        try:  # too few documents for held-out splits: train without them
+            train, valid, test = build_gpt_datasets(mix, num_samples_per_split=[n_train, 0, 0], **kw)
+        except GPTDataError as exc:
+            raise DataError(f"data: {exc}") from exc
+        logging.getLogger(__name__).warning("data %s: too small for validation/test splits %r; no evaluation",
+                                            path, split)
     if train is None:
         raise DataError(f"data: the train split of {path} is empty (training.split={split!r})")
     return Splits(train, valid, test)
@@ -125,12 +100,12 @@ def eval_batches(dataset, n_samples: int, micro_batch: int, rank: int, world_siz
 
 def check_vocab(path: str, vocab_size: int) -> None:
     """Fail early when the dataset holds token ids the model's embedding cannot take."""
-    for prefix in resolve_blend(path)[0]:
-        from megatron.core.datasets.indexed_dataset import IndexedDataset
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
 
-        ds = IndexedDataset(prefix)
-        # the largest id among a sample of documents (cheap; the manifest's vocab size is checked too)
+    for domain in load_data_mix(path).domains:
+        ds = IndexedDataset(domain.path_prefix)
+        # the largest id among the first documents: cheap, and catches a dataset of another tokenizer
         top = max((int(ds[i].max()) for i in range(min(len(ds), 256)) if len(ds[i])), default=0)
         if top >= vocab_size:
-            raise ConfigError(f"model.vocab_size: {vocab_size} is too small for {prefix} (token id {top}); "
-                              "use the tokenizer the data was preprocessed with, or vocab_size: null")
+            raise ConfigError(f"model.vocab_size: {vocab_size} is too small for {domain.path_prefix} (token id "
+                              f"{top}); use the tokenizer the data was preprocessed with, or vocab_size: null")

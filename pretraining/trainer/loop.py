@@ -1,6 +1,7 @@
 """The training loop: build, parallelise, resume, then step / evaluate / checkpoint until the budget is spent."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import signal
@@ -172,7 +173,7 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
         lr=t.lr, min_lr=t.min_lr, warmup_steps=t.warmup_steps, total_steps=p["steps"]))
     generator = torch.Generator(device=info.device).manual_seed(t.seed + info.rank)
     splits = build_datasets(cfg.data.path, seed=t.seed, sequence_length=m.sequence_length, split=t.split,
-                            eod_id=eod, n_train=p["steps"] * p["global_batch"], n_valid=t.eval_samples,
+                            vocab_size=vocab, eod_id=eod, n_train=p["steps"] * p["global_batch"], n_valid=t.eval_samples,
                             n_test=t.eval_samples, cache_dir=str(run_dir / "data_cache"))
 
     if info.is_main:
@@ -190,7 +191,9 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
               f"{info.device.type} in {str(dtype).removeprefix('torch.')}; {p['steps']} steps of "
               f"{p['global_batch']} x {m.sequence_length} tokens ({p['accumulation']} micro-batches of "
               f"{t.micro_batch_size}/rank)" + (f"; resuming after step {start}" if start else ""), file=sys.stderr)
-    wandb_run = init_wandb(t.wandb_project, run_dir, cfg.name, cfg.to_dict(), run_dir.name) if info.is_main else None
+    # a stable wandb id per run directory: a resumed run continues the same wandb run
+    wandb_id = f"{run_dir.name}-{hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:8]}"
+    wandb_run = init_wandb(t.wandb_project, run_dir, cfg.name, cfg.to_dict(), wandb_id) if info.is_main else None
     logger = MetricsLogger(metrics_path, info.is_main, wandb_run)
     objective, amp = get_objective(m.objective), autocast(mode, dtype, info.device)
     flops_tok, peak = flops_per_token(m), peak_flops(info.device)

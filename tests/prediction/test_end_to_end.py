@@ -46,12 +46,12 @@ def test_selection_and_significance_cli(tiny_store_path, tmp_path):
 
     out = tmp_path / "sel"
     assert gradual_main(["--db_path", str(tiny_store_path), "--sel_tasks", "arc_challenge", "--validation", "family",
-                         "--max_added", "2", "--output_dir", str(out), "--n_jobs", "1"]) == 0
+                         "--max_added", "1", "--outer_folds", "2", "--output_dir", str(out), "--n_jobs", "1"]) == 0
     summary = pd.read_csv(out / "forward_selection_accuracy_family.csv")
     assert {"selected_features", "inner_gain_mean", "outer_gain_mean", "task"} <= set(summary.columns)
     assert "pretraining_summary_percentage_code" in summary.selected_features.iloc[0]   # the planted signal
     assert gradual_main(["--db_path", str(tiny_store_path), "--test_significance", "--initial_features_csv",
-                         str(out / "forward_selection_accuracy_family.csv"), "--n_seeds", "3",
+                         str(out / "forward_selection_accuracy_family.csv"), "--n_seeds", "2", "--sel_tasks", "arc_challenge",
                          "--output_dir", str(out), *FAST]) == 0
     sig = pd.read_csv(out / "significance_accuracy_random.csv")
     assert {"p_paired", "p_corrected", "q_corrected", "p_family_perm"} <= set(sig.columns)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -165,10 +166,10 @@ def test_demo_script_interface(tmp_path, corpus_jsonl, tok_dir):
 
 
 @pytest.mark.slow
-def test_kill_mid_run_then_rerun_equals_uninterrupted(tmp_path, stdlib_dir, tok_dir, jsonl_writer):
+def test_kill_mid_run_then_rerun_equals_uninterrupted(tmp_path, stdlib_dir, tok_dir, jsonl_writer, capsys):
     """SIGKILL after the first shard is committed: no complete-looking output; the rerun resumes and is identical."""
 
-    files = sorted(p for p in stdlib_dir.glob("*.py") if p.stat().st_size > 20_000)[:48]
+    files = sorted(p for p in stdlib_dir.glob("*.py") if 20_000 < p.stat().st_size < 40_000)[:24]
     shards = tmp_path / "shards"
     shards.mkdir()
     for k in range(6):
@@ -186,12 +187,10 @@ def test_kill_mid_run_then_rerun_equals_uninterrupted(tmp_path, stdlib_dir, tok_
     proc.wait()
     names = files_of(out)
     assert "shards_text_document.idx" not in names and "shards_text_document.manifest.json" not in names
-    rerun = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    assert rerun.returncode == 0, rerun.stderr
-    assert "resumed" in rerun.stdout
-    clean = subprocess.run(cmd[:-4] + ["--output_dir", str(tmp_path / "clean"), "--tokenizer", str(tok_dir)],
-                           cwd=REPO, capture_output=True, text=True)
-    assert clean.returncode == 0, clean.stderr
+    # the rerun and the reference run happen in-process (megatron-core's import alone takes seconds)
+    assert preprocess_cli.main(cmd[3:]) == 0
+    assert re.search(r"resumed [1-5] shard", capsys.readouterr().out)  # at least shard 0, never all six
+    preprocess(shards, tmp_path / "clean", str(tok_dir), progress=False)
     for suffix in (".bin", ".idx"):
         a = (out / f"shards_text_document{suffix}").read_bytes()
         assert a == (tmp_path / "clean" / f"shards_text_document{suffix}").read_bytes()

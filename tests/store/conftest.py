@@ -33,28 +33,3 @@ def release_copy(release_dir):
 def store():
     with AnalysisStore.create(None) as s:
         yield s
-
-
-def snapshot(store) -> dict:
-    """Every table's raw content, to assert that a failed write changed nothing."""
-    return {t: store.query(f"SELECT * FROM {t} ORDER BY ALL") for t in
-            ("model_annotations", "dataset_info", "evaluation_results", "features")}
-
-
-def assert_unchanged(before: dict, after: dict) -> None:
-    import pandas as pd
-    for table in before:
-        pd.testing.assert_frame_equal(before[table], after[table], obj=table)
-
-
-@pytest.fixture
-def unchanged():
-    """``with unchanged(store): ...`` asserts that the block left every table exactly as it was."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def check(store):
-        before = snapshot(store)
-        yield
-        assert_unchanged(before, snapshot(store))
-    return check

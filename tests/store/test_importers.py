@@ -177,3 +177,21 @@ def test_release_copy_elsewhere_still_imports(release_dir, tmp_path):
     shutil.copytree(release_dir, copy)
     with AnalysisStore.from_existing(copy) as s:
         assert s.counts()["evaluation_results"] == 27150
+
+
+def test_records_folder_into_a_file_store_one_transaction_per_file(shared, tmp_path, capsys):
+    """A folder import holds one connection (session) but commits file by file: a bad file loses only itself."""
+    from model_metadata_db.cli import main as db_main
+    src = shared / "data" / "metadata_records"
+    root = tmp_path / "records"
+    (root / "model_scores").mkdir(parents=True)
+    shutil.copy(src / "model_results_schema.json", root)
+    for name in ("results_01-ai__Yi-34B.json", "results_gpt2.json", "results_model_name.json"):
+        shutil.copy(src / "model_scores" / name, root / "model_scores" / name)
+    db = tmp_path / "s.duckdb"
+    assert db_main(["import", str(root), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "scores: 2 imported, 1 failed" in out and "looks like a column header" in out
+    assert db_main(["import", str(root), "--db", str(db), "--strict"]) == 1
+    with AnalysisStore.from_existing(db) as s:
+        assert set(s.scores()["id"]) == {"01-ai/Yi-34B", "gpt2"}

@@ -74,7 +74,12 @@ def tiny_data(tmp_path_factory, stdlib_dir) -> dict:
     docs = stdlib_documents(stdlib_dir)
     tok_dir = build_tokenizer(docs, root / "tokenizer")
     prefix = build_bin(docs, tok_dir, root / "stdlib_text_document")
-    return {"prefix": str(prefix), "tokenizer": str(tok_dir), "docs": docs, "root": root}
+    # a two-domain mix in the paper's format: natural language (docstrings) 70%, code (sources) 30%
+    nl = build_bin([d for d in docs if "def " not in d and "import " not in d], tok_dir, root / "nl_text_document")
+    code = build_bin([d for d in docs if "def " in d or "import " in d], tok_dir, root / "code_text_document")
+    mix = root / "nl_code_70_30.txt"
+    mix.write_text(f"70 {nl} 30 {code}\n")
+    return {"prefix": str(prefix), "tokenizer": str(tok_dir), "docs": docs, "root": root, "mix": str(mix)}
 
 
 @pytest.fixture(scope="session")

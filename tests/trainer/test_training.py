@@ -156,3 +156,16 @@ def test_cli_refuses_other_model_in_run_dir(trained_run, tiny_config, tiny_data,
     assert train_main(args + ["--set", "model.num_layers=3"]) == 2
     assert "error: model.num_layers" in capsys.readouterr().err
     assert (run_dir / "config.yaml").read_text() == before
+
+
+def test_trains_on_a_mix_file(tiny_config, tiny_data, tiny_overrides, tmp_path):
+    from pretraining.trainer.data import load_data_mix
+
+    mix = load_data_mix(tiny_data["mix"])
+    assert [round(d.weight, 2) for d in mix.domains] == [0.7, 0.3]
+    cfg = load_run_config(tiny_config, tiny_overrides + ["training.max_steps=3", "training.eval_every=3",
+                                                         f"data.path={tiny_data['mix']}",
+                                                         f"data.tokenizer={tiny_data['tokenizer']}"])
+    info = train(cfg, tmp_path / "mixrun", progress=False)
+    assert info["finished"] and info["mix"] == tiny_data["mix"]
+    assert len(read_metrics(tmp_path / "mixrun" / "metrics.jsonl", "eval")) == 1

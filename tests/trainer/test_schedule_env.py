@@ -1,0 +1,70 @@
+"""LR schedule (warmup + cosine to min), batch plan, .env loading, wandb offline logging."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from pretraining.model_config import ConfigError, load_run_config
+from pretraining.trainer import plan, train
+from pretraining.trainer.env import load_env
+from pretraining.trainer.schedule import lr_at
+
+
+def test_warmup_then_cosine_to_min():
+    kw = dict(lr=1.5e-4, min_lr=1e-5, warmup_steps=100, total_steps=1000)
+    assert lr_at(0, **kw) == pytest.approx(1.5e-6)
+    assert lr_at(99, **kw) == pytest.approx(1.5e-4)
+    assert lr_at(100, **kw) == pytest.approx(1.5e-4)
+    assert lr_at(550, **kw) == pytest.approx((1.5e-4 + 1e-5) / 2)
+    assert lr_at(1000, **kw) == pytest.approx(1e-5) and lr_at(5000, **kw) == pytest.approx(1e-5)
+    lrs = [lr_at(s, **kw) for s in range(100, 1001)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_plan_accumulation_and_budget(tiny_config):
+    cfg = load_run_config(tiny_config, ["training.global_batch_tokens=8192", "training.global_batch_size=null",
+                                        "training.micro_batch_size=4", "training.train_tokens=100000"])
+    p = plan(cfg, world_size=2)  # 8192 / 256 = 32 sequences = 4 micro-batches x 4 x 2 ranks
+    assert p == {"global_batch": 32, "accumulation": 4, "steps": 13, "tokens_per_step": 8192}
+    with pytest.raises(ConfigError, match="training.global_batch_size"):
+        plan(load_run_config(tiny_config, ["training.micro_batch_size=5"]), world_size=1)
+    with pytest.raises(ConfigError, match="training.train_tokens"):
+        plan(load_run_config(tiny_config, ["training.train_tokens=null"]), world_size=1)
+
+
+def test_env_file(tmp_path, monkeypatch):
+    env = tmp_path / ".env"
+    env.write_text("# comment\nNJSL_TEST_A=1\nexport NJSL_TEST_B='x y'  # trailing\n\nNJSL_TEST_C=\n")
+    monkeypatch.setenv("NJSL_TEST_A", "kept")
+    for k in ("NJSL_TEST_B", "NJSL_TEST_C"):
+        monkeypatch.delenv(k, raising=False)
+    assert load_env(env) == {"NJSL_TEST_A": "1", "NJSL_TEST_B": "x y", "NJSL_TEST_C": ""}
+    assert os.environ["NJSL_TEST_A"] == "kept" and os.environ["NJSL_TEST_B"] == "x y"
+    env.write_text("NOT A VALID LINE\n")
+    with pytest.raises(ValueError, match=".env:1"):
+        load_env(env)
+
+
+def test_env_template_committed():
+    from pathlib import Path
+
+    template = Path(__file__).resolve().parents[2] / ".env.template"
+    keys = [line.split("=")[0] for line in template.read_text().splitlines() if "=" in line and line[0] != "#"]
+    assert "WANDB_PROJECT" in keys and "WANDB_MODE" in keys
+
+
+def test_wandb_offline(tiny_config, tiny_data, tiny_overrides, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_PROJECT", "njsl-tests")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = load_run_config(tiny_config, tiny_overrides + ["training.max_steps=2", "training.eval_every=0",
+                                                         f"data.path={tiny_data['prefix']}",
+                                                         f"data.tokenizer={tiny_data['tokenizer']}"])
+    train(cfg, tmp_path / "run", progress=False)
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+    assert json.loads((tmp_path / "run" / "run_info.json").read_text())["finished"]
