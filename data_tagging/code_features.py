@@ -187,6 +187,9 @@ class CodeFeatures(Tagger):
     def tag(self, docs: Sequence[Document]) -> list[dict[str, Any]]:
         rows = []
         for d in docs:
+            if not d.text.strip():
+                rows.append(nan_row(self, code_skip_reason="empty text"))
+                continue
             source = d.text.encode("utf-8")
             note = None
             if len(source) > self.max_code_bytes:

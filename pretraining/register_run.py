@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 EVAL_DIR = "eval"
+_MIX_SUFFIXES = (".yaml", ".yml", ".txt", ".mix")
 _PERPLEXITY_FILE = re.compile(r"^perplexity_(?P<name>[A-Za-z0-9_.-]+)\.json$")
 
 
@@ -86,13 +87,17 @@ def _annotation(run_dir: Path, model_id: str) -> dict[str, Any]:
     return annotation_from_model_config(cfg, model_id)
 
 
-def _dataset_info(run_dir: Path, info: dict[str, Any], model_id: str, notes: list[str]) -> dict[str, Any]:
+def _dataset_info(run_dir: Path, info: dict[str, Any], model_id: str, notes: list[str],
+                  mix_path: str | Path | None = None) -> dict[str, Any]:
     from pretraining.mixes import load_mix
 
     tokens = info.get("tokens_seen")
     if isinstance(tokens, bool) or not isinstance(tokens, (int, float)) or tokens <= 0:
         raise RunDirError(f"{run_dir}/run_info.json: tokens_seen must be a positive number, got {tokens!r}")
-    data = info.get("mix")
+    data = str(mix_path) if mix_path is not None else info.get("mix")
+    if data and not Path(data).exists() and Path(data).suffix.lower() in _MIX_SUFFIXES:
+        raise RunDirError(f"mix file {data} (named by {run_dir}/run_info.json) not found; run register-run from "
+                          "the directory training ran in, or give the mix with --mix PATH")
     if data and Path(data).is_file():
         # The categories and weights are what matter here; the .bin/.idx may have moved since training.
         mix = load_mix(data, check_paths=False)
@@ -118,7 +123,7 @@ def _perplexity_rows(path: Path, model_id: str, name: str) -> list[dict[str, Any
 
 
 def collect_run(run_dir: str | Path, *, model_id: str | None = None,
-                eval_results: list[str | Path] | None = None) -> RunRecord:
+                eval_results: list[str | Path] | None = None, mix: str | Path | None = None) -> RunRecord:
     """Read and check everything to register for ``run_dir`` (nothing is written)."""
     from model_metadata_db.importers.lm_eval import rows_from_lm_eval
     from model_metadata_db.importers.common import read_json
@@ -127,7 +132,7 @@ def collect_run(run_dir: str | Path, *, model_id: str | None = None,
     info = check_finished(run_dir)
     model_id = model_id or info.get("model_id") or run_dir.name
     notes: list[str] = []
-    record = RunRecord(model_id, _annotation(run_dir, model_id), _dataset_info(run_dir, info, model_id, notes),
+    record = RunRecord(model_id, _annotation(run_dir, model_id), _dataset_info(run_dir, info, model_id, notes, mix),
                        notes=notes)
     eval_dir = run_dir / EVAL_DIR
     files = [Path(p) for p in eval_results] if eval_results is not None else sorted(eval_dir.glob("**/results*.json"))
@@ -164,11 +169,12 @@ def register(store, record: RunRecord) -> dict[str, int]:
 
 
 def register_run(run_dir: str | Path, db: str | Path, *, model_id: str | None = None,
-                 eval_results: list[str | Path] | None = None) -> tuple[RunRecord, dict[str, int]]:
+                 eval_results: list[str | Path] | None = None, mix: str | Path | None = None
+                 ) -> tuple[RunRecord, dict[str, int]]:
     """Collect ``run_dir`` and write it into the ``.duckdb`` store ``db`` (created when missing)."""
     from pretraining.evaluation import open_or_create_store
 
-    record = collect_run(run_dir, model_id=model_id, eval_results=eval_results)
+    record = collect_run(run_dir, model_id=model_id, eval_results=eval_results, mix=mix)
     store = open_or_create_store(db)
     try:
         return record, register(store, record)
@@ -185,12 +191,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--model_id", default=None, help="id in the store (default: run_info.json's model_id)")
     ap.add_argument("--eval_results", nargs="+", default=None,
                     help="lm-eval results JSON files (default: RUN_DIR/eval/**/results*.json)")
+    ap.add_argument("--mix", default=None, help="the run's mix file, when it moved since training "
+                                                 "(default: run_info.json's)")
     args = ap.parse_args(argv)
     if not args.db:
         print("error: give the store with --db PATH (or set NJSL_DB)", file=sys.stderr)
         return 2
     try:
-        record, counts = register_run(args.run_dir, args.db, model_id=args.model_id, eval_results=args.eval_results)
+        record, counts = register_run(args.run_dir, args.db, model_id=args.model_id, eval_results=args.eval_results,
+                                      mix=args.mix)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

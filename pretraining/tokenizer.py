@@ -49,7 +49,7 @@ class TextTokenizer:
             return self._impl.encode(list(texts))
         backend = getattr(self._impl, "backend_tokenizer", None)
         if backend is not None:  # fast path: one Rust call for the whole batch
-            return [enc.ids for enc in backend.encode_batch(list(texts), add_special_tokens=False)]
+            return _batch_ids(backend, texts)
         return self._impl(list(texts), add_special_tokens=False)["input_ids"]
 
     def worker_payload(self) -> tuple[str, str]:
@@ -63,6 +63,13 @@ class TextTokenizer:
         return ("spec", self.spec)
 
 
+def _batch_ids(backend, texts: Sequence[str]) -> list[list[int]]:
+    """Ids of a batch via ``tokenizers``; ``encode_batch_fast`` (tokenizers >= 0.20) skips the character offsets
+    nobody here needs, which makes it about twice as fast; the ids are the same."""
+    encode = getattr(backend, "encode_batch_fast", None) or backend.encode_batch
+    return [e.ids for e in encode(list(texts), add_special_tokens=False)]
+
+
 def encoder_from_payload(payload: tuple[str, str]):
     """A function ``texts -> list of id lists`` (no special tokens) from :meth:`TextTokenizer.worker_payload`."""
     kind, value = payload
@@ -70,7 +77,7 @@ def encoder_from_payload(payload: tuple[str, str]):
         from tokenizers import Tokenizer
 
         backend = Tokenizer.from_str(value)
-        return lambda texts: [e.ids for e in backend.encode_batch(list(texts), add_special_tokens=False)]
+        return lambda texts: _batch_ids(backend, texts)
     if kind == "sentencepiece":
         import sentencepiece as spm
 

@@ -92,6 +92,7 @@ def _old_results(path: Path) -> None:
     ("no_run_info", "not a training run directory"),
     ("old_lm_eval", "lm-eval 0.3"),
     ("bad_config", "model.num_heads"),
+    ("moved_mix", "give the mix with --mix PATH"),
 ])
 def test_bad_run_dir_leaves_store_unchanged(case, message, tmp_path, eval_run, db, capsys):
     run = make_run_dir(tmp_path, eval_run.results_path, finished=case != "unfinished")
@@ -101,6 +102,8 @@ def test_bad_run_dir_leaves_store_unchanged(case, message, tmp_path, eval_run, d
         (run / "run_info.json").unlink()
     elif case == "old_lm_eval":
         _old_results(run / "eval" / "local" / "results_old.json")
+    elif case == "moved_mix":
+        (tmp_path / "nl80_code20.yaml").rename(tmp_path / "elsewhere.yaml")
     elif case == "bad_config":
         text = (run / "config.yaml").read_text().replace("num_heads: 4", "num_heads: -4")
         (run / "config.yaml").write_text(text)

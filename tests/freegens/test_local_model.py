@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 
 import pytest
 
@@ -22,10 +23,11 @@ def trained(labelled_csv, tmp_path_factory):
 
 def test_train_save_load_predict(trained):
     model = LocalDomainClassifier.load(trained)
+    rng = random.Random(1)  # fresh noise, like the training noise (seed 0)
     assert set(model.meta["labels"]) == {"code", "reference", "incoherent"}
     preds = model.predict(["import sys\n\nclass Foo(object):\n    def bar(self, x):\n        return x + 1\n",
                            "Return the number of items in the container, raising an error when it is closed.",
-                           "qxz vvkw jjqx zzkw qxqx vkjw"])
+                           "".join(rng.choice("qxzjvkw ") for _ in range(200))])
     assert preds == ["code", "reference", "incoherent"]
     assert model.predict([]) == []
 

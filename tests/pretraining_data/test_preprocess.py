@@ -153,6 +153,7 @@ def test_bad_options(tmp_path, corpus_jsonl, tok_dir):
     assert default_output_name("x/hf_folder", "content") == "hf_folder_content_document"
 
 
+@pytest.mark.slow
 def test_demo_script_interface(tmp_path, corpus_jsonl, tok_dir):
     env = {**os.environ, "PYTHON": sys.executable}
     proc = subprocess.run(["bash", str(REPO / "demo_scripts" / "preprocess_data.sh"), str(corpus_jsonl),

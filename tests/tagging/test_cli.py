@@ -39,7 +39,8 @@ def test_njsl_tag_without_subcommand_means_run_and_errors_exit_2(tmp_path, docs_
     out = tmp_path / "c.parquet"
     ok = subprocess.run([str(NJSL), "tag", "--feature", "char_len", "--input", str(docs_jsonl), "--output",
                          str(out), "--quiet"], capture_output=True, text=True, env=_env(), timeout=60)
-    assert ok.returncode == 0, ok.stderr and len(pd.read_parquet(out)) == 24
+    assert ok.returncode == 0, ok.stderr
+    assert len(pd.read_parquet(out)) == 24
     bad = subprocess.run([str(NJSL), "tag", "run", "--feature", "bogus", "--input", str(docs_jsonl), "--output",
                           str(tmp_path / "b.parquet")], capture_output=True, text=True, env=_env(), timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("error: --feature: unknown feature 'bogus'")

@@ -54,6 +54,11 @@ def test_tokenizer_from_json_and_bad_name(tmp_path, docstrings):
     assert len(ids) >= 2 and all(isinstance(i, int) for i in ids)
     df = tag_documents([Document("x", docstrings[1])], "num_tokens", tokenizer=str(path))
     assert df.loc[0, "num_tokens"] > tag_documents([Document("x", docstrings[1])], "num_tokens").loc[0, "num_tokens"]
+    from transformers import PreTrainedTokenizerFast
+
+    folder = tmp_path / "hf_tok"
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(folder)
+    assert load_tokenizer(str(folder))(["hello world"])[0] == ids  # an HF tokenizer folder, same ids
     with pytest.raises(TaggingError, match="--tokenizer 'no/such-tokenizer-here'"):
         load_tokenizer("no/such-tokenizer-here")
 
@@ -191,3 +196,10 @@ def test_code_fixed_language_and_bad_language():
     assert tagger.tag([Document("g", CODE["go"])])[0]["code_language"] == "go"
     with pytest.raises(TaggingError, match="no tree-sitter grammar for 'nosuchlang'"):
         CodeFeatures(code_language="nosuchlang")
+
+
+def test_empty_text_through_the_api(parser, code_tagger):
+    df = tag_documents([Document("e", ""), Document("s", "Short text here.")], "char_len,ttr,keyword_ratios")
+    assert df.loc[0, "char_len"] == 0 and math.isnan(df.loc[0, "ttr"]) and math.isnan(df.loc[0, "numbers_ratio"])
+    assert parser.tag([Document("e", "  \n")])[0]["parse_skip_reason"] == "empty text"
+    assert code_tagger.tag([Document("e", "")])[0]["code_skip_reason"] == "empty text"

@@ -1,0 +1,1 @@
+"""Whole-corpus measures: exact n-gram next-token entropy over a tokenized corpus (``njsl entropy``)."""

@@ -1,0 +1,317 @@
+"""Exact whole-corpus next-token entropy H(next | previous n tokens), with memory bounded by spilling to disk.
+
+Counting: every (context, next) event inside a document — ``n`` previous tokens and the token after them —
+is packed into an exact integer key of ``(n + 1) · b`` bits (``b`` = bits per token id), stored as one or
+more ``uint64`` words, so sorting keys sorts by (context, next). Each chunk of documents becomes a *run*:
+sorted unique keys with counts (``np.sort``/``np.lexsort`` + ``np.add.reduceat``). Runs are merged in memory;
+when they exceed the budget (``max_memory_mb``) they are written to disk and, at the end, k-way merged in
+blocks whose boundaries fall between contexts, so every context's distribution is complete when it is used.
+Counts are pooled across documents; no document is dropped; contexts never span two documents.
+
+For a context ``x`` with next-token counts ``c_j`` and total ``C``:
+``H(x) = log2 C − Σ c_j log2 c_j / C`` (bits). Reported per order ``n``:
+
+* ``conditional_entropy_bits`` — count-weighted ``Σ_x C_x/N · H(x)`` = H(next | context) of the corpus;
+* ``mean_context_entropy_bits`` — the paper's unweighted mean of ``H(x)`` over distinct contexts;
+* median and percentiles of ``H(x)`` over contexts (exact, :mod:`whole_corpus_measures.quantiles`);
+* ``contexts`` (distinct), ``events`` (predicted tokens N), ``distinct_ngrams``.
+
+``n = 0`` gives the unigram entropy H(next).
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from whole_corpus_measures.quantiles import StreamingQuantiles
+
+PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
+_ENTRY_OVERHEAD = 3  # sorting needs the keys, an order array and a sorted copy: ~3x the run's bytes
+
+
+@dataclass
+class KeySpec:
+    """How (context, next) windows of ``n + 1`` token ids pack into ``words`` uint64 words (word 0 lowest)."""
+
+    n: int
+    bits: int  # bits per token id
+
+    @property
+    def words(self) -> int:
+        return max(1, math.ceil((self.n + 1) * self.bits / 64))
+
+    def pack(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """``windows[j]`` = token j of each window (j = n is the next token, lowest bits) → key words."""
+        size = len(windows[0])
+        out = [np.zeros(size, dtype=np.uint64) for _ in range(self.words)]
+        for j, tok in enumerate(windows):
+            tok = tok.astype(np.uint64, copy=False)
+            shift = self.bits * (self.n - j)
+            w, s = divmod(shift, 64)
+            out[w] |= tok << np.uint64(s)  # bits above 64 are dropped here and added to the next word below
+            if s + self.bits > 64:
+                out[w + 1] |= tok >> np.uint64(64 - s)
+        return out
+
+    def context_words(self, words: list[np.ndarray]) -> list[np.ndarray]:
+        """The same keys with the next token's bits cleared: equal exactly when contexts are equal."""
+        mask = ~np.uint64((1 << self.bits) - 1)
+        return [words[0] & mask] + list(words[1:])
+
+    def next_tokens(self, words: list[np.ndarray]) -> np.ndarray:
+        return (words[0] & np.uint64((1 << self.bits) - 1)).astype(np.int64)
+
+
+@dataclass
+class Run:
+    """Sorted unique keys (``words``, word 0 lowest) with their counts."""
+
+    words: list[np.ndarray]
+    counts: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(w.nbytes for w in self.words) + self.counts.nbytes
+
+
+def sort_and_count(words: list[np.ndarray], counts: np.ndarray | None = None) -> Run:
+    """Sort keys and merge duplicates, summing ``counts`` (1 each when None)."""
+    if len(words[0]) == 0:
+        return Run([w[:0] for w in words], np.zeros(0, dtype=np.int64))
+    order = np.argsort(words[0], kind="stable") if len(words) == 1 else np.lexsort(words)
+    words = [w[order] for w in words]
+    change = np.zeros(len(order), dtype=bool)
+    change[0] = True
+    for w in words:
+        change[1:] |= w[1:] != w[:-1]
+    starts = np.flatnonzero(change)
+    if counts is None:
+        new_counts = np.diff(np.append(starts, len(order))).astype(np.int64)
+    else:
+        new_counts = np.add.reduceat(counts[order], starts)
+    return Run([w[starts] for w in words], new_counts)
+
+
+def merge_runs(runs: Sequence[Run]) -> Run:
+    runs = [r for r in runs if len(r)]
+    if not runs:
+        raise ValueError("no runs to merge")
+    if len(runs) == 1:
+        return runs[0]
+    nw = len(runs[0].words)
+    return sort_and_count([np.concatenate([r.words[k] for r in runs]) for k in range(nw)],
+                          np.concatenate([r.counts for r in runs]))
+
+
+@dataclass
+class OrderStats:
+    """Running totals for one order n; context entropies go to a :class:`StreamingQuantiles`."""
+
+    n: int
+    quantiles: StreamingQuantiles
+    events: int = 0
+    distinct_ngrams: int = 0
+    sum_c_log_c: float = 0.0  # Σ over (context, next) of c log2 c
+    sum_C_log_C: float = 0.0  # Σ over contexts of C log2 C
+
+    def add_complete_contexts(self, run: Run, spec: KeySpec) -> None:
+        """Fold in a sorted run holding every (context, next) count of the contexts it contains."""
+        if not len(run):
+            return
+        ctx = spec.context_words(run.words)
+        change = np.zeros(len(run), dtype=bool)
+        change[0] = True
+        for w in ctx:
+            change[1:] |= w[1:] != w[:-1]
+        starts = np.flatnonzero(change)
+        c = run.counts.astype(np.float64)
+        clogc = c * np.log2(c)
+        C = np.add.reduceat(c, starts)
+        S = np.add.reduceat(clogc, starts)
+        h = np.log2(C) - S / C
+        np.maximum(h, 0.0, out=h)  # -1e-16 from rounding is 0
+        self.quantiles.add(h)
+        self.events += int(run.counts.sum())
+        self.distinct_ngrams += len(run)
+        self.sum_c_log_c += float(clogc.sum())
+        self.sum_C_log_C += float((C * np.log2(C)).sum())
+
+    def result(self) -> dict:
+        n_ctx = self.quantiles.count
+        cond = (self.sum_C_log_C - self.sum_c_log_c) / self.events if self.events else float("nan")
+        pct = self.quantiles.percentiles(PERCENTILES)
+        return {
+            "n": self.n,
+            "events": self.events,
+            "contexts": n_ctx,
+            "distinct_ngrams": self.distinct_ngrams,
+            "conditional_entropy_bits": max(cond, 0.0) if self.events else cond,
+            "mean_context_entropy_bits": self.quantiles.mean(),
+            "median_context_entropy_bits": pct[PERCENTILES.index(50)],
+            "percentiles_context_entropy_bits": {f"p{p}": v for p, v in zip(PERCENTILES, pct)},
+        }
+
+
+class NgramCounter:
+    """Counts (context, next) events of one order ``n`` in bounded memory; see the module docstring."""
+
+    def __init__(self, n: int, vocab_size: int, spill_dir: Path, max_bytes: int, merge_block: int = 1 << 20):
+        if n < 0:
+            raise ValueError(f"--ngram must be >= 0, got {n}")
+        self.spec = KeySpec(n, max(1, int(vocab_size - 1).bit_length()))
+        self.vocab_size = vocab_size
+        self.dir = Path(spill_dir) / f"n{n}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        # A merge block must hold more than one context's distinct next tokens (≤ vocab) per run, so every
+        # block boundary can fall between contexts.
+        self.merge_block = max(merge_block, 4 * vocab_size, 16)
+        self.runs: list[Run] = []
+        self.disk_runs: list[Path] = []
+
+    @property
+    def in_memory_bytes(self) -> int:
+        return sum(r.nbytes for r in self.runs)
+
+    def add_documents(self, flat: np.ndarray, lengths: np.ndarray) -> None:
+        """Add the events of documents whose token ids are ``flat`` (concatenated) with ``lengths``."""
+        n = self.spec.n
+        if flat.size and int(flat.max()) >= self.vocab_size:
+            raise ValueError(f"token id {int(flat.max())} >= vocab size {self.vocab_size}")
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        pos = np.arange(len(flat)) - starts  # position of each token inside its document
+        targets = np.flatnonzero(pos >= n)  # a next token with n previous tokens in the same document
+        if not len(targets):
+            return
+        windows = [flat[targets - n + j] for j in range(n + 1)]
+        self.runs.append(sort_and_count(self.spec.pack(windows)))
+        if _ENTRY_OVERHEAD * self.in_memory_bytes > self.max_bytes:
+            merged = merge_runs(self.runs)
+            self.runs = [merged]
+            if _ENTRY_OVERHEAD * merged.nbytes > self.max_bytes // 2:
+                self._spill(merged)
+                self.runs = []
+
+    def _spill(self, run: Run) -> None:
+        path = self.dir / f"run{len(self.disk_runs):05d}.npz"
+        np.savez(path, counts=run.counts, **{f"w{k}": w for k, w in enumerate(run.words)})
+        self.disk_runs.append(path)
+
+    def finish(self, stats: OrderStats) -> int:
+        """Feed every context's complete counts to ``stats``; returns the number of runs spilled to disk."""
+        if not self.disk_runs:
+            if self.runs:
+                stats.add_complete_contexts(merge_runs(self.runs), self.spec)
+            return 0
+        if self.runs:
+            self._spill(merge_runs(self.runs))
+            self.runs = []
+        self._kway_merge(stats)
+        return len(self.disk_runs)
+
+    def _kway_merge(self, stats: OrderStats) -> None:
+        files = [np.load(p, mmap_mode="r") for p in self.disk_runs]
+        nw = self.spec.words
+        runs = [([f[f"w{k}"] for k in range(nw)], f["counts"]) for f in files]
+        pos = [0] * len(runs)
+        B = self.merge_block
+        while any(p < len(r[1]) for p, r in zip(pos, runs)):
+            blocks = []
+            for i, (words, counts) in enumerate(runs):
+                if pos[i] < len(counts):
+                    end = min(pos[i] + B, len(counts))
+                    blocks.append((i, [np.asarray(w[pos[i]:end]) for w in words], np.asarray(counts[pos[i]:end]),
+                                   end < len(counts)))
+            # frontier: the smallest last context among blocks whose run continues; contexts below it are
+            # complete in every run (runs are sorted), so they can be finalised now.
+            frontier = None
+            for _, words, _, more in blocks:
+                if more:
+                    last = [w[-1:] for w in self.spec.context_words(words)]
+                    if frontier is None or _lex_less(last, frontier)[0]:
+                        frontier = last
+            taken_words, taken_counts = [], []
+            for i, words, counts, _ in blocks:
+                if frontier is None:
+                    k = len(counts)
+                else:
+                    k = int(_lex_less(self.spec.context_words(words), frontier).sum())  # a prefix: sorted
+                taken_words.append([w[:k] for w in words])
+                taken_counts.append(counts[:k])
+                pos[i] += k
+            merged = sort_and_count([np.concatenate([tw[k] for tw in taken_words]) for k in range(nw)],
+                                    np.concatenate(taken_counts))
+            stats.add_complete_contexts(merged, self.spec)
+
+
+def _lex_less(words: list[np.ndarray], other: list[np.ndarray]) -> np.ndarray:
+    """Element-wise ``words < other`` for multi-word keys (word -1 most significant); ``other`` broadcasts."""
+    less = np.zeros(len(words[0]), dtype=bool)
+    equal = np.ones(len(words[0]), dtype=bool)
+    for w, o in zip(reversed(words), reversed(other)):
+        less |= equal & (w < o)
+        equal &= w == o
+    return less
+
+
+@dataclass
+class EntropyResult:
+    orders: list[dict]
+    documents: int
+    empty_documents: int
+    tokens: int
+    spilled_runs: dict = field(default_factory=dict)
+
+
+def corpus_entropy(
+    token_batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    orders: Sequence[int],
+    vocab_size: int,
+    *,
+    max_memory_mb: float = 2048,
+    tmp_dir: str | Path | None = None,
+    merge_block: int = 1 << 20,
+    max_context_entropies_in_memory: int | None = None,
+) -> EntropyResult:
+    """Entropy for each order in ``orders`` over batches of ``(flat token ids, document lengths)``.
+
+    ``max_memory_mb`` bounds the counts held in memory (shared by the orders); beyond it sorted runs go to
+    a temporary folder under ``tmp_dir`` (removed at the end). ``merge_block`` (entries read per run per
+    step of the k-way merge; at least 4 × vocab) and ``max_context_entropies_in_memory`` (default from the
+    budget) only change how the work is cut, never the result; tests use small values to force those paths.
+    """
+    orders = sorted(set(int(n) for n in orders))
+    work = Path(tempfile.mkdtemp(prefix="njsl-entropy-", dir=tmp_dir))
+    try:
+        budget = int(max_memory_mb * 1e6)
+        per_order = max(budget // (2 * len(orders)), 1 << 10)  # half for counts, half for the merge/quantiles
+        counters = {n: NgramCounter(n, vocab_size, work, per_order, merge_block) for n in orders}
+        docs = empty = tokens = 0
+        for flat, lengths in token_batches:
+            docs += len(lengths)
+            empty += int((lengths == 0).sum())
+            tokens += int(lengths.sum())
+            for counter in counters.values():
+                counter.add_documents(flat, lengths)
+        results, spilled = [], {}
+        for n, counter in counters.items():
+            q_cap = max_context_entropies_in_memory or max(per_order // 8, 1 << 16)  # float64s before spilling
+            stats = OrderStats(n, StreamingQuantiles(counter.dir, max_in_memory=q_cap))
+            spilled[n] = counter.finish(stats)
+            res = stats.result()
+            res["spilled_runs"] = spilled[n]
+            res["context_entropies_spilled"] = stats.quantiles.spilled
+            results.append(res)
+            counter.runs = []
+        return EntropyResult(results, docs, empty, tokens, spilled)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
