@@ -14,7 +14,6 @@ import argparse
 import ast
 import json
 import os
-import resource
 import subprocess
 import sys
 import sysconfig
@@ -66,23 +65,59 @@ def build_corpus(path: Path, size_mb: float) -> dict:
             "code_chars": kinds["code"], "nl_chars": kinds["nl"]}
 
 
+def _rss_mb(pid: int, field: str = "VmRSS") -> float:
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
 def run_one(args) -> None:
-    """In a fresh process: preprocess once, print JSON with rates and peak RSS (self and worker children)."""
+    """In a fresh process: preprocess once, print JSON with rates and peak RSS (main process; each worker).
+
+    Worker memory is sampled from /proc every 0.2 s (``ru_maxrss`` of children would include the parent's
+    pages at fork time); the main process's peak is its own ``VmHWM``.
+    """
+    import threading
+
     from pretraining.preprocess import preprocess
 
     args.workers = args.workers[0]
+    peak_worker = [0.0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.2):
+            for c in _children(os.getpid()):
+                peak_worker[0] = max(peak_worker[0], _rss_mb(c))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
     res = preprocess(args.input, args.out, args.tokenizer, workers=args.workers, progress=False,
                      output_prefix=f"bench_w{args.workers}")
+    done.set()
     m = res.manifest
-    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     secs = m["seconds"]
     print(json.dumps({"workers": args.workers, "seconds": secs, "documents": m["documents"], "tokens": m["tokens"],
                       "text_mb": m["text_bytes"] / 1e6, "docs_per_s": m["documents"] / secs,
                       "tokens_per_s": m["tokens"] / secs, "mb_per_s": m["text_bytes"] / 1e6 / secs,
                       "docs_per_s_per_worker": m["documents"] / secs / args.workers,
                       "tokens_per_s_per_worker": m["tokens"] / secs / args.workers,
-                      "peak_rss_main_mb": round(self_rss, 1), "peak_rss_worker_mb": round(child_rss, 1)}))
+                      "peak_rss_main_mb": round(_rss_mb(os.getpid(), "VmHWM"), 1),
+                      "peak_rss_worker_mb": round(peak_worker[0], 1)}))
 
 
 def main() -> int:

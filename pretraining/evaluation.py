@@ -32,7 +32,8 @@ GROUPS_FILE = TASKS_DIR / "groups.yml"
 RESULTS_NAME = "results.json"
 WRAPPER_GROUP = "njsl_eval"  # the inline group holding the requested tasks; removed from the saved results
 # Tokenizer files of the formats transformers' AutoTokenizer reads (fast json, sentencepiece, GPT-2 BPE).
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "sentencepiece.bpe.model")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt",
+                   "sentencepiece.bpe.model")
 # metric_list entries for metric names used in groups.yml (lm-eval's own definitions of these metrics).
 METRICS: dict[str, dict[str, Any]] = {
     "acc": {"metric": "acc", "aggregation": "mean", "higher_is_better": True},

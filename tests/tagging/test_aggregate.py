@@ -94,3 +94,11 @@ def test_cli_aggregate_bad_requests(tmp_path, per_doc, capsys):
     assert main(["aggregate", str(tmp_path / "none.parquet"), "--id", "x", "--output", str(tmp_path / "o.json")]) == 2
     assert "none.parquet: not found" in capsys.readouterr().err
     assert not (tmp_path / "s.duckdb").exists() and not (tmp_path / "o.json").exists()
+
+
+def test_api_with_worker_processes_matches_single_process(per_doc, docstrings):
+    import torch  # noqa: F401  # a caller that already uses torch (e.g. freegens) forks the pool safely too
+
+    docs = [Document(f"d{i}", t) for i, t in enumerate(docstrings[:12])]
+    parallel = tag_documents(docs, "all", n_process=2, batch_size=4)
+    pd.testing.assert_frame_equal(parallel, per_doc)
