@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "n/a (CPU: no peak)"
             print(f"{name:12s} {r['params_h']:>7s} {r['precision']:8s} {r['mode']:4s} compile={r['compile']!s:5s} "
                   f"mb={r['micro_batch']} seq={r['seq']}: {r['tokens_per_s']:,.0f} tokens/s, "
-                  f"{r['tflops_per_s']:.1f} TFLOP/s, MFU {mfu}, {r['memory_gib']:.1f} GiB, "
+                  f"{1000 * r['tflops_per_s']:,.1f} GFLOP/s, MFU {mfu}, {r['memory_gib']:.1f} GiB, "
                   f"step {r['median_step_s'] * 1000:.0f} ms on {r['device']}")
         if len(results) == 2:
             a, b = results[0]["losses"], results[1]["losses"]

@@ -8,18 +8,20 @@
 # tagging + domain features -> everything registered in a store that also holds the paper's release ->
 # the predictor, with the two new models included.
 # A finished stage is skipped when the script is run again (each writes its outputs atomically).
-# Knobs (environment): TRAIN_STEPS (60), EVAL_LIMIT (40 items per task), NUM_GENERATIONS (16),
+# Knobs (environment): TRAIN_STEPS (40), EVAL_LIMIT (40 items per task), NUM_GENERATIONS (16),
 # NJSL_SHARED_DIR (the paper's release; without it the store starts empty and the predictor stage is skipped).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-$( [ -x "$HERE/.venv/bin/python" ] && echo "$HERE/.venv/bin/python" || echo python )}
 OUT=$(mkdir -p "${1:-tiny_pipeline_out}" && cd "${1:-tiny_pipeline_out}" && pwd)
-TRAIN_STEPS=${TRAIN_STEPS:-60}
+TRAIN_STEPS=${TRAIN_STEPS:-40}
 EVAL_LIMIT=${EVAL_LIMIT:-40}
 NUM_GENERATIONS=${NUM_GENERATIONS:-16}
 SHARED=${NJSL_SHARED_DIR:-$HERE/../shared}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false WANDB_MODE=offline
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# this checkout's packages first, whatever the working directory (and however the venv installed them)
+export PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}"
 njsl() { "$PY" -m njsl "$@"; }
 STORE=$OUT/store.duckdb
 MIXES=(nl80_code20 nl20_code80)

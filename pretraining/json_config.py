@@ -15,7 +15,8 @@ Layout (every key is validated; a bad one is named in the error)::
 * all: ``d_model``, ``n_layer``, ``max_position_embeddings`` [2048] (= training sequence length unless
   ``sequence_length`` is given), ``bidirectional`` [mode == mlm; must agree with mode], ``tie_embeddings``,
   ``dropout`` [0], ``preset``;
-* transformer: ``model`` gpt2 | llama | gpt_neox [gpt2] (sets norm/activation/biases/tying defaults),
+* transformer: ``model`` gpt2 | llama | gpt_neox | bert [gpt2] (sets norm/activation/biases/tying defaults;
+  mlm takes gpt2 or bert, both built as a BERT encoder),
   ``n_head`` [d_model/64], ``n_kv_head`` [n_head], ``d_intermediate`` [4·d_model], ``pos_embedding``
   absolute | learned | rope | alibi | none [the model's], ``activation``, ``norm`` layernorm | rmsnorm;
   masked LM is a BERT encoder (absolute positions, layernorm, non-gated activation);
@@ -54,7 +55,10 @@ TRANSFORMER_MODELS: dict[str, dict[str, Any]] = {
               "biases": "none", "weight_tying": False},
     "gpt_neox": {"activation": "gelu", "layer_norm_type": "layernorm", "positional_embeddings": "rope",
                  "biases": "all", "weight_tying": False},
+    "bert": {"activation": "gelu", "layer_norm_type": "layernorm", "positional_embeddings": "learned",
+             "biases": "all", "weight_tying": True},
 }
+MLM_TRANSFORMER_MODELS = ("gpt2", "bert")  # masked LM transformers are BERT encoders (families.py)
 _POSITIONS = {"absolute": "learned", "learned": "learned", "rope": "rope", "rotary": "rope", "alibi": "alibi",
               "none": "none"}
 
@@ -148,11 +152,13 @@ def model_config_from_layout(raw: dict, vocab_size: int | None = None, mask_toke
         if model not in TRANSFORMER_MODELS:
             raise JsonConfigError(f"model_config.model: unknown transformer {model!r}; use one of "
                                   f"{sorted(TRANSFORMER_MODELS)}")
+        if mode == "mlm" and model not in MLM_TRANSFORMER_MODELS:
+            raise JsonConfigError(f"model_config.model: {model!r} with mode mlm is not supported; a masked-LM "
+                                  f"transformer is a BERT encoder: use one of {list(MLM_TRANSFORMER_MODELS)}")
+        if mode == "clm" and model == "bert":
+            raise JsonConfigError("model_config.model: 'bert' is an encoder; use mode mlm, or gpt2/llama/gpt_neox "
+                                  "for clm")
         fields.update(TRANSFORMER_MODELS[model])
-        if mode == "mlm":  # a BERT encoder: see pretraining/architectures/families.py
-            fields.update(positional_embeddings="learned", layer_norm_type="layernorm", biases="all")
-            if fields["activation"] in ("swiglu", "geglu"):
-                fields["activation"] = "gelu"
         n_head = _int(mc, "n_head", max(1, d // 64))
         if d % n_head:
             raise JsonConfigError(f"model_config.n_head: d_model {d} is not divisible by n_head {n_head}")
@@ -186,6 +192,12 @@ def model_config_from_layout(raw: dict, vocab_size: int | None = None, mask_toke
     fields["extra"] = extra
     cfg = ModelConfig(**fields)
     cfg.validate(prefix="model_config -> model.")
+    if family == "transformer" and mode == "mlm":  # fail at load time, not when the model is built
+        from pretraining.architectures.families import bert_check
+
+        why = bert_check(cfg)
+        if why is not None:
+            raise JsonConfigError(f"model_config: a masked-LM transformer is a BERT encoder and {why}")
     return cfg
 
 

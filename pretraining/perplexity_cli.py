@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--batch_size", type=int, default=8)
     ap.add_argument("--text_column", default="text")
     ap.add_argument("--limit", type=int, help="first N documents only")
+    ap.add_argument("--objective", default="clm", help="registered objective (clm; mlm gives a pseudo-perplexity)")
     ap.add_argument("--device", default="cuda" if _cuda() else "cpu")
     ap.add_argument("--output", help="write the result JSON here too")
     args = ap.parse_args(argv)
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         model = AutoModelForCausalLM.from_pretrained(args.model).to(args.device).eval()
         seq = args.seq_len or min(getattr(model.config, "max_position_embeddings", 2048) or 2048, 2048)
         result = perplexity(model, tok, args.data, seq_len=seq, batch_size=args.batch_size,
-                            text_column=args.text_column, limit=args.limit, device=args.device)
+                            text_column=args.text_column, limit=args.limit, objective=args.objective,
+                            device=args.device)
     except (FileNotFoundError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

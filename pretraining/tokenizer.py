@@ -109,6 +109,9 @@ def load_tokenizer(spec: str | os.PathLike) -> TextTokenizer:
         return _wrap_hf(spec, tok)
     if path.suffix in (".model", ".json") and not path.exists():
         raise TokenizerError(f"tokenizer file not found: {spec}")
+    plain = _plain_tokenizers_folder(path)
+    if plain is not None:
+        return plain
     from transformers import AutoTokenizer
 
     try:
@@ -120,6 +123,40 @@ def load_tokenizer(spec: str | os.PathLike) -> TextTokenizer:
             "a tokenizer.json, or a sentencepiece .model file (train one with 'njsl tokenizer train')."
         ) from exc
     return _wrap_hf(spec, tok)
+
+
+class _BackendOnly:
+    """Holds a ``tokenizers.Tokenizer`` where ``TextTokenizer`` expects an HF tokenizer's ``backend_tokenizer``."""
+
+    def __init__(self, backend):
+        self.backend_tokenizer = backend
+
+
+# Folders whose tokenizer.json is the whole tokenizer (what train_tokenizer writes): no Python-side behaviour.
+_PLAIN_CLASSES = {None, "PreTrainedTokenizerFast", "TokenizersBackend"}
+
+
+def _plain_tokenizers_folder(path: Path) -> TextTokenizer | None:
+    """Load a plain HF tokenizer folder with ``tokenizers`` alone: same ids, without importing ``transformers``
+    (seconds of start-up that dominate short runs). None when the folder needs ``transformers``."""
+    import json
+
+    cfg_path, tok_path = path / "tokenizer_config.json", path / "tokenizer.json"
+    if not (path.is_dir() and cfg_path.is_file() and tok_path.is_file()):
+        return None
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    if cfg.get("tokenizer_class") not in _PLAIN_CLASSES:
+        return None
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_file(str(tok_path))
+    eos = cfg.get("eos_token")
+    eos = eos.get("content") if isinstance(eos, dict) else eos
+    eod = backend.token_to_id(eos) if eos else None
+    return TextTokenizer(str(path), "hf", backend.get_vocab_size(with_added_tokens=True), eod, _BackendOnly(backend))
 
 
 def _wrap_hf(spec: str, tok) -> TextTokenizer:

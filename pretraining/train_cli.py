@@ -60,8 +60,8 @@ def _relaunch(args, argv: list[str]) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={_nproc(args.nproc_per_node)}",
            f"--nnodes={args.nnodes}", f"--node_rank={args.node_rank}", f"--master_addr={args.master_addr}",
            f"--master_port={args.master_port}", "-m", "pretraining.train_cli", *rest]
-    if args.nnodes == 1:
-        cmd[3:7] = ["--standalone", cmd[3]]
+    if args.nnodes == 1:  # one node: torchrun picks a free port itself
+        cmd[3:8] = ["--standalone", cmd[3], "--nnodes=1"]
     return subprocess.call(cmd)
 
 

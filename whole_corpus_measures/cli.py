@@ -131,6 +131,7 @@ def run(args) -> dict:
                              "create it with njsl preprocess")
         tok_name, vocab = manifest["tokenizer"]["name"], int(manifest["tokenizer"]["vocab_size"])
         batches = megatron_token_batches(prefix, args.num_docs, bool(manifest.get("append_eod")))
+        t_setup = time.time() - t0
     else:
         tok = load_tokenizer(args.tokenizer)
         tok_name = tok.spec if args.tokenizer != DEFAULT_TOKENIZER else "njsl-default-bpe16k"
@@ -138,6 +139,7 @@ def run(args) -> dict:
         docs = iter_documents(args.input, text_column=args.text_column, resps_format=args.resps_format,
                               strict=args.strict, skip_empty=False, limit=args.num_docs, report=report)
         batches = token_batches(docs, tok, args.batch_chars)
+    t_setup = time.time() - t0  # loading the tokenizer (transformers import) is reported apart from the work
 
     bar = tqdm(desc="entropy", unit=" tok", unit_scale=True, disable=None)
 
@@ -149,7 +151,7 @@ def run(args) -> dict:
     res = corpus_entropy(counted(batches), args.ngram, vocab,
                          max_memory_mb=args.max_memory_mb, tmp_dir=args.tmp_dir)
     bar.close()
-    seconds = time.time() - t0
+    seconds = time.time() - t0 - t_setup
     return {
         "input": str(args.input),
         "text_column": None if args.resps_format else args.text_column,
@@ -165,6 +167,7 @@ def run(args) -> dict:
         "decode_replacements": report.decode_replacements,
         "log_base": 2,
         "entropy": {str(o["n"]): o for o in res.orders},
+        "setup_seconds": round(t_setup, 3),
         "seconds": round(seconds, 3),
         "tokens_per_second": res.tokens / seconds if seconds else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -189,7 +192,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(f"n={n}: H(next|ctx) = {o['conditional_entropy_bits']:.4f} bits (weighted), "
               f"mean over {o['contexts']:,} contexts = {o['mean_context_entropy_bits']:.4f}, "
               f"median {o['median_context_entropy_bits']:.4f}")
-    print(f"{out['documents']:,} documents, {out['tokens']:,} tokens in {out['seconds']:.1f} s -> {args.output}")
+    print(f"{out['documents']:,} documents, {out['tokens']:,} tokens in {out['seconds']:.1f} s "
+          f"(+{out['setup_seconds']:.1f} s loading the tokenizer) -> {args.output}")
     return 0
 
 

@@ -147,7 +147,8 @@ def build_hyena(cfg: ModelConfig) -> nn.Module:
 
 
 # ------------------------------------------------------------------------------------ transformer + mlm
-def _bert_check(cfg: ModelConfig) -> str | None:
+def bert_check(cfg: ModelConfig) -> str | None:
+    """None when a BERT encoder implements ``cfg``'s decisions, else what is missing."""
     if cfg.layer_norm_type != "layernorm":
         return "needs layer_norm_type layernorm"
     if cfg.positional_embeddings != "learned":
@@ -167,7 +168,7 @@ def bert_hf_config(cfg: ModelConfig):
     """The ``BertConfig`` of a masked-LM transformer, or :class:`UnsupportedArchitecture`."""
     from transformers import BertConfig
 
-    why = _bert_check(cfg)
+    why = bert_check(cfg)
     if why is not None:
         raise UnsupportedArchitecture(
             f"model: transformer with objective mlm is a BERT encoder: layernorm + learned positions + "

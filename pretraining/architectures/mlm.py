@@ -31,9 +31,14 @@ class MaskedLMError(ValueError):
     """The model cannot be trained with the masked-LM objective (e.g. no mask token id)."""
 
 
+def _unwrap(model: nn.Module) -> nn.Module:
+    # DDP wraps the model in ``.module`` (FSDP2 keeps the class): config and embeddings live on the inner one
+    return getattr(model, "module", model)
+
+
 def mask_token_id(model: nn.Module) -> int:
     """The model's mask token id (``config.mask_token_id``), or an error naming the fix."""
-    config = getattr(model, "config", None)
+    config = getattr(_unwrap(model), "config", None)
     mid = getattr(config, "mask_token_id", None)
     if mid is None:
         raise MaskedLMError("model.objective mlm: the model config has no mask_token_id; build mlm models "
@@ -82,7 +87,7 @@ def masked_lm(model: nn.Module, tokens: torch.Tensor, pad_id: int = PAD_ID,
     next-token shifting, so the first ``sequence_length`` tokens are used (positions fit the model).
     """
     tokens = tokens[:, :-1]
-    vocab_size = model.get_input_embeddings().num_embeddings
+    vocab_size = _unwrap(model).get_input_embeddings().num_embeddings
     inputs, labels, attention_mask = mask_tokens(tokens, pad_id, mask_token_id(model), vocab_size, generator)
     logits = model(input_ids=inputs, attention_mask=attention_mask).logits
     loss_sum = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1),

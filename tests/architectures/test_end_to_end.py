@@ -81,12 +81,12 @@ def test_train_resume_export_register(family, mode, dna_data, tmp_path):
     for step in range(6, STEPS + 1):
         assert resumed[step] == pytest.approx(first[step], rel=1e-5, abs=1e-6), (step, resumed, first)
 
-    # Export the final checkpoint to a Hugging Face folder with the tokenizer; it loads back identically.
+    # Export the final checkpoint with the trainer's exporter (HF folder + tokenizer); it loads back identically.
+    from pretraining.export_cli import export_checkpoint
+
+    hf_dir = export_checkpoint(run_dir)
     model = build(cfg.model)
     load_model_weights(latest_checkpoint(ckpt_dir), model)
-    hf_dir = run_dir / "hf"
-    model.save_pretrained(hf_dir)
-    AutoTokenizer.from_pretrained(dna_data["tokenizer"]).save_pretrained(hf_dir)
     auto = AutoModelForMaskedLM if mode == "mlm" else AutoModelForCausalLM
     back = auto.from_pretrained(hf_dir).eval()
     tok = AutoTokenizer.from_pretrained(hf_dir)
@@ -147,3 +147,10 @@ def test_njsl_train_with_a_kmer_tokenizer_name(dna_data, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     info = json.loads((tmp_path / "run" / "run_info.json").read_text())
     assert info["finished"] and info["tokenizer"] == "3mer"
+    from transformers import AutoTokenizer
+
+    from pretraining.export_cli import export_checkpoint
+
+    hf_dir = export_checkpoint(tmp_path / "run")  # the k-mer vocabulary is saved as an ordinary HF tokenizer
+    exported = AutoTokenizer.from_pretrained(hf_dir)
+    assert exported.convert_ids_to_tokens(exported("ACGTAC", add_special_tokens=False)["input_ids"]) == ["ACG", "TAC"]

@@ -55,8 +55,13 @@ def test_layout_round_trip(family, mode):
     ({"model_config": {"d_model": 64, "n_layer": 2, "bidirectional": False}}, "model_config.bidirectional"),
     ({"model_config": {"d_model": 64, "n_layer": 2, "model": "t5"}}, "model_config.model: unknown transformer"),
     ({"model_config": {"d_model": 64, "n_layer": 2, "pos_embedding": "spiral"}}, "model_config.pos_embedding"),
+    ({"model_config": {"d_model": 64, "n_layer": 2, "model": "llama"}}, "model_config.model: 'llama' with mode mlm"),
+    ({"mode": "clm", "model_config": {"d_model": 64, "n_layer": 2, "model": "bert", "bidirectional": False}},
+     "model_config.model: 'bert' is an encoder"),
     ({"model_config": {"d_model": 60, "n_layer": 2, "n_head": 7}}, "model_config.n_head"),
     ({"model_config": {"preset": "7B"}}, "model_config.preset: unknown size"),
+    ({"model_config": {"d_model": 64, "n_layer": 2, "pos_embedding": "rope"}},
+     "model_config: a masked-LM transformer is a BERT encoder and needs positional_embeddings learned"),
     ({"model_config": {"d_model": 64, "n_layer": 2, "sequence_length": 4096}}, "model_config.sequence_length"),
 ])
 def test_bad_keys_are_named(change, message):

@@ -140,3 +140,20 @@ def test_trainer_reports_masked_lm_perplexity_as_pseudo_perplexity():
     assert "val_perplexity" not in out
     assert out["val_pseudo_perplexity"] == pytest.approx(math.exp(out["val_loss"]))
     assert 0 < out["val_tokens"] <= sum(n for n in (33, 20, 9))
+
+
+def test_mlm_objective_works_through_a_ddp_style_wrapper():
+    """DDP hides config/embeddings behind ``.module``; the objective reads them from the wrapped model."""
+
+    class Wrapper(torch.nn.Module):  # what DistributedDataParallel looks like to the objective
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, **kw):
+            return self.module(**kw)
+
+    model = tiny_model("hyena", "mlm")
+    direct = masked_lm(model, padded_batch(), PAD_ID, torch.Generator().manual_seed(0))
+    wrapped = masked_lm(Wrapper(model), padded_batch(), PAD_ID, torch.Generator().manual_seed(0))
+    assert torch.equal(direct[1], wrapped[1]) and torch.allclose(direct[0], wrapped[0])

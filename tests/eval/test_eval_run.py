@@ -81,3 +81,17 @@ def test_cli_list_groups(capsys):
 def test_humaneval_needs_explicit_confirmation(tiny_model, tmp_path, capsys):
     assert eval_cli.main([str(tiny_model), "humaneval", str(tmp_path / "o")]) == 2
     assert "--allow_code_execution" in capsys.readouterr().err
+
+
+def test_eval_model_sh_is_the_same_command(tiny_model_no_tokenizer, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "demo_scripts" / "eval_model.sh"
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert usage.returncode == 2 and "<task group or tasks>" in usage.stderr
+    env = {"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}
+    bad = subprocess.run(["bash", str(script), str(tiny_model_no_tokenizer), "njsl-local", str(tmp_path / "o")],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "has no tokenizer" in bad.stderr and not (tmp_path / "o").exists()

@@ -169,3 +169,19 @@ def test_trains_on_a_mix_file(tiny_config, tiny_data, tiny_overrides, tmp_path):
     info = train(cfg, tmp_path / "mixrun", progress=False)
     assert info["finished"] and info["mix"] == tiny_data["mix"]
     assert len(read_metrics(tmp_path / "mixrun" / "metrics.jsonl", "eval")) == 1
+
+
+def test_export_and_perplexity_errors(tiny_config, tmp_path, capsys):
+    from pretraining.export_cli import main as export_main
+    from pretraining.perplexity_cli import main as ppl_main
+
+    assert export_main([str(tmp_path / "nowhere")]) == 2
+    assert "not a trainer run directory" in capsys.readouterr().err
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(tiny_config.read_text())
+    assert export_main([str(run)]) == 2
+    assert "no checkpoint to export" in capsys.readouterr().err
+    assert not (run / "hf").exists()
+    assert ppl_main([str(tmp_path / "missing_model"), str(tmp_path / "x.jsonl")]) == 2
+    assert "error:" in capsys.readouterr().err
