@@ -38,7 +38,9 @@ def export_checkpoint(run_dir: str | Path, output: str | Path | None = None, ste
     tok_spec = tokenizer or cfg.data.tokenizer
     if not tok_spec:
         raise ExportError("data.tokenizer: the run's config names no tokenizer; pass --tokenizer")
-    tok = AutoTokenizer.from_pretrained(tok_spec)
+    from pretraining.kmer_tokenizer import build_kmer_tokenizer, is_kmer_name
+
+    tok = build_kmer_tokenizer(tok_spec) if is_kmer_name(tok_spec) else AutoTokenizer.from_pretrained(tok_spec)
     if cfg.model.vocab_size is None:
         cfg.model.vocab_size = len(tok)
     torch.manual_seed(0)

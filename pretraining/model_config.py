@@ -303,7 +303,7 @@ def run_config_from_dict(raw: dict, default_name: str = "model") -> RunConfig:
 
 
 def load_run_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Load a YAML run config, apply ``section.field=value`` overrides, validate.
+    """Load a YAML (or the JSON model layout of ``pretraining.json_config``) run config, apply overrides, validate.
 
     Raises :class:`FileNotFoundError` or :class:`ConfigError` (naming the bad field).
     """
@@ -315,6 +315,10 @@ def load_run_config(path: str | Path, overrides: list[str] | None = None) -> Run
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     raw = apply_overrides(raw or {}, overrides or [])
+    from pretraining.json_config import is_json_layout, run_config_from_layout
+
+    if is_json_layout(raw):  # the JSON layout (model_type/mode/tokenizer/model_config)
+        return run_config_from_layout(raw, default_name=path.stem)
     return run_config_from_dict(raw, default_name=path.stem)
 
 
@@ -429,6 +433,8 @@ def annotation_from_model_config(cfg: ModelConfig | RunConfig, model_id: str) ->
         "training_objective": m.objective,
         "training_framework": "njsl-pretraining (PyTorch, HF transformers)",
     }
+    if m.family in ("mamba", "hyena"):  # attention-free: num_heads is only a placeholder in the config
+        row.update(num_heads=None, num_kv_heads=None, attention_variant=None)
     if run is not None:
         seqs = run.training.batch_sequences(m.sequence_length)
         row["batch_instances"] = seqs

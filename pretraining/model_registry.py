@@ -42,28 +42,46 @@ def register_family(name: str, *, param_count: Callable[[ModelConfig], int] | No
     return deco
 
 
+def load_plugins() -> None:
+    """Import the optional families package, which registers mamba, hyena, transformer+mlm and the mlm objective."""
+    try:
+        import pretraining.architectures  # noqa: F401
+    except ModuleNotFoundError as exc:  # not installed: the transformer family alone
+        if exc.name != "pretraining.architectures":
+            raise
+
+
+def builder_key(cfg: ModelConfig) -> str:
+    """Registry key for ``cfg``: an objective-specific builder ("transformer+mlm") wins over the family's."""
+    load_plugins()
+
+    key = f"{cfg.family}+{cfg.objective}"
+    return key if key in FAMILIES else cfg.family
+
+
 def build_model(cfg: ModelConfig) -> nn.Module:
     """Instantiate the model for ``cfg`` (randomly initialised, on the current default device)."""
-    if cfg.family not in FAMILIES:
+    key = builder_key(cfg)
+    if key not in FAMILIES:
         raise ConfigError(f"model.family: unknown family {cfg.family!r}; registered: {sorted(FAMILIES)}")
     if cfg.vocab_size is None:
         raise ConfigError("model.vocab_size: not set; give it in the config or pass a tokenizer")
-    return FAMILIES[cfg.family](cfg)
+    return FAMILIES[key](cfg)
 
 
 def family_param_count(cfg: ModelConfig) -> int:
     """Parameter count from the family's formula, else by instantiating the model on the meta device."""
     if cfg.vocab_size is None:
         raise ConfigError("model.vocab_size: needed for the parameter count")
-    if cfg.family in PARAM_COUNTS:
-        return PARAM_COUNTS[cfg.family](cfg)
+    if builder_key(cfg) in PARAM_COUNTS:
+        return PARAM_COUNTS[builder_key(cfg)](cfg)
     with torch.device("meta"):
         return count_parameters(build_model(cfg))
 
 
 def family_non_matmul_params(cfg: ModelConfig) -> int:
     """Parameters that do no matmul (norm scales/shifts, biases) — excluded from the FLOP formula."""
-    if cfg.family != "transformer":
+    if builder_key(cfg) != "transformer":
         return 0
     return transformer_backend(cfg).param_formula(cfg)[1]
 

@@ -37,6 +37,10 @@ def register_objective(name: str):
 
 
 def get_objective(name: str) -> Objective:
+    from pretraining.model_registry import load_plugins
+
+    load_plugins()  # registers further objectives (mlm)
+
     if name not in OBJECTIVES:
         from pretraining.model_config import ConfigError
 

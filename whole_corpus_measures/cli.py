@@ -39,7 +39,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="HF tokenizer name or folder, tokenizer.json, or sentencepiece .model (default: shipped offline BPE)")
     p.add_argument("--max_memory_mb", type=float, default=2048, help="bound on counts kept in memory (default 2048)")
     p.add_argument("--tmp_dir", default=None, help="folder for spilled runs (default: system temp)")
-    p.add_argument("--batch_chars", type=int, default=4_000_000, help="characters tokenized per batch")
+    p.add_argument("--batch_chars", type=int, default=None,
+                   help="characters tokenized per batch (default: from --max_memory_mb, at most 4M)")
     p.add_argument("--strict", action="store_true", help="a malformed jsonl line is fatal (default: skipped and reported)")
     return p
 
@@ -92,19 +93,26 @@ def megatron_token_batches(prefix: str, num_docs: int | None, strip_eod: bool, b
     """Yield ``(flat ids, lengths)`` straight from a ``.bin/.idx`` pair (no tokenization), in document order."""
     dtype, seq_lengths = read_megatron_index(prefix + ".idx")
     lengths_all = seq_lengths.astype(np.int64)[:num_docs]
-    data = np.memmap(prefix + ".bin", dtype=dtype, mode="r")
+    itemsize = np.dtype(dtype).itemsize
     ends = np.cumsum(lengths_all)
     start_doc, start_tok = 0, 0
     while start_doc < len(lengths_all):
         stop_doc = max(int(np.searchsorted(ends, start_tok + batch_tokens, side="right")), start_doc + 1)
         lengths = lengths_all[start_doc:stop_doc].copy()
-        flat = np.asarray(data[start_tok:int(ends[stop_doc - 1])], dtype=np.int64)
+        # explicit reads rather than a memory map: only the current batch is ever resident
+        flat = np.fromfile(prefix + ".bin", dtype=dtype, count=int(ends[stop_doc - 1]) - start_tok,
+                           offset=start_tok * itemsize).astype(np.int64)
         if strip_eod:  # the EOD that preprocessing appended is not text: drop the last id of each document
             keep = np.ones(len(flat), dtype=bool)
             keep[np.cumsum(lengths)[lengths > 0] - 1] = False
             flat, lengths = flat[keep], np.maximum(lengths - 1, 0)
         yield flat, lengths
         start_doc, start_tok = stop_doc, int(ends[stop_doc - 1])
+
+
+def _batch_size(max_memory_mb: float, bytes_per_item: int, cap: int) -> int:
+    """Items per input batch so that a batch takes about a quarter of the memory budget."""
+    return int(min(max(max_memory_mb * 1e6 / 4 / bytes_per_item, 1 << 12), cap))
 
 
 def run(args) -> dict:
@@ -130,7 +138,8 @@ def run(args) -> dict:
             raise ValueError(f"{prefix}: no manifest with the tokenizer's vocab size beside the .bin/.idx; "
                              "create it with njsl preprocess")
         tok_name, vocab = manifest["tokenizer"]["name"], int(manifest["tokenizer"]["vocab_size"])
-        batches = megatron_token_batches(prefix, args.num_docs, bool(manifest.get("append_eod")))
+        batches = megatron_token_batches(prefix, args.num_docs, bool(manifest.get("append_eod")),
+                                         batch_tokens=_batch_size(args.max_memory_mb, 16, 1 << 22))
         t_setup = time.time() - t0
     else:
         tok = load_tokenizer(args.tokenizer)
@@ -138,7 +147,9 @@ def run(args) -> dict:
         vocab = tok.vocab_size
         docs = iter_documents(args.input, text_column=args.text_column, resps_format=args.resps_format,
                               strict=args.strict, skip_empty=False, limit=args.num_docs, report=report)
-        batches = token_batches(docs, tok, args.batch_chars)
+        # ~100 bytes of Python objects per character while a batch is tokenized (ids lists, Encodings)
+        batch_chars = args.batch_chars or _batch_size(args.max_memory_mb, 100, 4_000_000)
+        batches = token_batches(docs, tok, batch_chars)
     t_setup = time.time() - t0  # loading the tokenizer (transformers import) is reported apart from the work
 
     bar = tqdm(desc="entropy", unit=" tok", unit_scale=True, disable=None)

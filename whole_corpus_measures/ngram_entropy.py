@@ -174,7 +174,7 @@ class NgramCounter:
         self.max_bytes = max_bytes
         # A merge block must hold more than one context's distinct next tokens (≤ vocab) per run, so every
         # block boundary can fall between contexts.
-        self.merge_block = max(merge_block, 4 * vocab_size, 16)
+        self.merge_block = merge_block
         self.runs: list[Run] = []
         self.disk_runs: list[Path] = []
 
@@ -182,24 +182,35 @@ class NgramCounter:
     def in_memory_bytes(self) -> int:
         return sum(r.nbytes for r in self.runs)
 
+    @property
+    def chunk_tokens(self) -> int:
+        """Events sorted at a time: the windows, keys and sort buffers of a chunk stay within the budget."""
+        per_event = 8 * (self.spec.n + 1) + 3 * 8 * self.spec.words + 24
+        return int(min(max(self.max_bytes // (2 * per_event), 1 << 12), 1 << 22))
+
     def add_documents(self, flat: np.ndarray, lengths: np.ndarray) -> None:
         """Add the events of documents whose token ids are ``flat`` (concatenated) with ``lengths``."""
         n = self.spec.n
         if flat.size and int(flat.max()) >= self.vocab_size:
             raise ValueError(f"token id {int(flat.max())} >= vocab size {self.vocab_size}")
-        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        pos = np.arange(len(flat)) - starts  # position of each token inside its document
-        targets = np.flatnonzero(pos >= n)  # a next token with n previous tokens in the same document
-        if not len(targets):
-            return
-        windows = [flat[targets - n + j] for j in range(n + 1)]
-        self.runs.append(sort_and_count(self.spec.pack(windows)))
-        if _ENTRY_OVERHEAD * self.in_memory_bytes > self.max_bytes:
-            merged = merge_runs(self.runs)
-            self.runs = [merged]
-            if _ENTRY_OVERHEAD * merged.nbytes > self.max_bytes // 2:
-                self._spill(merged)
-                self.runs = []
+        doc_starts = np.cumsum(lengths) - lengths
+        step = self.chunk_tokens
+        # Chunks are cut by token position, not by document, so one huge document is bounded too.
+        for a in range(0, len(flat), step):
+            idx = np.arange(a, min(a + step, len(flat)))
+            pos = idx - doc_starts[np.searchsorted(doc_starts, idx, side="right") - 1]  # position in its document
+            targets = idx[pos >= n]  # a next token with n previous tokens in the same document
+            if not len(targets):
+                continue
+            windows = [flat[targets - n + j] for j in range(n + 1)]
+            self.runs.append(sort_and_count(self.spec.pack(windows)))
+            del windows, targets, pos, idx
+            if _ENTRY_OVERHEAD * self.in_memory_bytes > self.max_bytes:
+                merged = merge_runs(self.runs)
+                self.runs = [merged]
+                if _ENTRY_OVERHEAD * merged.nbytes > self.max_bytes // 2:
+                    self._spill(merged)
+                    self.runs = []
 
     def _spill(self, run: Run) -> None:
         path = self.dir / f"run{len(self.disk_runs):05d}.npz"
@@ -223,7 +234,9 @@ class NgramCounter:
         nw = self.spec.words
         runs = [([f[f"w{k}"] for k in range(nw)], f["counts"]) for f in files]
         pos = [0] * len(runs)
-        B = self.merge_block
+        # blocks of all runs together stay within the budget (entries of 8·words + 8 bytes, ~3x while sorting)
+        per_entry = 3 * (8 * nw + 8)
+        B = max(min(self.merge_block, self.max_bytes // (per_entry * len(runs))), 4 * self.vocab_size, 16)
         while any(p < len(r[1]) for p, r in zip(pos, runs)):
             blocks = []
             for i, (words, counts) in enumerate(runs):

@@ -87,6 +87,9 @@ def blocks(model: nn.Module) -> list[nn.Module]:
     """The repeated blocks of a model: modules whose class HF lists in ``_no_split_modules``."""
     names = set(getattr(model, "_no_split_modules", None) or [])
     found = [m for m in model.modules() if type(m).__name__ in names]
+    # outermost only: Mamba lists both MambaBlock and its MambaMixer, and FSDP2 shards bottom-up
+    inner = {id(c) for m in found for c in m.modules() if c is not m}
+    found = [m for m in found if id(m) not in inner]
     if not found:  # families outside HF: every child of the largest ModuleList
         lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
         found = list(max(lists, key=len)) if lists else []

@@ -73,7 +73,8 @@ def evaluate(model, dataset, objective, *, samples, micro_batch, info: DistInfo,
     totals = all_reduce_sum(totals)
     model.train()
     loss = (totals[0] / totals[1].clamp(min=1)).item()
-    return {"val_loss": loss, "val_perplexity": math.exp(min(loss, 700)), "val_tokens": int(totals[1].item())}
+    name = getattr(objective, "perplexity_name", "perplexity")  # masked LM: "pseudo_perplexity"
+    return {"val_loss": loss, f"val_{name}": math.exp(min(loss, 700)), "val_tokens": int(totals[1].item())}
 
 
 def tokenizer_info(spec: str) -> tuple[int, int]:

@@ -160,6 +160,10 @@ def test_killed_run_resumes_from_the_cache(chat_server, sample_docs_jsonl, tmp_p
     cached = sqlite3.connect(tmp_path / "out.csv.cache.sqlite").execute("SELECT count(*) FROM answers").fetchone()[0]
     assert 8 <= cached < 35  # answers received but not yet committed at the kill are asked again
     chat_server.delay = 0.0
+    deadline = time.time() + 10
+    while chat_server.inflight and time.time() < deadline:  # the killed client's last request may still finish
+        time.sleep(0.02)
+    time.sleep(0.05)
     chat_server.reset_counts()
     assert classify_main(_args(chat_server, sample_docs_jsonl, out)) == 0
     assert chat_server.answered == 35 - cached
