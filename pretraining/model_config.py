@@ -228,6 +228,10 @@ class RunConfig:
         self.model.validate()
         self.training.validate()
         self.training.batch_sequences(self.model.sequence_length)
+        from pretraining.model_registry import builder_key, transformer_backend
+
+        if builder_key(self.model) == "transformer":  # a combination no HF backend implements fails on load
+            transformer_backend(self.model)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "model": _clean(dataclasses.asdict(self.model)),

@@ -213,8 +213,12 @@ class NgramCounter:
                     self.runs = []
 
     def _spill(self, run: Run) -> None:
-        path = self.dir / f"run{len(self.disk_runs):05d}.npz"
-        np.savez(path, counts=run.counts, **{f"w{k}": w for k, w in enumerate(run.words)})
+        # one .npy per array, so the merge can memory-map them (an .npz member is read whole on access)
+        path = self.dir / f"run{len(self.disk_runs):05d}"
+        path.mkdir()
+        np.save(path / "counts.npy", run.counts)
+        for k, w in enumerate(run.words):
+            np.save(path / f"w{k}.npy", w)
         self.disk_runs.append(path)
 
     def finish(self, stats: OrderStats) -> int:
@@ -230,9 +234,9 @@ class NgramCounter:
         return len(self.disk_runs)
 
     def _kway_merge(self, stats: OrderStats) -> None:
-        files = [np.load(p, mmap_mode="r") for p in self.disk_runs]
         nw = self.spec.words
-        runs = [([f[f"w{k}"] for k in range(nw)], f["counts"]) for f in files]
+        runs = [([np.load(p / f"w{k}.npy", mmap_mode="r") for k in range(nw)], np.load(p / "counts.npy", mmap_mode="r"))
+                for p in self.disk_runs]
         pos = [0] * len(runs)
         # blocks of all runs together stay within the budget (entries of 8·words + 8 bytes, ~3x while sorting)
         per_entry = 3 * (8 * nw + 8)

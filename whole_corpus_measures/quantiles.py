@@ -56,12 +56,11 @@ class StreamingQuantiles:
         if not self.spilled:
             return [float(x) for x in np.percentile(np.concatenate(self._mem), qs)]
         self._flush()
-        ranks = sorted({r for q in qs for r in _ranks(q, self.count)})
-        values = {r: self._select(r) for r in ranks}
+        values = self._select(sorted({r for q in qs for r in _ranks(q, self.count)}))
         out = []
         for q in qs:
             pos = q / 100 * (self.count - 1)
-            lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+            lo, hi = _ranks(q, self.count)
             out.append(_lerp(values[lo], values[hi], pos - lo))
         return out
 
@@ -70,35 +69,61 @@ class StreamingQuantiles:
         for start in range(0, len(data), self.block):
             yield np.array(data[start:start + self.block])
 
-    def _select(self, rank: int) -> float:
-        """The ``rank``-th smallest value (0-based) of the spilled stream."""
+    def _select(self, ranks: list[int]) -> dict[int, float]:
+        """The ``rank``-th smallest values (0-based) of the spilled stream, found together.
+
+        Each round is two passes over the file: a histogram of each open range (65,536 bins), then, for the
+        bin holding each rank, either its values (when they fit in memory) or their min and max. A bin whose
+        min equals its max answers at once (ties, such as the many contexts with entropy 0); otherwise the
+        range shrinks to that [min, max] and the next round splits it again.
+        """
         lo, hi = np.inf, -np.inf
         for b in self._blocks():
-            lo, hi = min(lo, b.min()), max(hi, b.max())
-        below = 0  # values < lo that are not in the current range
-        while True:
-            if lo == hi:
-                return float(lo)
-            edges = np.linspace(lo, hi, _BINS + 1)
-            hist = np.zeros(_BINS, dtype=np.int64)
-            for b in self._blocks():
-                inside = b[(b >= lo) & (b <= hi)]
-                hist += np.bincount(np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, _BINS - 1),
-                                    minlength=_BINS)
-            cum = np.cumsum(hist)
-            k = int(np.searchsorted(cum, rank - below, side="right"))
-            new_below = below + (int(cum[k - 1]) if k else 0)
-            new_lo = edges[k]
-            new_hi = edges[k + 1] if k + 1 < _BINS else hi
-            if hist[k] <= self.max_in_memory:
-                last = k == _BINS - 1
-                vals = np.concatenate([b[(b >= new_lo) & ((b <= new_hi) if last else (b < new_hi))]
-                                       for b in self._blocks()])
-                vals.sort()
-                return float(vals[rank - new_below])
-            if (new_lo, new_hi) == (lo, hi):  # cannot narrow further (float resolution): all equal within
-                return float(new_lo)
-            lo, hi, below = new_lo, np.nextafter(new_hi, -np.inf) if k + 1 < _BINS else new_hi, new_below
+            lo, hi = min(lo, float(b.min())), max(hi, float(b.max()))
+        state = {r: (lo, hi, 0) for r in ranks}  # rank -> (range lo, range hi (inclusive), values below lo)
+        result: dict[int, float] = {}
+        while state:
+            for r, (a, b_, _) in list(state.items()):
+                if a == b_:
+                    result[r] = a
+                    del state[r]
+            if not state:
+                break
+            ranges = {(a, b_) for a, b_, _ in state.values()}
+            hists = {rng: np.zeros(_BINS, dtype=np.int64) for rng in ranges}
+            edges = {rng: np.linspace(rng[0], rng[1], _BINS + 1) for rng in ranges}
+            for blk in self._blocks():
+                for (a, b_), hist in hists.items():
+                    inside = blk[(blk >= a) & (blk <= b_)]
+                    k = np.clip(np.searchsorted(edges[(a, b_)], inside, side="right") - 1, 0, _BINS - 1)
+                    hist += np.bincount(k, minlength=_BINS)
+            picks = {}
+            for r, (a, b_, below) in state.items():
+                hist, e = hists[(a, b_)], edges[(a, b_)]
+                cum = np.cumsum(hist)
+                k = int(np.searchsorted(cum, r - below, side="right"))
+                bin_lo = float(e[k])
+                bin_hi = b_ if k == _BINS - 1 else float(np.nextafter(e[k + 1], -np.inf))  # bins are [e_k, e_k+1)
+                picks[r] = (bin_lo, bin_hi, below + (int(cum[k - 1]) if k else 0), int(hist[k]))
+            collected = {r: [] for r, p in picks.items() if p[3] <= self.max_in_memory}
+            mins = {r: np.inf for r in picks}
+            maxs = {r: -np.inf for r in picks}
+            for blk in self._blocks():
+                for r, (a, b_, _, _) in picks.items():
+                    sel = blk[(blk >= a) & (blk <= b_)]
+                    if not len(sel):
+                        continue
+                    if r in collected:
+                        collected[r].append(sel)
+                    mins[r], maxs[r] = min(mins[r], float(sel.min())), max(maxs[r], float(sel.max()))
+            for r, (_, _, below, _) in picks.items():
+                if r in collected:
+                    vals = np.sort(np.concatenate(collected[r]))
+                    result[r] = float(vals[r - below])
+                    del state[r]
+                else:
+                    state[r] = (mins[r], maxs[r], below)  # equal min and max answer at the next round
+        return result
 
 
 def _lerp(a: float, b: float, t: float) -> float:

@@ -38,8 +38,9 @@ def train_step(model, optimizer, scheduler, batches, objective, *, generator, mo
     optimizer.zero_grad(set_to_none=True)
     loss_sum, n_tokens = torch.zeros((), device=device), torch.zeros((), device=device)
     for i, tokens in enumerate(batches):
-        with gradient_sync(model, mode, enabled=i == len(batches) - 1), amp:
-            ls, n = objective(model, tokens.to(device, non_blocking=True), PAD_ID, generator)
+        with gradient_sync(model, mode, enabled=i == len(batches) - 1):
+            with amp:  # forward under autocast (DDP/single device + bf16); backward outside, as PyTorch advises
+                ls, n = objective(model, tokens.to(device, non_blocking=True), PAD_ID, generator)
             ls.backward()
         loss_sum += ls.detach().float()
         n_tokens += n
@@ -230,6 +231,11 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
                 logger.log({"kind": "eval", "step": step, **evaluate(
                     model, splits.valid, objective, samples=t.eval_samples, micro_batch=t.micro_batch_size,
                     info=info, amp=amp, seed=t.seed)})
+            if splits.test is not None and step == p["steps"]:  # held-out test split, once at the end
+                result = evaluate(model, splits.test, objective, samples=t.eval_samples,
+                                  micro_batch=t.micro_batch_size, info=info, amp=amp, seed=t.seed)
+                logger.log({"kind": "test", "step": step,
+                            **{k.replace("val_", "test_", 1): v for k, v in result.items()}})
             stopping = _agree(stop.signal is not None, info)
             if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == p["steps"] or stopping:
                 last_ckpt = ckpt.save_checkpoint(ckpt_dir, step, model, optimizer, scheduler,

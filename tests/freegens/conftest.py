@@ -39,7 +39,7 @@ def fake_answer(stage: str, text: str) -> str:
 class ChatServer:
     """A bounded chat-completions server on 127.0.0.1 with injectable failures (429, 500, timeout, 401)."""
 
-    def __init__(self, timeout_sleep: float = 1.5):
+    def __init__(self, timeout_sleep: float = 3.0):
         self.failures: deque[str] = deque()     # consumed one per request, before answering
         self.fail_texts: set[str] = set()       # documents whose every request fails with 500
         self.timeout_sleep = timeout_sleep
@@ -88,7 +88,8 @@ class ChatServer:
                 if failure == "401":
                     return self._send(401, {"error": {"message": "bad key", "type": "invalid_api_key"}})
                 if failure == "timeout":
-                    time.sleep(server.timeout_sleep)
+                    time.sleep(server.timeout_sleep)  # past the client's timeout: it has given up
+                    return self._send(200, {"error": "too late"})
                 with server.lock:
                     server.inflight += 1
                     server.max_inflight = max(server.max_inflight, server.inflight)

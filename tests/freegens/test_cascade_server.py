@@ -14,7 +14,7 @@ LANGS = ["--languages", "en,de,fr"]
 
 def _args(server, docs, out, *extra):
     return ["--input", str(docs), "--output", str(out), "--base_url", server.base_url, "--model", "test-model",
-            "--retry_base_delay", "0.01", "--timeout", "0.5", "--concurrency", "3", *LANGS, *extra]
+            "--retry_base_delay", "0.01", "--timeout", "5", "--concurrency", "3", *LANGS, *extra]
 
 
 def _read(path):
@@ -55,7 +55,7 @@ def test_rerun_is_answered_from_cache(chat_server, sample_docs_jsonl, tmp_path, 
 def test_retries_on_429_500_and_timeout(chat_server, sample_docs_jsonl, tmp_path, capsys, expected_labels):
     chat_server.failures.extend(["429", "500", "timeout", "429"])
     out = tmp_path / "out.csv"
-    assert classify_main(_args(chat_server, sample_docs_jsonl, out)) == 0
+    assert classify_main(_args(chat_server, sample_docs_jsonl, out, "--timeout", "1.5")) == 0
     assert {k: r["prediction"] for k, r in _read(out).items()} == expected_labels
     err = capsys.readouterr().err
     assert "429: 2" in err and "500: 1" in err and "timeout: 1" in err

@@ -103,6 +103,7 @@ def test_missing_labelled_csv(tmp_path, capsys):
     assert "labelled CSV not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_on_the_paper_labels(shared, tmp_path):
     """The 1,000 fineweb documents with GPT-4o-mini labels train a model that predicts every common class."""
     from njsl.paths import domain_labels_csv

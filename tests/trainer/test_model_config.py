@@ -91,6 +91,7 @@ def _write(tmp_path, model: dict, training: dict | None = None) -> Path:
     ({"num_layerz": 3}, None, "model.num_layerz"),
     ({"ffn_hidden_size": None}, None, "model.ffn_hidden_size"),
     ({"weight_tying": "yes"}, None, "model.weight_tying"),
+    ({"positional_embeddings": "none"}, None, "model: no transformer backend"),
     ({}, {"lr": "fast"}, "training.lr"),
     ({}, {"min_lr": 1.0, "lr": 0.1}, "training.min_lr"),
     ({}, {"parallelism": "tp"}, "training.parallelism"),
@@ -106,7 +107,8 @@ def test_validation_names_field(tmp_path, model, training, field):
 
 def test_mlp_ratio_and_aliases(tmp_path):
     cfg = load_run_config(_write(tmp_path, {"ffn_hidden_size": None, "mlp_ratio": 2.5, "layer_norm_type": "parametric",
-                                            "positional_embeddings": "rotary"}))
+                                            "positional_embeddings": "rotary", "activation": "gelu",
+                                            "biases": "all"}))
     assert cfg.model.ffn_hidden_size == 160 and cfg.model.layer_norm_type == "layernorm"
     assert cfg.model.positional_embeddings == "rope"
 

@@ -66,5 +66,6 @@ def test_wandb_offline(tiny_config, tiny_data, tiny_overrides, tmp_path, monkeyp
     train(cfg, tmp_path / "run", progress=False)
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
-    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in lines] == ["train", "train", "test"]
     assert json.loads((tmp_path / "run" / "run_info.json").read_text())["finished"]

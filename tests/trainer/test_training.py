@@ -38,6 +38,8 @@ def test_loss_falls_on_real_text(trained_run):
     evals = read_metrics(run_dir / "metrics.jsonl", "eval")
     assert [e["step"] for e in evals] == [20, 40] and evals[1]["val_loss"] < evals[0]["val_loss"]
     assert evals[1]["val_perplexity"] == pytest.approx(torch.tensor(evals[1]["val_loss"]).exp().item(), rel=1e-5)
+    test, = read_metrics(run_dir / "metrics.jsonl", "test")
+    assert test["step"] == 40 and test["test_tokens"] > 0 and test["test_perplexity"] < 512
     rec = read_metrics(run_dir / "metrics.jsonl")[-1]
     for key in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu", "memory_gib"):
         assert key in rec
