@@ -126,11 +126,12 @@ def collect_run(run_dir: str | Path, *, model_id: str | None = None,
                 eval_results: list[str | Path] | None = None, mix: str | Path | None = None) -> RunRecord:
     """Read and check everything to register for ``run_dir`` (nothing is written)."""
     from model_metadata_db.importers.lm_eval import rows_from_lm_eval
-    from model_metadata_db.importers.common import read_json
+    from model_metadata_db.importers.common import check_model_id, read_json
 
     run_dir = Path(run_dir)
     info = check_finished(run_dir)
-    model_id = model_id or info.get("model_id") or run_dir.name
+    # the store's own rule: a stable name like org/name, not a filesystem path
+    model_id = check_model_id(model_id or info.get("model_id") or run_dir.name, f"{run_dir} (--model_id)")
     notes: list[str] = []
     record = RunRecord(model_id, _annotation(run_dir, model_id), _dataset_info(run_dir, info, model_id, notes, mix),
                        notes=notes)

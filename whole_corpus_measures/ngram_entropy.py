@@ -5,7 +5,9 @@ is packed into an exact integer key of ``(n + 1) · b`` bits (``b`` = bits per t
 more ``uint64`` words, so sorting keys sorts by (context, next). Each chunk of documents becomes a *run*:
 sorted unique keys with counts (``np.sort``/``np.lexsort`` + ``np.add.reduceat``). Runs are merged in memory;
 when they exceed the budget (``max_memory_mb``) they are written to disk and, at the end, k-way merged in
-blocks whose boundaries fall between contexts, so every context's distribution is complete when it is used.
+blocks whose boundaries fall between contexts, so every context's distribution is complete when it is used
+(with more runs than one merge can read within the budget, groups are first merged into longer runs on disk:
+an external merge sort). Spilled runs are read with plain file reads, never memory-mapped.
 Counts are pooled across documents; no document is dropped; contexts never span two documents.
 
 For a context ``x`` with next-token counts ``c_j`` and total ``C``:
@@ -212,14 +214,26 @@ class NgramCounter:
                     self._spill(merged)
                     self.runs = []
 
-    def _spill(self, run: Run) -> None:
-        # one .npy per array, so the merge can memory-map them (an .npz member is read whole on access)
-        path = self.dir / f"run{len(self.disk_runs):05d}"
+    def _new_run_dir(self) -> Path:
+        self._made = getattr(self, "_made", 0) + 1
+        path = self.dir / f"run{self._made:05d}"
         path.mkdir()
-        np.save(path / "counts.npy", run.counts)
-        for k, w in enumerate(run.words):
-            np.save(path / f"w{k}.npy", w)
+        return path
+
+    def _spill(self, run: Run) -> None:
+        path = self._new_run_dir()
+        _append_run(path, run)
         self.disk_runs.append(path)
+
+    @property
+    def _per_entry(self) -> int:
+        return 3 * (8 * self.spec.words + 8)  # key words + count, ~3x while merging and sorting
+
+    @property
+    def _min_block(self) -> int:
+        # A block must hold more than one context's distinct next tokens (≤ vocab) per run, so that every
+        # block boundary can fall between contexts.
+        return max(4 * self.vocab_size, 16)
 
     def finish(self, stats: OrderStats) -> int:
         """Feed every context's complete counts to ``stats``; returns the number of runs spilled to disk."""
@@ -230,23 +244,42 @@ class NgramCounter:
         if self.runs:
             self._spill(merge_runs(self.runs))
             self.runs = []
-        self._kway_merge(stats)
-        return len(self.disk_runs)
+        spilled = len(self.disk_runs)
+        # External merge sort: while more runs than one merge can read within the budget, merge groups of
+        # them into longer runs on disk (each pass halves the count at least), then merge the rest into stats.
+        fan_in = max(2, self.max_bytes // (self._per_entry * self._min_block))
+        while len(self.disk_runs) > fan_in:
+            merged_paths = []
+            for g in range(0, len(self.disk_runs), fan_in):
+                group = self.disk_runs[g:g + fan_in]
+                if len(group) == 1:
+                    merged_paths.append(group[0])
+                    continue
+                out = self._new_run_dir()
+                for block in self._merged(group):
+                    _append_run(out, block)
+                for path in group:
+                    shutil.rmtree(path, ignore_errors=True)
+                merged_paths.append(out)
+            self.disk_runs = merged_paths
+        for block in self._merged(self.disk_runs):
+            stats.add_complete_contexts(block, self.spec)
+        return spilled
 
-    def _kway_merge(self, stats: OrderStats) -> None:
+    def _merged(self, paths: list[Path]) -> Iterable[Run]:
+        """k-way merge of sorted runs on disk: yields sorted runs of complete contexts, in key order."""
         nw = self.spec.words
-        runs = [([np.load(p / f"w{k}.npy", mmap_mode="r") for k in range(nw)], np.load(p / "counts.npy", mmap_mode="r"))
-                for p in self.disk_runs]
+        runs = [([_RawBlocks(p / f"w{k}.u64", np.uint64) for k in range(nw)], _RawBlocks(p / "counts.i64", np.int64))
+                for p in paths]
         pos = [0] * len(runs)
-        # blocks of all runs together stay within the budget (entries of 8·words + 8 bytes, ~3x while sorting)
-        per_entry = 3 * (8 * nw + 8)
-        B = max(min(self.merge_block, self.max_bytes // (per_entry * len(runs))), 4 * self.vocab_size, 16)
+        # blocks of all runs together stay within the budget (fan-in keeps this above the minimum block)
+        B = max(min(self.merge_block, self.max_bytes // (self._per_entry * len(runs))), self._min_block)
         while any(p < len(r[1]) for p, r in zip(pos, runs)):
             blocks = []
             for i, (words, counts) in enumerate(runs):
                 if pos[i] < len(counts):
                     end = min(pos[i] + B, len(counts))
-                    blocks.append((i, [np.asarray(w[pos[i]:end]) for w in words], np.asarray(counts[pos[i]:end]),
+                    blocks.append((i, [w.read(pos[i], end) for w in words], counts.read(pos[i], end),
                                    end < len(counts)))
             # frontier: the smallest last context among blocks whose run continues; contexts below it are
             # complete in every run (runs are sorted), so they can be finalised now.
@@ -265,9 +298,37 @@ class NgramCounter:
                 taken_words.append([w[:k] for w in words])
                 taken_counts.append(counts[:k])
                 pos[i] += k
-            merged = sort_and_count([np.concatenate([tw[k] for tw in taken_words]) for k in range(nw)],
-                                    np.concatenate(taken_counts))
-            stats.add_complete_contexts(merged, self.spec)
+            del blocks
+            yield sort_and_count([np.concatenate([tw[k] for tw in taken_words]) for k in range(nw)],
+                                 np.concatenate(taken_counts))
+
+
+def _append_run(path: Path, run: Run) -> None:
+    """Append a sorted run's arrays to raw files (``w{k}.u64``, ``counts.i64``) in ``path``."""
+    with open(path / "counts.i64", "ab") as fh:
+        run.counts.astype(np.int64, copy=False).tofile(fh)
+    for k, w in enumerate(run.words):
+        with open(path / f"w{k}.u64", "ab") as fh:
+            w.tofile(fh)
+
+
+class _RawBlocks:
+    """Slices of a raw array file read with plain file reads.
+
+    Not a memory map: mapped pages that were read stay in the process's resident set, which would make a
+    merge of runs larger than RAM look (and be accounted) as if it held them all.
+    """
+
+    def __init__(self, path: Path, dtype):
+        self.path = str(path)
+        self.dtype = np.dtype(dtype)
+        self.size = Path(path).stat().st_size // self.dtype.itemsize if Path(path).exists() else 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return np.fromfile(self.path, dtype=self.dtype, count=stop - start, offset=start * self.dtype.itemsize)
 
 
 def _lex_less(words: list[np.ndarray], other: list[np.ndarray]) -> np.ndarray:
@@ -321,7 +382,8 @@ def corpus_entropy(
                 counter.add_documents(flat, lengths)
         results, spilled = [], {}
         for n, counter in counters.items():
-            q_cap = max_context_entropies_in_memory or max(per_order // 8, 1 << 16)  # float64s before spilling
+            # float64 context entropies held before spilling: a quarter of the order's budget
+            q_cap = max_context_entropies_in_memory or max(per_order // 32, 1 << 12)
             stats = OrderStats(n, StreamingQuantiles(counter.dir, max_in_memory=q_cap))
             spilled[n] = counter.finish(stats)
             res = stats.result()

@@ -65,9 +65,13 @@ class StreamingQuantiles:
         return out
 
     def _blocks(self):
-        data = np.memmap(self.spill_path, dtype=np.float64, mode="r")
-        for start in range(0, len(data), self.block):
-            yield np.array(data[start:start + self.block])
+        # plain reads, not a memory map: read pages of a map would stay resident (see ngram_entropy.NpyBlocks)
+        with open(self.spill_path, "rb") as fh:
+            while True:
+                block = np.fromfile(fh, dtype=np.float64, count=self.block)
+                if not len(block):
+                    return
+                yield block
 
     def _select(self, ranks: list[int]) -> dict[int, float]:
         """The ``rank``-th smallest values (0-based) of the spilled stream, found together.

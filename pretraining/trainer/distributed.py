@@ -112,11 +112,10 @@ def parallelize(model: nn.Module, cfg: TrainingConfig, info: DistInfo, dtype: to
 
         mp = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32)
         if not (dist.is_available() and dist.is_initialized()):
-            # FSDP2 needs a process group even for one GPU (then it only applies mixed precision)
-            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-            os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
+            # FSDP2 needs a process group even for one GPU (then it only applies mixed precision);
+            # an in-process store needs no port
             dist.init_process_group(backend="nccl" if info.device.type == "cuda" else "gloo",
-                                    rank=0, world_size=1)
+                                    store=dist.HashStore(), rank=0, world_size=1)
         for block in blocks(model):
             fully_shard(block, mp_policy=mp)
         fully_shard(model, mp_policy=mp)

@@ -145,3 +145,11 @@ def test_db_is_required(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("NJSL_DB", raising=False)
     assert rr.main([str(tmp_path)]) == 2
     assert "--db" in capsys.readouterr().err
+
+
+def test_path_like_model_id_is_refused(tmp_path, eval_run, db, capsys):
+    run = make_run_dir(tmp_path, eval_run.results_path)
+    before = snapshot(db)
+    assert rr.main([str(run), "--db", str(db), "--model_id", "/abs/path/model"]) == 2
+    assert "is a filesystem path" in capsys.readouterr().err
+    assert snapshot(db) == before

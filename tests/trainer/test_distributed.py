@@ -22,6 +22,11 @@ def test_ddp_and_fsdp_match_single_process(tiny_config, tiny_data, tiny_override
                                                  f"data.tokenizer={tiny_data['tokenizer']}"])
     train(cfg, tmp_path / "single", progress=False)
     ref = [r["loss"] for r in read_metrics(tmp_path / "single" / "metrics.jsonl")]
+    # FSDP2 in one process (what one GPU runs, there with bf16 mixed precision): same losses
+    train(load_run_config(tiny_config, common + [f"data.path={tiny_data['prefix']}", "training.parallelism=fsdp",
+                                                 f"data.tokenizer={tiny_data['tokenizer']}"]),
+          tmp_path / "fsdp1", progress=False)
+    assert [r["loss"] for r in read_metrics(tmp_path / "fsdp1" / "metrics.jsonl")] == pytest.approx(ref, abs=1e-5)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled"}
     for mode in ("ddp", "fsdp"):
         cmd = [sys.executable, "-m", "pretraining.train_cli", "--config", str(tiny_config),
