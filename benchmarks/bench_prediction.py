@@ -6,13 +6,12 @@
               the paper's four predictors (median, log-linear, XGBoost scaling, XGBoost all)
 ``one_seed``  the 9 accuracy tasks, one seed, random folds, with search (the paper code's 138 s / 44 s anchor)
 ``selection`` nested forward selection, all 13 tasks, family folds
-Prints wall time, CPU time and the load average (other processes on the machine inflate wall time).
+Prints wall time and the load average before/after (other processes on the machine inflate wall time).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -26,23 +25,16 @@ from performance_prediction.evaluate import CVConfig, run_cv  # noqa: E402
 from performance_prediction.selection import SelectionConfig, nested_forward_selection  # noqa: E402
 
 
-def _cpu() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def _load() -> str:
     return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
 
 
 def timed(label: str, fn) -> float:
-    load0, t0, c0 = _load(), time.perf_counter(), _cpu()
-    out = fn()
-    wall, cpu = time.perf_counter() - t0, _cpu() - c0
-    print(f"{label}: wall {wall:.1f} s, cpu {cpu:.1f} s (joblib workers included only once they exit), "
-          f"load {load0} -> {_load()}", flush=True)
-    return wall if out is None else wall
+    load0, t0 = _load(), time.perf_counter()
+    fn()
+    wall = time.perf_counter() - t0
+    print(f"{label}: wall {wall:.1f} s, load {load0} -> {_load()}", flush=True)
+    return wall
 
 
 def main(argv=None) -> int:

@@ -4,7 +4,8 @@ Corpus: Python's standard library on this machine — every ``.py`` file as one 
 module's docstrings (module, class, function) joined as one natural-language document — written as jsonl
 and cut (or repeated, said in the output) to the sizes asked. Tokenizer: a 32k byte-level BPE trained once
 on the first 5 MB (cached in the work folder). Each measurement runs in a fresh process; time is the
-preprocessing itself (from the manifest: reading, tokenizing, writing .bin/.idx), not Python start-up.
+preprocessing itself (from the manifest: reading, tokenizing, writing .bin/.idx, incl. starting the worker
+processes), not Python start-up nor the one-off megatron-core import.
 
     .venv/bin/python benchmarks/bench_preprocess.py --work /tmp/bench_pre --sizes_mb 10 50 --workers 1 2
 """
@@ -93,8 +94,12 @@ def run_one(args) -> None:
     """
     import threading
 
-    from pretraining.preprocess import preprocess
+    from pretraining.preprocess import _megatron_indexed, preprocess
+    from pretraining.tokenizer import load_tokenizer
 
+    # Import megatron-core (5-15 s here) and transformers before the clock starts: the rate is the work's.
+    _megatron_indexed()
+    load_tokenizer(args.tokenizer)
     args.workers = args.workers[0]
     peak_worker = [0.0]
     done = threading.Event()

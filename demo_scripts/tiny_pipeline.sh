@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The closed loop, tiny, on CPU: every stage of the project on this machine in minutes.
 #
-#   bash demo_scripts/tiny_pipeline.sh [OUT_DIR]        (default: ./tiny_pipeline_out)
+#   bash demo_scripts/tiny_pipeline.sh [OUT_DIR]        (default: ./outputs/tiny_pipeline, git-ignored)
 #
 # stdlib corpus (code + docstrings) -> tokenizer -> Megatron .bin/.idx -> two tiny Llamas on an NL/code mix each
 # (80/20 and 20/80) -> export -> held-out perplexity + the local lm-eval MC tasks -> free generations ->
@@ -9,11 +9,12 @@
 # the predictor, with the two new models included.
 # A finished stage is skipped when the script is run again (each writes its outputs atomically).
 # Knobs (environment): TRAIN_STEPS (40), EVAL_LIMIT (40 items per task), NUM_GENERATIONS (16),
-# NJSL_SHARED_DIR (the paper's release; without it the store starts empty and the predictor stage is skipped).
+# NJSL_SHARED_DIR (default ../shared beside the repo: the paper's release and the domain labels; required),
+# FEATURES (tagger set for the generation features, default char_len,ttr,keyword_ratios).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-$( [ -x "$HERE/.venv/bin/python" ] && echo "$HERE/.venv/bin/python" || echo python )}
-OUT=$(mkdir -p "${1:-tiny_pipeline_out}" && cd "${1:-tiny_pipeline_out}" && pwd)
+OUT=$(mkdir -p "${1:-outputs/tiny_pipeline}" && cd "${1:-outputs/tiny_pipeline}" && pwd)
 TRAIN_STEPS=${TRAIN_STEPS:-40}
 EVAL_LIMIT=${EVAL_LIMIT:-40}
 NUM_GENERATIONS=${NUM_GENERATIONS:-16}
@@ -23,6 +24,11 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 # this checkout's packages first, whatever the working directory (and however the venv installed them)
 export PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}"
 njsl() { "$PY" -m njsl "$@"; }
+RELEASE=$SHARED/data/paper_db_2025_03_03
+LABELS=$SHARED/data/domain_labels/fineweb_sample_predicted_domains.csv
+for need in "$RELEASE" "$LABELS"; do
+  [ -e "$need" ] || { echo "error: $need not found; set NJSL_SHARED_DIR to the shared data folder" >&2; exit 2; }
+done
 STORE=$OUT/store.duckdb
 MIXES=(nl80_code20 nl20_code80)
 T0=$SECONDS
@@ -90,11 +96,8 @@ done
 
 stage "8/10 store: the paper's release + the two runs (annotation, data composition, evals)"
 if [ ! -f "$STORE" ]; then
-  if [ -d "$SHARED/data/paper_db_2025_03_03" ]; then
-    njsl db import "$SHARED/data/paper_db_2025_03_03" --db "$STORE.tmp" && mv "$STORE.tmp" "$STORE"
-  else
-    echo "note: no paper release at $SHARED (set NJSL_SHARED_DIR); the store holds only the new models"
-  fi
+  rm -f "$STORE.tmp"
+  njsl db import "$RELEASE" --db "$STORE.tmp" && mv "$STORE.tmp" "$STORE"
 fi
 for mix in "${MIXES[@]}"; do
   njsl register-run "$OUT/runs/$mix" --db "$STORE" --model_id "njsl-tiny/$mix"
@@ -102,11 +105,7 @@ done
 
 stage "9/10 generation features: filter -> taggers -> domains (local classifier) -> store"
 DOMAIN_MODEL=$OUT/domain_model
-LABELS=$SHARED/data/domain_labels/fineweb_sample_predicted_domains.csv
-if [ ! -d "$DOMAIN_MODEL" ]; then
-  [ -f "$LABELS" ] || { echo "error: domain labels $LABELS not found (set NJSL_SHARED_DIR)" >&2; exit 2; }
-  njsl domains train "$LABELS" --output "$DOMAIN_MODEL"
-fi
+[ -d "$DOMAIN_MODEL" ] || njsl domains train "$LABELS" --output "$DOMAIN_MODEL"
 for mix in "${MIXES[@]}"; do
   # tiny models write rough text: the filter thresholds are loosened so some generations survive
   njsl freegens features "njsl-tiny/$mix" --generations "$OUT/runs/$mix/freegens/generations.jsonl" \

@@ -112,11 +112,21 @@ def predict_model(spec: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_
     rows = []
     for metric in metrics:
         data = load_data(db_path, metric=metric, merge_mmlu=True, pseudo_feats_csv=pseudo_feats_csv)
+        unknown = [c for c in spec.columns if c not in data.models.columns]
+        if unknown:
+            raise PredictionInputError(f"spec: unknown feature(s) {', '.join(unknown)} (pseudo features must be "
+                                       "named as in --pseudo_feats_csv or the store's features table)")
         cfg = CVConfig(predictors=(predictor,), schemes=("family",), seeds=tuple(seeds), grid=grid, max_bin=max_bin,
                        n_jobs=n_jobs, progress=progress)
         if residuals_csv:
             preds = pd.read_csv(residuals_csv)
-            preds = preds[(preds.get("metric", metric) == metric)]
+            need = {"task", "scheme", "predictor", "y_true", "y_pred"}
+            if not need <= set(preds.columns):
+                raise PredictionInputError(f"--residuals_csv {residuals_csv} lacks column(s) "
+                                           f"{', '.join(sorted(need - set(preds.columns)))}; give a report's "
+                                           "predictions.csv")
+            if "metric" in preds.columns:
+                preds = preds[preds["metric"] == metric]
         else:
             preds = run_cv(data, cfg).predictions
         q = interval_half_widths(preds, predictor, "family", alpha)

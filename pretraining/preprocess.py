@@ -16,12 +16,12 @@ matches and redoes the rest. The final pair is assembled under temporary names a
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing as mp
 import os
 import shutil
-import sys
 import time
 import warnings
 from collections import deque
@@ -227,59 +227,45 @@ def preprocess(
 
     payload = tok.worker_payload()
     settings = {
-        "format": _SHARD_FORMAT, "tokenizer": tok.spec,
+        "format": _SHARD_FORMAT, "tokenizer": tok.spec, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
         # the tokenizer's content, not just its name: a retrained tokenizer in the same folder invalidates shards
-        "tokenizer_sha256": hashlib.sha256("\0".join(payload).encode("utf-8", "surrogatepass")).hexdigest(), "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
+        "tokenizer_sha256": hashlib.sha256("\0".join(payload).encode("utf-8", "surrogatepass")).hexdigest(),
         "append_eod": append_eod, "text_column": text_column, "dtype": np.dtype(dtype).name,
     }
-    encoder = None
     shard_infos: list[dict] = []
     resumed = 0
     remaining = limit
-    jsonl_fh = None
-    jsonl_cm = atomic_open(json_dir / f"{name}.jsonl", "w", encoding="utf-8") if keep_jsonl else None
-    try:
-        if jsonl_cm is not None:
-            jsonl_fh = jsonl_cm.__enter__()
+    encoder: list[_Encoder] = []  # started on the first shard that needs tokenizing
+    with contextlib.ExitStack() as stack:
+        stack.callback(lambda: [e.close() for e in encoder])
+        # the intermediate jsonl commits (renames) only when the with-block ends without error
+        jsonl_fh = (stack.enter_context(atomic_open(json_dir / f"{name}.jsonl", "w", encoding="utf-8"))
+                    if keep_jsonl else None)
         for i, src in enumerate(tqdm(sources, desc="shards", unit="shard",
                                      disable=None if progress is None else not progress)):
             if remaining is not None and remaining <= 0:
                 break
             shard = work / f"shard-{i:05d}"
             marker = shard.with_suffix(".json")
-            digest = hash_source(src)
-            expected = {**settings, "source": str(src.resolve()), "sha256": digest, "limit": remaining}
+            expected = {**settings, "source": str(src.resolve()), "sha256": hash_source(src), "limit": remaining}
             info = _read_marker(marker)
             reusable = (info is not None and info.get("key") == expected and not keep_jsonl
                         and all(Path(str(shard) + s).exists() for s in (".bin", ".idx")))
-            if not reusable:
-                if encoder is None:
-                    encoder = _Encoder(payload, workers)
+            if reusable:
+                resumed += 1
+            else:
+                if not encoder:
+                    encoder.append(_Encoder(payload, workers))
                 _remove_quietly(marker)
-                stats = _write_shard(src, shard, encoder, idx_mod, dtype, tok.eod_id if append_eod else None,
+                stats = _write_shard(src, shard, encoder[0], idx_mod, dtype, tok.eod_id if append_eod else None,
                                      text_column, remaining, jsonl_fh, batch_docs, batch_chars, progress)
                 info = {"key": expected, "stats": stats.__dict__, "bytes": _size(src)}
                 write_text_atomic(marker, json.dumps(info, indent=1))  # the shard's commit point
-            else:
-                resumed += 1
             shard_infos.append(info)
             if remaining is not None:
                 remaining -= info["stats"]["documents"]
-        if encoder is not None:
-            encoder.close()
-            encoder = None
         manifest = _assemble(prefix, work, shard_infos, idx_mod, dtype, tok, settings, t0, workers, limit,
                              input_path)
-        if jsonl_cm is not None:
-            jsonl_cm.__exit__(None, None, None)
-            jsonl_cm = None
-    except BaseException:
-        if jsonl_cm is not None:
-            jsonl_cm.__exit__(*sys.exc_info())
-        raise
-    finally:
-        if encoder is not None:
-            encoder.close()
     shutil.rmtree(work, ignore_errors=True)
     return PreprocessResult(prefix, manifest, resumed)
 

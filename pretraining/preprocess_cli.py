@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
           f"in {m['seconds']:.1f} s; skipped {sk['empty_documents']} empty, {sk['malformed_lines']} malformed line(s), "
           f"{sk['decode_replacements']} line(s) with invalid UTF-8 replaced"
           + (f"; resumed {result.resumed_shards} shard(s)" if result.resumed_shards else ""))
+    if m["documents"] == 0:
+        print("warning: no documents were written (every document empty or skipped)", file=sys.stderr)
     for src in m["sources"]:
         for line in src["malformed"]:
             print(f"  malformed: {line}", file=sys.stderr)

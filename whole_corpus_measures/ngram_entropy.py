@@ -179,6 +179,7 @@ class NgramCounter:
         self.merge_block = merge_block
         self.runs: list[Run] = []
         self.disk_runs: list[Path] = []
+        self.merge_passes = 0  # intermediate external-merge passes (more runs than one merge could read)
 
     @property
     def in_memory_bytes(self) -> int:
@@ -249,6 +250,7 @@ class NgramCounter:
         # them into longer runs on disk (each pass halves the count at least), then merge the rest into stats.
         fan_in = max(2, self.max_bytes // (self._per_entry * self._min_block))
         while len(self.disk_runs) > fan_in:
+            self.merge_passes += 1
             merged_paths = []
             for g in range(0, len(self.disk_runs), fan_in):
                 group = self.disk_runs[g:g + fan_in]
@@ -384,10 +386,12 @@ def corpus_entropy(
         for n, counter in counters.items():
             # float64 context entropies held before spilling: a quarter of the order's budget
             q_cap = max_context_entropies_in_memory or max(per_order // 32, 1 << 12)
-            stats = OrderStats(n, StreamingQuantiles(counter.dir, max_in_memory=q_cap))
+            # passes over spilled values read blocks of half that, so selection stays within the budget too
+            stats = OrderStats(n, StreamingQuantiles(counter.dir, max_in_memory=q_cap, block=max(q_cap // 2, 1024)))
             spilled[n] = counter.finish(stats)
             res = stats.result()
             res["spilled_runs"] = spilled[n]
+            res["merge_passes"] = counter.merge_passes
             res["context_entropies_spilled"] = stats.quantiles.spilled
             results.append(res)
             counter.runs = []

@@ -71,6 +71,8 @@ def test_spill_path_equals_in_memory(vocab):
     for a, b in zip(mem.orders, disk.orders):
         assert a["spilled_runs"] == 0 and b["spilled_runs"] > 1
         assert b["context_entropies_spilled"] == (b["contexts"] > 16)
+        if vocab == 5:  # tiny budget: more runs than one merge may read, so runs are merged on disk first
+            assert b["merge_passes"] >= 1
         for key in ("events", "contexts", "distinct_ngrams", "median_context_entropy_bits"):
             assert a[key] == b[key]
         assert a["percentiles_context_entropy_bits"] == b["percentiles_context_entropy_bits"]  # bit for bit

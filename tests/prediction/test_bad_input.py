@@ -116,3 +116,12 @@ def test_what_if_spec_errors(tmp_path, capsys):
     spec.write_text("total_params: 1e9\ntokens_billions: 100\ndata: {web: 90, code: 60}\n")
     assert what_if_main([str(spec)]) == 2
     assert "sum to 150.0 > 100" in capsys.readouterr().err
+
+
+def test_what_if_unknown_pseudo_feature(tiny_store_path, tmp_path, capsys):
+    from performance_prediction.what_if import main as what_if_main
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("total_params: 1e9\ntokens_billions: 100\npseudo: {entropy_mena: 1.0}\n")
+    assert what_if_main([str(spec), "--db_path", str(tiny_store_path), "--metrics", "accuracy", "--n_jobs", "1"]) == 2
+    assert "unknown feature(s) entropy_mena" in capsys.readouterr().err

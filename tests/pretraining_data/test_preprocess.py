@@ -198,3 +198,38 @@ def test_kill_mid_run_then_rerun_equals_uninterrupted(tmp_path, stdlib_dir, tok_
     assert not work.exists()
     m = read_manifest(out / "shards_text_document")
     assert len(m["sources"]) == 6 and m["documents"] == len(files)
+
+
+def test_crash_before_assembly_resumes_only_matching_shards(tmp_path, corpus_texts, tok_dir, jsonl_writer,
+                                                            monkeypatch):
+    """A crash after the shards are committed leaves no output; a rerun reuses shards only if settings match."""
+    import pretraining.preprocess as pp
+    from pretraining.tokenizer import train_tokenizer
+
+    shards = tmp_path / "in"
+    shards.mkdir()
+    for k in range(3):
+        jsonl_writer(shards / f"p{k}.jsonl", corpus_texts[k::3])
+
+    def crash(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pp, "_assemble", crash)
+    with pytest.raises(OSError):
+        preprocess(shards, tmp_path / "out", str(tok_dir), progress=False)
+    monkeypatch.undo()
+    assert not any(n.endswith((".bin", ".idx", ".manifest.json")) for n in files_of(tmp_path / "out"))
+    # another tokenizer: nothing reused
+    other = train_tokenizer([shards], tmp_path / "tok2", vocab_size=500)
+    res = preprocess(shards, tmp_path / "out", str(other), progress=False)
+    assert res.resumed_shards == 0
+    # same settings after a crash: all three shards reused, output identical to a fresh run
+    monkeypatch.setattr(pp, "_assemble", crash)
+    with pytest.raises(OSError):
+        preprocess(shards, tmp_path / "out2", str(tok_dir), progress=False)
+    monkeypatch.undo()
+    res = preprocess(shards, tmp_path / "out2", str(tok_dir), progress=False)
+    fresh = preprocess(shards, tmp_path / "fresh", str(tok_dir), progress=False)
+    assert res.resumed_shards == 3
+    assert res.bin_path.read_bytes() == fresh.bin_path.read_bytes()
+    assert res.idx_path.read_bytes() == fresh.idx_path.read_bytes()
