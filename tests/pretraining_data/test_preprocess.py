@@ -144,6 +144,15 @@ def test_limit_no_eod_keep_jsonl_and_workers(tmp_path, corpus_jsonl, corpus_text
     assert one.idx_path.read_bytes() == two.idx_path.read_bytes()
 
 
+def test_cli_flags(tmp_path, corpus_jsonl, corpus_texts, tok_dir, capsys):
+    argv = ["--input", str(corpus_jsonl), "--output_dir", str(tmp_path), "--tokenizer", str(tok_dir), "--limit", "2"]
+    assert preprocess_cli.main(argv + ["--no_append_eod", "--output_prefix", "noeod"]) == 0
+    assert [d.tolist() for d in read_indexed(tmp_path / "noeod")] == expected_ids(tok_dir, corpus_texts[:2], eod=False)
+    assert preprocess_cli.main(argv + ["--append_eod", "--output_prefix", "eod"]) == 0
+    assert [d.tolist() for d in read_indexed(tmp_path / "eod")] == expected_ids(tok_dir, corpus_texts[:2])
+    assert "2 documents" in capsys.readouterr().out
+
+
 def test_bad_options(tmp_path, corpus_jsonl, tok_dir):
     with pytest.raises(PreprocessError, match="workers"):
         preprocess(corpus_jsonl, tmp_path, str(tok_dir), workers=0)
