@@ -100,8 +100,8 @@ def _run_unit(X: pd.DataFrame, y: np.ndarray, fams: list[str], task: str, scheme
                 shap_vals.append(np.asarray(vals))
                 shap_feats.append(pd.DataFrame(Z, columns=est.columns_, index=Xte.index))
     if shap_vals:
-        cols = sorted(set().union(*[f.columns for f in shap_feats]), key=list(shap_feats[0].columns).index
-                      if len(shap_feats) == 1 else None)
+        # folds may drop different all-empty columns: align on the union, in order of first appearance
+        cols = list(dict.fromkeys(c for f in shap_feats for c in f.columns))
         vals = [pd.DataFrame(v, columns=f.columns, index=f.index).reindex(columns=cols) for v, f in
                 zip(shap_vals, shap_feats)]
         shap_out = (pd.concat(vals), pd.concat([f.reindex(columns=cols) for f in shap_feats]))
@@ -125,7 +125,6 @@ def run_cv(data: PredictionData, cfg: CVConfig) -> CVResult:
             for i, seed in enumerate(cfg.seeds):
                 want_shap = cfg.shap_predictor is not None and i == 0
                 units.append((X, y, fams, task, scheme, seed, want_shap))
-    # big tasks first keeps both workers busy to the end
     jobs = (delayed(_run_unit)(X, y, f, t, s, seed, cfg, data.metric, data.pseudo_features, w)
             for X, y, f, t, s, seed, w in units)
     workers = n_workers(cfg.n_jobs)

@@ -92,6 +92,10 @@ def load_tokenizer(spec: str | os.PathLike) -> TextTokenizer:
     Offline (``HF_HUB_OFFLINE=1``) only local files and the local HF cache are used.
     """
     spec = str(spec)
+    from pretraining.kmer_tokenizer import build_kmer_tokenizer, is_kmer_name
+
+    if is_kmer_name(spec):  # nuc, 3mer, 6mer, 3mer-rna...: a built-in fixed vocabulary
+        return _wrap_hf(spec, build_kmer_tokenizer(spec))
     path = Path(spec)
     if path.suffix == ".model" and path.is_file():
         import sentencepiece as spm

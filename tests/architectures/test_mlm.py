@@ -134,9 +134,6 @@ def test_trainer_reports_masked_lm_perplexity_as_pseudo_perplexity():
                 "loss_mask": (row[1:] != PAD_ID).float()} for row in tokens]
     out = evaluate(tiny_model("hyena", "mlm").train(), dataset, masked_lm, samples=3, micro_batch=2,
                    info=DistInfo(0, 1, 0, torch.device("cpu")), amp=contextlib.nullcontext(), seed=0)
-    if "val_pseudo_perplexity" not in out:
-        pytest.skip("the trainer's evaluate() does not use objective.perplexity_name yet; see "
-                    "pretraining/README_architectures.md, 'Integration'")
     assert "val_perplexity" not in out
     assert out["val_pseudo_perplexity"] == pytest.approx(math.exp(out["val_loss"]))
     assert 0 < out["val_tokens"] <= sum(n for n in (33, 20, 9))
