@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from njsl.atomic import atomic_open
 
 from .errors import PredictionInputError
-from .features import SCALING, check_features, feature_set
+from .features import check_features, feature_set
 
 MAIN_PREDICTOR = {"all": "xgb_all", "scaling_laws": "xgb_scaling", "non_scaling_laws": "xgb_non_scaling"}
 

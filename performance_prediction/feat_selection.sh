@@ -5,7 +5,7 @@
 # Usage: bash performance_prediction/feat_selection.sh [--db_path DB] [more flags]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-python="${PYTHON:-python}"
+python="${PYTHON:-python}"   # e.g. PYTHON=.venv/bin/python
 out="${OUT_DIR:-$here/selected_feats}"
 for metric in accuracy brier_score; do
   "$python" "$here/performance_predict_from_db_gradual.py" --metric "$metric" --merge_mmlu \
