@@ -43,6 +43,12 @@ def schema_sql() -> str:
     return (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
 
+def schema_statements() -> list[str]:
+    """The ``CREATE TABLE`` statements of ``schema.sql``, comments removed (a comment may hold a ';')."""
+    code = "\n".join(line for line in schema_sql().splitlines() if not line.lstrip().startswith("--"))
+    return [stmt.strip() for stmt in code.split(";") if stmt.strip()]
+
+
 _CREATE = re.compile(r"CREATE TABLE\s+(\w+)\s*\((.*)\);", re.IGNORECASE)
 _COLUMN = re.compile(r"^\s*(\w+)\s+(VARCHAR|INTEGER|BIGINT|DOUBLE|BOOLEAN|JSON)\b", re.IGNORECASE)
 

@@ -122,7 +122,7 @@ class AnalysisStore:
         have: dict[str, set[str]] = {}
         for table, col in existing:
             have.setdefault(table, set()).add(col)
-        statements = [s for s in schema_sql().split(";") if s.strip()]
+        statements = schema_statements()
         todo = []
         for table in TABLES:
             if table not in have:
