@@ -134,11 +134,13 @@ def predict_model(spec: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_
             X, y = data.task_frame(task)
             est = make_predictor(predictor, **predictor_params(predictor, metric, seeds[0], cfg, data.pseudo_features))
             est.fit(X, y, groups=families(X.index))
-            pred = float(est.predict(spec.reindex(columns=X.columns))[0])
+            raw = float(est.predict(spec.reindex(columns=X.columns))[0])
             h = float(q.get(task, np.nan))
             upper = 1.0 if metric == "accuracy" else 2.0
+            # Tree ensembles and the log-linear fit can step outside the metric's range; a score cannot.
+            pred = min(max(raw, 0.0), upper)
             rows.append({"id": spec.index[0], "metric": metric, "task": task, "predicted": pred,
-                         "lower": max(0.0, pred - h), "upper": min(upper, pred + h), "interval": f"{1 - alpha:.0%}",
+                         "lower": max(0.0, raw - h), "upper": min(upper, raw + h), "interval": f"{1 - alpha:.0%}",
                          "n_train_models": len(y)})
     return pd.DataFrame(rows)
 

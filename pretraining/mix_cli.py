@@ -13,7 +13,7 @@ import sys
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    rep = sub.add_parser("report", help="tokens per domain, epochs for a token budget, % composition")
+    rep = sub.add_parser("report", help="tokens per domain, epochs for a token budget, %% composition")
     rep.add_argument("mix", help="mix file: paper format 'w path w path ...' or YAML with named domains")
     rep.add_argument("--tokens", default=None, help="training token budget, e.g. 300M, 1.5B, 2e9")
     rep.add_argument("--json", action="store_true", help="print JSON instead of a table")
