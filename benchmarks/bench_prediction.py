@@ -1,4 +1,4 @@
-"""Speed of the performance predictor on the shared release (figures for benchmarks/RESULTS_prediction.md).
+"""Speed of the performance predictor on the shared release (figures for benchmarks/RESULTS.md).
 
     python benchmarks/bench_prediction.py [--what table|one_seed|selection|all] [--n_seeds 10] [--n_jobs 2]
 
