@@ -6,11 +6,12 @@
 # stdlib corpus (code + docstrings) -> tokenizer -> Megatron .bin/.idx -> two tiny Llamas on an NL/code mix each
 # (80/20 and 20/80) -> export -> held-out perplexity + the local lm-eval MC tasks -> free generations ->
 # tagging + domain features -> everything registered in a store that also holds the paper's release ->
-# the predictor, with the two new models included.
+# the prediction report, whose page and unscored_models_predictions.csv list the two new models.
 # A finished stage is skipped when the script is run again (each writes its outputs atomically).
 # Knobs (environment): TRAIN_STEPS (40), EVAL_LIMIT (40 items per task), NUM_GENERATIONS (16),
 # NJSL_SHARED_DIR (default ../shared beside the repo: the paper's release and the domain labels; required),
-# FEATURES (tagger set for the generation features, default char_len,ttr,keyword_ratios).
+# FEATURES (tagger set for the generation features, default char_len,ttr,keyword_ratios),
+# REPORT_TASKS (accuracy tasks of the stage-10 report, default "arc_challenge hellaswag mmlu_5-shot").
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-$( [ -x "$HERE/.venv/bin/python" ] && echo "$HERE/.venv/bin/python" || echo python )}
@@ -116,40 +117,15 @@ for mix in "${MIXES[@]}"; do
     --max_dup_ngram_frac 0.9
 done
 
-stage "10/10 predictor with the new models included"
-# The new models have no scores on the paper's benchmarks (those need the hub's datasets), so the predictor
-# is fit on the release's models and predicts the paper's benchmarks for the new ones from what the store now
-# knows about them: annotation, data composition and generation features.
-"$PY" - "$STORE" "$OUT/prediction" <<'EOF'
-import sys
-from pathlib import Path
-
-import pandas as pd
-
-from model_metadata_db import AnalysisStore
-from njsl.atomic import atomic_open
-from performance_prediction.what_if import predict_model
-
-store_path, out = sys.argv[1], Path(sys.argv[2])
-with AnalysisStore.from_existing(store_path) as store:
-    models = store.models_with_features().set_index("id")
-    new_ids = [i for i in models.index if i.startswith("njsl-tiny/")]
-    print(f"store: {len(models)} annotated models; new: {', '.join(new_ids)}")
-    cols = ["total_params", "pretraining_summary_total_tokens_billions", "pretraining_summary_percentage_code"]
-    print(models.loc[new_ids, cols].to_string())
-    print(store.scores(ids=new_ids)[["id", "benchmark", "setting", "metric", "metric_value"]].to_string(index=False))
-    feats = store.features("model")
-    print("generation features per new model:", feats[feats.id.isin(new_ids)].groupby("id").size().to_dict())
-tables = [predict_model(models.loc[[i]], store_path, metrics=("accuracy",), progress=False) for i in new_ids]
-table = pd.concat(tables, ignore_index=True)
-out.mkdir(parents=True, exist_ok=True)
-with atomic_open(out / "new_models_predictions.csv") as fh:
-    table.to_csv(fh, index=False)
-print(table.pivot(index="task", columns="id", values="predicted").to_string(float_format=lambda v: f"{v:.3f}"))
-print(f"wrote {out / 'new_models_predictions.csv'}")
-EOF
-if [ -n "${PREDICT_REPORT:-}" ]; then
-  njsl predict report --db_path "$STORE" --out "$OUT/prediction/report" --n_seeds 1 --paper_only
-fi
+stage "10/10 predictor with the new models included: the report on the combined store"
+# The new models have no scores on the paper's benchmarks (those need the hub's datasets), so the report's
+# cross-validation runs on the release's models, and its section "Models in the store without scores on these
+# tasks" predicts the paper's benchmarks for every annotated model lacking them (the two new ones included)
+# from what the store knows: annotation, data composition, generation features. Fast settings: one seed, the
+# paper's four predictors, three accuracy tasks (REPORT_TASKS).
+njsl predict report --db_path "$STORE" --out "$OUT/prediction/report" --metrics accuracy --n_seeds 1 \
+  --paper_only --grid fast --sel_tasks ${REPORT_TASKS:-arc_challenge hellaswag mmlu_5-shot} --n_jobs 2
+grep -F "njsl-tiny/" "$OUT/prediction/report/index.md"
 echo
-echo "done in $((SECONDS - T0)) s: store $STORE, predictions $OUT/prediction/new_models_predictions.csv"
+echo "done in $((SECONDS - T0)) s: store $STORE, report $OUT/prediction/report/index.md" \
+  "(new models: $OUT/prediction/report/unscored_models_predictions.csv)"

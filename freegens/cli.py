@@ -169,18 +169,23 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 COMMANDS = {"generate": run_generate, "filter": run_filter, "features": run_features}
 
 
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+def run_guarded(func, args: argparse.Namespace) -> int:
+    """Run a command; user errors and endpoint failures print ``error: ...`` and return 2 / 1."""
     from .llm_backend import EndpointError
 
-    args = build_parser(prog).parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return func(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except EndpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
+    return run_guarded(COMMANDS[args.command], args)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ from pathlib import Path
 from njsl.documents import Document, ReadReport, iter_documents
 
 from . import classify as C
+from .cli import run_guarded
 from .language import parse_languages
-from .llm_backend import EndpointError, RetryPolicy
+from .llm_backend import RetryPolicy
 
 
 def add_classify_args(p: argparse.ArgumentParser) -> None:
@@ -157,18 +158,6 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 COMMANDS = {"classify": run_classify, "train": run_train, "cv": run_cv, "features": run_features}
-
-
-def run_guarded(func, args) -> int:
-    """Run a command; user errors and endpoint failures print ``error: ...`` and return 2 / 1."""
-    try:
-        return func(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except EndpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -24,7 +24,7 @@ from njsl.atomic import atomic_path
 from .benchmarks import is_known_benchmark
 from .errors import StoreError, StoreFileNotFoundError, StoreLockedError
 from .report import ImportReport
-from .schema import KEYS, SENTINEL, TABLES, column_names, columns, schema_sql
+from .schema import KEYS, SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements, schema_statements
 from .validation import validate_rows
 
 MEMORY = ":memory:"
@@ -435,20 +435,10 @@ class AnalysisStore:
             cols = tuple(c for c in column_names(table) if c in row)
             groups.setdefault(cols, []).append(row)
         types = {c.name: c.type for c in columns()[table]}
-        keys = KEYS[table]
         with self.transaction() as con:
             for cols, group in groups.items():
                 arrow = pa.table({c: pa.array([r[c] for r in group], type=_ARROW_TYPES[types[c]]) for c in cols})
-                quoted = ", ".join(f'"{c}"' for c in cols)
-                updates = [c for c in cols if c not in keys]
-                conflict = ("DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in updates)
-                            if updates else "DO NOTHING")
-                con.register("_njsl_incoming", arrow)
-                try:
-                    con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM _njsl_incoming "
-                                f"ON CONFLICT ({', '.join(keys)}) {conflict}")
-                finally:
-                    con.unregister("_njsl_incoming")
+                upsert_arrow(con, table, cols, arrow)
 
     # ------------------------------------------------------------------ export
     def export(self, folder: str | Path, *, overwrite: bool = False) -> Path:
@@ -466,6 +456,23 @@ class AnalysisStore:
             load.write_text(load.read_text(encoding="utf-8").replace(str(tmp), str(folder.resolve())),
                             encoding="utf-8")
         return folder
+
+
+def upsert_arrow(con: duckdb.DuckDBPyConnection, table: str, cols: Sequence[str], data: pa.Table) -> None:
+    """Insert the Arrow table ``data`` (columns ``cols``) into ``table``; a row whose key exists is updated.
+
+    Columns not in ``cols`` keep their stored values (or NULL for new rows). Run inside a transaction.
+    """
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    updates = [c for c in cols if c not in KEYS[table]]
+    conflict = ("DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in updates)
+                if updates else "DO NOTHING")
+    con.register("_njsl_incoming", data)
+    try:
+        con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM _njsl_incoming "
+                    f"ON CONFLICT ({', '.join(KEYS[table])}) {conflict}")
+    finally:
+        con.unregister("_njsl_incoming")
 
 
 def _check_kind(kind: str) -> None:

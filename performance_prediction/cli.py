@@ -1,7 +1,7 @@
 """``njsl predict``: the paper's prediction run, the report, forward selection and significance tests.
 
     njsl predict [paper flags]              # = python performance_prediction/performance_predict_from_db.py
-    njsl predict report [--db_path DB] [--out DIR]
+    njsl predict report [--db_path DB] [--out DIR] [--ids ID ...]
     njsl predict select [paper flags]       # nested forward selection (feat_selection.sh)
     njsl predict significance [paper flags] --initial_features_csv CSV   # = ..._gradual.py --test_significance
 """
@@ -214,7 +214,8 @@ def run_report_cmd(args) -> int:
                        max_bin=args.max_bin, pseudo_feats_csv=args.pseudo_feats_csv,
                        drop_instruction_tuned=args.drop_instruction_tuned, merge_arithmetic=args.merge_arithmetic,
                        selection=args.selection, n_jobs=args.n_jobs,
-                       sel_tasks=tuple(args.sel_tasks) if args.sel_tasks else None)
+                       sel_tasks=tuple(args.sel_tasks) if args.sel_tasks else None,
+                       unscored_ids=tuple(args.ids) if args.ids else None)
     out = run_report(cfg)
     print(f"wrote {out}/index.md  (timings: {cfg.timings})")
     return 0
@@ -239,6 +240,9 @@ def build_parser(prog: str | None = None, mode: str = "run") -> argparse.Argumen
         p.add_argument("--improvement_seeds", type=int, default=3,
                        help="seeds for the family-generalisation variants (family scheme only)")
         p.add_argument("--sel_tasks", nargs="+", default=None)
+        p.add_argument("--ids", nargs="+", default=None, metavar="ID",
+                       help="models to predict on the tasks they have no score for (section 'Models in the store "
+                       "without scores on these tasks'); default: every annotated model with params and tokens")
         p.add_argument("--n_jobs", type=int, default=0)
         return p
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -2,10 +2,14 @@
 
 ``njsl predict report --db_path DB --out DIR`` runs, for both metrics, nested CV with both validation schemes
 over several seeds for the paper's predictors (and, by default, the family-generalisation variants), then
-writes tables, figures, significance tests, SHAP importance and conformal coverage.
+writes tables, figures, significance tests, SHAP importance and conformal coverage. Models of the store that
+have params and tokens but no score on a task (e.g. freshly trained ones evaluated on other benchmarks) are
+predicted on it with a conformal interval: section "Models in the store without scores on these tasks" and
+``unscored_models_predictions.csv``.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -16,13 +20,17 @@ import pandas as pd
 
 from njsl.atomic import atomic_path
 
-from .conformal import coverage
+from .conformal import coverage, interval_half_widths
 from .data import load_data
 from .evaluate import CVConfig, CVResult, run_cv
+from .errors import PredictionInputError
 from .explain import shap_importance, shap_summary_png
+from .families import families
+from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
 from .predictors import IMPROVEMENT_PREDICTORS, PAPER_PREDICTORS, PREDICTORS
 from .selection import SelectionConfig, nested_forward_selection
 from .significance import compare
+from .what_if import predict_models
 
 # All-features MAE of the paper's own code on the shared release, random 3-fold outer CV, seed 42 (issue 3).
 PAPER_REFERENCE_MAE = {"arc_challenge": 0.035, "hellaswag": 0.035, "gsm8k": 0.051, "humaneval": 0.063,
@@ -51,6 +59,9 @@ class ReportConfig:
     alpha: float = 0.1
     n_jobs: int = 0
     sel_tasks: tuple[str, ...] | None = None
+    # models to predict where they lack scores (None: every annotated model with params and tokens)
+    unscored_ids: tuple[str, ...] | None = None
+    unscored_predictor: str = "xgb_all"
     progress: bool = True
     timings: dict = field(default_factory=dict)
 
@@ -128,6 +139,51 @@ def paper_comparison(result: CVResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def check_ids(ids, data, cfg: ReportConfig) -> None:
+    """``--ids`` must name models the predictor can use: annotated, with params and tokens > 0."""
+    missing = [i for i in ids if i not in data.models.index]
+    if not missing:
+        return
+    hints = []
+    for i in missing:
+        close = difflib.get_close_matches(i, [str(x) for x in data.models.index], n=2)
+        hints.append(f"{i!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""))
+    why = "annotated models with total_params and pretraining tokens (both > 0)"
+    if cfg.drop_instruction_tuned:
+        why += ", not instruction-tuned (--drop_instruction_tuned)"
+    raise PredictionInputError(f"--ids: {', '.join(hints)} not among the store's {why}; check the id or add the "
+                               "model's annotation and data composition (`njsl register-run`, `njsl db add-model`)")
+
+
+def unscored_predictions(data, result: CVResult, cfg: ReportConfig, cv: CVConfig) -> pd.DataFrame:
+    """Predictions with conformal intervals for the store's models that lack a score on a task.
+
+    The predictor (``cfg.unscored_predictor``, xgb_all) is fit once per task on every scored model; the interval
+    half-width is the conformal quantile of the report's own out-of-fold residuals of that predictor (family
+    scheme when run), so ``conformal_coverage.csv`` measures how often such intervals hold. Each row carries
+    the features the prediction used: family, params, tokens, data composition, how many architecture
+    decisions and generation features are known.
+    """
+    candidates = data.models if cfg.unscored_ids is None else data.models.loc[list(cfg.unscored_ids)]
+    if cfg.unscored_predictor not in set(result.predictions["predictor"]) or candidates.empty:
+        return pd.DataFrame()
+    scheme = "family" if "family" in cfg.schemes else cfg.schemes[0]
+    q = interval_half_widths(result.predictions, cfg.unscored_predictor, scheme, cfg.alpha)
+    table = predict_models(data, candidates, q, cv, cfg.unscored_predictor, cfg.alpha, only_unscored=True)
+    if table.empty:
+        return table
+    feats = candidates.loc[table["id"].unique()]
+    info = pd.DataFrame({"family": families(feats.index), "total_params": feats["total_params"].astype(float),
+                         "tokens_billions": feats["pretraining_summary_total_tokens_billions"].astype(float)},
+                        index=feats.index)
+    for col in DATA_FEATURES:
+        info["pct_" + col.removeprefix("pretraining_summary_percentage_")] = pd.to_numeric(feats[col], errors="coerce")
+    info["n_architecture_known"] = feats[[*NUMERIC_ARCH, *CATEGORICAL]].notna().sum(axis=1)
+    info["n_generation_features"] = (feats[list(data.pseudo_features)].notna().sum(axis=1)
+                                     if data.pseudo_features else 0)
+    return table.assign(scheme_of_residuals=scheme, predictor=cfg.unscored_predictor).join(info, on="id")
+
+
 def run_report(cfg: ReportConfig) -> Path:
     """Run everything and write the report folder atomically; returns its path."""
     out = Path(cfg.out)
@@ -135,12 +191,15 @@ def run_report(cfg: ReportConfig) -> Path:
     results: dict[str, CVResult] = {}
     datas = {}
     sel_tables = {}
+    unscored: dict[str, pd.DataFrame] = {}
     for metric in cfg.metrics:
         t0 = time.perf_counter()
         data = load_data(cfg.db_path, metric=metric, merge_mmlu=True, merge_arithmetic=cfg.merge_arithmetic,
                          drop_instruction_tuned=cfg.drop_instruction_tuned, pseudo_feats_csv=cfg.pseudo_feats_csv,
                          sel_tasks=list(cfg.sel_tasks) if cfg.sel_tasks else None)
         datas[metric] = data
+        if cfg.unscored_ids:
+            check_ids(cfg.unscored_ids, data, cfg)   # before the CV: a typo costs nothing
         cv = CVConfig(predictors=tuple(cfg.predictors), schemes=tuple(cfg.schemes), seeds=tuple(cfg.seeds),
                       grid=cfg.grid, max_bin=cfg.max_bin, n_jobs=cfg.n_jobs, shap_predictor="xgb_all",
                       progress=cfg.progress)
@@ -153,6 +212,9 @@ def run_report(cfg: ReportConfig) -> Path:
                 shap=results[metric].shap,
                 best_params=pd.concat([results[metric].best_params, extra.best_params], ignore_index=True))
         cfg.timings[f"cv_{metric}_s"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        unscored[metric] = unscored_predictions(data, results[metric], cfg, cv)
+        cfg.timings[f"unscored_{metric}_s"] = round(time.perf_counter() - t0, 1)
         if cfg.selection:
             t0 = time.perf_counter()
             sel_tables[metric] = nested_forward_selection(
@@ -162,11 +224,11 @@ def run_report(cfg: ReportConfig) -> Path:
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         (tmp / "figures").mkdir()
-        _write(tmp, cfg, results, datas, sel_tables)
+        _write(tmp, cfg, results, datas, sel_tables, unscored)
     return out
 
 
-def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables) -> None:
+def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored) -> None:
     preds = pd.concat([r.predictions.assign(metric=m) for m, r in results.items()], ignore_index=True)
     mae = pd.concat([r.mae_table().assign(metric=m) for m, r in results.items()], ignore_index=True)
     seed_mae = pd.concat([r.seed_mae().assign(metric=m) for m, r in results.items()], ignore_index=True)
@@ -190,6 +252,9 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables) -> None:
     impr.to_csv(tmp / "improvements_family.csv", index=False)
     comp = paper_comparison(results["accuracy"]) if "accuracy" in results else pd.DataFrame()
     comp.to_csv(tmp / "paper_comparison.csv", index=False)
+    frames = [u for u in unscored.values() if len(u)]
+    new = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=UNSCORED_COLUMNS)
+    new.to_csv(tmp / "unscored_models_predictions.csv", index=False)
     for m, (folds, summary) in sel_tables.items():
         folds.to_csv(tmp / f"forward_selection_folds_{m}.csv", index=False)
         summary.to_csv(tmp / f"forward_selection_{m}.csv", index=False)
@@ -211,8 +276,8 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables) -> None:
             shap_summary_png(vals, feats, f"SHAP, {task} ({scheme} CV, xgb_all)", tmp / f)
             shap_figs.append(f)
     (tmp / "config.json").write_text(json.dumps({k: v for k, v in asdict(cfg).items()}, indent=2, default=str))
-    (tmp / "index.md").write_text(_index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr),
-                                  encoding="utf-8")
+    (tmp / "index.md").write_text(_index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr,
+                                            new), encoding="utf-8")
 
 
 def improvement_table(result: CVResult, cfg: ReportConfig) -> pd.DataFrame:
@@ -228,7 +293,40 @@ def improvement_table(result: CVResult, cfg: ReportConfig) -> pd.DataFrame:
     return piv.reset_index()
 
 
-def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr) -> str:
+UNSCORED_COLUMNS = ["id", "metric", "task", "predicted", "lower", "upper", "interval", "n_train_models",
+                    "scheme_of_residuals", "predictor", "family", "total_params", "tokens_billions",
+                    *("pct_" + c.removeprefix("pretraining_summary_percentage_") for c in DATA_FEATURES),
+                    "n_architecture_known", "n_generation_features"]
+
+
+def _unscored_md(cfg: ReportConfig, new: pd.DataFrame) -> list[str]:
+    who = (f"the models named with `--ids` ({', '.join(cfg.unscored_ids)})" if cfg.unscored_ids else
+           "every annotated model with params and tokens")
+    L = ["## Models in the store without scores on these tasks", "",
+         f"Predicted scores for {who} on each task it has no score for: `{cfg.unscored_predictor}` fit once per "
+         f"task on all scored models; interval = prediction ± the {1 - cfg.alpha:.0%} conformal quantile of this "
+         "report's out-of-fold residuals (family scheme; measured coverage above). "
+         "Full table: [unscored_models_predictions.csv](unscored_models_predictions.csv).", ""]
+    if new.empty:
+        return L + ["None: every such model is scored on every task of this report.", ""]
+    feats = new.drop_duplicates("id").set_index("id").sort_index()
+    shown = feats[["family", "total_params", "tokens_billions", "pct_web", "pct_code", "pct_books",
+                   "pct_reference", "pct_academic", "pct_english", "n_architecture_known",
+                   "n_generation_features"]].copy()
+    shown["total_params"] = shown["total_params"].map(lambda v: f"{v / 1e9:.3g}B")
+    shown["tokens_billions"] = shown["tokens_billions"].map(lambda v: f"{v:.3g}")
+    L += ["Features used (params; tokens in billions; data composition in %; how many architecture decisions and "
+          "generation features are known):", "", _md_table(shown.reset_index(), ".1f"), ""]
+    cell = new.assign(cell=[f"{p:.3f} [{lo:.3f}, {hi:.3f}]" for p, lo, hi in
+                            zip(new.predicted, new.lower, new.upper)])
+    for metric, g in cell.groupby("metric", sort=False):
+        piv = g.pivot(index="id", columns="task", values="cell").fillna("scored").reset_index()
+        L += [f"{metric}: predicted [interval] per task (`scored`: the store has its score):", "",
+              _md_table(piv), ""]
+    return L
+
+
+def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr, new) -> str:
     L = ["# Performance prediction report", "",
          f"Store: `{cfg.db_path}`; seeds {cfg.seeds[0]}..{cfg.seeds[-1]} ({len(cfg.seeds)}); 3 outer folds; "
          f"inner 3-fold grid search (`{cfg.grid}` grid, max_bin {cfg.max_bin}) scored by MAE; "
@@ -274,6 +372,7 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
         top = imp[imp["rank"] <= 5].groupby(["metric", "scheme", "task"])["feature"].apply(", ".join).reset_index()
         L += ["## SHAP importance (TreeExplainer, xgb_all, held-out folds of the first seed): top 5", "",
               _md_table(top), "", "Full table: [shap_importance.csv](shap_importance.csv)", ""]
+    L += _unscored_md(cfg, new)
     for m, (folds, summary) in sel_tables.items():
         L += [f"## Forward feature selection ({m}, nested, family folds)", "",
               "`inner_gain_mean`: gain measured on the folds that chose the features (as in the paper); "
@@ -294,5 +393,7 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
           "- [mae_per_seed.csv](mae_per_seed.csv), [mae_wide.csv](mae_wide.csv)",
           "- [predictions.csv](predictions.csv): per-model out-of-fold predictions (every seed, fold, predictor)",
           "- [significance.csv](significance.csv), [conformal_coverage.csv](conformal_coverage.csv), "
-          "[best_params.csv](best_params.csv), [paper_comparison.csv](paper_comparison.csv)", ""]
+          "[best_params.csv](best_params.csv), [paper_comparison.csv](paper_comparison.csv)",
+          "- [unscored_models_predictions.csv](unscored_models_predictions.csv): predicted score and interval of "
+          "the store's models on the tasks they have no score for, with the features used", ""]
     return "\n".join(L)

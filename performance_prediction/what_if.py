@@ -99,17 +99,49 @@ def _positive(v, field: str, p: Path) -> float:
     return val
 
 
+def predict_models(data, models: pd.DataFrame, half_widths: pd.Series, cfg, predictor: str = "xgb_all",
+                   alpha: float = 0.1, only_unscored: bool = True) -> pd.DataFrame:
+    """Predicted score and (1-alpha) conformal interval of every row of ``models`` on every task of ``data``.
+
+    Per task, ``predictor`` is fit once on all models scored on it (``data.task_frame``) and predicts all of
+    ``models`` at once; the interval is prediction +/- ``half_widths[task]`` (``conformal.interval_half_widths``
+    of cross-validation residuals). With ``only_unscored`` a model scored on the task is skipped for it (its
+    measured score is known). Columns: id, metric, task, predicted, lower, upper, interval, n_train_models.
+    """
+    from .evaluate import predictor_params
+    from .families import families
+    from .predictors import make_predictor
+
+    upper = 1.0 if data.metric == "accuracy" else 2.0
+    rows = []
+    for task in data.task_names:
+        X, y = data.task_frame(task)
+        todo = models[~models.index.isin(X.index)] if only_unscored else models
+        if todo.empty:
+            continue
+        est = make_predictor(predictor, **predictor_params(predictor, data.metric, cfg.seeds[0], cfg,
+                                                           data.pseudo_features))
+        est.fit(X, y, groups=families(X.index))
+        raw = np.asarray(est.predict(todo.reindex(columns=X.columns)), dtype=float)
+        h = float(half_widths.get(task, np.nan))
+        # Tree ensembles and the log-linear fit can step outside the metric's range; a score cannot.
+        pred, lo, hi = (np.clip(v, 0.0, upper) for v in (raw, raw - h, raw + h))
+        for mid, p, l, u in zip(todo.index, pred, lo, hi):
+            rows.append({"id": mid, "metric": data.metric, "task": task, "predicted": float(p), "lower": float(l),
+                         "upper": float(u), "interval": f"{1 - alpha:.0%}", "n_train_models": len(y)})
+    return pd.DataFrame(rows, columns=["id", "metric", "task", "predicted", "lower", "upper", "interval",
+                                       "n_train_models"])
+
+
 def predict_model(spec: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_score"), predictor: str = "xgb_all",
                   alpha: float = 0.1, seeds=(42,), grid="fast", max_bin: int = 32, pseudo_feats_csv=None,
                   residuals_csv: str | None = None, n_jobs: int = 0, progress: bool = True) -> pd.DataFrame:
     """Predicted score and (1-alpha) interval per task for the planned model(s) in ``spec``."""
     from .conformal import interval_half_widths
     from .data import load_data
-    from .evaluate import CVConfig, predictor_params, run_cv
-    from .families import families
-    from .predictors import make_predictor
+    from .evaluate import CVConfig, run_cv
 
-    rows = []
+    frames = []
     for metric in metrics:
         data = load_data(db_path, metric=metric, merge_mmlu=True, pseudo_feats_csv=pseudo_feats_csv)
         unknown = [c for c in spec.columns if c not in data.models.columns]
@@ -130,19 +162,9 @@ def predict_model(spec: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_
         else:
             preds = run_cv(data, cfg).predictions
         q = interval_half_widths(preds, predictor, "family", alpha)
-        for task in data.task_names:
-            X, y = data.task_frame(task)
-            est = make_predictor(predictor, **predictor_params(predictor, metric, seeds[0], cfg, data.pseudo_features))
-            est.fit(X, y, groups=families(X.index))
-            raw = float(est.predict(spec.reindex(columns=X.columns))[0])
-            h = float(q.get(task, np.nan))
-            upper = 1.0 if metric == "accuracy" else 2.0
-            # Tree ensembles and the log-linear fit can step outside the metric's range; a score cannot.
-            pred = min(max(raw, 0.0), upper)
-            rows.append({"id": spec.index[0], "metric": metric, "task": task, "predicted": pred,
-                         "lower": max(0.0, raw - h), "upper": min(upper, raw + h), "interval": f"{1 - alpha:.0%}",
-                         "n_train_models": len(y)})
-    return pd.DataFrame(rows)
+        # a planned model is predicted on every task, even if its id happens to be scored in the store
+        frames.append(predict_models(data, spec, q, cfg, predictor, alpha, only_unscored=False))
+    return pd.concat(frames, ignore_index=True)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

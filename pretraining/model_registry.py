@@ -105,18 +105,34 @@ class HFBackend:
     param_formula: Callable[[ModelConfig], tuple[int, int]]  # (total params, non-matmul params)
 
 
+# A backend's check is a list of requirements, each (holds?, reason when it does not); the first unmet one is
+# reported. The shared ones are named so that every backend (and the BERT encoder in
+# ``pretraining.architectures.families``) words the same requirement the same way.
+Requirement = tuple[Callable[[ModelConfig], bool], str]
+
+
+def needs(field: str, value: str) -> Requirement:
+    """The requirement ``cfg.<field> == value``, reported as "needs <field> <value>"."""
+    return (lambda c: getattr(c, field) == value), f"needs {field} {value}"
+
+
+def first_unmet(cfg: ModelConfig, requirements: tuple[Requirement, ...]) -> str | None:
+    """The reason of the first requirement ``cfg`` does not meet, or None when it meets them all."""
+    return next((why for holds, why in requirements if not holds(cfg)), None)
+
+
+LAYERNORM = needs("layer_norm_type", "layernorm")
+ROPE = needs("positional_embeddings", "rope")
+SEQUENTIAL = needs("block_type", "sequential")
+BIASES_ALL = needs("biases", "all")
+NON_GATED: Requirement = (lambda c: not c.gated, "needs a non-gated activation (gelu, gelu_new, relu, silu)")
+MHA: Requirement = (lambda c: c.num_kv_heads == c.num_heads, "multi-head attention only (num_kv_heads == num_heads)")
+
+
 def _llama_check(c: ModelConfig) -> str | None:
-    if c.layer_norm_type != "rmsnorm":
-        return "needs layer_norm_type rmsnorm"
-    if c.positional_embeddings != "rope":
-        return "needs positional_embeddings rope"
-    if c.block_type != "sequential":
-        return "needs block_type sequential"
-    if not c.gated:
-        return "needs a gated activation (swiglu or geglu)"
-    if c.biases == "ln_only":
-        return "RMSNorm has no bias (biases ln_only impossible)"
-    return None
+    return first_unmet(c, (needs("layer_norm_type", "rmsnorm"), ROPE, SEQUENTIAL,
+                           (lambda c: c.gated, "needs a gated activation (swiglu or geglu)"),
+                           (lambda c: c.biases != "ln_only", "RMSNorm has no bias (biases ln_only impossible)")))
 
 
 def _llama_config(c: ModelConfig):
@@ -145,17 +161,7 @@ def _llama_params(c: ModelConfig) -> tuple[int, int]:
 
 
 def _neox_check(c: ModelConfig) -> str | None:
-    if c.layer_norm_type != "layernorm":
-        return "needs layer_norm_type layernorm"
-    if c.positional_embeddings != "rope":
-        return "needs positional_embeddings rope"
-    if c.gated:
-        return "needs a non-gated activation (gelu, gelu_new, relu, silu)"
-    if c.num_kv_heads != c.num_heads:
-        return "multi-head attention only (num_kv_heads == num_heads)"
-    if c.biases != "all":
-        return "needs biases all"
-    return None
+    return first_unmet(c, (LAYERNORM, ROPE, NON_GATED, MHA, BIASES_ALL))
 
 
 def _neox_config(c: ModelConfig):
@@ -180,19 +186,8 @@ def _neox_params(c: ModelConfig) -> tuple[int, int]:
 
 
 def _gpt2_check(c: ModelConfig) -> str | None:
-    if c.layer_norm_type != "layernorm":
-        return "needs layer_norm_type layernorm"
-    if c.positional_embeddings != "learned":
-        return "needs positional_embeddings learned"
-    if c.block_type != "sequential":
-        return "needs block_type sequential"
-    if c.gated:
-        return "needs a non-gated activation (gelu, gelu_new, relu, silu)"
-    if c.num_kv_heads != c.num_heads:
-        return "multi-head attention only (num_kv_heads == num_heads)"
-    if c.biases != "all":
-        return "needs biases all"
-    return None
+    return first_unmet(c, (LAYERNORM, needs("positional_embeddings", "learned"), SEQUENTIAL, NON_GATED, MHA,
+                           BIASES_ALL))
 
 
 def _gpt2_config(c: ModelConfig):
@@ -208,26 +203,16 @@ def _gpt2_config(c: ModelConfig):
 
 
 def _gpt2_params(c: ModelConfig) -> tuple[int, int]:
-    d, f = c.dimension, c.ffn_hidden_size
-    non_matmul = 4 * d + 3 * d + d + f + d
-    layer = 4 * d * d + 2 * d * f + non_matmul
-    total = (c.vocab_size * d + c.sequence_length * d + c.num_layers * layer + 2 * d
-             + (0 if c.weight_tying else c.vocab_size * d))
-    return total, c.num_layers * non_matmul + 2 * d
+    # A GPT-2 layer has the same weights, biases and LayerNorms as a GPT-NeoX one; GPT-2 adds learned positions.
+    total, non_matmul = _neox_params(c)
+    return total + c.sequence_length * c.dimension, non_matmul
 
 
 def _falcon_check(c: ModelConfig) -> str | None:
-    if c.layer_norm_type != "layernorm":
-        return "needs layer_norm_type layernorm"
-    if c.positional_embeddings != "alibi":
-        return "needs positional_embeddings alibi"
-    if c.activation != "gelu":
-        return "needs activation gelu"
-    if c.num_kv_heads not in (1, c.num_heads):
-        return "mha or mqa only (num_kv_heads == num_heads or 1)"
-    if c.biases not in ("all", "ln_only"):
-        return "needs biases all or ln_only"
-    return None
+    return first_unmet(c, (LAYERNORM, needs("positional_embeddings", "alibi"), needs("activation", "gelu"),
+                           (lambda c: c.num_kv_heads in (1, c.num_heads),
+                            "mha or mqa only (num_kv_heads == num_heads or 1)"),
+                           (lambda c: c.biases in ("all", "ln_only"), "needs biases all or ln_only")))
 
 
 def _falcon_config(c: ModelConfig):

@@ -7,6 +7,7 @@ from ..errors import StoreError
 from ..export_folder import load_export_folder
 from ..report import ImportReport
 from ..schema import KEYS, TABLES, column_names
+from ..store import upsert_arrow
 
 
 def import_export_folder(store, folder: str | Path) -> ImportReport:
@@ -39,16 +40,7 @@ def import_export_folder(store, folder: str | Path) -> ImportReport:
             staged[table] = (cols, stage.sql(f"SELECT * FROM {table}").to_arrow_table())
         with store.transaction() as con:
             for table, (cols, data) in staged.items():
-                quoted = ", ".join(f'"{c}"' for c in cols)
-                updates = [c for c in cols if c not in KEYS[table]]
-                conflict = ("DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in updates)
-                            if updates else "DO NOTHING")
-                con.register("_njsl_export", data)
-                try:
-                    con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM _njsl_export "
-                                f"ON CONFLICT ({', '.join(KEYS[table])}) {conflict}")
-                finally:
-                    con.unregister("_njsl_export")
+                upsert_arrow(con, table, cols, data)
                 report.add_rows(table, data.num_rows)
     finally:
         stage.close()

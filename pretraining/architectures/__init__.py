@@ -17,21 +17,19 @@ from torch import nn
 
 from pretraining.architectures import families as _families  # noqa: F401  (registers the families)
 from pretraining.architectures import mlm as _mlm  # noqa: F401  (registers the mlm objective)
-from pretraining.architectures.families import family_key
-from pretraining.model_config import ConfigError, ModelConfig, RunConfig
-from pretraining.model_registry import FAMILIES, count_parameters
+from pretraining.model_config import ModelConfig, RunConfig
+from pretraining.model_registry import build_model, count_parameters
 
 ATTENTION_FREE = ("mamba", "hyena")
 
 
 def build(cfg: ModelConfig) -> nn.Module:
-    """A randomly initialised model for ``cfg`` (``transformer`` + ``mlm`` → the BERT encoder)."""
-    key = family_key(cfg)
-    if key not in FAMILIES:
-        raise ConfigError(f"model.family: unknown family {cfg.family!r}; registered: {sorted(FAMILIES)}")
-    if cfg.vocab_size is None:
-        raise ConfigError("model.vocab_size: not set; give it in the config or pass a tokenizer")
-    return FAMILIES[key](cfg)
+    """A randomly initialised model for ``cfg`` (``transformer`` + ``mlm`` → the BERT encoder).
+
+    The trainer's :func:`~pretraining.model_registry.build_model`: its registry key picks the
+    ``transformer+mlm`` builder registered here for a masked-LM transformer.
+    """
+    return build_model(cfg)
 
 
 def total_params(cfg: ModelConfig) -> int:

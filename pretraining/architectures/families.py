@@ -33,7 +33,9 @@ from typing import Any
 from torch import nn
 
 from pretraining.model_config import ConfigError, ModelConfig
-from pretraining.model_registry import UnsupportedArchitecture, register_family
+from pretraining.model_registry import (BIASES_ALL, LAYERNORM, MHA, NON_GATED, SEQUENTIAL,
+                                        UnsupportedArchitecture, builder_key, first_unmet,
+                                        register_family)
 
 # family -> extra options it accepts (anything else in ModelConfig.extra is an error naming the key)
 FAMILY_EXTRAS: dict[str, dict[str, Any]] = {
@@ -45,7 +47,7 @@ FAMILY_EXTRAS: dict[str, dict[str, Any]] = {
 
 def family_key(cfg: ModelConfig) -> str:
     """Registry key of ``cfg``: ``transformer+mlm`` for a masked-LM transformer, else the family name."""
-    return "transformer+mlm" if cfg.family == "transformer" and cfg.objective == "mlm" else cfg.family
+    return builder_key(cfg)
 
 
 def extras(cfg: ModelConfig) -> dict[str, Any]:
@@ -149,19 +151,9 @@ def build_hyena(cfg: ModelConfig) -> nn.Module:
 # ------------------------------------------------------------------------------------ transformer + mlm
 def bert_check(cfg: ModelConfig) -> str | None:
     """None when a BERT encoder implements ``cfg``'s decisions, else what is missing."""
-    if cfg.layer_norm_type != "layernorm":
-        return "needs layer_norm_type layernorm"
-    if cfg.positional_embeddings != "learned":
-        return "needs positional_embeddings learned (absolute)"
-    if cfg.gated:
-        return "needs a non-gated activation (gelu, gelu_new, relu, silu)"
-    if cfg.num_kv_heads != cfg.num_heads:
-        return "multi-head attention only (num_kv_heads == num_heads)"
-    if cfg.biases != "all":
-        return "needs biases all"
-    if cfg.block_type != "sequential":
-        return "needs block_type sequential"
-    return None
+    return first_unmet(cfg, (LAYERNORM, (lambda c: c.positional_embeddings == "learned",
+                                         "needs positional_embeddings learned (absolute)"),
+                             NON_GATED, MHA, BIASES_ALL, SEQUENTIAL))
 
 
 def bert_hf_config(cfg: ModelConfig):

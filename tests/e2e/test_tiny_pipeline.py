@@ -44,6 +44,27 @@ def test_tiny_pipeline_end_to_end(tmp_path, shared):
             names = set(feats[feats.id == model].feature)
             assert any(n.startswith("domain_") for n in names), (model, names)
             assert len(names) >= 5
-    pred = pd.read_csv(out / "prediction" / "new_models_predictions.csv")
-    assert set(pred.id) == set(NEW)
-    assert pred.predicted.notna().all() and pred.task.nunique() >= 5
+    # the report on the combined store lists the new models with predictions on the paper's tasks
+    report = out / "prediction" / "report"
+    index = (report / "index.md").read_text(encoding="utf-8")
+    section = index[index.index("## Models in the store without scores on these tasks"):]
+    pred = pd.read_csv(report / "unscored_models_predictions.csv")
+    tasks = {"arc_challenge", "hellaswag", "mmlu_5-shot"}
+    for model in NEW:
+        assert model in section, model
+        mine = pred[pred.id == model]
+        assert set(mine.task) == tasks and (mine.metric == "accuracy").all()
+        for col in ("predicted", "lower", "upper"):
+            assert mine[col].between(0, 1).all(), (model, col, mine[col].tolist())
+        assert (mine.lower <= mine.predicted).all() and (mine.predicted <= mine.upper).all()
+        assert (mine.upper - mine.lower > 0).all()              # a real interval from the CV residuals
+        assert (mine.n_train_models > 80).all()                 # fit on the release's scored models
+        assert mine.family.notna().all() and (mine.total_params > 0).all()
+        assert mine.pct_code.iloc[0] == pytest.approx(80.0 if model.endswith("code80") else 20.0)
+        assert (mine.n_generation_features >= 5).all()          # the generation features reached the predictor
+    # a model is listed for a task only where the store has no score for it
+    from performance_prediction.data import load_data
+
+    data = load_data(out / "store.duckdb", metric="accuracy", sel_tasks=sorted(tasks))
+    scored = set(zip(data.targets.task, data.targets.id))
+    assert not any((t, i) in scored for t, i in zip(pred.task, pred.id))
