@@ -1,7 +1,6 @@
 """The report's section "Models in the store without scores on these tasks" (and its CSV)."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -29,32 +28,11 @@ def _add_models(store, with_partial: bool = True) -> None:
             store.add_eval_results(evals)
 
 
-@pytest.fixture(scope="module")
-def store_with_new(tmp_path_factory):
-    from model_metadata_db import AnalysisStore
-
-    path = tmp_path_factory.mktemp("unscored") / "store.duckdb"
-    # the same synthetic store as conftest.make_store (40 models, 8 families, scores on both tasks)
-    store = AnalysisStore.create(path)
-    rng = np.random.default_rng(0)
-    anns, infos, evals = [], [], []
-    for i in range(40):
-        mid = f"org{i % 8}/fam{i % 8}-{i + 1}b"
-        params, tokens, code = float(10 ** rng.uniform(8, 10.5)), float(10 ** rng.uniform(1.5, 3.5)), rng.uniform(0, 40)
-        anns.append({"id": mid, "total_params": int(params), "dimension": 1024 * (1 + i % 3), "num_heads": 16,
-                     "activation": ["swiglu", "gelu"][i % 2], "layer_norm_type": "rmsnorm",
-                     "is_instruction_tuned": False})
-        infos.append({"id": mid, "pretraining_summary_total_tokens_billions": tokens,
-                      "pretraining_summary_percentage_code": float(code),
-                      "pretraining_summary_percentage_web": float(100 - code)})
-        score = 0.1 * np.log10(params) + 0.05 * np.log10(tokens) - 0.002 * code + rng.normal(0, 0.01) - 0.5
-        for task, setting in (("arc_challenge", "25-shot"), ("hellaswag", "10-shot")):
-            evals.append({"id": mid, "benchmark": task, "setting": setting, "metric": "accuracy",
-                          "metric_value": float(np.clip(score, 0, 1)), "metric_stderr": 0.01})
-    with store.transaction():
-        store.upsert_rows("model_annotations", anns)
-        store.upsert_rows("dataset_info", infos)
-        store.add_eval_results(evals)
+@pytest.fixture
+def store_with_new(tmp_path, store_factory):
+    """conftest's synthetic store (40 models in 8 families, scored on both tasks) + NEW and PARTIAL."""
+    path = tmp_path / "store.duckdb"
+    store = store_factory(path, tasks=("arc_challenge", "hellaswag"))
     _add_models(store)
     store.close()
     return path
