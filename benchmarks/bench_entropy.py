@@ -80,7 +80,7 @@ def main() -> int:
     p.add_argument("--spill_mb", type=float, default=64, help="--max_memory_mb for the spilling runs")
     p.add_argument("--corpus_mb", type=float, default=0, help="text to tokenize (default: 4.5 MB per 1M tokens)")
     args = p.parse_args()
-    from whole_corpus_measures.cli import DEFAULT_TOKENIZER, read_megatron_index
+    from whole_corpus_measures.cli import default_tokenizer_dir, read_megatron_index
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,7 @@ def main() -> int:
     if not Path(f"{prefix}.idx").exists():
         t = time.time()
         subprocess.run([sys.executable, "-m", "pretraining.preprocess_cli", "--input", str(corpus), "--output_dir",
-                        str(work / "bin"), "--tokenizer", DEFAULT_TOKENIZER, "--workers", "2"], cwd=ROOT, check=True)
+                        str(work / "bin"), "--tokenizer", default_tokenizer_dir(), "--workers", "2"], cwd=ROOT, check=True)
         print(f"# tokenized once with njsl preprocess (2 workers) in {time.time() - t:.0f} s", flush=True)
     _, lengths = read_megatron_index(f"{prefix}.idx")
     cum = np.cumsum(lengths.astype(np.int64) - 1)  # minus the EOD each document carries

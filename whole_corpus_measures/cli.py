@@ -22,7 +22,38 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_TOKENIZER = str(Path(__file__).resolve().parent / "default_tokenizer")
+DEFAULT_TOKENIZER = "njsl-default-bpe16k"
+_SHIPPED_TOKENIZER = Path(__file__).resolve().parent / "default_tokenizer"
+
+
+def default_tokenizer_dir() -> str:
+    """The shipped offline tokenizer as an HF folder.
+
+    It is shipped gzip-compressed (1.1 MB -> 0.2 MB in the repository) and unpacked once into the user's cache,
+    under a name that carries the archive's hash so an updated tokenizer never meets a stale copy.
+    """
+    import gzip
+    import hashlib
+    import os
+    import shutil
+
+    from njsl.atomic import atomic_path
+
+    archive = _SHIPPED_TOKENIZER / "tokenizer.json.gz"
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "njsl" / f"default_tokenizer-{digest}"
+    if not (cache / "tokenizer.json").exists():
+        with atomic_path(cache) as tmp:
+            tmp.mkdir(parents=True)
+            with gzip.open(archive, "rb") as src, open(tmp / "tokenizer.json", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            shutil.copy(_SHIPPED_TOKENIZER / "tokenizer_config.json", tmp / "tokenizer_config.json")
+    return str(cache)
+
+
+def resolve_tokenizer(spec: str) -> str:
+    """``spec`` itself, or the unpacked shipped tokenizer for the default name."""
+    return default_tokenizer_dir() if spec == DEFAULT_TOKENIZER else spec
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -36,7 +67,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--ngram", type=int, nargs="+", default=[1], help="context length(s) n: H(next | previous n tokens); default 1")
     p.add_argument("--num_docs", type=int, default=None, help="use only the first N documents")
     p.add_argument("--tokenizer", default=DEFAULT_TOKENIZER,
-                   help="HF tokenizer name or folder, tokenizer.json, or sentencepiece .model (default: shipped offline BPE)")
+                   help="HF tokenizer name or folder, tokenizer.json, or sentencepiece .model "
+                        f"(default: {DEFAULT_TOKENIZER}, a byte-level BPE shipped for offline use)")
     p.add_argument("--max_memory_mb", type=float, default=2048, help="bound on counts kept in memory (default 2048)")
     p.add_argument("--tmp_dir", default=None, help="folder for spilled runs (default: system temp)")
     p.add_argument("--batch_chars", type=int, default=None,
@@ -142,8 +174,8 @@ def run(args) -> dict:
                                          batch_tokens=_batch_size(args.max_memory_mb, 16, 1 << 22))
         t_setup = time.time() - t0
     else:
-        tok = load_tokenizer(args.tokenizer)
-        tok_name = tok.spec if args.tokenizer != DEFAULT_TOKENIZER else "njsl-default-bpe16k"
+        tok = load_tokenizer(resolve_tokenizer(args.tokenizer))
+        tok_name = tok.spec if args.tokenizer != DEFAULT_TOKENIZER else DEFAULT_TOKENIZER
         vocab = tok.vocab_size
         docs = iter_documents(args.input, text_column=args.text_column, resps_format=args.resps_format,
                               strict=args.strict, skip_empty=False, limit=args.num_docs, report=report)

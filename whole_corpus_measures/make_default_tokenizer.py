@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import gzip
+import shutil
 import json
 import sys
 import sysconfig
@@ -45,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
                         if doc and len(doc) > 40:
                             fh.write(json.dumps({"text": doc}) + "\n")
         train_tokenizer([sample], args.output, vocab_size=args.vocab_size)
+    # Shipped compressed (whole_corpus_measures.cli.default_tokenizer_dir unpacks it into the user's cache).
+    raw = Path(args.output) / "tokenizer.json"
+    with open(raw, "rb") as src, gzip.GzipFile(raw.with_suffix(".json.gz"), "wb", compresslevel=9, mtime=0) as dst:
+        shutil.copyfileobj(src, dst)
+    raw.unlink()
     print(f"wrote {args.output}")
     return 0
 

@@ -127,7 +127,7 @@ def test_cli_end_to_end_against_brute_force(corpus, tmp_path):
     from njsl.documents import iter_documents
     from pretraining.tokenizer import load_tokenizer
 
-    tok = load_tokenizer(cli.DEFAULT_TOKENIZER)
+    tok = load_tokenizer(cli.default_tokenizer_dir())
     docs = tok.encode_batch([d.text for d in iter_documents(corpus, skip_empty=False)])
     assert res["tokens"] == sum(map(len, docs))
     for n in (1, 2):
@@ -171,7 +171,7 @@ def test_resps_format_and_errors(tmp_path, capsys):
 def test_pretokenized_megatron_input_matches_text_input(corpus, tmp_path):
     from pretraining.preprocess import preprocess
 
-    res = preprocess(corpus, tmp_path / "bin", cli.DEFAULT_TOKENIZER, progress=False)
+    res = preprocess(corpus, tmp_path / "bin", cli.default_tokenizer_dir(), progress=False)
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     assert cli.main(["--input", str(corpus), "--output", str(a), "--ngram", "0", "2"]) == 0
     assert cli.main(["--input", str(res.prefix) + ".bin", "--output", str(b), "--ngram", "0", "2"]) == 0
