@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from njsl.documents import Document
@@ -26,34 +25,26 @@ def load_tokenizer(spec: str = DEFAULT_TOKENIZER) -> Callable[[list[str]], list[
     """A batch tokenizer: ``texts -> token lists``.
 
     ``whitespace`` (default) is the ``tokenizers`` library's ``Whitespace`` pre-tokenizer (``\\w+|[^\\w\\s]+``):
-    built locally, needs no download, language-agnostic. A ``tokenizer.json`` file is loaded with
-    ``tokenizers``; anything else goes to ``transformers.AutoTokenizer`` (a folder, or a hub name found in the
-    local cache — e.g. ``gpt2``, closer to the paper's BPE counts).
+    built locally, needs no download, language-agnostic. Anything else is loaded by the project's one tokenizer
+    loader, :func:`pretraining.tokenizer.load_tokenizer` (a ``tokenizer.json`` file, a local HF folder, a hub name
+    in the local cache — e.g. ``gpt2``, closer to the paper's BPE counts —, a sentencepiece ``.model``, or a
+    k-mer vocabulary name).
     """
     if spec == "whitespace":
         from tokenizers.pre_tokenizers import Whitespace
 
         pre = Whitespace()
         return lambda texts: [[piece for piece, _ in pre.pre_tokenize_str(t)] for t in texts]
-    path = Path(spec)
-    if path.is_file() and path.suffix == ".json":
-        from tokenizers import Tokenizer
+    from pretraining.tokenizer import load_tokenizer as load_text_tokenizer
 
-        tok = Tokenizer.from_file(str(path))
-        return lambda texts: [enc.ids for enc in tok.encode_batch(texts, add_special_tokens=False)]
     try:
-        from transformers import AutoTokenizer
-
-        hf = AutoTokenizer.from_pretrained(spec)
-    except Exception as exc:  # OSError / ValueError / hub errors all mean "cannot load this"
+        return load_text_tokenizer(spec).encode_batch
+    except Exception as exc:  # TokenizerError / OSError / hub errors all mean "cannot load this"
         raise TaggingError(
             f"--tokenizer {spec!r} could not be loaded ({type(exc).__name__}: {str(exc)[:200]}). "
             "Give a local tokenizer folder, a tokenizer.json file, a hub name in the local cache, "
             f"or {DEFAULT_TOKENIZER!r}."
         ) from exc
-    # Long documents exceed model_max_length; we only count tokens, so silence that warning's premise.
-    hf.model_max_length = int(1e12)
-    return lambda texts: hf(texts, add_special_tokens=False)["input_ids"]
 
 
 @register
