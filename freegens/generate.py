@@ -21,7 +21,6 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 from tqdm.auto import tqdm
 
@@ -227,11 +226,3 @@ def generate_to_file(model: str, output: str | Path, cfg: GenerationConfig, *, p
                     out.write(json.dumps(rec, ensure_ascii=False) + "\n")
     partial.unlink(missing_ok=True)
     return output
-
-
-def iter_generations(path: str | Path) -> Iterator[dict]:
-    """The records of a generations file."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)

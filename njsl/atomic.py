@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -57,7 +56,3 @@ def _remove(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-
-
-def make_temp_dir(prefix: str = "njsl-") -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))

@@ -155,9 +155,6 @@ class XGBSearchRegressor(BaseEstimator, RegressorMixin):
                 str(sign if c in SCALING else 0) for c in self.columns_) + ")"
         return p
 
-    def _offset(self, X) -> np.ndarray:
-        return self.base_.predict(X) if self.residual else np.zeros(len(X))
-
     def fit(self, X: pd.DataFrame, y, groups=None):
         y = np.asarray(y, float)
         self.columns_ = self.columns(X)

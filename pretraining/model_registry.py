@@ -266,11 +266,6 @@ def transformer_backend(cfg: ModelConfig) -> HFBackend:
         "Supported combinations:\n" + "\n".join(reasons))
 
 
-def hf_config(cfg: ModelConfig):
-    """The ``transformers`` config object for a transformer-family ``cfg``."""
-    return transformer_backend(cfg).make_config(cfg)
-
-
 def _transformer_params(cfg: ModelConfig) -> int:
     return transformer_backend(cfg).param_formula(cfg)[0]
 

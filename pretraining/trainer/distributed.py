@@ -143,7 +143,3 @@ def gradient_sync(model: nn.Module, mode: str, enabled: bool):
         if mode == "fsdp":
             model.set_requires_gradient_sync(enabled)
         yield
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") and isinstance(model, nn.parallel.DistributedDataParallel) else model
