@@ -12,7 +12,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,12 @@ def input_files(path: str | Path) -> list[Path]:
 
 
 def _kind(path: Path) -> str | None:
-    name = path.name.lower()
-    if path.is_dir():
-        return "hf_dataset"
+    return "hf_dataset" if path.is_dir() else file_kind(path.name)
+
+
+def file_kind(name: str) -> str | None:
+    """``jsonl``, ``parquet`` or ``arrow`` from a data file's name; None for other files."""
+    name = name.lower()
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
     if name.endswith(".parquet"):
@@ -79,19 +82,22 @@ def _kind(path: Path) -> str | None:
 
 
 def _open_text_lines(path: Path) -> Iterator[bytes]:
-    name = path.name.lower()
+    with open(path, "rb") as fh:
+        yield from decompressed_lines(path.name, fh)
+
+
+def decompressed_lines(name: str, raw: BinaryIO) -> Iterator[bytes]:
+    """The lines of an opened binary file, gunzipped/unzstd-ed as its ``name`` says (any fsspec file works)."""
+    name = name.lower()
     if name.endswith(".gz"):
-        with gzip.open(path, "rb") as fh:
+        with gzip.open(raw, "rb") as fh:
             yield from fh
     elif name.endswith(".zst"):
         import zstandard
 
-        with open(path, "rb") as raw:
-            reader = zstandard.ZstdDecompressor().stream_reader(raw)
-            yield from io.BufferedReader(reader)
+        yield from io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw))
     else:
-        with open(path, "rb") as fh:
-            yield from fh
+        yield from raw
 
 
 def extract_text(record: dict, text_column: str = "text", resps_format: bool = False) -> str | None:
@@ -119,6 +125,41 @@ def _record_id(record: dict, id_column: str | None, fallback: str) -> str:
     return fallback
 
 
+def jsonl_records(file: str, lines: Iterable[bytes], *, strict: bool = False,
+                  report: ReadReport | None = None) -> Iterator[tuple[str, int, dict]]:
+    """``(file, line number, record)`` per JSON line; malformed lines are reported and skipped (or raise with strict)."""
+    report = report if report is not None else ReadReport()
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            line = raw.decode("utf-8", errors="replace")
+            report.decode_replacements += 1
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("line is not a JSON object")
+        except ValueError as exc:
+            if strict:
+                raise DocumentFormatError(f"{file}:{lineno}: malformed JSON line ({exc})") from exc
+            report.malformed_lines.append((file, lineno, str(exc)))
+            continue
+        yield file, lineno, record
+
+
+def parquet_records(file: str, source) -> Iterator[tuple[str, int, dict]]:
+    """``(file, row number, record)`` per row of a parquet file given as a path or an opened (fsspec) file."""
+    import pyarrow.parquet as pq
+
+    row = 0
+    for batch in pq.ParquetFile(source).iter_batches(batch_size=1024):
+        for record in batch.to_pylist():
+            row += 1
+            yield file, row, record
+
+
 def iter_records(path: str | Path, *, strict: bool = False, report: ReadReport | None = None) -> Iterator[tuple[str, int, dict]]:
     """Yield ``(file, row_number, record)`` for every row of every input file, streaming.
 
@@ -128,32 +169,9 @@ def iter_records(path: str | Path, *, strict: bool = False, report: ReadReport |
     for file in input_files(path):
         kind = _kind(file)
         if kind == "jsonl":
-            for lineno, raw in enumerate(_open_text_lines(file), start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    line = raw.decode("utf-8", errors="replace")
-                    report.decode_replacements += 1
-                try:
-                    record = json.loads(line)
-                    if not isinstance(record, dict):
-                        raise ValueError("line is not a JSON object")
-                except ValueError as exc:
-                    if strict:
-                        raise DocumentFormatError(f"{file}:{lineno}: malformed JSON line ({exc})") from exc
-                    report.malformed_lines.append((str(file), lineno, str(exc)))
-                    continue
-                yield str(file), lineno, record
+            yield from jsonl_records(str(file), _open_text_lines(file), strict=strict, report=report)
         elif kind == "parquet":
-            import pyarrow.parquet as pq
-
-            row = 0
-            for batch in pq.ParquetFile(file).iter_batches(batch_size=1024):
-                for record in batch.to_pylist():
-                    row += 1
-                    yield str(file), row, record
+            yield from parquet_records(str(file), file)
         elif kind == "arrow":
             yield from _iter_arrow_file(file)
         elif kind == "hf_dataset":
@@ -172,19 +190,26 @@ def _iter_arrow_file(file: Path) -> Iterator[tuple[str, int, dict]]:
     import pyarrow as pa
 
     with pa.memory_map(str(file), "r") as source:
-        try:
-            reader = pa.ipc.open_stream(source)  # HF datasets writes the streaming format
-        except pa.ArrowInvalid:
-            source.seek(0)
-            reader = pa.ipc.open_file(source)
-            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-        else:
-            batches = iter(reader)
-        row = 0
-        for batch in batches:
-            for record in batch.to_pylist():
-                row += 1
-                yield str(file), row, record
+        yield from arrow_records(str(file), source)
+
+
+def arrow_records(file: str, source) -> Iterator[tuple[str, int, dict]]:
+    """``(file, row number, record)`` per row of an Arrow IPC stream or file opened as ``source`` (seekable)."""
+    import pyarrow as pa
+
+    try:
+        reader = pa.ipc.open_stream(source)  # HF datasets writes the streaming format
+    except pa.ArrowInvalid:
+        source.seek(0)
+        reader = pa.ipc.open_file(source)
+        batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+    else:
+        batches = iter(reader)
+    row = 0
+    for batch in batches:
+        for record in batch.to_pylist():
+            row += 1
+            yield file, row, record
 
 
 def iter_documents(
@@ -204,10 +229,31 @@ def iter_documents(
     A record without the text column raises :class:`DocumentFormatError` naming the columns that exist.
     """
     report = report if report is not None else ReadReport()
-    files = input_files(path)
-    single = len(files) == 1
+    single = len(input_files(path)) == 1
+    yield from documents_from_records(iter_records(path, strict=strict, report=report), single_file=single,
+                                      text_column=text_column, resps_format=resps_format, id_column=id_column,
+                                      skip_empty=skip_empty, limit=limit, report=report)
+
+
+def documents_from_records(
+    records: Iterable[tuple[str, int, dict]],
+    *,
+    single_file: bool,
+    text_column: str = "text",
+    resps_format: bool = False,
+    id_column: str | None = None,
+    skip_empty: bool = True,
+    limit: int | None = None,
+    report: ReadReport | None = None,
+) -> Iterator[Document]:
+    """Documents of ``(file, row, record)`` triples, with the ids and checks described in :func:`iter_documents`.
+
+    ``single_file`` chooses the fallback id: the row number alone, or ``<file stem>:<row>`` when the input has
+    several files (so ids stay unique across them).
+    """
+    report = report if report is not None else ReadReport()
     n = 0
-    for file, row, record in iter_records(path, strict=strict, report=report):
+    for file, row, record in records:
         text = extract_text(record, text_column, resps_format)
         if text is None:
             where = "resps[0][0]" if resps_format else f"text column {text_column!r}"
@@ -215,7 +261,7 @@ def iter_documents(
                 f"{file}:{row}: record has no {where}; its fields are {sorted(record)}. "
                 + ("Pass --text_column NAME." if not resps_format else "Drop --resps_format for plain text files.")
             )
-        fallback = str(row) if single else f"{Path(file).stem}:{row}"
+        fallback = str(row) if single_file else f"{Path(file).stem}:{row}"
         doc_id = _record_id(record, id_column, fallback)
         if not text.strip():
             report.empty_documents += 1
