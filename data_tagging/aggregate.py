@@ -66,9 +66,15 @@ def _check_shards(files: list[Path]) -> None:
 
 
 def read_tag_outputs(paths: Iterable[str | Path], allow_missing_shards: bool = False) -> pd.DataFrame:
-    """All per-document rows of the given outputs in one frame (shards concatenated in name order)."""
+    """All per-document rows of the given outputs in one frame (shards concatenated in name order).
+
+    Attributes files of the datatrove pipeline (columns ``<tagger>__<column>``) read under the taggers' names.
+    """
+    from data_tagging.pipeline import from_attribute_columns
+
     frames = [pd.read_parquet(f) for f in tag_output_files(paths, allow_missing_shards)]
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return frame.rename(columns=from_attribute_columns(frame.columns))
 
 
 def aggregate_features(per_doc: pd.DataFrame) -> dict[str, float]:

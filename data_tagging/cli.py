@@ -1,6 +1,7 @@
 """``njsl tag``: run document taggers, list them, aggregate their outputs into the store.
 
     njsl tag run --feature all --input IN.jsonl --output OUT.parquet [--shard i/N] [--n_process 2]
+    njsl tag run --feature all --input DOCS/ --output ATTRS/ --executor local|slurm|ray [--tasks N --workers W]
     njsl tag aggregate OUT.parquet|FOLDER|GLOB... --kind dataset --id NAME [--store DB] [--output F.json]
     njsl tag list
 
@@ -15,6 +16,7 @@ import sys
 
 from njsl.atomic import write_text_atomic
 from njsl.documents import parse_shard
+from njsl.scaleout.executors import add_executor_args, executor_options_from_args, wants_scaleout
 
 SUBCOMMANDS = ("run", "aggregate", "list")
 TAGGER_OPTIONS = ("tokenizer", "spacy_model", "language_detector", "max_parse_chars", "chunk_chars",
@@ -28,7 +30,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                         "keyword_ratios), all_code; see 'njsl tag list'")
     p.add_argument("--input", required=True, help="jsonl(.gz/.zst), parquet, arrow, HF save_to_disk folder, "
                                                  "or a folder of such files")
-    p.add_argument("--output", required=True, help="output parquet (with --shard: OUT-iiiii-of-NNNNN.parquet)")
+    p.add_argument("--output", required=True, help="output parquet (with --shard: OUT-iiiii-of-NNNNN.parquet); with "
+                                                  "--executor/--tasks/--workers: a folder (any fsspec URL) that "
+                                                  "gets one attributes file per input file")
     p.add_argument("--text_column", default="text")
     p.add_argument("--resps_format", action="store_true",
                    help="text is resps[0][0] (lm-eval --log_samples files of free generations)")
@@ -65,6 +69,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quality_max_length", type=int, default=None)
     g.add_argument("--quality_label", type=int, default=None, help="class index scored (default: last)")
     g.add_argument("--device", default=None, help="edu_classifier device (default cuda if available)")
+    add_executor_args(p)
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -96,6 +101,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except ImportError as exc:
             raise ValueError(f"--plugin {module}: cannot import it ({exc}); is it on PYTHONPATH?") from exc
     options = {k: getattr(args, k) for k in TAGGER_OPTIONS}
+    if wants_scaleout(args):
+        return _cmd_run_pipeline(args, options)
     summary = run_tagging(
         args.input, args.output, args.feature, text_column=args.text_column, resps_format=args.resps_format,
         id_column=args.id_column, strict=args.strict, limit=args.limit, shard=parse_shard(args.shard),
@@ -106,6 +113,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if summary.report.malformed_lines:
         for file, line, reason in summary.report.malformed_lines[:20]:
             print(f"warning: {file}:{line}: skipped malformed line ({reason})", file=sys.stderr)
+    return 0
+
+
+def _cmd_run_pipeline(args: argparse.Namespace, options: dict) -> int:
+    from data_tagging.pipeline import run_tagging_pipeline
+
+    if args.limit is not None:
+        raise ValueError("--limit applies to the single-process run only (datatrove tasks each read whole files); "
+                         "drop --executor/--tasks/--workers, or tag a smaller input")
+    if args.n_process != 1:
+        raise ValueError("--n_process is the single-process pool; with --executor use --tasks and --workers")
+    if args.output.endswith(".parquet"):
+        raise ValueError(f"--output {args.output}: with --executor the output is a folder of attributes files "
+                         "(one per input file); give a folder path")
+    opts = executor_options_from_args(args, parse_shard(args.shard), job_name="njsl-tag")
+    summary = run_tagging_pipeline(
+        args.input, args.output, args.feature, opts, text_column=args.text_column, resps_format=args.resps_format,
+        id_column=args.id_column, strict=args.strict, batch_size=args.batch_size, overwrite=args.overwrite,
+        options=options, plugins=args.plugin)
+    print(summary.line())
     return 0
 
 

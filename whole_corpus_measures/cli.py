@@ -195,13 +195,19 @@ def run(args) -> dict:
                          max_memory_mb=args.max_memory_mb, tmp_dir=args.tmp_dir)
     bar.close()
     seconds = time.time() - t0 - t_setup
+    return entropy_record(args, res, report, tok_name, vocab, prefix is not None, t_setup, seconds)
+
+
+def entropy_record(args, res, report, tokenizer: str, vocab: int, pretokenized: bool, setup_seconds: float,
+                   seconds: float) -> dict:
+    """The JSON written by ``njsl entropy`` (same fields whichever executor counted)."""
     return {
         "input": str(args.input),
         "text_column": None if args.resps_format else args.text_column,
         "resps_format": bool(args.resps_format),
-        "tokenizer": tok_name,
+        "tokenizer": tokenizer,
         "vocab_size": vocab,
-        "pretokenized": prefix is not None,
+        "pretokenized": pretokenized,
         "num_docs": args.num_docs,
         "documents": res.documents,
         "empty_documents": res.empty_documents,
@@ -210,7 +216,7 @@ def run(args) -> dict:
         "decode_replacements": report.decode_replacements,
         "log_base": 2,
         "entropy": {str(o["n"]): o for o in res.orders},
-        "setup_seconds": round(t_setup, 3),
+        "setup_seconds": round(setup_seconds, 3),
         "seconds": round(seconds, 3),
         "tokens_per_second": res.tokens / seconds if seconds else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

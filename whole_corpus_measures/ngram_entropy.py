@@ -179,6 +179,7 @@ class NgramCounter:
         self.merge_block = merge_block
         self.runs: list[Run] = []
         self.disk_runs: list[Path] = []
+        self.spilled = 0  # runs spilled to disk, known once sorted_blocks() has started
         self.merge_passes = 0  # intermediate external-merge passes (more runs than one merge could read)
 
     @property
@@ -223,7 +224,7 @@ class NgramCounter:
 
     def _spill(self, run: Run) -> None:
         path = self._new_run_dir()
-        _append_run(path, run)
+        append_run(path, run)
         self.disk_runs.append(path)
 
     @property
@@ -238,16 +239,31 @@ class NgramCounter:
 
     def finish(self, stats: OrderStats) -> int:
         """Feed every context's complete counts to ``stats``; returns the number of runs spilled to disk."""
+        for block in self.sorted_blocks():
+            stats.add_complete_contexts(block, self.spec)
+        return self.spilled
+
+    def add_disk_run(self, path: Path) -> None:
+        """Take a sorted run written elsewhere (``w{k}.u64``, ``counts.i64``; e.g. by another task) into the merge.
+
+        The folder belongs to the counter from then on: an external merge pass may delete it.
+        """
+        self.disk_runs.append(Path(path))
+
+    def sorted_blocks(self) -> Iterable[Run]:
+        """Every counted (context, next) key with its total count, as sorted runs in key order; every context
+        lies wholly inside one run, so each can be finalised (or written out as one sorted run) on its own."""
+        self.spilled = 0
         if not self.disk_runs:
             if self.runs:
-                stats.add_complete_contexts(merge_runs(self.runs), self.spec)
-            return 0
+                yield merge_runs(self.runs)
+            return
         if self.runs:
             self._spill(merge_runs(self.runs))
             self.runs = []
-        spilled = len(self.disk_runs)
+        self.spilled = len(self.disk_runs)
         # External merge sort: while more runs than one merge can read within the budget, merge groups of
-        # them into longer runs on disk (each pass halves the count at least), then merge the rest into stats.
+        # them into longer runs on disk (each pass halves the count at least), then merge the rest.
         fan_in = max(2, self.max_bytes // (self._per_entry * self._min_block))
         while len(self.disk_runs) > fan_in:
             self.merge_passes += 1
@@ -259,14 +275,12 @@ class NgramCounter:
                     continue
                 out = self._new_run_dir()
                 for block in self._merged(group):
-                    _append_run(out, block)
+                    append_run(out, block)
                 for path in group:
                     shutil.rmtree(path, ignore_errors=True)
                 merged_paths.append(out)
             self.disk_runs = merged_paths
-        for block in self._merged(self.disk_runs):
-            stats.add_complete_contexts(block, self.spec)
-        return spilled
+        yield from self._merged(self.disk_runs)
 
     def _merged(self, paths: list[Path]) -> Iterable[Run]:
         """k-way merge of sorted runs on disk: yields sorted runs of complete contexts, in key order."""
@@ -305,7 +319,7 @@ class NgramCounter:
                                  np.concatenate(taken_counts))
 
 
-def _append_run(path: Path, run: Run) -> None:
+def append_run(path: Path, run: Run) -> None:
     """Append a sorted run's arrays to raw files (``w{k}.u64``, ``counts.i64``) in ``path``."""
     with open(path / "counts.i64", "ab") as fh:
         run.counts.astype(np.int64, copy=False).tofile(fh)
