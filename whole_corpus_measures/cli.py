@@ -74,6 +74,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--batch_chars", type=int, default=None,
                    help="characters tokenized per batch (default: from --max_memory_mb, at most 4M)")
     p.add_argument("--strict", action="store_true", help="a malformed jsonl line is fatal (default: skipped and reported)")
+    from njsl.scaleout.executors import add_executor_args
+
+    add_executor_args(p)  # --executor/--tasks/--workers: count per task, merge exactly (whole_corpus_measures.pipeline)
     return p
 
 
@@ -147,18 +150,23 @@ def _batch_size(max_memory_mb: float, bytes_per_item: int, cap: int) -> int:
     return int(min(max(max_memory_mb * 1e6 / 4 / bytes_per_item, 1 << 12), cap))
 
 
-def run(args) -> dict:
-    from njsl.documents import ReadReport, iter_documents
-    from pretraining.tokenizer import load_tokenizer
-    from whole_corpus_measures.ngram_entropy import corpus_entropy
-
-    t0 = time.time()
+def check_args(args) -> None:
+    """Refuse bad numeric options with a message naming the flag."""
     if args.num_docs is not None and args.num_docs < 1:
         raise ValueError(f"--num_docs must be >= 1, got {args.num_docs}")
     if any(n < 0 for n in args.ngram):
         raise ValueError(f"--ngram must be >= 0, got {args.ngram}")
     if args.max_memory_mb <= 0:
         raise ValueError(f"--max_memory_mb must be > 0, got {args.max_memory_mb}")
+
+
+def run(args) -> dict:
+    from njsl.documents import ReadReport, iter_documents
+    from pretraining.tokenizer import load_tokenizer
+    from whole_corpus_measures.ngram_entropy import corpus_entropy
+
+    t0 = time.time()
+    check_args(args)
     from tqdm import tqdm
 
     report = ReadReport()
@@ -228,12 +236,22 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from njsl.atomic import write_text_atomic
 
+    from njsl.scaleout.executors import executor_options_from_args, wants_scaleout
+
     try:
-        out = run(args)
+        if wants_scaleout(args):
+            from whole_corpus_measures.pipeline import run_entropy_pipeline
+
+            stage, out = run_entropy_pipeline(args, executor_options_from_args(args, job_name="njsl-entropy"))
+            if out is None:
+                print(stage.message)
+                return 0
+        else:
+            out = run(args)
+            write_text_atomic(args.output, json.dumps(out, indent=1) + "\n")
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    write_text_atomic(args.output, json.dumps(out, indent=1) + "\n")
     if out["malformed_lines"]:
         shown = ", ".join(f"{Path(m['file']).name}:{m['line']}" for m in out["malformed_lines"][:10])
         print(f"warning: skipped {len(out['malformed_lines'])} malformed line(s): {shown}", file=sys.stderr)

@@ -386,8 +386,7 @@ def corpus_entropy(
     orders = sorted(set(int(n) for n in orders))
     work = Path(tempfile.mkdtemp(prefix="njsl-entropy-", dir=tmp_dir))
     try:
-        budget = int(max_memory_mb * 1e6)
-        per_order = max(budget // (2 * len(orders)), 1 << 10)  # half for counts, half for the merge/quantiles
+        per_order = order_budget(max_memory_mb, len(orders))
         counters = {n: NgramCounter(n, vocab_size, work, per_order, merge_block) for n in orders}
         docs = empty = tokens = 0
         for flat, lengths in token_batches:
@@ -396,19 +395,28 @@ def corpus_entropy(
             tokens += int(lengths.sum())
             for counter in counters.values():
                 counter.add_documents(flat, lengths)
-        results, spilled = [], {}
-        for n, counter in counters.items():
-            # float64 context entropies held before spilling: a quarter of the order's budget
-            q_cap = max_context_entropies_in_memory or max(per_order // 32, 1 << 12)
-            # passes over spilled values read blocks of half that, so selection stays within the budget too
-            stats = OrderStats(n, StreamingQuantiles(counter.dir, max_in_memory=q_cap, block=max(q_cap // 2, 1024)))
-            spilled[n] = counter.finish(stats)
-            res = stats.result()
-            res["spilled_runs"] = spilled[n]
-            res["merge_passes"] = counter.merge_passes
-            res["context_entropies_spilled"] = stats.quantiles.spilled
-            results.append(res)
-            counter.runs = []
-        return EntropyResult(results, docs, empty, tokens, spilled)
+        results = [finish_order(counter, per_order, max_context_entropies_in_memory) for counter in counters.values()]
+        return EntropyResult(results, docs, empty, tokens, {r["n"]: r["spilled_runs"] for r in results})
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def order_budget(max_memory_mb: float, n_orders: int) -> int:
+    """Bytes each order's counter may hold: half the budget for counts, half for the merge and quantiles."""
+    return max(int(max_memory_mb * 1e6) // (2 * n_orders), 1 << 10)
+
+
+def finish_order(counter: NgramCounter, per_order: int, max_context_entropies_in_memory: int | None = None) -> dict:
+    """The entropy figures of one order from everything ``counter`` holds (in memory and its disk runs)."""
+    # float64 context entropies held before spilling: a quarter of the order's budget
+    q_cap = max_context_entropies_in_memory or max(per_order // 32, 1 << 12)
+    # passes over spilled values read blocks of half that, so selection stays within the budget too
+    stats = OrderStats(counter.spec.n, StreamingQuantiles(counter.dir, max_in_memory=q_cap,
+                                                          block=max(q_cap // 2, 1024)))
+    spilled = counter.finish(stats)
+    res = stats.result()
+    res["spilled_runs"] = spilled
+    res["merge_passes"] = counter.merge_passes
+    res["context_entropies_spilled"] = stats.quantiles.spilled
+    counter.runs = []
+    return res

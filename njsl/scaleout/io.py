@@ -125,8 +125,10 @@ class DocumentReader(PipelineStep):
 
     def __init__(self, input_folder: str, files: list[str], *, text_column: str = "text", resps_format: bool = False,
                  id_column: str | None = None, strict: bool = False, skip_empty: bool = True, keep_meta: bool = False,
-                 skip_done: Any = None):
+                 skip_done: Any = None, limit: int | None = None):
         super().__init__()
+        self.limit = limit  # documents per task
+        self.report = ReadReport()  # what this task's files had to skip (read by steps that summarise a task)
         self.input_folder = input_folder
         self.files = list(files)
         self.options = {"text_column": text_column, "resps_format": resps_format, "id_column": id_column,
@@ -141,6 +143,8 @@ class DocumentReader(PipelineStep):
         if data:
             yield from data
         folder = get_datafolder(self.input_folder)
+        self.report = ReadReport()
+        n = 0
         for rel in self.shard(rank, world_size):
             if self.skip_done is not None and self.skip_done(rel):
                 self.stat_update("input_files_already_done")
@@ -148,9 +152,15 @@ class DocumentReader(PipelineStep):
             self.stat_update("input_files")
             report = ReadReport()
             for doc in file_documents(folder, rel, single_file=len(self.files) == 1, report=report, **self.options):
+                if self.limit is not None and n >= self.limit:
+                    break
+                n += 1
                 meta = {FILE_KEY: rel, **(doc.meta if self.keep_meta else {})}
                 self.stat_update("documents")
                 yield DTDocument(text=doc.text, id=doc.id, metadata=meta)
+            self.report.malformed_lines += report.malformed_lines
+            self.report.empty_documents += report.empty_documents
+            self.report.decode_replacements += report.decode_replacements
             if report.malformed_lines:
                 self.stat_update("malformed_lines", value=len(report.malformed_lines))
             if report.empty_documents:
