@@ -226,12 +226,7 @@ def preprocess(
         _remove_quietly(stale)
 
     payload = tok.worker_payload()
-    settings = {
-        "format": _SHARD_FORMAT, "tokenizer": tok.spec, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
-        # the tokenizer's content, not just its name: a retrained tokenizer in the same folder invalidates shards
-        "tokenizer_sha256": hashlib.sha256("\0".join(payload).encode("utf-8", "surrogatepass")).hexdigest(),
-        "append_eod": append_eod, "text_column": text_column, "dtype": np.dtype(dtype).name,
-    }
+    settings = shard_settings(tok, append_eod, text_column, dtype)
     shard_infos: list[dict] = []
     resumed = 0
     remaining = limit
@@ -268,6 +263,17 @@ def preprocess(
                              input_path)
     shutil.rmtree(work, ignore_errors=True)
     return PreprocessResult(prefix, manifest, resumed)
+
+
+def shard_settings(tok, append_eod: bool, text_column: str, dtype) -> dict:
+    """What a shard's tokens depend on besides its source: a shard is reused only when these match."""
+    payload = tok.worker_payload()
+    return {
+        "format": _SHARD_FORMAT, "tokenizer": tok.spec, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
+        # the tokenizer's content, not just its name: a retrained tokenizer in the same folder invalidates shards
+        "tokenizer_sha256": hashlib.sha256("\0".join(payload).encode("utf-8", "surrogatepass")).hexdigest(),
+        "append_eod": append_eod, "text_column": text_column, "dtype": np.dtype(dtype).name,
+    }
 
 
 def _size(path: Path) -> int:

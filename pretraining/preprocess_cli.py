@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from njsl.scaleout.executors import wants_scaleout
+
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -26,7 +28,30 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--output_prefix", default=None,
                    help="output name inside --output_dir (default: <input stem>_<text column>_document)")
     p.add_argument("--batch_docs", type=int, default=256, help="documents per tokenizer call (default 256)")
+    from njsl.scaleout.executors import add_executor_args
+
+    # --executor/--tasks: datatrove pipelines (pretraining.preprocess_pipeline); --workers = tasks at once there
+    add_executor_args(p, workers_flag=False)
     return p
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    from njsl.scaleout.executors import executor_options_from_args
+    from pretraining.preprocess_pipeline import run_preprocess_pipeline
+
+    for flag, value in (("--limit", args.limit), ("--keep_jsonl", args.keep_jsonl or None), ("--json_dir", args.json_dir)):
+        if value is not None:
+            raise ValueError(f"{flag} applies to the single-process run only; drop it or drop --executor/--tasks")
+    stage, manifest = run_preprocess_pipeline(
+        args.input, args.output_dir, args.tokenizer, executor_options_from_args(args, job_name="njsl-preprocess"),
+        text_column=args.text_column, append_eod=args.append_eod, output_prefix=args.output_prefix,
+        batch_docs=args.batch_docs)
+    if manifest is None:
+        print(stage.message)
+        return 0
+    print(f"wrote {manifest['prefix']}.bin/.idx ({manifest['dtype']}) in {args.output_dir}: {manifest['documents']} "
+          f"documents, {manifest['tokens']} tokens in {manifest['seconds']:.1f} s")
+    return 0
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
@@ -34,6 +59,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     from pretraining.preprocess import preprocess
 
     try:
+        if wants_scaleout(args, ("executor", "tasks")):
+            return _run_pipeline(args)
         result = preprocess(args.input, args.output_dir, args.tokenizer, workers=args.workers, json_dir=args.json_dir,
                             text_column=args.text_column, append_eod=args.append_eod, limit=args.limit,
                             keep_jsonl=args.keep_jsonl, output_prefix=args.output_prefix, batch_docs=args.batch_docs)

@@ -75,14 +75,16 @@ class ExecutorOptions(BaseModel):
         return self
 
 
-def add_executor_args(p: argparse.ArgumentParser) -> None:
-    """The ``--executor`` family of flags shared by ``njsl tag run``, ``njsl entropy`` and ``njsl preprocess``."""
+def add_executor_args(p: argparse.ArgumentParser, workers_flag: bool = True) -> None:
+    """The ``--executor`` family of flags shared by ``njsl tag run``, ``njsl entropy`` and ``njsl preprocess``
+    (whose own ``--workers``, processes at once, keeps that meaning with an executor: ``workers_flag=False``)."""
     g = p.add_argument_group("scale-out (datatrove executors)")
     g.add_argument("--executor", choices=("local", "slurm", "ray"), default=None,
                    help="run as datatrove pipeline(s) on this executor (default local when --tasks/--workers "
                         "are given)")
     g.add_argument("--tasks", type=int, default=None, help="datatrove tasks; input files are dealt to them")
-    g.add_argument("--workers", type=int, default=None, help="tasks run at once (default: all)")
+    if workers_flag:
+        g.add_argument("--workers", type=int, default=None, help="tasks run at once (default: all)")
     g.add_argument("--logging_dir", default=None, help="datatrove logs/stats/completions (default: beside the output)")
     g.add_argument("--partition", default=None, help="Slurm partition")
     g.add_argument("--time", default="24:00:00", help="Slurm time limit per task (default 24:00:00)")
@@ -97,9 +99,9 @@ def add_executor_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ray_address", default=None, help="Ray cluster address (default: start a local one)")
 
 
-def wants_scaleout(args: argparse.Namespace) -> bool:
-    """Whether the command line asked for the datatrove path."""
-    return any(getattr(args, k, None) is not None for k in ("executor", "tasks", "workers"))
+def wants_scaleout(args: argparse.Namespace, flags: tuple[str, ...] = ("executor", "tasks", "workers")) -> bool:
+    """Whether the command line asked for the datatrove path (one of ``flags`` given)."""
+    return any(getattr(args, k, None) is not None for k in flags)
 
 
 def executor_options_from_args(args: argparse.Namespace, shard: tuple[int, int] | None = None,
