@@ -108,7 +108,7 @@ def executor_options_from_args(args: argparse.Namespace, shard: tuple[int, int] 
                                job_name: str = "njsl") -> ExecutorOptions:
     """Typed options from the flags of :func:`add_executor_args`; a bad value names its flag."""
     raw: dict[str, Any] = {
-        "executor": args.executor or "local", "tasks": args.tasks or 1,
+        "executor": args.executor or "local", "tasks": 1 if args.tasks is None else args.tasks,
         "workers": args.workers if args.workers is not None else -1, "logging_dir": args.logging_dir,
         "shard": shard, "partition": args.partition, "time": args.time, "cpus_per_task": args.cpus_per_task,
         "mem_per_cpu_gb": args.mem_per_cpu_gb, "max_array_size": args.max_array_size, "qos": args.qos,
@@ -123,10 +123,11 @@ def parse_options(raw: dict[str, Any]) -> ExecutorOptions:
         return ExecutorOptions(**raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "options"
         msg = err["msg"].removeprefix("Value error, ")
-        flag = f"--{field}" if field in ExecutorOptions.model_fields else field
-        raise ScaleoutError(f"{flag}: {msg}" if not msg.startswith(f"{field}:") else f"--{msg}") from None
+        field = ".".join(str(x) for x in err["loc"])
+        if not field:  # a model-level check: its message starts with "<field>: "
+            field, _, msg = msg.partition(": ")
+        raise ScaleoutError(f"--{field}: {msg}") from None
 
 
 def fingerprint(*parts: Any) -> str:
