@@ -229,6 +229,8 @@ def _slurm_executors(pipelines: list[Pipeline], opts: ExecutorOptions, logging_r
             mem_per_cpu_gb=opts.mem_per_cpu_gb, workers=opts.workers, job_name=f"{opts.job_name}-{pl.name}",
             qos=opts.qos, venv_path=opts.venv_path, max_array_size=opts.max_array_size,
             logging_dir=f"{logging_root}/{pl.name}", depends=out[-1] if out else None,
+            # datatrove writes f"{gb}G", and Slurm takes whole numbers only: say it in MB
+            sbatch_args={"mem-per-cpu": f"{round(opts.mem_per_cpu_gb * 1024)}M"},
         ))
     return out
 

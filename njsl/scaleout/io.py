@@ -158,7 +158,7 @@ class DocumentReader(PipelineStep):
                 meta = {FILE_KEY: rel, **(doc.meta if self.keep_meta else {})}
                 self.stat_update("documents")
                 yield DTDocument(text=doc.text, id=doc.id, metadata=meta)
-            self.report.malformed_lines += report.malformed_lines
+            self.report.malformed_lines += [(folder.resolve_paths(f), n, why) for f, n, why in report.malformed_lines]
             self.report.empty_documents += report.empty_documents
             self.report.decode_replacements += report.decode_replacements
             if report.malformed_lines:

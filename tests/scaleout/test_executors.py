@@ -1,0 +1,137 @@
+"""Executors: kill -9 mid-pipeline resumes to the same output; Slurm submission scripts; a local Ray cluster."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from data_tagging.cli import main as tag_main
+from data_tagging.pipeline import run_tagging_pipeline
+from njsl.scaleout.executors import parse_options
+
+REPO = Path(__file__).resolve().parents[2]
+FEATURES = "char_len,tokens"
+
+
+def frames(folder: Path) -> dict[str, pd.DataFrame]:
+    return {p.name: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+
+
+def test_kill_9_mid_pipeline_resumes_to_the_same_output(tmp_path, paragraphs, corpus_writer):
+    corpus = corpus_writer(tmp_path / "docs", paragraphs * 40, 12)  # 12 files, one task each, run one at a time
+    ref = tmp_path / "ref"
+    run_tagging_pipeline(str(corpus), str(ref), FEATURES, parse_options({"tasks": 12, "workers": 1}))
+    out = tmp_path / "attrs"
+    cmd = [sys.executable, "-m", "njsl", "tag", "run", "--feature", FEATURES, "--input", str(corpus),
+           "--output", str(out), "--tasks", "12", "--workers", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(out.glob(".datatrove/*/tag/completions/*"))) < 2:
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and anything it started
+    finally:
+        proc.wait()
+    done_before = len(list(out.glob(".datatrove/*/tag/completions/*")))
+    assert 2 <= done_before < 12, "the kill did not land mid-pipeline"
+    rerun = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"Skipping {done_before} already completed tasks" in rerun.stderr
+    got, want = frames(out), frames(ref)
+    assert got.keys() == want.keys()
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name])
+    assert not list(out.rglob(".*.tmp-*"))  # the killed task's temporary file was replaced, not left beside
+
+
+def test_slurm_dry_run_renders_the_submission_scripts(corpus, tmp_path, capsys):
+    import dill
+
+    from whole_corpus_measures import cli as entropy_cli
+
+    logs = tmp_path / "logs"
+    rc = entropy_cli.main(["--input", str(corpus), "--output", str(tmp_path / "e.json"), "--executor", "slurm",
+                           "--tasks", "3", "--workers", "2", "--partition", "cpu", "--time", "01:30:00",
+                           "--cpus_per_task", "2", "--mem_per_cpu_gb", "3", "--max_array_size", "2",
+                           "--logging_dir", str(logs), "--dry_run", "--venv_path", "/opt/venv/bin/activate"])
+    assert rc == 0 and "dry run" in capsys.readouterr().out
+    count = (logs / "count" / "launch_script.slurm").read_text()
+    for line in ("#SBATCH --partition=cpu", "#SBATCH --time=01:30:00", "#SBATCH --cpus-per-task=2",
+                 "#SBATCH --mem-per-cpu=3072M", "#SBATCH --array=0-1%2", "#SBATCH --job-name=njsl-entropy-count",
+                 "source /opt/venv/bin/activate", f"launch_pickled_pipeline {logs / 'count' / 'executor.pik'}"):
+        assert line in count, line
+    merge = (logs / "merge" / "launch_script.slurm").read_text()
+    assert "#SBATCH --array=0-0" in merge and "#SBATCH --job-name=njsl-entropy-merge" in merge
+    assert json.loads((logs / "count" / "ranks_to_run.json").read_text()) == [0, 1, 2]
+    submit = (logs / "submit.sh").read_text().splitlines()
+    # 3 tasks with arrays of at most 2: two array jobs (RUN_OFFSET 0 and 1), then the merge after them
+    assert sum("RUN_OFFSET" in line and "count/launch_script.slurm" in line for line in submit) == 2
+    assert any("--dependency=afterok:$JOB_COUNT" in line and "merge/launch_script.slurm" in line for line in submit)
+    with open(logs / "count" / "executor.pik", "rb") as fh:
+        executor = dill.load(fh)
+    assert executor.tasks == 3 and [type(s).__name__ for s in executor.pipeline] == ["DocumentReader",
+                                                                                      "EntropyCountStep"]
+    assert not (tmp_path / "e.json").exists()  # nothing ran
+
+
+def test_slurm_without_sbatch_is_a_clear_error(corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    rc = tag_main(["run", "--feature", FEATURES, "--input", str(corpus), "--output", str(tmp_path / "a"),
+                   "--executor", "slurm", "--partition", "cpu", "--tasks", "2"])
+    assert rc == 2 and "sbatch" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ~15 s for Ray to start and stop, plus megatron-core imported in each task
+def test_ray_local_cluster_two_tasks_each_stage(corpus, tmp_path):
+    import ray
+
+    from pretraining.preprocess import preprocess
+    from pretraining.preprocess_pipeline import run_preprocess_pipeline
+    from whole_corpus_measures import cli as entropy_cli
+    from whole_corpus_measures.cli import default_tokenizer_dir
+    from whole_corpus_measures.pipeline import run_entropy_pipeline
+
+    ref = tmp_path / "ref"
+    run_tagging_pipeline(str(corpus), str(ref), FEATURES, parse_options({"tasks": 1, "workers": 1}))
+    e_args = entropy_cli.build_parser().parse_args(["--input", str(corpus), "--output", str(tmp_path / "e.json"),
+                                                    "--ngram", "0", "2"])
+    e_ref = entropy_cli.run(e_args)
+    tok = default_tokenizer_dir()
+    p_ref = preprocess(corpus, tmp_path / "p_ref", tok, progress=False)
+    import shutil
+    import tempfile
+
+    ray_tmp = tempfile.mkdtemp(prefix="ray17-", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
+    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, object_store_memory=80 << 20,
+             log_to_driver=False, _temp_dir=ray_tmp)
+    try:
+        out = tmp_path / "attrs"
+        opts = parse_options({"executor": "ray", "tasks": 2, "mem_per_cpu_gb": 0.25})
+        summary = run_tagging_pipeline(str(corpus), str(out), FEATURES, opts)
+        assert summary.run.complete
+        _, e_got = run_entropy_pipeline(e_args, opts)
+        stage, _ = run_preprocess_pipeline(str(corpus), str(tmp_path / "p"), tok, opts)
+        assert stage.complete
+    finally:
+        ray.shutdown()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    got, want = frames(out), frames(ref)
+    assert got.keys() == want.keys() and len(got) == 3
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name])
+    assert e_got["tasks"] == 2 and e_got["tokens"] == e_ref["tokens"]
+    for n, o in e_ref["entropy"].items():
+        assert e_got["entropy"][n]["percentiles_context_entropy_bits"] == o["percentiles_context_entropy_bits"]
+        assert e_got["entropy"][n]["conditional_entropy_bits"] == pytest.approx(o["conditional_entropy_bits"], rel=1e-12)
+    for suffix in (".bin", ".idx"):
+        name = p_ref.prefix.name + suffix
+        assert (tmp_path / "p" / name).read_bytes() == (tmp_path / "p_ref" / name).read_bytes()
