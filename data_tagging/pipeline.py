@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from datatrove.data import DocumentsPipeline
 from datatrove.io import get_datafolder
@@ -95,7 +96,7 @@ class TaggerStep(PipelineStep):
         self.plugins = list(plugins)  # modules registering extra taggers: imported again where the task runs
         self.output_folder = output_folder
         self.files = list(files)
-        self.out_names = dict(zip(self.files, mirrored_names(self.files, ".parquet")))
+        self.out_names = dict(zip(self.files, mirrored_names(self.files, ".parquet"), strict=True))
         self.features = list(features)
         self.options = dict(options)
         self.request = dict(request)
@@ -166,7 +167,8 @@ class _FileWriter:
 
         names = self.schema.names
         plain = ["id", *(n.partition(SEP)[2] for n in names[1:])]
-        table = pa.Table.from_pylist([{k: r.get(c) for k, c in zip(names, plain)} for r in rows], schema=self.schema)
+        pairs = list(zip(names, plain, strict=True))
+        table = pa.Table.from_pylist([{k: r.get(c) for k, c in pairs} for r in rows], schema=self.schema)
         self.pq.write_table(table)
         self.rows += len(rows)
 
@@ -217,7 +219,7 @@ def run_tagging_pipeline(
     names = resolve_features(features)
     options = {k: v for k, v in (options or {}).items() if v is not None}
     input_folder, files = list_inputs(str(input))
-    out_names = dict(zip(files, mirrored_names(files, ".parquet")))
+    out_names = dict(zip(files, mirrored_names(files, ".parquet"), strict=True))
     request = {"format": ATTRIBUTES_FORMAT, "features": names, "options": options, "text_column": text_column,
                "resps_format": resps_format, "id_column": id_column}
     out = get_datafolder(str(output))
@@ -229,7 +231,7 @@ def run_tagging_pipeline(
         if get_datafolder(logging_root).exists(""):
             get_datafolder(logging_root).rm("", recursive=True)
     done = 0
-    for rel, target in out_names.items():
+    for target in out_names.values():
         previous = read_request(out, target)
         if previous is None:
             continue

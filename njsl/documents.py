@@ -12,7 +12,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _record_id(record: dict, id_column: str | None, fallback: str) -> str:
 
 def jsonl_records(file: str, lines: Iterable[bytes], *, strict: bool = False,
                   report: ReadReport | None = None) -> Iterator[tuple[str, int, dict]]:
-    """``(file, line number, record)`` per JSON line; malformed lines are reported and skipped (or raise with strict)."""
+    """``(file, line number, record)`` per JSON line; malformed lines are reported and skipped (raise: strict)."""
     report = report if report is not None else ReadReport()
     for lineno, raw in enumerate(lines, start=1):
         if not raw.strip():

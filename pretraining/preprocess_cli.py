@@ -39,7 +39,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     from njsl.scaleout.executors import executor_options_from_args
     from pretraining.preprocess_pipeline import run_preprocess_pipeline
 
-    for flag, value in (("--limit", args.limit), ("--keep_jsonl", args.keep_jsonl or None), ("--json_dir", args.json_dir)):
+    single_only = (("--limit", args.limit), ("--keep_jsonl", args.keep_jsonl or None), ("--json_dir", args.json_dir))
+    for flag, value in single_only:
         if value is not None:
             raise ValueError(f"{flag} applies to the single-process run only; drop it or drop --executor/--tasks")
     stage, manifest = run_preprocess_pipeline(

@@ -69,7 +69,8 @@ class TokenizeShardsStep(PipelineStep):
                 rel = self.files[k]
                 shard, marker = work / f"shard-{k:05d}", work / f"shard-{k:05d}.json"
                 with _LocalCopy(folder, rel) as src:
-                    source = str(src.resolve()) if local_dir_of(folder.resolve_paths(rel)) else folder.resolve_paths(rel)
+                    url = folder.resolve_paths(rel)
+                    source = str(src.resolve()) if local_dir_of(url) else url
                     expected = {**s.settings, "source": source, "sha256": hash_source(src), "limit": None}
                     info = _read_marker(marker)
                     if (info is not None and info.get("key") == expected

@@ -25,7 +25,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
@@ -164,7 +163,8 @@ class EntropyMergeStep(PipelineStep):
         out["tasks"] = self.count_tasks
         out["merge_seconds"] = round(time.time() - t0, 3)
         parent, name = split_output(self.output)
-        write_bytes_atomic(get_datafolder(parent), name, lambda fh: fh.write((json.dumps(out, indent=1) + "\n").encode()))
+        text = (json.dumps(out, indent=1) + "\n").encode()
+        write_bytes_atomic(get_datafolder(parent), name, lambda fh: fh.write(text))
         self.stat_update("orders", value=len(self.orders))
         yield from ()
 

@@ -260,7 +260,7 @@ def render_slurm(executors: list, names: list[str], logging_root: str) -> dict[s
     submit = ["#!/bin/bash", "# Submits the pipelines in order (written by a --dry_run; datatrove would run these).",
               "set -euo pipefail"]
     prev_var = None
-    for ex, name in zip(executors, names):
+    for ex, name in zip(executors, names, strict=True):
         ex.depends = None  # dependencies are chained by submit.sh below
         ranks = ex.get_incomplete_ranks()
         with ex.logging_dir.open("executor.pik", "wb") as fh:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import PurePosixPath
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from datatrove.data import Document as DTDocument
 from datatrove.data import DocumentsPipeline
@@ -76,7 +77,7 @@ def mirrored_names(files: list[str], suffix: str) -> list[str]:
     """One output name per input file (``a/b.jsonl.gz`` -> ``a/b<suffix>``); refuses two inputs on one name."""
     out = [strip_data_suffix(f) + suffix for f in files]
     seen: dict[str, str] = {}
-    for f, o in zip(files, out):
+    for f, o in zip(files, out, strict=True):
         if o in seen:
             raise DocumentFormatError(f"inputs {seen[o]} and {f} would both write {o}; rename one of them")
         seen[o] = f
