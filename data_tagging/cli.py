@@ -69,7 +69,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quality_max_length", type=int, default=None)
     g.add_argument("--quality_label", type=int, default=None, help="class index scored (default: last)")
     g.add_argument("--device", default=None, help="edu_classifier device (default cuda if available)")
-    add_executor_args(p)
+    add_executor_args(p, shard_flag=False)  # --shard above: with --executor it is task i of N
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -127,7 +127,7 @@ def _cmd_run_pipeline(args: argparse.Namespace, options: dict) -> int:
     if args.output.endswith(".parquet"):
         raise ValueError(f"--output {args.output}: with --executor the output is a folder of attributes files "
                          "(one per input file); give a folder path")
-    opts = executor_options_from_args(args, parse_shard(args.shard), job_name="njsl-tag")
+    opts = executor_options_from_args(args, job_name="njsl-tag")
     summary = run_tagging_pipeline(
         args.input, args.output, args.feature, opts, text_column=args.text_column, resps_format=args.resps_format,
         id_column=args.id_column, strict=args.strict, batch_size=args.batch_size, overwrite=args.overwrite,

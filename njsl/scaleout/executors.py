@@ -75,9 +75,10 @@ class ExecutorOptions(BaseModel):
         return self
 
 
-def add_executor_args(p: argparse.ArgumentParser, workers_flag: bool = True) -> None:
+def add_executor_args(p: argparse.ArgumentParser, workers_flag: bool = True, shard_flag: bool = True) -> None:
     """The ``--executor`` family of flags shared by ``njsl tag run``, ``njsl entropy`` and ``njsl preprocess``
-    (whose own ``--workers``, processes at once, keeps that meaning with an executor: ``workers_flag=False``)."""
+    (whose own ``--workers``, processes at once, keeps that meaning with an executor: ``workers_flag=False``;
+    ``njsl tag run`` has its own ``--shard``: ``shard_flag=False``)."""
     g = p.add_argument_group("scale-out (datatrove executors)")
     g.add_argument("--executor", choices=("local", "slurm", "ray"), default=None,
                    help="run as datatrove pipeline(s) on this executor (default local when --tasks/--workers "
@@ -97,6 +98,10 @@ def add_executor_args(p: argparse.ArgumentParser, workers_flag: bool = True) -> 
     g.add_argument("--dry_run", action="store_true",
                    help="Slurm: write the submission scripts (and submit.sh) under the logging dir, submit nothing")
     g.add_argument("--ray_address", default=None, help="Ray cluster address (default: start a local one)")
+    if shard_flag:
+        g.add_argument("--shard", default=None,
+                       help="i/N: run only task i of N tasks (local executor; e.g. one Slurm array task each); the "
+                            "last one to finish runs the merge")
 
 
 def wants_scaleout(args: argparse.Namespace, flags: tuple[str, ...] = ("executor", "tasks", "workers")) -> bool:
@@ -104,9 +109,11 @@ def wants_scaleout(args: argparse.Namespace, flags: tuple[str, ...] = ("executor
     return any(getattr(args, k, None) is not None for k in flags)
 
 
-def executor_options_from_args(args: argparse.Namespace, shard: tuple[int, int] | None = None,
-                               job_name: str = "njsl") -> ExecutorOptions:
+def executor_options_from_args(args: argparse.Namespace, job_name: str = "njsl") -> ExecutorOptions:
     """Typed options from the flags of :func:`add_executor_args`; a bad value names its flag."""
+    from njsl.documents import parse_shard
+
+    shard = parse_shard(getattr(args, "shard", None))
     raw: dict[str, Any] = {
         "executor": args.executor or "local", "tasks": 1 if args.tasks is None else args.tasks,
         "workers": args.workers if args.workers is not None else -1, "logging_dir": args.logging_dir,

@@ -62,3 +62,13 @@ def test_preprocess_pipeline_byte_identical(corpus, tmp_path):
     manifest = json.loads((tmp_path / "dt" / (ref.prefix.name + ".manifest.json")).read_text())
     assert manifest["documents"] == ref.manifest["documents"] and manifest["tokens"] == ref.manifest["tokens"]
     assert not (tmp_path / "dt" / f".{ref.prefix.name}.work").exists()
+
+
+def test_entropy_shards_last_one_merges(corpus, tmp_path, capsys):
+    ref = entropy_cli.run(entropy_args(corpus, tmp_path / "ref.json"))
+    out = tmp_path / "out.json"
+    base = ["--input", str(corpus), "--output", str(out), "--ngram", "0", "1", "3", "--executor", "local"]
+    assert entropy_cli.main([*base, "--shard", "1/2"]) == 0
+    assert "still to run" in capsys.readouterr().out and not out.exists()
+    assert entropy_cli.main([*base, "--shard", "0/2"]) == 0
+    assert_same_entropy(json.loads(out.read_text()), ref)
