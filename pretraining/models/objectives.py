@@ -13,38 +13,32 @@ New objectives (e.g. masked LM) register with ``@register_objective("mlm")``.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from njsl.registry import Registry
 from pretraining.config import ConfigError
-from pretraining.models.registry import load_plugins
 
 Objective = Callable[[nn.Module, torch.Tensor, int, "torch.Generator | None"], tuple[torch.Tensor, torch.Tensor]]
-OBJECTIVES: dict[str, Objective] = {}
+# mlm registers itself when the architectures package is imported (on the first lookup).
+OBJECTIVES: Registry[Objective] = Registry("objective", where="model.objective: ", error=ConfigError,
+                                           plugins=("pretraining.models.architectures",))
 
 # Padding id used by megatron-core's GPTDataset when the tokenizer has no pad token; never a real token id.
 PAD_ID = -1
 
 
 def register_objective(name: str):
-    """Decorator registering an objective under ``name``."""
-
-    def deco(fn: Objective) -> Objective:
-        OBJECTIVES[name] = fn
-        return fn
-
-    return deco
+    """Decorator registering an objective under ``name`` (a name registered twice is refused)."""
+    return OBJECTIVES.register(name)
 
 
 def get_objective(name: str) -> Objective:
     """The loss function registered as ``name``."""
-    load_plugins()  # registers further objectives (mlm)
-    if name not in OBJECTIVES:
-        raise ConfigError(f"model.objective: unknown objective {name!r}; registered: {sorted(OBJECTIVES)}")
-    return OBJECTIVES[name]
+    return OBJECTIVES.get(name)
 
 
 @register_objective("clm")

@@ -14,70 +14,65 @@ A combination no backend implements is a :class:`UnsupportedArchitecture` error 
 """
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
+from njsl.registry import Registry
 from pretraining.config import GATED_ACTIVATIONS, ConfigError, ModelConfig
-
-FAMILIES: dict[str, Callable[[ModelConfig], nn.Module]] = {}
-PARAM_COUNTS: dict[str, Callable[[ModelConfig], int]] = {}
 
 
 class UnsupportedArchitecture(ConfigError):
     """No registered family/backend implements the requested combination of design decisions."""
 
 
+@dataclass(frozen=True)
+class Family:
+    """A registered family: its builder and, optionally, an analytic parameter count."""
+
+    build: Callable[[ModelConfig], nn.Module]
+    param_count: Callable[[ModelConfig], int] | None = None
+
+
+# The families beyond the transformer (mamba, hyena, transformer+mlm) register themselves when the
+# architectures package is imported, on the first lookup; it imports this module, so it is named, not imported.
+PLUGINS = ("pretraining.models.architectures",)
+FAMILIES: Registry[Family] = Registry("family", where="model.family: ", error=ConfigError, plugins=PLUGINS)
+
+
 def register_family(name: str, *, param_count: Callable[[ModelConfig], int] | None = None):
     """Decorator registering ``fn(cfg) -> nn.Module`` as family ``name`` (optionally with a param formula)."""
 
     def deco(fn: Callable[[ModelConfig], nn.Module]) -> Callable[[ModelConfig], nn.Module]:
-        FAMILIES[name] = fn
-        if param_count is not None:
-            PARAM_COUNTS[name] = param_count
+        FAMILIES.add(name, Family(fn, param_count))
         return fn
 
     return deco
 
 
-PLUGINS = "pretraining.models.architectures"
-
-
-def load_plugins() -> None:
-    """Import the families package, which registers mamba, hyena, transformer+mlm and the mlm objective.
-
-    Imported by name, on first use: the package imports this registry, so a static import here would be a cycle.
-    """
-    importlib.import_module(PLUGINS)
-
-
 def builder_key(cfg: ModelConfig) -> str:
     """Registry key for ``cfg``: an objective-specific builder ("transformer+mlm") wins over the family's."""
-    load_plugins()
-
     key = f"{cfg.family}+{cfg.objective}"
     return key if key in FAMILIES else cfg.family
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
     """Instantiate the model for ``cfg`` (randomly initialised, on the current default device)."""
-    key = builder_key(cfg)
-    if key not in FAMILIES:
-        raise ConfigError(f"model.family: unknown family {cfg.family!r}; registered: {sorted(FAMILIES)}")
+    family = FAMILIES.get(builder_key(cfg))  # unknown: an error naming model.family, with a did-you-mean
     if cfg.vocab_size is None:
         raise ConfigError("model.vocab_size: not set; give it in the config or pass a tokenizer")
-    return FAMILIES[key](cfg)
+    return family.build(cfg)
 
 
 def family_param_count(cfg: ModelConfig) -> int:
     """Parameter count from the family's formula, else by instantiating the model on the meta device."""
     if cfg.vocab_size is None:
         raise ConfigError("model.vocab_size: needed for the parameter count")
-    if builder_key(cfg) in PARAM_COUNTS:
-        return PARAM_COUNTS[builder_key(cfg)](cfg)
+    formula = FAMILIES.get(builder_key(cfg)).param_count
+    if formula is not None:
+        return formula(cfg)
     with torch.device("meta"):
         return count_parameters(build_model(cfg))
 
