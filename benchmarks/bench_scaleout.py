@@ -104,8 +104,8 @@ def sys_argv(corpus: Path, out: Path) -> list[str]:
 
 def bench_preprocess(corpus: Path, work: Path, tokenizer: str, workers: int, files: int):
     from njsl.scaleout.executors import parse_options
-    from pretraining.preprocess import preprocess
-    from pretraining.preprocess_pipeline import run_preprocess_pipeline
+    from pretraining.data.preprocess import preprocess
+    from pretraining.data.preprocess_pipeline import run_preprocess_pipeline
 
     def today():
         shutil.rmtree(work / "p0", ignore_errors=True)

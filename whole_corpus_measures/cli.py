@@ -162,7 +162,7 @@ def check_args(args) -> None:
 
 def run(args) -> dict:
     from njsl.documents import ReadReport, iter_documents
-    from pretraining.tokenizer import load_tokenizer
+    from tokenization.tokenizer import load_tokenizer
     from whole_corpus_measures.ngram_entropy import corpus_entropy
 
     t0 = time.time()

@@ -63,7 +63,7 @@ class EntropyCountStep(PipelineStep):
         self.merge_block = merge_block
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from pretraining.tokenizer import load_tokenizer
+        from tokenization.tokenizer import load_tokenizer
         from whole_corpus_measures.cli import resolve_tokenizer, token_batches
         from whole_corpus_measures.ngram_entropy import NgramCounter, append_run, order_budget
 
@@ -189,7 +189,7 @@ def _local_copy(folder, rel: str, dest: Path) -> Path:
 def run_entropy_pipeline(args, opts: ExecutorOptions, *, merge_block: int = 1 << 20,
                          max_context_entropies_in_memory: int | None = None) -> tuple[StageRun, dict | None]:
     """``njsl entropy`` on datatrove executors: returns what ran and, once complete, the written JSON."""
-    from pretraining.tokenizer import load_tokenizer
+    from tokenization.tokenizer import load_tokenizer
     from whole_corpus_measures.cli import DEFAULT_TOKENIZER, _batch_size, check_args, megatron_prefix, \
         resolve_tokenizer
 

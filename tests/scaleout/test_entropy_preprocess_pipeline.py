@@ -48,8 +48,8 @@ def test_entropy_pipeline_refuses_num_docs_over_tasks(corpus, tmp_path, capsys):
 
 
 def test_preprocess_pipeline_byte_identical(corpus, tmp_path):
-    from pretraining.preprocess import preprocess
-    from pretraining.preprocess_cli import main as preprocess_main
+    from pretraining.data.preprocess import preprocess
+    from pretraining.data.preprocess_cli import main as preprocess_main
     from whole_corpus_measures.cli import default_tokenizer_dir
 
     tok = default_tokenizer_dir()

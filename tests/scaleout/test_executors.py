@@ -94,8 +94,8 @@ def test_slurm_without_sbatch_is_a_clear_error(corpus, tmp_path, capsys, monkeyp
 def test_ray_local_cluster_two_tasks_each_stage(corpus, tmp_path):
     import ray
 
-    from pretraining.preprocess import preprocess
-    from pretraining.preprocess_pipeline import run_preprocess_pipeline
+    from pretraining.data.preprocess import preprocess
+    from pretraining.data.preprocess_pipeline import run_preprocess_pipeline
     from whole_corpus_measures import cli as entropy_cli
     from whole_corpus_measures.cli import default_tokenizer_dir
     from whole_corpus_measures.pipeline import run_entropy_pipeline

@@ -1,0 +1,175 @@
+"""Megatron preprocessing as two datatrove pipelines: tokenize input files into shards, then assemble them.
+
+    njsl preprocess --input DOCS/ --output_dir OUT --tokenizer TOK --executor local --tasks 8 --workers 2
+
+``tokenize`` (N tasks): input file ``k`` goes to task ``k mod N``, which writes it as
+``<output_dir>/.<name>.work/shard-kkkkk.{bin,idx}`` plus its marker JSON through the same functions as
+:func:`pretraining.data.preprocess.preprocess` (``_write_shard``; a shard whose marker matches is reused).
+``assemble`` (1 task, after all of them): ``_assemble`` concatenates the shards in input-file order and commits
+``.bin`` -> manifest -> ``.idx``. The ``.bin/.idx`` are therefore byte-identical to the single-process output.
+Inputs may be on any fsspec path (a remote file is downloaded to a temporary file while it is tokenized);
+the output folder must be local, because megatron-core's builder writes local files.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from datatrove.data import DocumentsPipeline
+from datatrove.io import get_datafolder
+from datatrove.pipeline.base import PipelineStep
+
+from njsl.atomic import write_text_atomic
+from njsl.scaleout.executors import ExecutorOptions, Pipeline, StageRun, fingerprint, local_dir_of, run_stages
+from njsl.scaleout.io import list_inputs
+
+
+class _Setup:
+    """Tokenizer, megatron module, dtype and shard settings, as ``preprocess`` derives them."""
+
+    def __init__(self, tokenizer: str, append_eod: bool, text_column: str):
+        from pretraining.data.preprocess import PreprocessError, _megatron_indexed, shard_settings
+        from tokenization.tokenizer import load_tokenizer
+
+        self.tok = load_tokenizer(tokenizer)
+        if append_eod and self.tok.eod_id is None:
+            raise PreprocessError(f"tokenizer {tokenizer!r} has no EOS token to append as end-of-document; "
+                                  "pick a tokenizer with one, or pass --no_append_eod")
+        self.idx_mod = _megatron_indexed()
+        self.dtype = self.idx_mod.DType.optimal_dtype(self.tok.vocab_size)
+        self.settings = shard_settings(self.tok, append_eod, text_column, self.dtype)
+
+
+class TokenizeShardsStep(PipelineStep):
+    """Writes this task's input files as Megatron shards (one per input file) with their markers."""
+
+    name = "njsl megatron shards"
+    type = "🔢 - TOKENIZER"
+
+    def __init__(self, input_folder: str, files: list[str], work: str, tokenizer: str, append_eod: bool,
+                 text_column: str, batch_docs: int, batch_chars: int):
+        super().__init__()
+        self.input_folder, self.files, self.work = input_folder, list(files), work
+        self.tokenizer, self.append_eod, self.text_column = tokenizer, append_eod, text_column
+        self.batch_docs, self.batch_chars = batch_docs, batch_chars
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from pretraining.data.preprocess import _Encoder, _read_marker, _remove_quietly, _size, _write_shard, hash_source
+
+        s = _Setup(self.tokenizer, self.append_eod, self.text_column)
+        folder = get_datafolder(self.input_folder)
+        work = Path(self.work)
+        work.mkdir(parents=True, exist_ok=True)
+        encoder = _Encoder(s.tok.worker_payload(), 1)  # the task is the unit of parallelism
+        try:
+            for k in range(rank, len(self.files), world_size):
+                rel = self.files[k]
+                shard, marker = work / f"shard-{k:05d}", work / f"shard-{k:05d}.json"
+                with _LocalCopy(folder, rel) as src:
+                    url = folder.resolve_paths(rel)
+                    source = str(src.resolve()) if local_dir_of(url) else url
+                    expected = {**s.settings, "source": source, "sha256": hash_source(src), "limit": None}
+                    info = _read_marker(marker)
+                    if (info is not None and info.get("key") == expected
+                            and all(Path(f"{shard}{x}").exists() for x in (".bin", ".idx"))):
+                        self.stat_update("shards_reused")
+                        continue
+                    _remove_quietly(marker)
+                    with self.track_time(unit="file"):
+                        stats = _write_shard(src, shard, encoder, s.idx_mod, s.dtype,
+                                             s.tok.eod_id if self.append_eod else None, self.text_column, None, None,
+                                             self.batch_docs, self.batch_chars, False)
+                    info = {"key": expected, "stats": stats.__dict__, "bytes": _size(src)}
+                write_text_atomic(marker, json.dumps(info, indent=1))  # the shard's commit point
+                self.stat_update("documents", value=stats.documents)
+                self.stat_update("tokens", value=stats.tokens)
+        finally:
+            encoder.close()
+        yield from ()
+
+
+class _LocalCopy:
+    """The input file as a local path: itself when local, else a temporary download removed afterwards."""
+
+    def __init__(self, folder, rel: str):
+        self.folder, self.rel, self.tmp = folder, rel, None
+
+    def __enter__(self) -> Path:
+        local = local_dir_of(self.folder.resolve_paths(self.rel))
+        if local is not None:
+            return Path(local)
+        self.tmp = Path(tempfile.mkdtemp(prefix="njsl-preprocess-"))
+        dest = self.tmp / Path(self.rel).name  # the name keeps its suffix: the reader picks the format by it
+        self.folder.get(self.rel, str(dest))
+        return dest
+
+    def __exit__(self, *exc) -> None:
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class AssembleStep(PipelineStep):
+    """Concatenates every shard in input-file order into ``<prefix>.bin/.idx`` + manifest (as ``preprocess``)."""
+
+    name = "njsl megatron assemble"
+    type = "🔢 - TOKENIZER"
+
+    def __init__(self, prefix: str, work: str, n_files: int, tokenizer: str, append_eod: bool, text_column: str,
+                 input_path: str, tasks: int, started: float):
+        super().__init__()
+        self.prefix, self.work, self.n_files = prefix, work, n_files
+        self.tokenizer, self.append_eod, self.text_column = tokenizer, append_eod, text_column
+        self.input_path, self.tasks, self.started = input_path, tasks, started
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from pretraining.data.preprocess import _assemble, _read_marker
+
+        s = _Setup(self.tokenizer, self.append_eod, self.text_column)
+        work = Path(self.work)
+        infos = []
+        for k in range(self.n_files):
+            info = _read_marker(work / f"shard-{k:05d}.json")
+            if info is None or not Path(f"{work / f'shard-{k:05d}'}.bin").exists():
+                raise RuntimeError(f"shard {k} of {work} is missing; delete {work} and its .datatrove folder, "
+                                   "then rerun")
+            infos.append(info)
+        manifest = _assemble(Path(self.prefix), work, infos, s.idx_mod, s.dtype, s.tok, s.settings, self.started,
+                             self.tasks, None, self.input_path)
+        self.stat_update("documents", value=manifest["documents"])
+        shutil.rmtree(work, ignore_errors=True)
+        yield from ()
+
+
+def run_preprocess_pipeline(input_path: str, output_dir: str, tokenizer: str, opts: ExecutorOptions, *,
+                            text_column: str = "text", append_eod: bool = True, output_prefix: str | None = None,
+                            batch_docs: int = 256, batch_chars: int = 1 << 20) -> tuple[StageRun, dict | None]:
+    """``njsl preprocess`` on datatrove executors; returns what ran and, once complete, the manifest."""
+    from pretraining.data.preprocess import default_output_name, read_manifest
+
+    out_local = local_dir_of(str(output_dir))
+    if out_local is None:
+        raise ValueError(f"--output_dir {output_dir}: must be a local folder (megatron-core writes local files); "
+                         "inputs may be remote")
+    input_folder, files = list_inputs(str(input_path))
+    _Setup(tokenizer, append_eod, text_column)  # a bad tokenizer fails here, once, not in every task
+    name = output_prefix or default_output_name(str(input_path).rstrip("/"), text_column)
+    out = Path(out_local)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = opts.tasks if opts.shard is not None else min(opts.tasks, len(files))
+    opts = opts.model_copy(update={"tasks": tasks})
+    request = [input_folder, files, tokenizer, text_column, append_eod, name, tasks]
+    logging_root = opts.logging_dir or str(out / f".{name}.datatrove" / fingerprint(request))
+    work = str(out / f".{name}.work")
+    if not Path(work).exists() and Path(logging_root).exists():
+        shutil.rmtree(logging_root)  # a finished run removed its shards: its completion markers are stale
+    started = time.time()
+    tokenize = TokenizeShardsStep(input_folder, files, work, tokenizer, append_eod, text_column, batch_docs,
+                                  batch_chars)
+    assemble = AssembleStep(str(out / name), work, len(files), tokenizer, append_eod, text_column, str(input_path),
+                            tasks, started)
+    run = run_stages([Pipeline("tokenize", [tokenize], tasks), Pipeline("assemble", [assemble], 1)], opts,
+                     logging_root)
+    return run, (read_manifest(out / name) if run.complete else None)
