@@ -32,9 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_tagging import english_docs, loadavg  # noqa: E402
 
 
-def build_corpus(folder: Path, n_docs: int, n_files: int) -> int:
+def build_corpus(folder: Path, pool: list[str], n_docs: int, n_files: int) -> int:
     folder.mkdir(parents=True, exist_ok=True)
-    pool = english_docs(n_docs)
     docs = [pool[k % len(pool)] for k in range(n_docs)]
     for f in range(n_files):
         with open(folder / f"part{f:02d}.jsonl", "w", encoding="utf-8") as fh:
@@ -142,8 +141,9 @@ def main() -> int:
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     small, big = work / "docs", work / "count_docs"
-    build_corpus(small, args.docs, args.files)
-    build_corpus(big, args.count_docs, args.files)
+    pool = english_docs(max(args.docs, args.count_docs))
+    build_corpus(small, pool, args.docs, args.files)
+    build_corpus(big, pool, args.count_docs, args.files)
     print(f"corpora: {args.docs} documents to tag, {args.count_docs} to count/tokenize, in {args.files} files each; "
           f"workers {args.workers}; load average {loadavg()}")
     stages = {
