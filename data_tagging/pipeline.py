@@ -33,17 +33,21 @@ from njsl.scaleout.executors import ExecutorOptions, Pipeline, StageRun, fingerp
 from njsl.scaleout.io import FILE_KEY, DocumentReader, file_documents, list_inputs, mirrored_names, to_njsl
 
 ATTRIBUTES_FORMAT = "njsl-attributes/1"
+# Whether empty documents are left out, as data_tagging.runner.run_tagging reads them (so both paths give the
+# same rows). Issue 14 turns empty documents into NaN rows with a reason: then this becomes False.
+SKIP_EMPTY = True
 META_KEY = b"njsl_attributes"
 SEP = "__"
 
 
 def attribute_schema(names: Sequence[str]):
-    """The Arrow schema of an attributes file: ``id`` then ``<tagger>__<column>`` for each tagger's columns."""
+    """The Arrow schema of an attributes file: ``id`` then ``<tagger>__<column>`` for each tagger's columns
+    (a column of no tagger, such as a per-document skip reason, keeps its name)."""
     import pyarrow as pa
 
     base = output_schema(names)
     owner = {c: n for n in names for c in (*tagger_class(n).columns, *tagger_class(n).text_columns)}
-    return pa.schema([f if f.name == "id" else f.with_name(f"{owner[f.name]}{SEP}{f.name}") for f in base])
+    return pa.schema([f.with_name(f"{owner[f.name]}{SEP}{f.name}") if f.name in owner else f for f in base])
 
 
 def from_attribute_columns(columns: Sequence[str]) -> dict[str, str]:
@@ -166,7 +170,7 @@ class _FileWriter:
         import pyarrow as pa
 
         names = self.schema.names
-        plain = ["id", *(n.partition(SEP)[2] for n in names[1:])]
+        plain = [n.partition(SEP)[2] or n for n in names]
         pairs = list(zip(names, plain, strict=True))
         table = pa.Table.from_pylist([{k: r.get(c) for k, c in pairs} for r in rows], schema=self.schema)
         self.pq.write_table(table)
@@ -248,7 +252,7 @@ def run_tagging_pipeline(
                             strict=strict, report=ReadReport()), None)
     keep_meta = any(getattr(tagger_class(n), "uses_meta", False) for n in names)
     reader = DocumentReader(input_folder, files, text_column=text_column, resps_format=resps_format,
-                            id_column=id_column, strict=strict, keep_meta=keep_meta,
+                            id_column=id_column, strict=strict, keep_meta=keep_meta, skip_empty=SKIP_EMPTY,
                             skip_done=AttributesExist(str(output), out_names))
     step = TaggerStep(str(output), files, names, options, request, batch_size, plugins)
     tasks = min(opts.tasks, len(files))  # datatrove deals whole files to tasks: more tasks would idle
