@@ -121,3 +121,13 @@ def test_shard_maps_onto_tasks(corpus, tmp_path):
 def test_options_model_rejects_unknown_field():
     with pytest.raises(ScaleoutError, match="bogus"):
         parse_options({"bogus": 1})
+
+
+def test_single_input_file_without_ids(tmp_path, paragraphs, corpus_writer):
+    folder = corpus_writer(tmp_path / "one", paragraphs[:12], 1, with_ids=False)
+    src = folder / "part00.jsonl"
+    run_tagging(src, tmp_path / "ref.parquet", FEATURES, progress=False)
+    run_tagging_pipeline(str(src), str(tmp_path / "attrs"), FEATURES, parse_options({"tasks": 4}))
+    got = attributes(tmp_path / "attrs", ["part00.parquet"])
+    pd.testing.assert_frame_equal(got, pd.read_parquet(tmp_path / "ref.parquet"))
+    assert got["id"].iloc[0] == "1"  # a single file's fallback ids are its line numbers, as today
