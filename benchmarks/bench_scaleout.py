@@ -1,14 +1,14 @@
 """Today's process pools against datatrove's local executor, in one run, on the same corpus (issue 17).
 
-    python benchmarks/bench_scaleout.py [--docs 240] [--count_docs 3000] [--files 4] [--workers 2] [--repeats 2]
+    python benchmarks/bench_scaleout.py [--docs 240] [--count_docs 3000] [--files 8] [--workers 2] [--repeats 2]
 
 Corpora: ~1.6 KB English documents (stdlib docstrings, as bench_tagging.py) dealt into ``--files`` jsonl files:
 ``--docs`` of them for tagging (``--features``, default ``all``: spaCy parse dominates) and ``--count_docs`` for
 entropy and preprocessing (docstrings repeat cyclically past the stdlib's supply). Per repeat, each stage runs
 both ways, alternating which goes first, with ``--workers`` processes:
 
-* tagging: ``run_tagging(n_process=W)`` (one parquet) vs the tagging pipeline with W tasks at once (tasks =
-  workers, so each loads the models once, like a pool worker);
+* tagging: ``run_tagging(n_process=W)`` (one parquet) vs the tagging pipeline (tasks = files, W at once; each
+  worker process loads the models once, like a pool worker);
 * entropy: today's single-process count (it has no pool) vs count tasks (tasks = files, W at once) + merge;
 * preprocess: ``preprocess(workers=W)`` vs tokenize tasks (tasks = files, W at once) + assemble.
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import time
@@ -42,10 +43,16 @@ def build_corpus(folder: Path, pool: list[str], n_docs: int, n_files: int) -> in
     return len(docs)
 
 
+def cpu_seconds() -> float:
+    """User+system CPU time of this process and its reaped children (pool workers, task processes)."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def timed(fn):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu_seconds()
     out = fn()
-    return time.perf_counter() - t, out
+    return time.perf_counter() - t, cpu_seconds() - c, out
 
 
 def bench_tagging(corpus: Path, work: Path, features: str, workers: int, files: int):
@@ -62,7 +69,7 @@ def bench_tagging(corpus: Path, work: Path, features: str, workers: int, files: 
     def new():
         shutil.rmtree(work / "attrs", ignore_errors=True)
         run_tagging_pipeline(str(corpus), str(work / "attrs"), features,
-                             parse_options({"tasks": workers, "workers": workers}))
+                             parse_options({"tasks": files, "workers": workers}))
         frame = pd.concat([pd.read_parquet(p) for p in sorted((work / "attrs").glob("*.parquet"))],
                           ignore_index=True)
         return frame.rename(columns=from_attribute_columns(frame.columns))
@@ -127,7 +134,7 @@ def bench_preprocess(corpus: Path, work: Path, tokenizer: str, workers: int, fil
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default="/tmp/njsl_bench_scaleout")
-    p.add_argument("--files", type=int, default=4)
+    p.add_argument("--files", type=int, default=8)
     p.add_argument("--docs", type=int, default=240, help="documents to tag")
     p.add_argument("--count_docs", type=int, default=3000, help="documents for entropy and preprocessing")
     p.add_argument("--workers", type=int, default=2)
@@ -158,14 +165,15 @@ def main() -> int:
             order = [("today", today), ("datatrove-local", new)]
             if rep % 2:
                 order.reverse()
-            secs, outs = {}, {}
+            secs, cpu, outs = {}, {}, {}
             for name, fn in order:
-                secs[name], outs[name] = timed(fn)
+                secs[name], cpu[name], outs[name] = timed(fn)
             units = same(outs["today"], outs["datatrove-local"])
             for name in secs:
                 best.setdefault(stage, {})[name] = min(best.get(stage, {}).get(name, float("inf")), secs[name])
-            print(f"{stage:10s} rep {rep}: today {secs['today']:.2f} s ({units / secs['today']:,.0f} {unit}), "
-                  f"datatrove local {secs['datatrove-local']:.2f} s ({units / secs['datatrove-local']:,.0f} {unit}); "
+            print(f"{stage:10s} rep {rep}: today {secs['today']:.2f} s ({units / secs['today']:,.0f} {unit}, "
+                  f"{cpu['today']:.1f} CPU-s), datatrove local {secs['datatrove-local']:.2f} s "
+                  f"({units / secs['datatrove-local']:,.0f} {unit}, {cpu['datatrove-local']:.1f} CPU-s); "
                   f"outputs equal; load {loadavg()}")
         b = best[stage]
         print(f"{stage:10s} best: today {b['today']:.2f} s, datatrove local {b['datatrove-local']:.2f} s, "

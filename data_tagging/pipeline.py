@@ -111,7 +111,7 @@ class TaggerStep(PipelineStep):
 
         for module in self.plugins:
             importlib.import_module(module)
-        taggers = build_taggers(self.features, self.options)  # once per task: models load once
+        taggers = _process_taggers(self.features, self.options)
         folder = get_datafolder(self.output_folder)
         schema = attribute_schema(self.features)
         writer = _FileWriter(folder, schema, self.request)
@@ -146,6 +146,19 @@ class TaggerStep(PipelineStep):
                 writer.commit()
         self.stat_update("attribute_files", value=len(written))
         yield from ()
+
+
+# The taggers built in this process, by request. datatrove's local executor runs many tasks in each of its
+# `workers` processes; keeping the loaded models here means a process loads them once, as a pool worker of
+# the single-process runner does, so tasks can be many (small, balanced) without paying model loading each.
+_TAGGERS_BY_REQUEST: dict[str, list] = {}
+
+
+def _process_taggers(features: list[str], options: dict[str, Any]) -> list:
+    key = json.dumps([features, options], sort_keys=True, default=str)
+    if key not in _TAGGERS_BY_REQUEST:
+        _TAGGERS_BY_REQUEST[key] = build_taggers(features, options)
+    return _TAGGERS_BY_REQUEST[key]
 
 
 class _FileWriter:

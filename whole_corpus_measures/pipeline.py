@@ -33,6 +33,21 @@ from njsl.scaleout.executors import ExecutorOptions, Pipeline, StageRun, fingerp
 from njsl.scaleout.io import DocumentReader, list_inputs, to_njsl, write_bytes_atomic, write_json_atomic
 
 
+# Tokenizers loaded in this process, by spec: the front end loads one to check it, and the local executor's
+# in-process or forked tasks then find it here instead of loading it again (a fixed cost per task otherwise).
+_TOKENIZERS: dict[str, Any] = {}
+
+
+def process_tokenizer(spec: str):
+    """The tokenizer ``spec`` names (``--tokenizer``), loaded once per process."""
+    if spec not in _TOKENIZERS:
+        from tokenization.tokenizer import load_tokenizer
+        from whole_corpus_measures.cli import resolve_tokenizer
+
+        _TOKENIZERS[spec] = load_tokenizer(resolve_tokenizer(spec))
+    return _TOKENIZERS[spec]
+
+
 def _place(local: Path, folder, rel: str) -> None:
     """Put a finished local run folder at ``rel`` in ``folder`` (a rename when ``folder`` is local)."""
     target_local = local_dir_of(folder.resolve_paths(rel))
@@ -63,13 +78,12 @@ class EntropyCountStep(PipelineStep):
         self.merge_block = merge_block
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from tokenization.tokenizer import load_tokenizer
-        from whole_corpus_measures.cli import resolve_tokenizer, token_batches
+        from whole_corpus_measures.cli import token_batches
         from whole_corpus_measures.ngram_entropy import NgramCounter, append_run, order_budget
 
         t0 = time.time()
         started = time.time()
-        tok = load_tokenizer(resolve_tokenizer(self.tokenizer))
+        tok = process_tokenizer(self.tokenizer)
         setup = time.time() - t0
         folder = get_datafolder(self.work_folder)
         tmp = Path(tempfile.mkdtemp(prefix=f"njsl-entropy-task{rank}-"))
@@ -189,9 +203,7 @@ def _local_copy(folder, rel: str, dest: Path) -> Path:
 def run_entropy_pipeline(args, opts: ExecutorOptions, *, merge_block: int = 1 << 20,
                          max_context_entropies_in_memory: int | None = None) -> tuple[StageRun, dict | None]:
     """``njsl entropy`` on datatrove executors: returns what ran and, once complete, the written JSON."""
-    from tokenization.tokenizer import load_tokenizer
-    from whole_corpus_measures.cli import DEFAULT_TOKENIZER, _batch_size, check_args, megatron_prefix, \
-        resolve_tokenizer
+    from whole_corpus_measures.cli import DEFAULT_TOKENIZER, _batch_size, check_args, megatron_prefix
 
     check_args(args)
     if megatron_prefix(str(args.input)) is not None:
@@ -201,7 +213,7 @@ def run_entropy_pipeline(args, opts: ExecutorOptions, *, merge_block: int = 1 <<
         raise ValueError("--num_docs takes the first N documents of the corpus, which only one task sees; use "
                          "--tasks 1 or drop --num_docs")
     input_folder, files = list_inputs(str(args.input))
-    tok = load_tokenizer(resolve_tokenizer(args.tokenizer))  # fails here, once, if the tokenizer is wrong
+    tok = process_tokenizer(args.tokenizer)  # fails here, once, if the tokenizer is wrong
     tok_name = tok.spec if args.tokenizer != DEFAULT_TOKENIZER else DEFAULT_TOKENIZER
     tasks = opts.tasks if opts.shard is not None else min(opts.tasks, len(files))
     opts = opts.model_copy(update={"tasks": tasks})

@@ -43,6 +43,18 @@ class _Setup:
         self.settings = shard_settings(self.tok, append_eod, text_column, self.dtype)
 
 
+# Setups built in this process: the front end builds one to check the tokenizer, and the local executor's
+# in-process or forked tasks reuse it rather than loading the tokenizer (and megatron-core) again.
+_SETUPS: dict[tuple, _Setup] = {}
+
+
+def process_setup(tokenizer: str, append_eod: bool, text_column: str) -> _Setup:
+    key = (tokenizer, append_eod, text_column)
+    if key not in _SETUPS:
+        _SETUPS[key] = _Setup(tokenizer, append_eod, text_column)
+    return _SETUPS[key]
+
+
 class TokenizeShardsStep(PipelineStep):
     """Writes this task's input files as Megatron shards (one per input file) with their markers."""
 
@@ -57,9 +69,16 @@ class TokenizeShardsStep(PipelineStep):
         self.batch_docs, self.batch_chars = batch_docs, batch_chars
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from pretraining.data.preprocess import _Encoder, _read_marker, _remove_quietly, _size, _write_shard, hash_source
+        from pretraining.data.preprocess import (
+            _Encoder,
+            _read_marker,
+            _remove_quietly,
+            _size,
+            _write_shard,
+            hash_source,
+        )
 
-        s = _Setup(self.tokenizer, self.append_eod, self.text_column)
+        s = process_setup(self.tokenizer, self.append_eod, self.text_column)
         folder = get_datafolder(self.input_folder)
         work = Path(self.work)
         work.mkdir(parents=True, exist_ok=True)
@@ -127,7 +146,7 @@ class AssembleStep(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from pretraining.data.preprocess import _assemble, _read_marker
 
-        s = _Setup(self.tokenizer, self.append_eod, self.text_column)
+        s = process_setup(self.tokenizer, self.append_eod, self.text_column)
         work = Path(self.work)
         infos = []
         for k in range(self.n_files):
@@ -154,7 +173,7 @@ def run_preprocess_pipeline(input_path: str, output_dir: str, tokenizer: str, op
         raise ValueError(f"--output_dir {output_dir}: must be a local folder (megatron-core writes local files); "
                          "inputs may be remote")
     input_folder, files = list_inputs(str(input_path))
-    _Setup(tokenizer, append_eod, text_column)  # a bad tokenizer fails here, once, not in every task
+    process_setup(tokenizer, append_eod, text_column)  # a bad tokenizer fails here, once, not in every task
     name = output_prefix or default_output_name(str(input_path).rstrip("/"), text_column)
     out = Path(out_local)
     out.mkdir(parents=True, exist_ok=True)
