@@ -136,3 +136,32 @@ def test_ray_local_cluster_two_tasks_each_stage(corpus, tmp_path):
     for suffix in (".bin", ".idx"):
         name = p_ref.prefix.name + suffix
         assert (tmp_path / "p" / name).read_bytes() == (tmp_path / "p_ref" / name).read_bytes()
+
+
+def test_slurm_launch_submits_count_then_merge_after_it(corpus, tmp_path, monkeypatch, capsys):
+    """The real launch path, with a stand-in ``sbatch`` on PATH that records its arguments and script."""
+    from whole_corpus_measures import cli as entropy_cli
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "sbatch.log"
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/bash\n"
+        f"n=$(( $(cat {log} 2>/dev/null | grep -c '^ARGS') + 101 ))\n"
+        f"echo \"ARGS $n ${{@:1:$#-1}}\" >> {log}\n"
+        f"grep -E '^#SBATCH --(job-name|array)' \"${{@: -1}}\" >> {log}\n"
+        "echo \"Submitted batch job $n\"\n")
+    (bin_dir / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    rc = entropy_cli.main(["--input", str(corpus), "--output", str(tmp_path / "e.json"), "--executor", "slurm",
+                           "--tasks", "3", "--partition", "cpu", "--logging_dir", str(tmp_path / "logs")])
+    assert rc == 0 and "submitted to Slurm" in capsys.readouterr().out
+    lines = log.read_text().splitlines()
+    jobs = [(line.split()[1], line) for line in lines if line.startswith("ARGS")]
+    names = [line for line in lines if "job-name" in line]
+    # count array (job 101), its stats merge, then the merge array depending on the count array
+    assert names[0].endswith("njsl-entropy-count") and "#SBATCH --array=0-2" in lines
+    merge = next(line for _, line in jobs if "afterok:101" in line and "RUN_OFFSET" in line)
+    assert merge.split()[1] != "101"
+    assert not (tmp_path / "e.json").exists()  # submitted, not run here
