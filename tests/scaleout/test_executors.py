@@ -24,33 +24,57 @@ def frames(folder: Path) -> dict[str, pd.DataFrame]:
     return {p.name: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
 
 
-def test_kill_9_mid_pipeline_resumes_to_the_same_output(tmp_path, paragraphs, corpus_writer):
-    corpus = corpus_writer(tmp_path / "docs", paragraphs * 40, 12)  # 12 files, one task each, run one at a time
-    ref = tmp_path / "ref"
-    run_tagging_pipeline(str(corpus), str(ref), FEATURES, parse_options({"tasks": 12, "workers": 1}))
-    out = tmp_path / "attrs"
-    cmd = [sys.executable, "-m", "njsl", "tag", "run", "--feature", FEATURES, "--input", str(corpus),
-           "--output", str(out), "--tasks", "12", "--workers", "1"]
+def kill_after_completions(cmd: list[str], cwd: Path, completions: str, at_least: int = 2) -> int:
+    """Start ``cmd``, ``kill -9`` its process group once ``at_least`` tasks completed; the number completed."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and len(list(out.glob(".datatrove/*/tag/completions/*"))) < 2:
+        while time.time() < deadline and len(list(cwd.glob(completions))) < at_least:
             time.sleep(0.01)
         os.killpg(proc.pid, signal.SIGKILL)  # the CLI and anything it started
     finally:
         proc.wait()
-    done_before = len(list(out.glob(".datatrove/*/tag/completions/*")))
+    return len(list(cwd.glob(completions)))
+
+
+def rerun(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def test_kill_9_mid_pipeline_resumes_to_the_same_output(tmp_path, paragraphs, corpus_writer):
+    corpus = corpus_writer(tmp_path / "docs", paragraphs * 40, 12)  # 12 files, one task each, run one at a time
+    ref = tmp_path / "ref"
+    run_tagging_pipeline(str(corpus), str(ref), FEATURES, parse_options({"tasks": 12, "workers": 1}))
+    cmd = [sys.executable, "-m", "njsl", "tag", "run", "--feature", FEATURES, "--input", str(corpus),
+           "--output", "attrs", "--tasks", "12", "--workers", "1"]
+    done_before = kill_after_completions(cmd, tmp_path, "attrs/.datatrove/*/tag/completions/*")
     assert 2 <= done_before < 12, "the kill did not land mid-pipeline"
-    rerun = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert f"Skipping {done_before} already completed tasks" in rerun.stderr
-    got, want = frames(out), frames(ref)
+    assert f"Skipping {done_before} already completed tasks" in rerun(cmd, tmp_path).stderr
+    got, want = frames(tmp_path / "attrs"), frames(ref)
     assert got.keys() == want.keys()
     for name in want:
         pd.testing.assert_frame_equal(got[name], want[name])
-    assert not list(out.rglob(".*.tmp-*"))  # the killed task's temporary file was replaced, not left beside
+    assert not list((tmp_path / "attrs").rglob(".*.tmp-*"))  # the killed task's temporary file was replaced
+
+
+@pytest.mark.slow  # 12 tasks in a subprocess, twice, plus the reference run
+def test_kill_9_mid_entropy_count_resumes_to_the_same_numbers(tmp_path, paragraphs, corpus_writer):
+    from whole_corpus_measures import cli as entropy_cli
+
+    corpus = corpus_writer(tmp_path / "docs", paragraphs * 40, 12)
+    argv = ["--input", str(corpus), "--ngram", "1", "2", "--tasks", "12", "--workers", "1"]
+    assert entropy_cli.main([*argv, "--output", str(tmp_path / "ref.json")]) == 0
+    cmd = [sys.executable, "-m", "njsl", "entropy", *argv, "--output", "e.json"]
+    done_before = kill_after_completions(cmd, tmp_path, ".e.json.datatrove/*/count/completions/*")
+    assert 2 <= done_before < 12 and not (tmp_path / "e.json").exists(), "the kill did not land mid-pipeline"
+    assert f"Skipping {done_before} already completed tasks" in rerun(cmd, tmp_path).stderr
+    got, want = json.loads((tmp_path / "e.json").read_text()), json.loads((tmp_path / "ref.json").read_text())
+    assert got["entropy"] == want["entropy"] and got["tokens"] == want["tokens"]  # same runs, same merge
 
 
 def test_slurm_dry_run_renders_the_submission_scripts(corpus, tmp_path, capsys):
