@@ -41,6 +41,20 @@ class _Setup:
         self.idx_mod = _megatron_indexed()
         self.dtype = self.idx_mod.DType.optimal_dtype(self.tok.vocab_size)
         self.settings = shard_settings(self.tok, append_eod, text_column, self.dtype)
+        self._encoder = self._encode_fn = None
+
+    def encoder(self):
+        """An in-process encoder (the task is the unit of parallelism), built once per process.
+
+        ``preprocess``'s in-process encoder lives in a module global; it is rebuilt when something else (another
+        tokenizer's run in this process) replaced it since.
+        """
+        from pretraining.data import preprocess as pp
+
+        if self._encoder is None or pp._WORKER_ENCODE is not self._encode_fn:
+            self._encoder = pp._Encoder(self.tok.worker_payload(), 1)
+            self._encode_fn = pp._WORKER_ENCODE
+        return self._encoder
 
 
 # Setups built in this process: the front end builds one to check the tokenizer, and the local executor's
@@ -70,7 +84,6 @@ class TokenizeShardsStep(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from pretraining.data.preprocess import (
-            _Encoder,
             _read_marker,
             _remove_quietly,
             _size,
@@ -82,31 +95,28 @@ class TokenizeShardsStep(PipelineStep):
         folder = get_datafolder(self.input_folder)
         work = Path(self.work)
         work.mkdir(parents=True, exist_ok=True)
-        encoder = _Encoder(s.tok.worker_payload(), 1)  # the task is the unit of parallelism
-        try:
-            for k in range(rank, len(self.files), world_size):
-                rel = self.files[k]
-                shard, marker = work / f"shard-{k:05d}", work / f"shard-{k:05d}.json"
-                with _LocalCopy(folder, rel) as src:
-                    url = folder.resolve_paths(rel)
-                    source = str(src.resolve()) if local_dir_of(url) else url
-                    expected = {**s.settings, "source": source, "sha256": hash_source(src), "limit": None}
-                    info = _read_marker(marker)
-                    if (info is not None and info.get("key") == expected
-                            and all(Path(f"{shard}{x}").exists() for x in (".bin", ".idx"))):
-                        self.stat_update("shards_reused")
-                        continue
-                    _remove_quietly(marker)
-                    with self.track_time(unit="file"):
-                        stats = _write_shard(src, shard, encoder, s.idx_mod, s.dtype,
-                                             s.tok.eod_id if self.append_eod else None, self.text_column, None, None,
-                                             self.batch_docs, self.batch_chars, False)
-                    info = {"key": expected, "stats": stats.__dict__, "bytes": _size(src)}
-                write_text_atomic(marker, json.dumps(info, indent=1))  # the shard's commit point
-                self.stat_update("documents", value=stats.documents)
-                self.stat_update("tokens", value=stats.tokens)
-        finally:
-            encoder.close()
+        encoder = s.encoder()
+        for k in range(rank, len(self.files), world_size):
+            rel = self.files[k]
+            shard, marker = work / f"shard-{k:05d}", work / f"shard-{k:05d}.json"
+            with _LocalCopy(folder, rel) as src:
+                url = folder.resolve_paths(rel)
+                source = str(src.resolve()) if local_dir_of(url) else url
+                expected = {**s.settings, "source": source, "sha256": hash_source(src), "limit": None}
+                info = _read_marker(marker)
+                if (info is not None and info.get("key") == expected
+                        and all(Path(f"{shard}{x}").exists() for x in (".bin", ".idx"))):
+                    self.stat_update("shards_reused")
+                    continue
+                _remove_quietly(marker)
+                with self.track_time(unit="file"):
+                    stats = _write_shard(src, shard, encoder, s.idx_mod, s.dtype,
+                                         s.tok.eod_id if self.append_eod else None, self.text_column, None, None,
+                                         self.batch_docs, self.batch_chars, False)
+                info = {"key": expected, "stats": stats.__dict__, "bytes": _size(src)}
+            write_text_atomic(marker, json.dumps(info, indent=1))  # the shard's commit point
+            self.stat_update("documents", value=stats.documents)
+            self.stat_update("tokens", value=stats.tokens)
         yield from ()
 
 
