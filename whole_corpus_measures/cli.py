@@ -13,48 +13,21 @@ sorted runs are spilled to ``--tmp_dir`` and merged, so corpora larger than RAM 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_TOKENIZER = "njsl-default-bpe16k"
-_SHIPPED_TOKENIZER = Path(__file__).resolve().parent / "default_tokenizer"
-
-
-def default_tokenizer_dir() -> str:
-    """The shipped offline tokenizer as an HF folder.
-
-    It is shipped gzip-compressed (1.1 MB -> 0.2 MB in the repository) and unpacked once into the user's cache,
-    under a name that carries the archive's hash so an updated tokenizer never meets a stale copy.
-    """
-    import gzip
-    import hashlib
-    import os
-    import shutil
-
-    from njsl.atomic import atomic_path
-
-    archive = _SHIPPED_TOKENIZER / "tokenizer.json.gz"
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:12]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "njsl" / f"default_tokenizer-{digest}"
-    if not (cache / "tokenizer.json").exists():
-        with atomic_path(cache) as tmp:
-            tmp.mkdir(parents=True)
-            with gzip.open(archive, "rb") as src, open(tmp / "tokenizer.json", "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            shutil.copy(_SHIPPED_TOKENIZER / "tokenizer_config.json", tmp / "tokenizer_config.json")
-    return str(cache)
-
-
-def resolve_tokenizer(spec: str) -> str:
-    """``spec`` itself, or the unpacked shipped tokenizer for the default name."""
-    return default_tokenizer_dir() if spec == DEFAULT_TOKENIZER else spec
-
+# the shared pieces, importable from here as before
+from whole_corpus_measures.common import (  # noqa: F401
+    DEFAULT_TOKENIZER,
+    default_tokenizer_dir,
+    entropy_record,
+    resolve_tokenizer,
+    token_batches,
+)
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,23 +51,6 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     add_executor_args(p)  # --executor/--tasks/--workers: count per task, merge exactly (whole_corpus_measures.pipeline)
     return p
-
-
-def token_batches(docs, tok, batch_chars: int):
-    """Yield ``(flat ids, lengths)`` per batch of documents (empty documents give length 0, never dropped)."""
-    while True:
-        batch, chars = [], 0
-        for doc in docs:
-            batch.append(doc.text)
-            chars += len(doc.text)
-            if chars >= batch_chars:
-                break
-        if not batch:
-            return
-        ids = tok.encode_batch(batch)
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-        yield flat, lengths
 
 
 def megatron_prefix(path: str) -> str | None:
@@ -206,32 +162,6 @@ def run(args) -> dict:
     return entropy_record(args, res, report, tok_name, vocab, prefix is not None, t_setup, seconds)
 
 
-def entropy_record(args, res, report, tokenizer: str, vocab: int, pretokenized: bool, setup_seconds: float,
-                   seconds: float) -> dict:
-    """The JSON written by ``njsl entropy`` (same fields whichever executor counted)."""
-    return {
-        "input": str(args.input),
-        "text_column": None if args.resps_format else args.text_column,
-        "resps_format": bool(args.resps_format),
-        "tokenizer": tokenizer,
-        "vocab_size": vocab,
-        "pretokenized": pretokenized,
-        "num_docs": args.num_docs,
-        "documents": res.documents,
-        "empty_documents": res.empty_documents,
-        "tokens": res.tokens,
-        "malformed_lines": [{"file": f, "line": n, "reason": why} for f, n, why in report.malformed_lines],
-        "decode_replacements": report.decode_replacements,
-        "log_base": 2,
-        "entropy": {str(o["n"]): o for o in res.orders},
-        "setup_seconds": round(setup_seconds, 3),
-        "seconds": round(seconds, 3),
-        "tokens_per_second": res.tokens / seconds if seconds else None,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "max_memory_mb": args.max_memory_mb,
-    }
-
-
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from njsl.atomic import write_text_atomic
@@ -242,7 +172,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         if wants_scaleout(args):
             from whole_corpus_measures.pipeline import run_entropy_pipeline
 
-            stage, out = run_entropy_pipeline(args, executor_options_from_args(args, job_name="njsl-entropy"))
+            check_args(args)
+            if megatron_prefix(str(args.input)) is not None:
+                raise ValueError(f"{args.input}: a Megatron .bin/.idx is counted by the single-process path; drop "
+                                 "--executor/--tasks/--workers")
+            batch_chars = args.batch_chars or _batch_size(args.max_memory_mb, 100, 4_000_000)
+            stage, out = run_entropy_pipeline(args, executor_options_from_args(args, job_name="njsl-entropy"),
+                                              batch_chars=batch_chars)
             if out is None:
                 print(stage.message)
                 return 0

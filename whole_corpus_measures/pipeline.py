@@ -42,7 +42,7 @@ def process_tokenizer(spec: str):
     """The tokenizer ``spec`` names (``--tokenizer``), loaded once per process."""
     if spec not in _TOKENIZERS:
         from tokenization.tokenizer import load_tokenizer
-        from whole_corpus_measures.cli import resolve_tokenizer
+        from whole_corpus_measures.common import resolve_tokenizer
 
         _TOKENIZERS[spec] = load_tokenizer(resolve_tokenizer(spec))
     return _TOKENIZERS[spec]
@@ -78,7 +78,7 @@ class EntropyCountStep(PipelineStep):
         self.merge_block = merge_block
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from whole_corpus_measures.cli import token_batches
+        from whole_corpus_measures.common import token_batches
         from whole_corpus_measures.ngram_entropy import NgramCounter, append_run, order_budget
 
         t0 = time.time()
@@ -141,7 +141,7 @@ class EntropyMergeStep(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from njsl.documents import ReadReport
-        from whole_corpus_measures.cli import entropy_record
+        from whole_corpus_measures.common import entropy_record
         from whole_corpus_measures.ngram_entropy import EntropyResult, NgramCounter, finish_order, order_budget
 
         t0 = time.time()
@@ -200,15 +200,12 @@ def _local_copy(folder, rel: str, dest: Path) -> Path:
     return dest
 
 
-def run_entropy_pipeline(args, opts: ExecutorOptions, *, merge_block: int = 1 << 20,
+def run_entropy_pipeline(args, opts: ExecutorOptions, *, batch_chars: int, merge_block: int = 1 << 20,
                          max_context_entropies_in_memory: int | None = None) -> tuple[StageRun, dict | None]:
-    """``njsl entropy`` on datatrove executors: returns what ran and, once complete, the written JSON."""
-    from whole_corpus_measures.cli import DEFAULT_TOKENIZER, _batch_size, check_args, megatron_prefix
+    """``njsl entropy`` (arguments already checked by its CLI) on datatrove executors: returns what ran and, once
+    complete, the written JSON. ``batch_chars``: characters tokenized per batch in each task."""
+    from whole_corpus_measures.common import DEFAULT_TOKENIZER
 
-    check_args(args)
-    if megatron_prefix(str(args.input)) is not None:
-        raise ValueError(f"{args.input}: a Megatron .bin/.idx is counted by the single-process path; drop "
-                         "--executor/--tasks/--workers")
     if args.num_docs is not None and opts.tasks > 1:
         raise ValueError("--num_docs takes the first N documents of the corpus, which only one task sees; use "
                          "--tasks 1 or drop --num_docs")
@@ -227,7 +224,6 @@ def run_entropy_pipeline(args, opts: ExecutorOptions, *, merge_block: int = 1 <<
     if not get_datafolder(work).exists("") and get_datafolder(logging_root).exists(""):
         # a finished run removed its runs: its completion markers would skip the merge, so start afresh
         get_datafolder(logging_root).rm("", recursive=True)
-    batch_chars = args.batch_chars or _batch_size(args.max_memory_mb, 100, 4_000_000)
     reader = DocumentReader(input_folder, files, text_column=args.text_column, resps_format=args.resps_format,
                             strict=args.strict, skip_empty=False, limit=args.num_docs)
     count = EntropyCountStep(reader, work, args.ngram, args.tokenizer, args.max_memory_mb, batch_chars, merge_block)

@@ -142,7 +142,7 @@ def test_ray_local_cluster_two_tasks_each_stage(corpus, tmp_path):
         opts = parse_options({"executor": "ray", "tasks": 2, "mem_per_cpu_gb": 0.25})
         summary = run_tagging_pipeline(str(corpus), str(out), FEATURES, opts)
         assert summary.run.complete
-        _, e_got = run_entropy_pipeline(e_args, opts)
+        _, e_got = run_entropy_pipeline(e_args, opts, batch_chars=1 << 20)
         stage, _ = run_preprocess_pipeline(str(corpus), str(tmp_path / "p"), tok, opts)
         assert stage.complete
     finally:
