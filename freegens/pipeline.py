@@ -99,7 +99,7 @@ class PseudoFeatureConfig:
 def classify_domains(docs: list[Document], opts: DomainOptions, output_csv: Path):
     """Label documents with the chosen backend, write the CSV, return (rows, usage summary or None)."""
     from . import classify as C
-    from .language import DEFAULT_LANGUAGES
+    from data_tagging.language import DEFAULT_LANGUAGES
 
     languages = opts.languages or DEFAULT_LANGUAGES
     if opts.backend == "local":

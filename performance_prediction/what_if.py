@@ -26,6 +26,7 @@ import yaml
 
 from .errors import PredictionFileNotFoundError, PredictionInputError
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
+from njsl.cli import guarded
 
 TOP_KEYS = {"id", "total_params", "tokens_billions", "architecture", "data", "pseudo"}
 DATA_SHORT = {c.removeprefix("pretraining_summary_percentage_"): c for c in DATA_FEATURES}
@@ -167,6 +168,7 @@ def predict_model(spec: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_
     return pd.concat(frames, ignore_index=True)
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     from njsl.paths import paper_release_dir
 
@@ -182,16 +184,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--output", default=None, help="also write the table as CSV")
     parser.add_argument("--n_jobs", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        if not 0 < args.alpha < 1:
-            raise PredictionInputError(f"--alpha must be in (0, 1), got {args.alpha}")
-        spec = load_spec(args.spec)
-        table = predict_model(spec, args.db_path or str(paper_release_dir()), metrics=args.metrics,
-                              predictor=args.predictor, alpha=args.alpha, pseudo_feats_csv=args.pseudo_feats_csv,
-                              residuals_csv=args.residuals_csv, n_jobs=args.n_jobs)
-    except (PredictionInputError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if not 0 < args.alpha < 1:
+        raise PredictionInputError(f"--alpha must be in (0, 1), got {args.alpha}")
+    spec = load_spec(args.spec)
+    table = predict_model(spec, args.db_path or str(paper_release_dir()), metrics=args.metrics,
+                          predictor=args.predictor, alpha=args.alpha, pseudo_feats_csv=args.pseudo_feats_csv,
+                          residuals_csv=args.residuals_csv, n_jobs=args.n_jobs)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.output:
         from njsl.atomic import atomic_open

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from njsl.cli import guarded
 
 DEFAULT_TOKENIZER = "njsl-default-bpe16k"
 _SHIPPED_TOKENIZER = Path(__file__).resolve().parent / "default_tokenizer"
@@ -218,15 +219,12 @@ def run(args) -> dict:
     }
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from njsl.atomic import write_text_atomic
 
-    try:
-        out = run(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    out = run(args)
     write_text_atomic(args.output, json.dumps(out, indent=1) + "\n")
     if out["malformed_lines"]:
         shown = ", ".join(f"{Path(m['file']).name}:{m['line']}" for m in out["malformed_lines"][:10])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from njsl.cli import guarded
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -29,17 +30,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from pretraining.data.preprocess import preprocess
 
-    try:
-        result = preprocess(args.input, args.output_dir, args.tokenizer, workers=args.workers, json_dir=args.json_dir,
-                            text_column=args.text_column, append_eod=args.append_eod, limit=args.limit,
-                            keep_jsonl=args.keep_jsonl, output_prefix=args.output_prefix, batch_docs=args.batch_docs)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    result = preprocess(args.input, args.output_dir, args.tokenizer, workers=args.workers, json_dir=args.json_dir,
+                        text_column=args.text_column, append_eod=args.append_eod, limit=args.limit,
+                        keep_jsonl=args.keep_jsonl, output_prefix=args.output_prefix, batch_docs=args.batch_docs)
     m = result.manifest
     sk = m["skipped"]
     print(f"wrote {result.prefix}.bin/.idx ({m['dtype']}): {m['documents']} documents, {m['tokens']} tokens "

@@ -27,6 +27,8 @@ from pretraining.train.schedule import lr_lambda
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf; the message names the step and the last good checkpoint."""
 
+    exit_code = 3  # njsl.cli: a diverged run is neither success nor a bad input
+
 
 def train_step(model, optimizer, scheduler, batches, objective, *, generator, mode, amp, grad_clip,
                world_size) -> tuple[float, int, float]:
