@@ -63,7 +63,6 @@ class AnalysisStore:
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(MEMORY) if self.path is None else None
         self._session_con: duckdb.DuckDBPyConnection | None = None
         self._tx_con: duckdb.DuckDBPyConnection | None = None
-        self._tx_depth = 0
         self._closed = False
 
     # ------------------------------------------------------------------ opening
@@ -188,18 +187,14 @@ class AnalysisStore:
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Group writes into one transaction: all of them or none. Nested calls join the outer one."""
         if self._tx_con is not None:
-            self._tx_depth += 1
-            try:
-                yield self._tx_con
-            finally:
-                self._tx_depth -= 1
+            yield self._tx_con
             return
         if self._closed:
             raise StoreError("the store is closed; open it again with AnalysisStore.from_existing()")
         held = self._con if self._con is not None else self._session_con
         con = held if held is not None else self._open(write=True)
         con.execute("BEGIN TRANSACTION")
-        self._tx_con, self._tx_depth = con, 1
+        self._tx_con = con
         try:
             yield con
         except BaseException:
@@ -214,7 +209,7 @@ class AnalysisStore:
                     con.execute("ROLLBACK")
                 raise StoreError(f"could not commit to {self.location}: {err}") from None
         finally:
-            self._tx_con, self._tx_depth = None, 0
+            self._tx_con = None
             if con is not held:
                 con.close()
 
