@@ -20,7 +20,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 import pandas as pd
 
@@ -47,7 +48,7 @@ def tag_batch(taggers: Sequence[Tagger], docs: Sequence[Document]) -> list[dict[
         values = tagger.tag(docs)
         if len(values) != len(docs):  # a tagger bug, not a user error: fail loudly
             raise RuntimeError(f"tagger {tagger.name} returned {len(values)} rows for {len(docs)} documents")
-        for row, v in zip(rows, values):
+        for row, v in zip(rows, values, strict=False):
             row.update(v)
     return rows
 

@@ -10,7 +10,7 @@ import asyncio
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -130,7 +130,7 @@ def classify_local(docs: Iterable[Document], model_dir: str | Path,
     out: list[Classified] = []
     for start in tqdm(range(0, len(docs), batch_size), desc="classify", unit="batch", disable=None):
         batch = docs[start:start + batch_size]
-        for doc, label in zip(batch, model.predict([d.text for d in batch])):
+        for doc, label in zip(batch, model.predict([d.text for d in batch]), strict=False):
             out.append(Classified(doc.id, detector.detect(doc.text).language, label, "local"))
     return out
 

@@ -13,7 +13,8 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import duckdb
 import pandas as pd
@@ -24,7 +25,7 @@ from njsl.atomic import atomic_path
 from .benchmarks import is_known_benchmark
 from .errors import StoreError, StoreFileNotFoundError, StoreLockedError
 from .report import ImportReport
-from .schema import KEYS, SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements, schema_statements
+from .schema import KEYS, SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements
 from .validation import validate_rows
 
 MEMORY = ":memory:"
@@ -67,7 +68,7 @@ class AnalysisStore:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def create(cls, path: str | Path | None = None, *, lock_timeout: float = 60.0) -> "AnalysisStore":
+    def create(cls, path: str | Path | None = None, *, lock_timeout: float = 60.0) -> AnalysisStore:
         """A new, empty store with the schema: in memory (``None``/``":memory:"``) or a new ``.duckdb`` file."""
         if _is_memory(path):
             store = cls(None, lock_timeout=lock_timeout)
@@ -87,7 +88,7 @@ class AnalysisStore:
         return cls(path, lock_timeout=lock_timeout)
 
     @classmethod
-    def from_existing(cls, path: str | Path | None, *, lock_timeout: float = 60.0) -> "AnalysisStore":
+    def from_existing(cls, path: str | Path | None, *, lock_timeout: float = 60.0) -> AnalysisStore:
         """Open a ``.duckdb`` file, an ``EXPORT DATABASE`` folder (loaded into memory) or memory.
 
         A ``.duckdb`` file lacking our extra columns/tables (e.g. one written by the paper's code) gets them
@@ -214,7 +215,7 @@ class AnalysisStore:
                 con.close()
 
     @contextlib.contextmanager
-    def session(self) -> Iterator["AnalysisStore"]:
+    def session(self) -> Iterator[AnalysisStore]:
         """Hold one read-write connection to a file store for a batch of calls (e.g. a folder import).
 
         Each write still commits in its own transaction; the session only saves reopening the file per call
@@ -243,7 +244,7 @@ class AnalysisStore:
             self._con = None
         self._closed = True
 
-    def __enter__(self) -> "AnalysisStore":
+    def __enter__(self) -> AnalysisStore:
         return self
 
     def __exit__(self, *exc) -> None:

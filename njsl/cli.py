@@ -68,7 +68,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "domains": ("freegens.domains_cli", "domain classification (LLM cascade or local classifier)"),
     "freegens": ("freegens.cli", "free generations, filtering and pseudo features"),
     "eval": ("pretraining.evaluate.eval_cli", "run lm-evaluation-harness and import the results into the store"),
-    "register-run": ("pretraining.evaluate.register_run", "register a training run (annotation, data, evals) in the store"),
+    "register-run": ("pretraining.evaluate.register_run",
+                     "register a training run (annotation, data, evals) in the store"),
 }
 
 

@@ -48,7 +48,8 @@ def load_spec(path: str | Path) -> pd.DataFrame:
         raise PredictionInputError(f"spec {p}: unknown field(s) {', '.join(sorted(unknown))}; "
                                    f"allowed: {', '.join(sorted(TOP_KEYS))}")
     row: dict = {}
-    for key, col in (("total_params", "total_params"), ("tokens_billions", "pretraining_summary_total_tokens_billions")):
+    for key, col in (("total_params", "total_params"), ("tokens_billions",
+                                                        "pretraining_summary_total_tokens_billions")):
         if key not in doc:
             raise PredictionInputError(f"spec {p}: field {key!r} is required")
         row[col] = _positive(doc[key], key, p)
@@ -127,9 +128,9 @@ def predict_models(data, models: pd.DataFrame, half_widths: pd.Series, cfg, pred
         h = float(half_widths.get(task, np.nan))
         # Tree ensembles and the log-linear fit can step outside the metric's range; a score cannot.
         pred, lo, hi = (np.clip(v, 0.0, upper) for v in (raw, raw - h, raw + h))
-        for mid, p, l, u in zip(todo.index, pred, lo, hi):
-            rows.append({"id": mid, "metric": data.metric, "task": task, "predicted": float(p), "lower": float(l),
-                         "upper": float(u), "interval": f"{1 - alpha:.0%}", "n_train_models": len(y)})
+        for mid, p, low, up in zip(todo.index, pred, lo, hi, strict=False):
+            rows.append({"id": mid, "metric": data.metric, "task": task, "predicted": float(p), "lower": float(low),
+                         "upper": float(up), "interval": f"{1 - alpha:.0%}", "n_train_models": len(y)})
     return pd.DataFrame(rows, columns=["id", "metric", "task", "predicted", "lower", "upper", "interval",
                                        "n_train_models"])
 
@@ -172,10 +173,12 @@ def predict_model(spec: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     from njsl.paths import paper_release_dir
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", help="YAML file describing the planned model")
     parser.add_argument("--db_path", default=None, help="store (default: the shared paper release)")
-    parser.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy", "brier_score"])
+    parser.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy",
+                                                                                              "brier_score"])
     parser.add_argument("--predictor", default="xgb_all")
     parser.add_argument("--alpha", type=float, default=0.1, help="1 - coverage of the interval")
     parser.add_argument("--pseudo_feats_csv", default=None)

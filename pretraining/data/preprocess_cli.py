@@ -16,14 +16,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json_dir", default=None,
                    help="folder for intermediate files: per-shard resume state and, with --keep_jsonl, the jsonl "
                         "(default: --output_dir)")
-    p.add_argument("--tokenizer", required=True, help="HF tokenizer name or folder, tokenizer.json, or sentencepiece .model")
+    p.add_argument("--tokenizer", required=True,
+                   help="HF tokenizer name or folder, tokenizer.json, or sentencepiece .model")
     p.add_argument("--workers", type=int, default=1, help="tokenizer worker processes (default 1)")
     p.add_argument("--text_column", default="text")
     p.add_argument("--append_eod", dest="append_eod", action="store_true", default=True,
                    help="append the tokenizer's EOS id after every document (default)")
     p.add_argument("--no_append_eod", dest="append_eod", action="store_false", help="do not append it")
     p.add_argument("--limit", type=int, default=None, help="stop after N non-empty documents")
-    p.add_argument("--keep_jsonl", action="store_true", help="also write <json_dir>/<name>.jsonl of the documents written")
+    p.add_argument("--keep_jsonl", action="store_true",
+                   help="also write <json_dir>/<name>.jsonl of the documents written")
     p.add_argument("--output_prefix", default=None,
                    help="output name inside --output_dir (default: <input stem>_<text column>_document)")
     p.add_argument("--batch_docs", type=int, default=256, help="documents per tokenizer call (default 256)")

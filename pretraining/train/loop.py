@@ -156,8 +156,8 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
     optimizer, scheduler = _optimizer(model, t, p["steps"], info)
     generator = torch.Generator(device=info.device).manual_seed(t.seed + info.rank)
     splits = build_datasets(cfg.data.path, seed=t.seed, sequence_length=m.sequence_length, split=t.split,
-                            vocab_size=vocab, eod_id=eod, n_train=p["steps"] * p["global_batch"], n_valid=t.eval_samples,
-                            n_test=t.eval_samples, cache_dir=str(run_dir / "data_cache"))
+                            vocab_size=vocab, eod_id=eod, n_train=p["steps"] * p["global_batch"],
+                            n_valid=t.eval_samples, n_test=t.eval_samples, cache_dir=str(run_dir / "data_cache"))
 
     if info.is_main:
         ckpt.clean_partial(ckpt_dir)

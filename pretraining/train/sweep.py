@@ -96,7 +96,7 @@ def expand(grid_path: str | Path) -> tuple[dict, list[PlannedRun], list[str]]:
     runs, notes = [], []
     for values, variant, mix in itertools.product(itertools.product(*grid.values()) if grid else [()],
                                                   variants, mixes):
-        changes = dict(zip(grid.keys(), values))
+        changes = dict(zip(grid.keys(), values, strict=False))
         changes.update(variant)
         if mix is not None:
             mix_path = Path(mix) if Path(mix).is_absolute() else (grid_path.parent / mix)

@@ -91,7 +91,7 @@ def test_family_splits_never_share_a_family():
         assert not set(groups[tr]) & set(groups[te])
     a = outer_splits("family", 50, groups, 3, seed=1)
     b = outer_splits("family", 50, groups, 3, seed=2)
-    assert any(not np.array_equal(x[1], y[1]) for x, y in zip(a, b))   # seeds reshuffle families
+    assert any(not np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=False))   # seeds reshuffle families
 
 
 def test_corrected_ttest_matches_formula_and_is_more_conservative():

@@ -21,7 +21,7 @@ def test_warmup_then_cosine_to_min():
     assert lr_at(550, **kw) == pytest.approx((1.5e-4 + 1e-5) / 2)
     assert lr_at(1000, **kw) == pytest.approx(1e-5) and lr_at(5000, **kw) == pytest.approx(1e-5)
     lrs = [lr_at(s, **kw) for s in range(100, 1001)]
-    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
 
 
 def test_plan_accumulation_and_budget(tiny_config):

@@ -21,7 +21,7 @@ import re
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from njsl.atomic import write_text_atomic
 from njsl.cli import guarded
