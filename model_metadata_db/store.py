@@ -25,7 +25,8 @@ from njsl.atomic import atomic_path
 from .benchmarks import is_known_benchmark
 from .errors import StoreError, StoreFileNotFoundError, StoreLockedError
 from .report import ImportReport
-from .schema import KEYS, SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements
+from .schema import SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements
+from .upsert import upsert_arrow
 from .validation import validate_rows
 
 MEMORY = ":memory:"
@@ -452,23 +453,6 @@ class AnalysisStore:
             load.write_text(load.read_text(encoding="utf-8").replace(str(tmp), str(folder.resolve())),
                             encoding="utf-8")
         return folder
-
-
-def upsert_arrow(con: duckdb.DuckDBPyConnection, table: str, cols: Sequence[str], data: pa.Table) -> None:
-    """Insert the Arrow table ``data`` (columns ``cols``) into ``table``; a row whose key exists is updated.
-
-    Columns not in ``cols`` keep their stored values (or NULL for new rows). Run inside a transaction.
-    """
-    quoted = ", ".join(f'"{c}"' for c in cols)
-    updates = [c for c in cols if c not in KEYS[table]]
-    conflict = ("DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in updates)
-                if updates else "DO NOTHING")
-    con.register("_njsl_incoming", data)
-    try:
-        con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM _njsl_incoming "
-                    f"ON CONFLICT ({', '.join(KEYS[table])}) {conflict}")
-    finally:
-        con.unregister("_njsl_incoming")
 
 
 def _check_kind(kind: str) -> None:
