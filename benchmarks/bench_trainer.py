@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     info = init_distributed()
     stream = text_tokens(8192, 4_000_000 if info.device.type == "cuda" else 200_000)
-    print(f"load average: {open('/proc/loadavg').read().split()[:3]}", file=sys.stderr)
+    print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
     for name in args.configs:
         precisions = ["auto"] + (["fp32"] if args.compare_fp32 else [])
         results = [bench(name, args, info, stream, p) for p in precisions]
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"step {r['median_step_s'] * 1000:.0f} ms on {r['device']}")
         if len(results) == 2:
             a, b = results[0]["losses"], results[1]["losses"]
-            gap = max(abs(x - y) for x, y in zip(a, b))
+            gap = max(abs(x - y) for x, y in zip(a, b, strict=False))
             print(f"{name}: bf16 vs fp32 losses over {len(a)} steps: max |diff| {gap:.4f}; "
                   f"bf16 {a[0]:.3f}->{a[-1]:.3f}, fp32 {b[0]:.3f}->{b[-1]:.3f}")
         if args.json:

@@ -161,7 +161,8 @@ def parquet_records(file: str, source) -> Iterator[tuple[str, int, dict]]:
             yield file, row, record
 
 
-def iter_records(path: str | Path, *, strict: bool = False, report: ReadReport | None = None) -> Iterator[tuple[str, int, dict]]:
+def iter_records(path: str | Path, *, strict: bool = False,
+                 report: ReadReport | None = None) -> Iterator[tuple[str, int, dict]]:
     """Yield ``(file, row_number, record)`` for every row of every input file, streaming.
 
     Malformed jsonl lines are recorded in ``report`` and skipped, or raise with ``strict``.

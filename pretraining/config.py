@@ -148,15 +148,20 @@ def error_message(cls: type[BaseModel], error: Any, prefix: str = "",
     if not loc:  # a model-level check: its message already starts with the field name
         return prefix + str(error.get("ctx", {}).get("error") or error["msg"]).removeprefix("Value error, ")
     where = prefix + ".".join(loc)
+    owner: Any = cls  # the (possibly nested) model that holds the failing field
+    for part in loc[:-1]:
+        outer = _field(owner, part) if owner is not None else None
+        owner = next((t for t in _walk(outer.annotation) if isinstance(t, type) and issubclass(t, BaseModel)),
+                     None) if outer is not None else None
     if kind == "extra_forbidden":
-        return f"{where}: " + unknown.format(known=sorted(cls.model_fields))
+        return f"{where}: " + unknown.format(known=sorted((owner or cls).model_fields))
     if kind == "missing":
         return f"{where}: missing required field"
-    field = _field(cls, loc[0])
+    field = _field(owner, loc[-1]) if owner is not None else None
     allowed = _allowed_values(field) if field is not None else None
     if kind == "literal_error" and allowed is not None:
         return f"{where}: unknown value {value!r}; use one of {allowed}"
-    description = _description(field) if field is not None and len(loc) == 1 else None
+    description = _description(field) if field is not None else None
     if description is None:
         return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
     return f"{where}: expected {description}, got {value!r}"

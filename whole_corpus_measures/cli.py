@@ -7,8 +7,8 @@ whole_corpus_measures/default_tokenizer), counts (previous n tokens, next token)
 whole corpus, and writes H(next | previous n tokens) in bits: the count-weighted conditional entropy, the
 paper's unweighted mean over contexts, median and percentiles, contexts and tokens. ``--ngram`` takes one
 or more orders (0 = unigram entropy). A Megatron dataset from ``njsl preprocess`` is read as is (its
-tokenizer, EOD removed), so one tokenization serves many measurements. ``--max_memory_mb`` bounds the counts held in memory; beyond it,
-sorted runs are spilled to ``--tmp_dir`` and merged, so corpora larger than RAM work.
+tokenizer, EOD removed), so one tokenization serves many measurements. ``--max_memory_mb`` bounds the counts
+held in memory; beyond it, sorted runs are spilled to ``--tmp_dir`` and merged, so corpora larger than RAM work.
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from njsl.cli import guarded
+
 # the shared pieces, importable from here as before
 from whole_corpus_measures.common import (  # noqa: F401
     DEFAULT_TOKENIZER,
@@ -29,6 +31,7 @@ from whole_corpus_measures.common import (  # noqa: F401
     token_batches,
 )
 
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True,
@@ -37,7 +40,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="JSON file to write")
     p.add_argument("--text_column", default="text")
     p.add_argument("--resps_format", action="store_true", help="text is resps[0][0] (lm-eval --log_samples files)")
-    p.add_argument("--ngram", type=int, nargs="+", default=[1], help="context length(s) n: H(next | previous n tokens); default 1")
+    p.add_argument("--ngram", type=int, nargs="+", default=[1],
+                   help="context length(s) n: H(next | previous n tokens); default 1")
     p.add_argument("--num_docs", type=int, default=None, help="use only the first N documents")
     p.add_argument("--tokenizer", default=DEFAULT_TOKENIZER,
                    help="HF tokenizer name or folder, tokenizer.json, or sentencepiece .model "
@@ -46,7 +50,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--tmp_dir", default=None, help="folder for spilled runs (default: system temp)")
     p.add_argument("--batch_chars", type=int, default=None,
                    help="characters tokenized per batch (default: from --max_memory_mb, at most 4M)")
-    p.add_argument("--strict", action="store_true", help="a malformed jsonl line is fatal (default: skipped and reported)")
+    p.add_argument("--strict", action="store_true",
+                   help="a malformed jsonl line is fatal (default: skipped and reported)")
     from njsl.scaleout.executors import add_executor_args
 
     add_executor_args(p)  # --executor/--tasks/--workers: count per task, merge exactly (whole_corpus_measures.pipeline)
@@ -162,32 +167,29 @@ def run(args) -> dict:
     return entropy_record(args, res, report, tok_name, vocab, prefix is not None, t_setup, seconds)
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from njsl.atomic import write_text_atomic
 
     from njsl.scaleout.executors import executor_options_from_args, wants_scaleout
 
-    try:
-        if wants_scaleout(args):
-            from whole_corpus_measures.pipeline import run_entropy_pipeline
+    if wants_scaleout(args):
+        from whole_corpus_measures.pipeline import run_entropy_pipeline
 
-            check_args(args)
-            if megatron_prefix(str(args.input)) is not None:
-                raise ValueError(f"{args.input}: a Megatron .bin/.idx is counted by the single-process path; drop "
-                                 "--executor/--tasks/--workers")
-            batch_chars = args.batch_chars or _batch_size(args.max_memory_mb, 100, 4_000_000)
-            stage, out = run_entropy_pipeline(args, executor_options_from_args(args, job_name="njsl-entropy"),
-                                              batch_chars=batch_chars)
-            if out is None:
-                print(stage.message)
-                return 0
-        else:
-            out = run(args)
-            write_text_atomic(args.output, json.dumps(out, indent=1) + "\n")
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        check_args(args)
+        if megatron_prefix(str(args.input)) is not None:
+            raise ValueError(f"{args.input}: a Megatron .bin/.idx is counted by the single-process path; drop "
+                             "--executor/--tasks/--workers")
+        batch_chars = args.batch_chars or _batch_size(args.max_memory_mb, 100, 4_000_000)
+        stage, out = run_entropy_pipeline(args, executor_options_from_args(args, job_name="njsl-entropy"),
+                                          batch_chars=batch_chars)
+        if out is None:
+            print(stage.message)
+            return 0
+    else:
+        out = run(args)
+        write_text_atomic(args.output, json.dumps(out, indent=1) + "\n")
     if out["malformed_lines"]:
         shown = ", ".join(f"{Path(m['file']).name}:{m['line']}" for m in out["malformed_lines"][:10])
         print(f"warning: skipped {len(out['malformed_lines'])} malformed line(s): {shown}", file=sys.stderr)

@@ -27,7 +27,7 @@ import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -197,8 +197,6 @@ def preprocess(
     """
     from tqdm import tqdm
 
-    from tokenization.tokenizer import load_tokenizer
-
     t0 = time.time()
     if workers < 1:
         raise PreprocessError(f"workers must be >= 1, got {workers}")
@@ -206,12 +204,7 @@ def preprocess(
         raise PreprocessError(f"--limit must be >= 1, got {limit}")
     input_path = Path(input_path)
     sources = input_files(input_path)  # FileNotFoundError / DocumentFormatError name the problem
-    tok = load_tokenizer(tokenizer)
-    if append_eod and tok.eod_id is None:
-        raise PreprocessError(
-            f"tokenizer {tokenizer!r} has no EOS token to append as end-of-document; "
-            "pick a tokenizer with one, or pass --no_append_eod"
-        )
+    tok = _load_checked_tokenizer(tokenizer, append_eod)
     idx_mod = _megatron_indexed()
     dtype = idx_mod.DType.optimal_dtype(tok.vocab_size)
 
@@ -226,7 +219,7 @@ def preprocess(
         _remove_quietly(stale)
 
     payload = tok.worker_payload()
-    settings = shard_settings(tok, append_eod, text_column, dtype)
+    settings = _shard_settings(tok, payload, append_eod, text_column, dtype)
     shard_infos: list[dict] = []
     resumed = 0
     remaining = limit
@@ -265,9 +258,18 @@ def preprocess(
     return PreprocessResult(prefix, manifest, resumed)
 
 
-def shard_settings(tok, append_eod: bool, text_column: str, dtype) -> dict:
-    """What a shard's tokens depend on besides its source: a shard is reused only when these match."""
-    payload = tok.worker_payload()
+def _load_checked_tokenizer(spec: str, append_eod: bool):
+    from tokenization.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(spec)
+    if append_eod and tok.eod_id is None:
+        raise PreprocessError(f"tokenizer {spec!r} has no EOS token to append as end-of-document; "
+                              "pick a tokenizer with one, or pass --no_append_eod")
+    return tok
+
+
+def _shard_settings(tok, payload, append_eod: bool, text_column: str, dtype) -> dict:
+    """What a finished shard must have been made with to be reused on resume."""
     return {
         "format": _SHARD_FORMAT, "tokenizer": tok.spec, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
         # the tokenizer's content, not just its name: a retrained tokenizer in the same folder invalidates shards

@@ -31,16 +31,12 @@ class _Setup:
     """Tokenizer, megatron module, dtype and shard settings, as ``preprocess`` derives them."""
 
     def __init__(self, tokenizer: str, append_eod: bool, text_column: str):
-        from pretraining.data.preprocess import PreprocessError, _megatron_indexed, shard_settings
-        from tokenization.tokenizer import load_tokenizer
+        from pretraining.data.preprocess import _load_checked_tokenizer, _megatron_indexed, _shard_settings
 
-        self.tok = load_tokenizer(tokenizer)
-        if append_eod and self.tok.eod_id is None:
-            raise PreprocessError(f"tokenizer {tokenizer!r} has no EOS token to append as end-of-document; "
-                                  "pick a tokenizer with one, or pass --no_append_eod")
+        self.tok = _load_checked_tokenizer(tokenizer, append_eod)
         self.idx_mod = _megatron_indexed()
         self.dtype = self.idx_mod.DType.optimal_dtype(self.tok.vocab_size)
-        self.settings = shard_settings(self.tok, append_eod, text_column, self.dtype)
+        self.settings = _shard_settings(self.tok, self.tok.worker_payload(), append_eod, text_column, self.dtype)
         self._encoder = self._encode_fn = None
 
     def encoder(self):

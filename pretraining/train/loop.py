@@ -22,10 +22,13 @@ from pretraining.train.distributed import (DistInfo, all_reduce_sum, autocast, b
                                              gradient_sync, init_distributed, parallelize, resolve_precision)
 from pretraining.train.metrics import (MetricsLogger, init_wandb, memory_gib, peak_flops, truncate_metrics)
 from pretraining.train.schedule import lr_lambda
+from tokenization.tokenizer import load_tokenizer
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf; the message names the step and the last good checkpoint."""
+
+    exit_code = 3  # njsl.cli: a diverged run is neither success nor a bad input
 
 
 def train_step(model, optimizer, scheduler, batches, objective, *, generator, mode, amp, grad_clip,
@@ -81,18 +84,8 @@ def evaluate(model, dataset, objective, *, samples, micro_batch, info: DistInfo,
 
 def tokenizer_info(spec: str) -> tuple[int, int]:
     """(vocabulary size, end-of-document id) of a tokenizer (HF name/folder, tokenizer.json, sentencepiece)."""
-    try:
-        from tokenization.tokenizer import load_tokenizer
-    except ImportError:
-        load_tokenizer = None
-    if load_tokenizer is not None:
-        tok = load_tokenizer(spec)
-        vocab, eod = tok.vocab_size, tok.eod_id
-    else:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(spec)
-        vocab, eod = len(tok), tok.eos_token_id
+    tok = load_tokenizer(spec)
+    vocab, eod = tok.vocab_size, tok.eod_id
     if eod is None:
         raise ConfigError(f"data.tokenizer: {spec} has no end-of-document (eos) token")
     return vocab, eod
@@ -149,14 +142,7 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
     from tqdm import tqdm
 
     m, t = cfg.model, cfg.training
-    if not cfg.data.path or not cfg.data.tokenizer:
-        raise ConfigError("data.path: training needs a data path (mix or .bin/.idx prefix) and data.tokenizer")
-    vocab, eod = tokenizer_info(cfg.data.tokenizer)
-    if m.vocab_size is None:
-        m.vocab_size = vocab
-    elif m.vocab_size < vocab:
-        raise ConfigError(f"model.vocab_size: {m.vocab_size} is smaller than the tokenizer's {vocab} tokens")
-    check_vocab(cfg.data.path, m.vocab_size)
+    vocab, eod = _resolve_vocab(cfg)
     p = plan(cfg, info.world_size)
     ckpt_dir, metrics_path = run_dir / "checkpoints", run_dir / "metrics.jsonl"
     _write_config(cfg, run_dir, info)
@@ -167,17 +153,11 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
         model = build_model(m)
     n_params = count_parameters(model)
     model, mode = parallelize(model, t, info, dtype)
-    decay = [q for q in model.parameters() if q.ndim >= 2]  # no weight decay on norms and biases
-    no_decay = [q for q in model.parameters() if q.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=t.lr, betas=(t.beta1, t.beta2),
-                                  eps=t.eps, fused=info.device.type == "cuda")
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
-        lr=t.lr, min_lr=t.min_lr, warmup_steps=t.warmup_steps, total_steps=p["steps"]))
+    optimizer, scheduler = _optimizer(model, t, p["steps"], info)
     generator = torch.Generator(device=info.device).manual_seed(t.seed + info.rank)
     splits = build_datasets(cfg.data.path, seed=t.seed, sequence_length=m.sequence_length, split=t.split,
-                            vocab_size=vocab, eod_id=eod, n_train=p["steps"] * p["global_batch"], n_valid=t.eval_samples,
-                            n_test=t.eval_samples, cache_dir=str(run_dir / "data_cache"))
+                            vocab_size=vocab, eod_id=eod, n_train=p["steps"] * p["global_batch"],
+                            n_valid=t.eval_samples, n_test=t.eval_samples, cache_dir=str(run_dir / "data_cache"))
 
     if info.is_main:
         ckpt.clean_partial(ckpt_dir)
@@ -228,15 +208,7 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
                             "memory_gib": memory_gib(info.device)})
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tps:,.0f}")
             bar.update(1)
-            if splits.valid is not None and t.eval_every and (step % t.eval_every == 0 or step == p["steps"]):
-                logger.log({"kind": "eval", "step": step, **evaluate(
-                    model, splits.valid, objective, samples=t.eval_samples, micro_batch=t.micro_batch_size,
-                    info=info, amp=amp, seed=t.seed)})
-            if splits.test is not None and step == p["steps"]:  # held-out test split, once at the end
-                result = evaluate(model, splits.test, objective, samples=t.eval_samples,
-                                  micro_batch=t.micro_batch_size, info=info, amp=amp, seed=t.seed)
-                logger.log({"kind": "test", "step": step,
-                            **{k.replace("val_", "test_", 1): v for k, v in result.items()}})
+            _log_evals(logger, step, p["steps"], model, splits, objective, t, info, amp)
             stopping = _agree(stop.signal is not None, info)
             if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == p["steps"] or stopping:
                 last_ckpt = ckpt.save_checkpoint(ckpt_dir, step, model, optimizer, scheduler,
@@ -253,6 +225,42 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
                 break
     logger.close()
     return run_info
+
+
+def _resolve_vocab(cfg: RunConfig) -> tuple[int, int]:
+    """(tokenizer vocabulary, end-of-document id); fills ``model.vocab_size`` and checks the data fits it."""
+    m = cfg.model
+    if not cfg.data.path or not cfg.data.tokenizer:
+        raise ConfigError("data.path: training needs a data path (mix or .bin/.idx prefix) and data.tokenizer")
+    vocab, eod = tokenizer_info(cfg.data.tokenizer)
+    if m.vocab_size is None:
+        m.vocab_size = vocab
+    elif m.vocab_size < vocab:
+        raise ConfigError(f"model.vocab_size: {m.vocab_size} is smaller than the tokenizer's {vocab} tokens")
+    check_vocab(cfg.data.path, m.vocab_size)
+    return vocab, eod
+
+
+def _optimizer(model, t, total_steps: int, info: DistInfo):
+    """AdamW (no weight decay on norms and biases) and the warmup + cosine schedule."""
+    decay = [q for q in model.parameters() if q.ndim >= 2]
+    no_decay = [q for q in model.parameters() if q.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=t.lr, betas=(t.beta1, t.beta2),
+                                  eps=t.eps, fused=info.device.type == "cuda")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
+        lr=t.lr, min_lr=t.min_lr, warmup_steps=t.warmup_steps, total_steps=total_steps))
+    return optimizer, scheduler
+
+
+def _log_evals(logger, step: int, last_step: int, model, splits, objective, t, info: DistInfo, amp) -> None:
+    """Validation every ``eval_every`` steps and at the end; the held-out test split once, at the end."""
+    kw = dict(samples=t.eval_samples, micro_batch=t.micro_batch_size, info=info, amp=amp, seed=t.seed)
+    if splits.valid is not None and t.eval_every and (step % t.eval_every == 0 or step == last_step):
+        logger.log({"kind": "eval", "step": step, **evaluate(model, splits.valid, objective, **kw)})
+    if splits.test is not None and step == last_step:
+        result = evaluate(model, splits.test, objective, **kw)
+        logger.log({"kind": "test", "step": step, **{k.replace("val_", "test_", 1): v for k, v in result.items()}})
 
 
 def _agree(flag: bool, info: DistInfo) -> bool:
