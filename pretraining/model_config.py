@@ -142,7 +142,7 @@ class TrainingConfig:
     global_batch_tokens: int | None = None  # alternative to global_batch_size: tokens per step
     micro_batch_size: int = 8  # sequences per rank per forward/backward
     train_tokens: int | None = None  # token budget; steps = ceil(tokens / (global batch x seq len))
-    max_steps: int | None = None  # overrides train_tokens when given
+    max_steps: int | None = None  # stop after this step (the schedule stays train_tokens'); the schedule without one
     lr: float = 1.5e-4
     min_lr: float = 1e-5
     warmup_steps: int = 100
@@ -163,6 +163,7 @@ class TrainingConfig:
     compile: bool = False
     activation_checkpointing: bool = False
     wandb_project: str | None = None  # default: $WANDB_PROJECT
+    data_workers: int = 2  # DataLoader worker processes reading samples ahead of the step (0: in the loop)
 
     def validate(self, prefix: str = "training.") -> None:
         if (self.global_batch_size is None) == (self.global_batch_tokens is None):
@@ -173,7 +174,7 @@ class TrainingConfig:
                 _positive_int(getattr(self, name), prefix + name)
         for name in ("micro_batch_size", "eval_samples", "keep_last", "log_every"):
             _positive_int(getattr(self, name), prefix + name)
-        for name in ("warmup_steps", "eval_every", "checkpoint_every", "seed"):
+        for name in ("warmup_steps", "eval_every", "checkpoint_every", "seed", "data_workers"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{prefix}{name}: expected a non-negative integer, got {v!r}")
@@ -271,6 +272,16 @@ def _build(cls, section: dict, prefix: str):
                 section[f.name] = float(section[f.name])
             except ValueError:
                 raise ConfigError(f"{prefix}{f.name}: expected a number, got {section[f.name]!r}") from None
+    # token counts with suffixes, as everywhere else ("10B", "300M"; the mix report's parser)
+    for name in ("train_tokens", "global_batch_tokens"):
+        if cls is TrainingConfig and isinstance(section.get(name), str) and section[name][-1:].upper() in "KMBGT":
+            from pretraining.mixes import MixError, parse_token_count
+
+            try:
+                section[name] = parse_token_count(section[name])
+            except MixError:
+                raise ConfigError(f"{prefix}{name}: expected a token count such as 300M, 1.5B or 2e9, "
+                                  f"got {section[name]!r}") from None
     # 2.0e9 / "2e9" for an integer field (token budgets): accept when integral
     for f in dataclasses.fields(cls):
         v = section.get(f.name)
