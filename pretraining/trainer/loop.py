@@ -221,6 +221,9 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None,
     if last_ckpt is not None:
         state = ckpt.load_checkpoint(last_ckpt, model, optimizer, scheduler, generator, info.rank)
         start, tokens_seen = state["step"], state["tokens_seen"]
+        # the optimizer holds the LR the old schedule set for the next step; an extended schedule may differ there
+        for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
+            group["lr"] = base * fn(scheduler.last_epoch)
     run_info = _run_info(cfg, run_dir, p, n_params, start, tokens_seen, last_ckpt, finished=start >= p["steps"])
     if info.is_main:
         truncate_metrics(metrics_path, start)

@@ -109,7 +109,7 @@ def test_nonfinite_grad_norm_skips_the_step(fused):
     loss, _, gnorm, skipped = stats.tolist()
     assert math.isfinite(loss) and not math.isfinite(gnorm) and skipped == 1.0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # weights untouched
-    assert all(torch.equal(a, opt.state[q]["step"]) for a, q in zip(steps_before, model.parameters()))
+    assert all(torch.equal(a, opt.state[q]["step"]) for a, q in zip(steps_before, model.parameters(), strict=True))
     assert train_step(model, opt, sched, [tokens], causal_lm, **kw)[3].item() == 0.0  # and training goes on
     assert not all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
