@@ -6,12 +6,13 @@ import json
 import pytest
 import torch
 
-from pretraining.model_config import ConfigError, load_run_config
-from pretraining.train_cli import main as train_main
-from pretraining.trainer import train
-from pretraining.trainer.data import build_datasets, step_batch
-from pretraining.trainer.metrics import read_metrics
-from pretraining.trainer.schedule import lr_at, lr_at_segments, warmup_warning
+from pretraining.config import ConfigError
+from pretraining.models.run_config import load_run_config
+from pretraining.train.train_cli import main as train_main
+from pretraining.train import train
+from pretraining.data.batches import build_datasets, step_batch
+from pretraining.train.metrics import read_metrics
+from pretraining.train.schedule import lr_at, lr_at_segments, warmup_warning
 
 TOKENS_PER_STEP = 8 * 64  # tiny overrides: 8 sequences of 64 tokens
 

@@ -8,16 +8,16 @@ import math
 import pytest
 import torch
 
-from pretraining.model_config import load_run_config
-from pretraining.model_registry import build_model
-from pretraining.objectives import OBJECTIVES, causal_lm, get_objective, register_objective
-from pretraining.trainer import train, train_step
-from pretraining.trainer.data import build_datasets, step_batch
-from pretraining.trainer.distributed import autocast
-from pretraining.trainer.loop import plan, tokenizer_info
-from pretraining.trainer.metrics import read_metrics
-from pretraining.trainer.reference_step import reference_train_step
-from pretraining.trainer.schedule import lr_lambda
+from pretraining.models.run_config import load_run_config
+from pretraining.models.registry import build_model
+from pretraining.models.objectives import OBJECTIVES, causal_lm, get_objective, register_objective
+from pretraining.train import train, train_step
+from pretraining.data.batches import build_datasets, step_batch
+from pretraining.train.distributed import autocast
+from pretraining.train.loop import plan, tokenizer_info
+from pretraining.train.metrics import read_metrics
+from pretraining.train.reference_step import reference_train_step
+from pretraining.train.schedule import lr_lambda
 
 STEPS = 6
 
@@ -82,7 +82,7 @@ class _InfGrad(torch.autograd.Function):
 
 
 def _tiny_model():
-    from pretraining.model_config import ModelConfig
+    from pretraining.config import ModelConfig
 
     torch.manual_seed(0)
     return build_model(ModelConfig(dimension=32, num_layers=1, num_heads=2, ffn_hidden_size=64, vocab_size=50,
@@ -136,7 +136,7 @@ def test_skipped_steps_counted_in_log(tiny_config, tiny_data, tiny_overrides, tm
 
 
 def test_bf16_logits_chunked_cross_entropy_matches_fp32():
-    from pretraining.objectives import cross_entropy_sum
+    from pretraining.models.objectives import cross_entropy_sum
 
     torch.manual_seed(0)
     logits = torch.randn(4, 50, 300).bfloat16().requires_grad_(True)

@@ -1,0 +1,77 @@
+"""Training objectives: a registry from ``ModelConfig.objective`` to a loss function.
+
+An objective is ``fn(model, tokens, pad_id, generator) -> (loss_sum, n_tokens)``:
+
+- ``tokens``: LongTensor ``[batch, sequence_length + 1]``; positions holding ``pad_id`` are padding.
+- returns the **sum** of per-token losses (a differentiable scalar) and the number of tokens it covers
+  (a tensor), so losses and perplexities are token-weighted across micro-batches, ranks and documents,
+  and padding never counts.
+- ``generator`` is a ``torch.Generator`` for objectives that draw random numbers (masking); its state is
+  checkpointed, so a resumed run draws the same masks.
+
+New objectives (e.g. masked LM) register with ``@register_objective("mlm")``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from njsl.registry import Registry
+from pretraining.config import ConfigError
+
+Objective = Callable[[nn.Module, torch.Tensor, int, "torch.Generator | None"], tuple[torch.Tensor, torch.Tensor]]
+# mlm registers itself when the architectures package is imported (on the first lookup).
+OBJECTIVES: Registry[Objective] = Registry("objective", where="model.objective: ", error=ConfigError,
+                                           plugins=("pretraining.models.architectures",))
+
+# Padding id used by megatron-core's GPTDataset when the tokenizer has no pad token; never a real token id.
+PAD_ID = -1
+
+
+def register_objective(name: str):
+    """Decorator registering an objective under ``name`` (a name registered twice is refused)."""
+    return OBJECTIVES.register(name)
+
+
+def get_objective(name: str) -> Objective:
+    """The loss function registered as ``name``."""
+    return OBJECTIVES.get(name)
+
+
+@register_objective("clm")
+def causal_lm(model: nn.Module, tokens: torch.Tensor, pad_id: int = PAD_ID,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-token prediction: inputs ``tokens[:, :-1]``, labels ``tokens[:, 1:]``, padded labels ignored.
+
+    Right padding only: a causal model never attends from a real token to a later pad, so no attention
+    mask is needed (and the fused SDPA kernels stay usable).
+    """
+    inputs, labels = tokens[:, :-1], tokens[:, 1:]
+    # pad ids may be outside the vocabulary (-1): feed token 0 there; those positions are never scored
+    inputs = inputs.masked_fill(inputs == pad_id, 0)
+    keep = labels != pad_id
+    logits = model(input_ids=inputs).logits
+    return cross_entropy_sum(logits, labels.masked_fill(~keep, -100)), keep.sum()
+
+
+def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor, chunk_tokens: int = 8192) -> torch.Tensor:
+    """Summed cross-entropy in fp32 (labels -100 ignored), whatever the logits' precision.
+
+    fp32 logits (CPU): one ``F.cross_entropy`` call. bf16/fp16 logits (GPU): kept in bf16 and upcast chunk by
+    chunk of ``chunk_tokens`` positions, each chunk recomputed in backward (activation checkpointing), so
+    neither a full fp32 copy of the ``[tokens, vocab]`` logits nor its fp32 gradient is ever held; bf16
+    log-softmax over a 32k vocabulary would lose ~2 digits, fp32 per chunk does not.
+    """
+    flat, target = logits.reshape(-1, logits.size(-1)), labels.reshape(-1)
+    if logits.dtype == torch.float32 or flat.size(0) <= chunk_tokens:
+        return F.cross_entropy(flat.float(), target, ignore_index=-100, reduction="sum")
+    from torch.utils.checkpoint import checkpoint
+
+    def piece(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(x.float(), y, ignore_index=-100, reduction="sum")
+
+    return sum(checkpoint(piece, flat[i:i + chunk_tokens], target[i:i + chunk_tokens], use_reentrant=False)
+               for i in range(0, flat.size(0), chunk_tokens))
