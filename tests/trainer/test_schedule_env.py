@@ -43,17 +43,46 @@ def test_env_file(tmp_path, monkeypatch):
         monkeypatch.delenv(k, raising=False)
     assert load_env(env) == {"NJSL_TEST_A": "1", "NJSL_TEST_B": "x y", "NJSL_TEST_C": ""}
     assert os.environ["NJSL_TEST_A"] == "kept" and os.environ["NJSL_TEST_B"] == "x y"
+    assert "NJSL_TEST_C" not in os.environ  # an empty value sets nothing
     env.write_text("NOT A VALID LINE\n")
     with pytest.raises(ValueError, match=".env:1"):
         load_env(env)
 
 
+def test_env_precedence_same_in_bash_and_python(tmp_path):
+    """The shell scripts' reading of .env (eval of env.py's exports) gives what njsl train's load_env gives."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = tmp_path / ".env"
+    env.write_text("HF_HOME=\nNJSL_T_SET=from_file\nNJSL_T_NEW='a b$c'\nexport NJSL_T_EMPTY=\n")
+    base = {"PATH": os.environ["PATH"], "NJSL_T_SET": "from_user", "HF_HOME": "/user/cache"}
+    keys = ("HF_HOME", "NJSL_T_SET", "NJSL_T_NEW", "NJSL_T_EMPTY")
+    show = "; ".join(f'echo "{k}=${{{k}-<unset>}}"' for k in keys)
+    script = f'cd {repo} && eval "$({sys.executable} pretraining/train/env.py {env})" && {show}'
+    bash = subprocess.run(["bash", "-c", script], env=base, capture_output=True, text=True, check=True).stdout
+    py = f"import os; from pretraining.train.env import load_env; load_env({str(env)!r}); " + "; ".join(
+        f"print('{k}=' + os.environ.get('{k}', '<unset>'))" for k in keys)
+    python = subprocess.run([sys.executable, "-c", py], env={**base, "PYTHONPATH": str(repo)}, capture_output=True,
+                            text=True, check=True).stdout
+    assert bash == python == "HF_HOME=/user/cache\nNJSL_T_SET=from_user\nNJSL_T_NEW=a b$c\nNJSL_T_EMPTY=<unset>\n"
+
+
 def test_env_template_committed():
     from pathlib import Path
 
+    from pretraining.train.env import parse_env
+
     template = Path(__file__).resolve().parents[2] / ".env.template"
-    keys = [line.split("=")[0] for line in template.read_text().splitlines() if "=" in line and line[0] != "#"]
-    assert "WANDB_PROJECT" in keys and "WANDB_MODE" in keys
+    values = parse_env(template)
+    assert "WANDB_MODE" in values and "WANDB_PROJECT" in template.read_text()
+    assert all(v != "" for v in values.values())  # an empty value would shadow nothing but confuse bash users
+    for script in ("demo_scripts/train_model.sh", "pretraining/slurm/train_multinode.sbatch",
+                   "pretraining/slurm/sweep_array.sbatch"):
+        text = (template.parent / script).read_text()
+        assert "pretraining/train/env.py .env" in text and ". ./.env" not in text, script
 
 
 def test_wandb_offline(tiny_config, tiny_data, tiny_overrides, tmp_path, monkeypatch):
