@@ -205,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     info = init_distributed()
     stream = text_tokens(8192, 4_000_000 if info.device.type == "cuda" else 200_000)
-    with open("/proc/loadavg") as fh:
-        print(f"load average: {fh.read().split()[:3]}", file=sys.stderr)
+    print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
     if args.cpu_compare:
         r = cpu_compare(args, info, stream)
         print(f"tiny_cpu on {_device_name(info)}, {args.steps} timed steps after {args.warmup}: before "

@@ -22,8 +22,6 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "architecture_family": ("transformer", "mamba", "hyena", "rwkv", "retnet", "hybrid"),
     "training_objective": ("clm", "mlm", "prefix_lm"),
 }
-# Values in the release that are outside the schema's vocabulary; imported unchanged, reported by check.
-RELEASE_ONLY_VALUES: dict[str, tuple[str, ...]] = {"biases": ("some",)}
 
 ALIASES: dict[str, dict[str, str]] = {
     "layer_norm_type": {"layernorm": "parametric", "layer_norm": "parametric", "ln": "parametric",

@@ -12,7 +12,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Iterable
+from collections.abc import Iterator, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,8 @@ def _record_id(record: dict, id_column: str | None, fallback: str) -> str:
     return fallback
 
 
-def iter_records(path: str | Path, *, strict: bool = False, report: ReadReport | None = None) -> Iterator[tuple[str, int, dict]]:
+def iter_records(path: str | Path, *, strict: bool = False,
+                 report: ReadReport | None = None) -> Iterator[tuple[str, int, dict]]:
     """Yield ``(file, row_number, record)`` for every row of every input file, streaming.
 
     Malformed jsonl lines are recorded in ``report`` and skipped, or raise with ``strict``.

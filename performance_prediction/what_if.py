@@ -26,6 +26,7 @@ import yaml
 
 from .errors import PredictionFileNotFoundError, PredictionInputError
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
+from njsl.cli import guarded
 
 TOP_KEYS = {"id", "total_params", "tokens_billions", "architecture", "data", "pseudo"}
 DATA_SHORT = {c.removeprefix("pretraining_summary_percentage_"): c for c in DATA_FEATURES}
@@ -47,7 +48,8 @@ def load_spec(path: str | Path) -> pd.DataFrame:
         raise PredictionInputError(f"spec {p}: unknown field(s) {', '.join(sorted(unknown))}; "
                                    f"allowed: {', '.join(sorted(TOP_KEYS))}")
     row: dict = {}
-    for key, col in (("total_params", "total_params"), ("tokens_billions", "pretraining_summary_total_tokens_billions")):
+    for key, col in (("total_params", "total_params"), ("tokens_billions",
+                                                        "pretraining_summary_total_tokens_billions")):
         if key not in doc:
             raise PredictionInputError(f"spec {p}: field {key!r} is required")
         row[col] = _positive(doc[key], key, p)
@@ -126,9 +128,9 @@ def predict_models(data, models: pd.DataFrame, half_widths: pd.Series, cfg, pred
         h = float(half_widths.get(task, np.nan))
         # Tree ensembles and the log-linear fit can step outside the metric's range; a score cannot.
         pred, lo, hi = (np.clip(v, 0.0, upper) for v in (raw, raw - h, raw + h))
-        for mid, p, l, u in zip(todo.index, pred, lo, hi):
-            rows.append({"id": mid, "metric": data.metric, "task": task, "predicted": float(p), "lower": float(l),
-                         "upper": float(u), "interval": f"{1 - alpha:.0%}", "n_train_models": len(y)})
+        for mid, p, low, up in zip(todo.index, pred, lo, hi, strict=False):
+            rows.append({"id": mid, "metric": data.metric, "task": task, "predicted": float(p), "lower": float(low),
+                         "upper": float(up), "interval": f"{1 - alpha:.0%}", "n_train_models": len(y)})
     return pd.DataFrame(rows, columns=["id", "metric", "task", "predicted", "lower", "upper", "interval",
                                        "n_train_models"])
 
@@ -167,13 +169,16 @@ def predict_model(spec: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_
     return pd.concat(frames, ignore_index=True)
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     from njsl.paths import paper_release_dir
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", help="YAML file describing the planned model")
     parser.add_argument("--db_path", default=None, help="store (default: the shared paper release)")
-    parser.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy", "brier_score"])
+    parser.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy",
+                                                                                              "brier_score"])
     parser.add_argument("--predictor", default="xgb_all")
     parser.add_argument("--alpha", type=float, default=0.1, help="1 - coverage of the interval")
     parser.add_argument("--pseudo_feats_csv", default=None)
@@ -182,16 +187,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--output", default=None, help="also write the table as CSV")
     parser.add_argument("--n_jobs", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        if not 0 < args.alpha < 1:
-            raise PredictionInputError(f"--alpha must be in (0, 1), got {args.alpha}")
-        spec = load_spec(args.spec)
-        table = predict_model(spec, args.db_path or str(paper_release_dir()), metrics=args.metrics,
-                              predictor=args.predictor, alpha=args.alpha, pseudo_feats_csv=args.pseudo_feats_csv,
-                              residuals_csv=args.residuals_csv, n_jobs=args.n_jobs)
-    except (PredictionInputError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if not 0 < args.alpha < 1:
+        raise PredictionInputError(f"--alpha must be in (0, 1), got {args.alpha}")
+    spec = load_spec(args.spec)
+    table = predict_model(spec, args.db_path or str(paper_release_dir()), metrics=args.metrics,
+                          predictor=args.predictor, alpha=args.alpha, pseudo_feats_csv=args.pseudo_feats_csv,
+                          residuals_csv=args.residuals_csv, n_jobs=args.n_jobs)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.output:
         from njsl.atomic import atomic_open

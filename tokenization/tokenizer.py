@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from njsl.atomic import atomic_path
 from tokenization.kmer import build_kmer_tokenizer, is_kmer_name
@@ -107,7 +107,8 @@ def load_tokenizer(spec: str | os.PathLike) -> TextTokenizer:
         from transformers import PreTrainedTokenizerFast
 
         tok = PreTrainedTokenizerFast(tokenizer_file=str(path))
-        eos = next((t for t in (EOS, "</s>", "<eos>", "<|eos|>") if tok.convert_tokens_to_ids(t) not in (None, tok.unk_token_id)), None)
+        eos = next((t for t in (EOS, "</s>", "<eos>", "<|eos|>")
+                    if tok.convert_tokens_to_ids(t) not in (None, tok.unk_token_id)), None)
         if eos is not None:
             tok.eos_token = eos
         return _wrap_hf(spec, tok)
@@ -121,7 +122,8 @@ def load_tokenizer(spec: str | os.PathLike) -> TextTokenizer:
     try:
         tok = AutoTokenizer.from_pretrained(spec, local_files_only=_offline() or path.is_dir())
     except (OSError, ValueError) as exc:
-        hint = " (offline: HF_HUB_OFFLINE is set, so only local folders and the local HF cache work)" if _offline() else ""
+        hint = (" (offline: HF_HUB_OFFLINE is set, so only local folders and the local HF cache work)"
+                if _offline() else "")
         raise TokenizerError(
             f"cannot load tokenizer {spec!r}{hint}: {exc}. Pass an HF name, a local tokenizer folder, "
             "a tokenizer.json, or a sentencepiece .model file (train one with 'njsl tokenizer train')."

@@ -27,7 +27,7 @@ import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -209,8 +209,6 @@ def preprocess(
     """
     from tqdm import tqdm
 
-    from tokenization.tokenizer import load_tokenizer
-
     t0 = time.time()
     if workers < 1:
         raise PreprocessError(f"workers must be >= 1, got {workers}")
@@ -218,12 +216,7 @@ def preprocess(
         raise PreprocessError(f"--limit must be >= 1, got {limit}")
     input_path = Path(input_path)
     sources = input_files(input_path)  # FileNotFoundError / DocumentFormatError name the problem
-    tok = load_tokenizer(tokenizer)
-    if append_eod and tok.eod_id is None:
-        raise PreprocessError(
-            f"tokenizer {tokenizer!r} has no EOS token to append as end-of-document; "
-            "pick a tokenizer with one, or pass --no_append_eod"
-        )
+    tok = _load_checked_tokenizer(tokenizer, append_eod)
     idx_mod = _megatron_indexed()
     dtype = idx_mod.DType.optimal_dtype(tok.vocab_size)
 
@@ -235,12 +228,7 @@ def preprocess(
     name = output_prefix or default_output_name(input_path, text_column)
     prefix = output_dir / name
     payload = tok.worker_payload()
-    settings = {
-        "format": _SHARD_FORMAT, "tokenizer": tok.spec, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
-        # the tokenizer's content, not just its name: a retrained tokenizer in the same folder invalidates shards
-        "tokenizer_sha256": hashlib.sha256("\0".join(payload).encode("utf-8", "surrogatepass")).hexdigest(),
-        "append_eod": append_eod, "text_column": text_column, "dtype": np.dtype(dtype).name,
-    }
+    settings = _shard_settings(tok, payload, append_eod, text_column, dtype)
     if not overwrite:
         check_output_folder(output_dir, prefix, settings)
     unk_id = kmer_unknown_id(tok)
@@ -290,6 +278,26 @@ def preprocess(
                              input_path)
     shutil.rmtree(work, ignore_errors=True)
     return PreprocessResult(prefix, manifest, resumed)
+
+
+def _load_checked_tokenizer(spec: str, append_eod: bool):
+    from tokenization.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(spec)
+    if append_eod and tok.eod_id is None:
+        raise PreprocessError(f"tokenizer {spec!r} has no EOS token to append as end-of-document; "
+                              "pick a tokenizer with one, or pass --no_append_eod")
+    return tok
+
+
+def _shard_settings(tok, payload, append_eod: bool, text_column: str, dtype) -> dict:
+    """What a finished shard must have been made with to be reused on resume."""
+    return {
+        "format": _SHARD_FORMAT, "tokenizer": tok.spec, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
+        # the tokenizer's content, not just its name: a retrained tokenizer in the same folder invalidates shards
+        "tokenizer_sha256": hashlib.sha256("\0".join(payload).encode("utf-8", "surrogatepass")).hexdigest(),
+        "append_eod": append_eod, "text_column": text_column, "dtype": np.dtype(dtype).name,
+    }
 
 
 def check_output_folder(output_dir: Path, prefix: Path, settings: dict) -> None:

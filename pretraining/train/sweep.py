@@ -33,6 +33,7 @@ import yaml
 from pretraining.config import ConfigError, apply_overrides
 from pretraining.models.counts import format_params
 from pretraining.models.run_config import run_config_from_dict
+from njsl.cli import guarded
 
 _KEYS = {"name", "base", "output_dir", "data", "set", "grid", "variants", "mixes", "param_budget"}
 
@@ -97,7 +98,7 @@ def expand(grid_path: str | Path) -> tuple[dict, list[PlannedRun], list[str]]:
     runs, notes = [], []
     for values, variant, mix in itertools.product(itertools.product(*grid.values()) if grid else [()],
                                                   variants, mixes):
-        changes = dict(zip(grid.keys(), values))
+        changes = dict(zip(grid.keys(), values, strict=False))
         changes.update(variant)
         if mix is not None:
             mix_path = Path(mix) if Path(mix).is_absolute() else (grid_path.parent / mix)
@@ -169,6 +170,7 @@ def _train(run: PlannedRun, extra: list[str]) -> int:
     return train_main(["--config", str(config), "--output", str(run.run_dir), *extra])
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,12 +182,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--sbatch_template", type=Path, help="template with {{NAME}} {{ARRAY}} {{GRID}} {{LOG_DIR}}")
     ap.add_argument("--nproc_per_node", default="1", help="passed to njsl train")
     args = ap.parse_args(argv)
-    try:
-        meta, runs, notes = expand(args.grid)
-        tsv = write_plan(meta, runs)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    meta, runs, notes = expand(args.grid)
+    tsv = write_plan(meta, runs)
     for note in notes:
         print(note, file=sys.stderr)
     if args.only is not None:

@@ -1,6 +1,7 @@
 """kill -9 mid-run, resume: the same losses step for step as an uninterrupted run; SIGTERM checkpoints and exits."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,10 +37,8 @@ def _records(run_dir: Path) -> list[dict]:
         return []
     out = []
     for line in path.read_text().splitlines():
-        try:
+        with contextlib.suppress(json.JSONDecodeError):  # a line cut by the kill
             out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
     return out
 
 
