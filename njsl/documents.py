@@ -12,7 +12,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator, Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def extract_text(record: dict, text_column: str = "text", resps_format: bool = F
     Returns None when the record has no such field (the caller decides whether that is fatal).
     """
     if resps_format:
-        resps = record.get("resps")
+        resps: Any = record.get("resps")
         try:
             value = resps[0][0]
         except (TypeError, IndexError, KeyError):
