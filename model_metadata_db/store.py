@@ -60,7 +60,7 @@ class AnalysisStore:
     """
 
     def __init__(self, path: str | Path | None = None, *, lock_timeout: float = 60.0):
-        self.path: Path | None = None if _is_memory(path) else Path(path)
+        self.path: Path | None = None if path is None or _is_memory(path) else Path(path)
         self.lock_timeout = lock_timeout
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(MEMORY) if self.path is None else None
         self._session_con: duckdb.DuckDBPyConnection | None = None
@@ -73,8 +73,10 @@ class AnalysisStore:
         """A new, empty store with the schema: in memory (``None``/``":memory:"``) or a new ``.duckdb`` file."""
         if _is_memory(path):
             store = cls(None, lock_timeout=lock_timeout)
+            assert store._con is not None  # an in-memory store holds its connection
             store._con.execute(schema_sql())
             return store
+        assert path is not None
         path = Path(path)
         if path.exists():
             raise StoreError(f"{path} already exists; open it with AnalysisStore.from_existing() "
@@ -97,6 +99,7 @@ class AnalysisStore:
         """
         if _is_memory(path):
             return cls.create(None, lock_timeout=lock_timeout)
+        assert path is not None
         path = Path(path)
         if path.is_dir():
             from .importers.export_folder import import_export_folder
@@ -176,8 +179,10 @@ class AnalysisStore:
             raise StoreError("the store is closed; open it again with AnalysisStore.from_existing()")
         if self._tx_con is not None:
             yield self._tx_con
-        elif self._con is not None or self._session_con is not None:
-            yield self._con if self._con is not None else self._session_con
+        elif self._con is not None:
+            yield self._con
+        elif self._session_con is not None:
+            yield self._session_con
         else:
             con = self._open(write)
             try:

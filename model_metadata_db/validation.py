@@ -97,7 +97,7 @@ METRIC_RANGES: dict[str, tuple[float, float]] = {**{m: (0.0, 1.0) for m in FRACT
 
 
 def _check_metric(row: Mapping[str, Any]) -> None:
-    bounds = METRIC_RANGES.get(row.get("metric"))
+    bounds = METRIC_RANGES.get(str(row.get("metric")))
     value = row.get("metric_value")
     if bounds and value is not None and not bounds[0] <= value <= bounds[1]:
         hint = "; give a fraction, not a percent" if bounds == (0.0, 1.0) and 1 < value <= 100 else ""

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def extract_text(record: dict, text_column: str = "text", resps_format: bool = F
     Returns None when the record has no such field (the caller decides whether that is fatal).
     """
     if resps_format:
-        resps = record.get("resps")
+        resps: Any = record.get("resps")
         try:
             value = resps[0][0]
         except (TypeError, IndexError, KeyError):

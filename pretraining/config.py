@@ -72,6 +72,18 @@ def _integral(value: Any) -> Any:
     return value
 
 
+def _token_count(value: Any) -> Any:
+    # token counts take the suffixes the mix report takes ("10B", "300M"): one parser everywhere
+    if isinstance(value, str) and value.strip()[-1:].upper() in tuple("KMBGT"):
+        from pretraining.data.mixes import MixError, parse_token_count
+
+        try:
+            return parse_token_count(value)
+        except MixError:
+            return value
+    return _integral(value)
+
+
 def _number(value: Any) -> Any:
     # YAML 1.1 reads 1.5e-4 as a string; accept numeric strings for float fields
     if isinstance(value, str):
@@ -91,6 +103,8 @@ def _alias(field: str):
 PositiveInt = Annotated[int, BeforeValidator(_integral), Field(strict=True, gt=0, description="a positive integer")]
 NonNegativeInt = Annotated[int, BeforeValidator(_integral),
                            Field(strict=True, ge=0, description="a non-negative integer")]
+TokenCount = Annotated[int, BeforeValidator(_token_count),
+                      Field(strict=True, gt=0, description="a token count such as 300M, 1.5B or 2e9")]
 PositiveFloat = Annotated[float, BeforeValidator(_number), Field(strict=True, gt=0, description="a positive number")]
 NonNegativeFloat = Annotated[float, BeforeValidator(_number),
                              Field(strict=True, ge=0, description="a non-negative number")]
@@ -187,8 +201,8 @@ class ModelConfig(_Section):
     dimension: PositiveInt
     num_layers: PositiveInt
     num_heads: PositiveInt
-    num_kv_heads: PositiveInt | None = None
-    ffn_hidden_size: PositiveInt | None = None
+    num_kv_heads: PositiveInt  # default num_heads (multi-head attention)
+    ffn_hidden_size: PositiveInt  # or mlp_ratio x dimension
     mlp_ratio: PositiveFloat | None = None
     activation: Annotated[Literal[ACTIVATIONS], _alias("activation")] = "swiglu"  # type: ignore[valid-type]
     layer_norm_type: Annotated[Literal[NORMS], _alias("layer_norm_type")] = "rmsnorm"  # type: ignore[valid-type]
@@ -209,20 +223,39 @@ class ModelConfig(_Section):
     extra: Annotated[dict[str, Any], Field(description="a mapping of family-specific options")] = \
         Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, raw: Any) -> Any:
+        """Fill ``num_kv_heads`` (= num_heads) and ``ffn_hidden_size`` (= mlp_ratio x dimension) when not given."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        if raw.get("num_kv_heads") is None and "num_heads" in raw:
+            raw["num_kv_heads"] = raw["num_heads"]
+        if raw.get("ffn_hidden_size") is None:
+            try:
+                raw["ffn_hidden_size"] = int(round(float(raw["mlp_ratio"]) * _integral(raw["dimension"])))
+            except (KeyError, TypeError, ValueError):
+                if raw.get("mlp_ratio") is None:
+                    raise ValueError("ffn_hidden_size: give ffn_hidden_size or mlp_ratio") from None
+                raw.pop("ffn_hidden_size", None)  # the bad mlp_ratio/dimension is reported by its own field
+        return raw
+
     @model_validator(mode="after")
-    def _resolve_and_check(self) -> ModelConfig:
-        if self.num_kv_heads is None:
-            self.num_kv_heads = self.num_heads
-        if self.ffn_hidden_size is None and self.mlp_ratio is not None:
-            self.ffn_hidden_size = int(round(self.mlp_ratio * self.dimension))
-        if self.ffn_hidden_size is None:
-            raise ValueError("ffn_hidden_size: give ffn_hidden_size or mlp_ratio")
+    def _check(self) -> ModelConfig:
         if self.dimension % self.num_heads:
             raise ValueError(f"num_heads: dimension {self.dimension} is not divisible by num_heads {self.num_heads}")
         if self.num_kv_heads > self.num_heads or self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_kv_heads: {self.num_kv_heads} must divide num_heads {self.num_heads} "
                              "(mha: equal, mqa: 1, gqa: a divisor)")
         return self
+
+    @property
+    def vocab(self) -> int:
+        """``vocab_size``, which is None until a tokenizer sets it; an error naming the field when unset."""
+        if self.vocab_size is None:
+            raise ConfigError("model.vocab_size: not set; give it in the config or pass a tokenizer")
+        return self.vocab_size
 
     @property
     def head_dim(self) -> int:
@@ -254,10 +287,10 @@ class TrainingConfig(_Section):
     """Optimisation, schedule, parallelism and bookkeeping. Defaults are the paper's schedule."""
 
     global_batch_size: PositiveInt | None = 512  # sequences per optimizer step (all ranks, all micro-batches)
-    global_batch_tokens: PositiveInt | None = None  # alternative to global_batch_size: tokens per step
+    global_batch_tokens: TokenCount | None = None  # alternative to global_batch_size: tokens per step
     micro_batch_size: PositiveInt = 8  # sequences per rank per forward/backward
-    train_tokens: PositiveInt | None = None  # token budget; steps = ceil(tokens / (global batch x seq len))
-    max_steps: PositiveInt | None = None  # overrides train_tokens when given
+    train_tokens: TokenCount | None = None  # token budget; steps = ceil(tokens / (global batch x seq len))
+    max_steps: PositiveInt | None = None  # stop after this step (schedule from train_tokens; without it, the length)
     lr: NonNegativeFloat = 1.5e-4
     min_lr: NonNegativeFloat = 1e-5
     warmup_steps: NonNegativeInt = 100
@@ -280,6 +313,7 @@ class TrainingConfig(_Section):
     compile: Flag = False
     activation_checkpointing: Flag = False
     wandb_project: str | None = None  # default: $WANDB_PROJECT
+    data_workers: NonNegativeInt = 2  # DataLoader worker processes reading samples ahead of the step (0: in the loop)
 
     @model_validator(mode="after")
     def _check(self) -> TrainingConfig:

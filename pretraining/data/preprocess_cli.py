@@ -31,6 +31,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--output_prefix", default=None,
                    help="output name inside --output_dir (default: <input stem>_<text column>_document)")
     p.add_argument("--batch_docs", type=int, default=256, help="documents per tokenizer call (default 256)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write even where --output_dir holds another tokenizer's output (default: refuse)")
+    p.add_argument("--allow_unk", action="store_true",
+                   help="k-mer tokenizers: keep input with more unknown tokens than --max_unk_rate (default: refuse)")
+    p.add_argument("--max_unk_rate", type=float, default=None,
+                   help="k-mer tokenizers: the largest share of unknown tokens accepted (default 0.10)")
     from njsl.scaleout.executors import add_executor_args
 
     # --executor/--tasks: datatrove pipelines (pretraining.data.preprocess_pipeline); --workers = tasks at once there
@@ -49,7 +55,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     stage, manifest = run_preprocess_pipeline(
         args.input, args.output_dir, args.tokenizer, executor_options_from_args(args, job_name="njsl-preprocess"),
         text_column=args.text_column, append_eod=args.append_eod, output_prefix=args.output_prefix,
-        batch_docs=args.batch_docs)
+        batch_docs=args.batch_docs, overwrite=args.overwrite, allow_unk=args.allow_unk,
+        **({} if args.max_unk_rate is None else {"max_unk_rate": args.max_unk_rate}))
     if manifest is None:
         print(stage.message)
         return 0
@@ -67,15 +74,17 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return _run_pipeline(args)
     result = preprocess(args.input, args.output_dir, args.tokenizer, workers=args.workers, json_dir=args.json_dir,
                         text_column=args.text_column, append_eod=args.append_eod, limit=args.limit,
-                        keep_jsonl=args.keep_jsonl, output_prefix=args.output_prefix, batch_docs=args.batch_docs)
+                        keep_jsonl=args.keep_jsonl, output_prefix=args.output_prefix, batch_docs=args.batch_docs,
+                        overwrite=args.overwrite, allow_unk=args.allow_unk,
+                        **({} if args.max_unk_rate is None else {"max_unk_rate": args.max_unk_rate}))
     m = result.manifest
     sk = m["skipped"]
     print(f"wrote {result.prefix}.bin/.idx ({m['dtype']}): {m['documents']} documents, {m['tokens']} tokens "
           f"in {m['seconds']:.1f} s; skipped {sk['empty_documents']} empty, {sk['malformed_lines']} malformed line(s), "
           f"{sk['decode_replacements']} line(s) with invalid UTF-8 replaced"
           + (f"; resumed {result.resumed_shards} shard(s)" if result.resumed_shards else ""))
-    if m["documents"] == 0:
-        print("warning: no documents were written (every document empty or skipped)", file=sys.stderr)
+    if m["unknown_rate"]:
+        print(f"unknown tokens: {m['unknown_tokens']} ({m['unknown_rate']:.2%} of the text tokens)")
     for src in m["sources"]:
         for line in src["malformed"]:
             print(f"  malformed: {line}", file=sys.stderr)

@@ -31,9 +31,15 @@ class _Setup:
     """Tokenizer, megatron module, dtype and shard settings, as ``preprocess`` derives them."""
 
     def __init__(self, tokenizer: str, append_eod: bool, text_column: str):
-        from pretraining.data.preprocess import _load_checked_tokenizer, _megatron_indexed, _shard_settings
+        from pretraining.data.preprocess import (
+            _load_checked_tokenizer,
+            _megatron_indexed,
+            _shard_settings,
+            kmer_unknown_id,
+        )
 
         self.tok = _load_checked_tokenizer(tokenizer, append_eod)
+        self.unk_id = kmer_unknown_id(self.tok)
         self.idx_mod = _megatron_indexed()
         self.dtype = self.idx_mod.DType.optimal_dtype(self.tok.vocab_size)
         self.settings = _shard_settings(self.tok, self.tok.worker_payload(), append_eod, text_column, self.dtype)
@@ -108,7 +114,7 @@ class TokenizeShardsStep(PipelineStep):
                 with self.track_time(unit="file"):
                     stats = _write_shard(src, shard, encoder, s.idx_mod, s.dtype,
                                          s.tok.eod_id if self.append_eod else None, self.text_column, None, None,
-                                         self.batch_docs, self.batch_chars, False)
+                                         self.batch_docs, self.batch_chars, False, s.unk_id)
                 info = {"key": expected, "stats": stats.__dict__, "bytes": _size(src)}
             write_text_atomic(marker, json.dumps(info, indent=1))  # the shard's commit point
             self.stat_update("documents", value=stats.documents)
@@ -143,14 +149,15 @@ class AssembleStep(PipelineStep):
     type = "🔢 - TOKENIZER"
 
     def __init__(self, prefix: str, work: str, n_files: int, tokenizer: str, append_eod: bool, text_column: str,
-                 input_path: str, tasks: int, started: float):
+                 input_path: str, tasks: int, started: float, allow_unk: bool = False, max_unk_rate: float = 0.1):
         super().__init__()
+        self.allow_unk, self.max_unk_rate = allow_unk, max_unk_rate
         self.prefix, self.work, self.n_files = prefix, work, n_files
         self.tokenizer, self.append_eod, self.text_column = tokenizer, append_eod, text_column
         self.input_path, self.tasks, self.started = input_path, tasks, started
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from pretraining.data.preprocess import _assemble, _read_marker
+        from pretraining.data.preprocess import _assemble, _read_marker, _refuse_content
 
         s = process_setup(self.tokenizer, self.append_eod, self.text_column)
         work = Path(self.work)
@@ -161,6 +168,12 @@ class AssembleStep(PipelineStep):
                 raise RuntimeError(f"shard {k} of {work} is missing; delete {work} and its .datatrove folder, "
                                    "then rerun")
             infos.append(info)
+        try:  # preprocess's own refusals: no non-empty document, too many unknown k-mers
+            _refuse_content(infos, s.tok.spec, self.input_path, s.unk_id, self.append_eod, self.allow_unk,
+                            self.max_unk_rate)
+        except ValueError:
+            shutil.rmtree(work, ignore_errors=True)  # nothing half-written stays behind
+            raise
         manifest = _assemble(Path(self.prefix), work, infos, s.idx_mod, s.dtype, s.tok, s.settings, self.started,
                              self.tasks, None, self.input_path)
         self.stat_update("documents", value=manifest["documents"])
@@ -170,18 +183,29 @@ class AssembleStep(PipelineStep):
 
 def run_preprocess_pipeline(input_path: str, output_dir: str, tokenizer: str, opts: ExecutorOptions, *,
                             text_column: str = "text", append_eod: bool = True, output_prefix: str | None = None,
-                            batch_docs: int = 256, batch_chars: int = 1 << 20) -> tuple[StageRun, dict | None]:
-    """``njsl preprocess`` on datatrove executors; returns what ran and, once complete, the manifest."""
-    from pretraining.data.preprocess import default_output_name, read_manifest
+                            batch_docs: int = 256, batch_chars: int = 1 << 20, overwrite: bool = False,
+                            allow_unk: bool = False, max_unk_rate: float | None = None) -> tuple[StageRun, dict | None]:
+    """``njsl preprocess`` on datatrove executors; returns what ran and, once complete, the manifest.
+
+    Refuses what :func:`pretraining.data.preprocess.preprocess` refuses, through its own checks: an output folder
+    holding another tokenizer's output (unless ``overwrite``), before anything runs; an input without a non-empty
+    document or, for k-mer tokenizers, with too many unknown tokens (unless ``allow_unk``), before assembling.
+    """
+    from pretraining.data.preprocess import DEFAULT_MAX_UNK_RATE, check_output_folder, default_output_name, \
+        read_manifest
 
     out_local = local_dir_of(str(output_dir))
     if out_local is None:
         raise ValueError(f"--output_dir {output_dir}: must be a local folder (megatron-core writes local files); "
                          "inputs may be remote")
     input_folder, files = list_inputs(str(input_path))
-    process_setup(tokenizer, append_eod, text_column)  # a bad tokenizer fails here, once, not in every task
+    setup = process_setup(tokenizer, append_eod, text_column)  # a bad tokenizer fails here, once, not per task
     name = output_prefix or default_output_name(str(input_path).rstrip("/"), text_column)
     out = Path(out_local)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--output_dir: {out} is a file, not a folder; give a folder path")
+    if not overwrite:
+        check_output_folder(out, out / name, setup.settings)
     out.mkdir(parents=True, exist_ok=True)
     tasks = opts.tasks if opts.shard is not None else min(opts.tasks, len(files))
     opts = opts.model_copy(update={"tasks": tasks})
@@ -194,7 +218,8 @@ def run_preprocess_pipeline(input_path: str, output_dir: str, tokenizer: str, op
     tokenize = TokenizeShardsStep(input_folder, files, work, tokenizer, append_eod, text_column, batch_docs,
                                   batch_chars)
     assemble = AssembleStep(str(out / name), work, len(files), tokenizer, append_eod, text_column, str(input_path),
-                            tasks, started)
+                            tasks, started, allow_unk,
+                            DEFAULT_MAX_UNK_RATE if max_unk_rate is None else max_unk_rate)
     run = run_stages([Pipeline("tokenize", [tokenize], tasks), Pipeline("assemble", [assemble], 1)], opts,
                      logging_root)
     return run, (read_manifest(out / name) if run.complete else None)

@@ -134,7 +134,8 @@ def expand(grid_path: str | Path) -> tuple[dict, list[PlannedRun], list[str]]:
     base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
     base.setdefault("data", {}).update(spec.data)
     name = spec.name or grid_path.stem
-    common = [f"{k}={v}" for k, v in spec.set.items()]
+    # values are re-read as YAML: None must become null, not the string "None"
+    common = [f"{k}={'null' if v is None and not k.startswith('data.') else v}" for k, v in spec.set.items()]
     grid, variants, mixes, budget = spec.grid, spec.variants, spec.mixes, spec.param_budget
     out_dir = Path(spec.output_dir or f"runs/{name}")
     runs, notes = [], []

@@ -72,3 +72,18 @@ def test_entropy_shards_last_one_merges(corpus, tmp_path, capsys):
     assert "still to run" in capsys.readouterr().out and not out.exists()
     assert entropy_cli.main([*base, "--shard", "0/2"]) == 0
     assert_same_entropy(json.loads(out.read_text()), ref)
+
+
+def test_preprocess_pipeline_refuses_input_without_documents(tmp_path, capsys):
+    from pretraining.data.preprocess_cli import main as preprocess_main
+    from whole_corpus_measures.cli import default_tokenizer_dir
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for k in range(2):
+        (docs / f"part{k}.jsonl").write_text('{"text": "  "}\n{"text": ""}\n')
+    out = tmp_path / "out"
+    rc = preprocess_main(["--input", str(docs), "--output_dir", str(out), "--tokenizer", default_tokenizer_dir(),
+                          "--tasks", "2", "--workers", "1"])
+    assert rc == 2 and "no non-empty document" in capsys.readouterr().err
+    assert not list(out.glob("*.bin")) and not list(out.glob("*.idx")) and not list(out.glob(".*.work"))

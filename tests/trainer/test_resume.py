@@ -59,6 +59,9 @@ def test_kill9_resume_matches_uninterrupted(tiny_config, tiny_data, tiny_overrid
     proc = subprocess.Popen(_cmd(tiny_config, tiny_data, tiny_overrides, run_dir), env=_env(), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_step(proc, run_dir, 7)  # after the step-6 checkpoint, before step 9's
+    t0 = time.time()  # checkpoints are written in the background: wait until step 6's is the latest
+    while json.loads((run_dir / "run_info.json").read_text())["steps_done"] < 6 and time.time() - t0 < 120:
+        time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     info = json.loads((run_dir / "run_info.json").read_text())
