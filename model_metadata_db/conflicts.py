@@ -151,7 +151,6 @@ def plan_rows(table: str, items: Sequence[Incoming], stored: dict[tuple, dict[st
               plan: Plan) -> None:
     """Decide, row by row, what of ``items`` is written to ``table`` given the ``stored`` rows (by key)."""
     check_policy(policy)
-    n_before = len(plan.conflicts)
     merged = _merge_batch(table, items, policy, plan)
     writes = plan.writes.setdefault(table, [])
     linked = LINKED.get(table, ())
@@ -194,7 +193,11 @@ def plan_rows(table: str, items: Sequence[Incoming], stored: dict[tuple, dict[st
             continue
         if cols:
             writes.append({c: v for c, v in row.items() if c in KEYS[table] or c in cols})
-    undecided = [c for c in plan.conflicts[n_before:] if c["resolution"].endswith("undecided")]
+
+
+def raise_undecided(plan: Plan, policy: str) -> None:
+    """Stop the import (before anything is written) when a conflict was left undecided by the policy."""
+    undecided = [c for c in plan.conflicts if c["resolution"].endswith("undecided")]
     if undecided:
         diff = pd.DataFrame(undecided)
         raise ConflictError(conflict_message(diff, policy), diff)

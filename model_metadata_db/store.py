@@ -22,7 +22,7 @@ import pyarrow as pa
 from njsl.atomic import atomic_path
 
 from .benchmarks import is_known_benchmark
-from .conflicts import Incoming, Plan, check_policy, plan_rows
+from .conflicts import Incoming, Plan, check_policy, plan_rows, raise_undecided
 from .errors import StoreError, StoreFileNotFoundError, StoreLockedError
 from .paper_api import PaperAPI
 from .report import ImportReport
@@ -500,6 +500,7 @@ class AnalysisStore(PaperAPI):
                                                "(metadata/model_aliases.csv)")
                         item.row = {**item.row, "id": canon}
                 plan_rows(table, items, self._stored_rows(table, items), on_conflict, plan)
+            raise_undecided(plan, on_conflict)
             for table, rows in plan.writes.items():
                 if rows:
                     self._write(table, rows)

@@ -94,7 +94,8 @@ def test_wrong_types(seeded, tmp_path, shared):
     scores = root / "model_scores" / "s.json"
     scores.write_text(json.dumps({"model_name": "org/m", "results": {"harness": {
         "winogrande": {"acc": 0.5}, "anli_r1": {"x-shot": {"acc": "0.3381"}}}}}))
-    fails(seeded, "metric 'acc' must be a number, got '0.3381'", import_metadata_record, seeded, scores)
+    fails(seeded, "metric 'acc' must be a number, got '0.3381'", import_metadata_record, seeded, scores,
+          assume_shots="standard")
     bad = {"results": {"hellaswag": {"acc,none": "0.3"}}, "n-shot": {"hellaswag": 10},
            "config": {"model_args": "pretrained=org/m"}}
     (tmp_path / "r.json").write_text(json.dumps(bad))
