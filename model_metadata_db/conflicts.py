@@ -209,8 +209,8 @@ def conflict_message(diff: pd.DataFrame, policy: str) -> str:
              "nothing was written:"]
     for r in diff.head(20).itertuples():
         key = f" {r.key}" if r.key else ""
-        lines.append(f"  {r.table} {r.id}{key} {r.column}: {r.old!r} -> {r.new!r} (from {r.source}; "
-                     f"old from {r.old_source})")
+        other = "stored value" if r.old_source == "store" else f"two rows in this import, other from {r.old_source}"
+        lines.append(f"  {r.table} {r.id}{key} {r.column}: {r.old!r} -> {r.new!r} (from {r.source}; {other})")
     if len(diff) > 20:
         lines.append(f"  ... {len(diff) - 20} more")
     if policy == "newest":

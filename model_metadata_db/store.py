@@ -148,9 +148,7 @@ class AnalysisStore(PaperAPI):
                 for table in tables:
                     if table in TABLES:
                         con.execute(f"SELECT * FROM {table}").fetchall()
-        except StoreLockedError:
-            raise
-        except (StoreError, duckdb.Error) as err:
+        except duckdb.Error as err:
             raise StoreError(f"store {self.path} is corrupt or not a DuckDB store ({_first_line(err)}); "
                              "nothing was read or written. Restore it from a backup or rebuild it from an "
                              "export (`njsl db import FOLDER --db NEW.duckdb --create`)") from None
@@ -212,7 +210,8 @@ class AnalysisStore(PaperAPI):
                 delay = min(delay * 1.5, 0.1)
             except duckdb.Error as err:  # a truncated or foreign file: one line, not a traceback
                 raise StoreError(f"cannot open store {self.path}: it is corrupt or not a DuckDB database "
-                                 f"({_first_line(err)})") from None
+                                 f"({_first_line(err)}); nothing was read or written. Restore it from a backup or "
+                                 "rebuild it from an export (`njsl db import FOLDER --db NEW.duckdb --create`)") from None
 
     @contextlib.contextmanager
     def _connection(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
