@@ -383,9 +383,10 @@ class AnalysisStore(PaperAPI):
                         include_partial: bool = False, **filters: Any) -> pd.DataFrame:
         """Scores for training the predictor: canonical ids, without flagged (broken runs, rows outside a task's
         definition) and partial evaluations unless asked (``include_flagged`` / ``include_partial``)."""
-        from .hygiene import flag_scores, training_mask
+        from .hygiene import training_mask
         scores = self.scores(metric=metric, **filters)
-        mask = training_mask(scores, flag_scores(scores), include_flagged=include_flagged,
+        # flags are judged on every metric of a run (a broken perplexity flags the run's accuracy too)
+        mask = training_mask(scores, self.flagged_scores(), include_flagged=include_flagged,
                              include_partial=include_partial)
         return scores[mask].reset_index(drop=True)
 
