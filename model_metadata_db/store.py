@@ -200,7 +200,8 @@ class AnalysisStore(PaperAPI):
                 time.sleep(delay)
             except duckdb.IOException as err:
                 if not _is_lock_error(err):
-                    raise StoreError(f"cannot open store {self.path}: {_first_line(err)}") from None
+                    raise StoreError(f"cannot open store {self.path}: {_first_line(err)} (a truncated or corrupt "
+                                     "file, or an unreadable one); nothing was read or written") from None
                 if time.monotonic() > deadline:
                     raise StoreLockedError(f"store {self.path} is locked by another process for more than "
                                            f"{self.lock_timeout:g} s; retry when it has finished") from None
