@@ -50,20 +50,21 @@ def test_clean_store_has_no_error_findings(store):
     assert [f.code for f in check_store(store) if f.severity == "error" and f.count] == []
 
 
-def test_db_cli_import_info_check_export(release_dir, tmp_path, capsys):
+def test_db_cli_import_info_check_export(mini_release_dir, tmp_path, capsys):
     db = tmp_path / "s.duckdb"
-    assert db_main(["import", str(release_dir), "--db", str(db)]) == 2  # a mistyped --db creates nothing
+    assert db_main(["import", str(mini_release_dir), "--db", str(db)]) == 2  # a mistyped --db creates nothing
     assert "no store at" in capsys.readouterr().err and not db.exists()
-    assert db_main(["import", str(release_dir), "--db", str(db), "--create"]) == 0
+    assert db_main(["import", str(mini_release_dir), "--db", str(db), "--create"]) == 0
     out = capsys.readouterr().out
-    assert "27150 evaluation_results" in out and "27395 inserted" in out  # rows of all four tables
+    assert "4 evaluation_results" in out and "9 inserted" in out  # rows of the three tables
     assert db_main(["info", "--db", str(db), "--top", "3"]) == 0
     out = capsys.readouterr().out
-    assert "evaluation_results" in out and "gsm8k" in out
+    assert "evaluation_results" in out and "piqa" in out
     assert db_main(["check", "--db", str(db), "--json"]) == 0
     codes = {f["code"]: f for f in json.loads(capsys.readouterr().out)}
-    assert codes["evaluated_without_annotation"]["count"] == 41
-    assert db_main(["check", "--db", str(db), "--strict"]) == 1  # the release has error-level findings
+    assert codes["evaluated_without_annotation"]["count"] == 2  # the case twin and the checkpoint path
+    assert codes["alias_overlaps"]["count"] == 0 and codes["flagged_scores"]["count"] == 1  # the NaN brier score
+    assert db_main(["check", "--db", str(db), "--strict"]) == 1  # a path id is an error-level finding
     capsys.readouterr()
     assert db_main(["export", str(tmp_path / "exp"), "--db", str(db)]) == 0
     assert db_main(["export", str(tmp_path / "exp"), "--db", str(db)]) == 2

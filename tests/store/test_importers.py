@@ -165,8 +165,12 @@ def test_dataset_record_becomes_dataset_features(records_import):
     assert f.loc["dolma", "char_len_mean"] == pytest.approx(3821.06)
 
 
-def test_record_reimport_is_a_noop(shared, store):
-    path = shared / "data" / "metadata_records" / "model_scores" / "results_01-ai__Yi-34B.json"
+def test_record_reimport_is_a_noop(store, tmp_path):
+    path = tmp_path / "model_scores" / "results_01-ai__Yi-34B.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"model_name": "01-ai__Yi-34B", "last_updated": "2024-12-04", "results": {
+        "harness": {"arc:challenge": {"25-shot": {"acc": 0.61, "acc_norm": 0.65, "timestamp": "2024-01-01T00:00:00"}},
+                    "winogrande": {"acc": 0.83, "acc_stderr": 0.01}}}}))
     first = import_metadata_record(store, path, assume_shots="standard")
     before = {t: store.query(f"SELECT * FROM {t} ORDER BY ALL") for t in ("evaluation_results", "model_annotations")}
     report = import_metadata_record(store, path, assume_shots="standard")
@@ -176,29 +180,35 @@ def test_record_reimport_is_a_noop(shared, store):
         assert frame.equals(store.query(f"SELECT * FROM {t} ORDER BY ALL"))
 
 
-def test_import_export_folder_into_existing_store_is_idempotent(release_dir, store):
-    import_export_folder(store, release_dir)
+def test_import_export_folder_into_existing_store_is_idempotent(mini_release_dir, store):
+    import_export_folder(store, mini_release_dir)
     first = store.query("SELECT * FROM evaluation_results ORDER BY ALL")
-    import_export_folder(store, release_dir)
+    report = import_export_folder(store, mini_release_dir)
+    assert report.counts["inserted"] == 0 and report.counts["unchanged"] == 9
     assert first.equals(store.query("SELECT * FROM evaluation_results ORDER BY ALL"))
 
 
-def test_release_copy_elsewhere_still_imports(release_dir, tmp_path):
+def test_release_copy_elsewhere_still_imports(mini_release_dir, tmp_path):
     """load.sql names another machine's paths; a copy in any folder must import from its own CSVs."""
     copy = tmp_path / "moved release"
-    shutil.copytree(release_dir, copy)
+    shutil.copytree(mini_release_dir, copy)
+    assert "/data/tir/elsewhere" in (copy / "load.sql").read_text()
     with AnalysisStore.from_existing(copy) as s:
-        assert s.counts()["evaluation_results"] == 27150
+        assert s.counts()["evaluation_results"] == 4
+        # the export keeps the ids as published; reads map them to canonical ids
+        assert "EleutherAI/pythia-410M" in set(s.scores(canonical=False)["id"])
+        assert set(s.scores()["id"]) == {"org/a", "EleutherAI/pythia-410m", "llama2_460M_nl_code_shuf-hf"}
 
 
-def test_records_folder_import_is_all_or_nothing(shared, tmp_path, capsys):
+def test_records_folder_import_is_all_or_nothing(tmp_path, capsys):
     """A bad file stops the whole folder (nothing written); --continue-on-error imports the good ones, exit 1."""
     from model_metadata_db.cli import main as db_main
-    src = shared / "data" / "metadata_records"
     root = tmp_path / "records"
     (root / "model_scores").mkdir(parents=True)
-    for name in ("results_01-ai__Yi-34B.json", "results_gpt2.json", "results_model_name.json"):
-        shutil.copy(src / "model_scores" / name, root / "model_scores" / name)
+    for name, model in (("results_01-ai__Yi-34B.json", "01-ai__Yi-34B"), ("results_gpt2.json", "gpt2"),
+                        ("results_model_name.json", "model_name")):
+        (root / "model_scores" / name).write_text(json.dumps({"model_name": model, "results": {"harness": {
+            "winogrande": {"acc": 0.6}}}}))
     db = tmp_path / "s.duckdb"
     assert db_main(["create", str(db)]) == 0
     assert db_main(["import", str(root), "--db", str(db), "--assume-shots", "standard"]) == 2
