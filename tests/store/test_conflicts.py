@@ -182,3 +182,20 @@ def test_shared_records_over_the_release_replace_nothing_silently(release_dir, s
                               on=["id", "benchmark", "setting", "metric"], suffixes=("", "_after"))
         assert ((merged["metric_value"] == merged["metric_value_after"])
                 | merged["metric_value"].isna()).all()
+
+
+def test_register_run_follows_the_policy(store):
+    """register-run writes through the store's functions: re-registering a changed run stops with the diff."""
+    from pretraining.register_run import RunRecord, register
+    record = RunRecord("njsl/run-1", {"id": "njsl/run-1", "dimension": 256, "num_heads": 4},
+                       {"id": "njsl/run-1", "pretraining_summary_total_tokens_billions": 0.5},
+                       eval_rows=[{"id": "njsl/run-1", "benchmark": "heldout_web", "setting": "0-shot",
+                                   "metric": "perplexity", "metric_value": 31.0, "metric_stderr": None}])
+    register(store, record)
+    before = snapshot(store)
+    register(store, record)  # the same run again: nothing changes
+    same(before, snapshot(store))
+    record.eval_rows[0]["metric_value"] = 29.5
+    with pytest.raises(ConflictError, match="heldout_web 0-shot perplexity metric_value: 31.0 -> 29.5"):
+        register(store, record)
+    same(before, snapshot(store))
