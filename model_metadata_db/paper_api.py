@@ -8,7 +8,8 @@ ours works; the README lists each difference.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -108,7 +109,8 @@ class PaperAPI:
         data = df[["id", "benchmark", "setting", "accuracy", "accuracy_stderr"]].dropna(subset=["benchmark"]).copy()
         multi = data.groupby("benchmark")["setting"].nunique()
         multi = set(multi[multi > 1].index)
-        data["name"] = [f"{b}_{s}" if b in multi else b for b, s in zip(data["benchmark"], data["setting"])]
+        pairs = zip(data["benchmark"], data["setting"], strict=True)
+        data["name"] = [f"{b}_{s}" if b in multi else b for b, s in pairs]
         acc = data.pivot(index="id", columns="name", values="accuracy")
         acc.columns = [f"{c}_acc".rstrip("_") for c in acc.columns]
         err = data.pivot(index="id", columns="name", values="accuracy_stderr")

@@ -43,7 +43,7 @@ class ImportReport:
             self.counts[name] = self.counts.get(name, 0) + n
         self.conflicts += plan.conflicts
 
-    def merge(self, other: "ImportReport") -> None:
+    def merge(self, other: ImportReport) -> None:
         for table, n in other.rows.items():
             self.add_rows(table, n)
         for name, n in other.counts.items():

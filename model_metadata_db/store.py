@@ -13,7 +13,8 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import duckdb
 import pandas as pd
@@ -88,14 +89,14 @@ class AnalysisStore(PaperAPI):
         self._closed = False
 
     @classmethod
-    def _bare(cls, path: str | Path | None, lock_timeout: float) -> "AnalysisStore":
+    def _bare(cls, path: str | Path | None, lock_timeout: float) -> AnalysisStore:
         store = cls.__new__(cls)
         store._setup(path, lock_timeout)
         return store
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def create(cls, path: str | Path | None = None, *, lock_timeout: float = 60.0) -> "AnalysisStore":
+    def create(cls, path: str | Path | None = None, *, lock_timeout: float = 60.0) -> AnalysisStore:
         """A new, empty store with the schema: in memory (``None``/``":memory:"``) or a new ``.duckdb`` file."""
         if _is_memory(path):
             store = cls._bare(None, lock_timeout)
@@ -109,7 +110,7 @@ class AnalysisStore(PaperAPI):
         return cls._bare(path, lock_timeout)
 
     @classmethod
-    def from_existing(cls, path: str | Path | None, *, lock_timeout: float = 60.0) -> "AnalysisStore":
+    def from_existing(cls, path: str | Path | None, *, lock_timeout: float = 60.0) -> AnalysisStore:
         """Open a ``.duckdb`` file, an ``EXPORT DATABASE`` folder (loaded into memory) or memory.
 
         A ``.duckdb`` file lacking our extra columns/tables (e.g. one written by the paper's code) gets them
@@ -212,7 +213,8 @@ class AnalysisStore(PaperAPI):
             except duckdb.Error as err:  # a truncated or foreign file: one line, not a traceback
                 raise StoreError(f"cannot open store {self.path}: it is corrupt or not a DuckDB database "
                                  f"({_first_line(err)}); nothing was read or written. Restore it from a backup or "
-                                 "rebuild it from an export (`njsl db import FOLDER --db NEW.duckdb --create`)") from None
+                                 "rebuild it from an export (`njsl db import FOLDER --db NEW.duckdb --create`)"
+                                 ) from None
 
     @contextlib.contextmanager
     def _connection(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -264,7 +266,7 @@ class AnalysisStore(PaperAPI):
                 con.close()
 
     @contextlib.contextmanager
-    def session(self) -> Iterator["AnalysisStore"]:
+    def session(self) -> Iterator[AnalysisStore]:
         """Hold one read-write connection to a file store for a batch of calls (e.g. a folder import).
 
         Each write still commits in its own transaction; the session only saves reopening the file per call
@@ -305,7 +307,7 @@ class AnalysisStore(PaperAPI):
             self._con = None
         self._closed = True
 
-    def __enter__(self) -> "AnalysisStore":
+    def __enter__(self) -> AnalysisStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -536,7 +538,7 @@ class AnalysisStore(PaperAPI):
                 _unregister(con, "_njsl_keys")
         out = {}
         for values in rows:
-            row = dict(zip(names, values))
+            row = dict(zip(names, values, strict=True))
             out[tuple(row[k] for k in keys)] = row
         return out
 

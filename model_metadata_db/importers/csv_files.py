@@ -16,7 +16,8 @@ import csv
 import json
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from ..aliases import canonical_id
 from ..conflicts import Incoming

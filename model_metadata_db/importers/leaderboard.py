@@ -17,7 +17,8 @@ import json
 import math
 import numbers
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from ..aliases import canonical_id
 from ..errors import StoreError

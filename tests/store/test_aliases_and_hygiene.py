@@ -38,7 +38,7 @@ def test_canonical_rows_win_and_alias_rows_fill():
     scores = pd.DataFrame({"id": ["a/m", "a/M", "a/M"], "benchmark": ["x", "x", "y"], "setting": ["0-shot"] * 3,
                            "metric": ["accuracy"] * 3, "metric_value": [0.5, 0.6, 0.7]})
     out = canonicalize(scores, ["id", "benchmark", "setting", "metric"], table)
-    assert sorted(zip(out["benchmark"], out["metric_value"])) == [("x", 0.5), ("y", 0.7)]
+    assert sorted(zip(out["benchmark"], out["metric_value"], strict=True)) == [("x", 0.5), ("y", 0.7)]
     assert alias_overlaps(scores, table)[["alias", "alias_value", "value"]].values.tolist() == [["a/M", 0.6, 0.5]]
     ann = pd.DataFrame({"id": ["a/m", "a/M"], "dimension": [None, 64.0], "num_heads": [8.0, 4.0]})
     row = canonicalize(ann, ["id"], table).iloc[0]

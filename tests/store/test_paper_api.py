@@ -135,12 +135,13 @@ def test_json_dir_import_with_the_papers_defaults(db, tmp_path):
     folder.mkdir()
     (folder / "results_org__m.json").write_text(json.dumps(
         {"model_name": "org__m", "results": {"harness": {"hellaswag": {"acc_norm": 0.5},
-                                                          "arc_challenge": {"25-shot": {"acc": 0.4, "timestamp": "2024-01-01T00:00:00"}}}}}))
+                                                          "arc_challenge": {"25-shot": {
+                                                              "acc": 0.4, "timestamp": "2024-01-01T00:00:00"}}}}}))
     with pytest.raises(StoreError, match="shot count"):
         db.import_scores_from_json_dir(str(folder))
     report = db.import_scores_from_json_dir(str(folder), benchmark_defaults=AnalysisStore.BENCHMARK_DEFAULTS)
     assert report.counts["inserted"] == 2
-    assert set(zip(db.scores()["benchmark"], db.scores()["setting"])) == {("hellaswag", "10-shot"),
+    assert set(zip(db.scores()["benchmark"], db.scores()["setting"], strict=True)) == {("hellaswag", "10-shot"),
                                                                            ("arc_challenge", "25-shot")}
 
 
@@ -162,7 +163,7 @@ def test_leaderboard_v1_and_v2_import(db, tmp_path):
                               {"fullname": "org/n", "GPQA Raw": 0.27}]))
     import_lm_eval_results(db, v2)
     v2rows = db.scores()[db.scores()["benchmark"].str.startswith("leaderboard_")]
-    assert sorted(zip(v2rows["id"], v2rows["benchmark"], v2rows["setting"])) == [
+    assert sorted(zip(v2rows["id"], v2rows["benchmark"], v2rows["setting"], strict=True)) == [
         ("org/m", "leaderboard_bbh", "3-shot"), ("org/m", "leaderboard_mmlu_pro", "5-shot"),
         ("org/n", "leaderboard_gpqa", "0-shot")]
 
