@@ -172,9 +172,6 @@ def write_sources(store, parsed: list[ParsedSource], *, on_conflict: str = "erro
 
 
 def failure_text(failed: list[dict[str, str]], n_sources: int) -> str:
-    lines = [f"{len(failed)} of {n_sources} source file(s) cannot be imported; nothing was written "
-             "(--continue-on-error imports the others):"]
-    lines += [f"  {f['reason']}" for f in failed[:30]]
-    if len(failed) > 30:
-        lines.append(f"  ... {len(failed) - 30} more")
-    return "\n".join(lines)
+    """Why an all-or-nothing import wrote nothing: every bad source with its reason."""
+    from .importers.metadata_records import failure_message
+    return failure_message(failed, n_sources)

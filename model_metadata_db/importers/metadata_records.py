@@ -520,7 +520,7 @@ def import_metadata_records(store, root: str | Path | None = None, *, kinds: Ite
 
 def failure_message(failed: list[dict[str, Any]], n_files: int) -> str:
     """Why an all-or-nothing import wrote nothing: every bad file with its reason."""
-    lines = [f"{len(failed)} of {n_files} file(s) cannot be imported; nothing was written "
+    lines = [f"{len(failed)} of {n_files} source file(s) cannot be imported; nothing was written "
              "(--continue-on-error imports the others):"]
     lines += [f"  {f['reason']}" for f in failed[:30]]
     if len(failed) > 30:
