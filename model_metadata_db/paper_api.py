@@ -202,7 +202,56 @@ class PaperAPI:
         report.errors += [f["reason"] for f in failed]
         return report
 
+    def verify_scores(self) -> dict[str, pd.DataFrame]:
+        """Print (and return) a sample of accuracy scores and of other metrics, as the paper's did."""
+        acc = self.query("SELECT id, benchmark, setting, metric_value AS accuracy, metric_stderr AS accuracy_stderr "
+                         "FROM evaluation_results WHERE metric = 'accuracy' LIMIT 5")
+        other = self.query("SELECT id, benchmark, setting, metric, metric_value FROM evaluation_results "
+                           "WHERE metric IN ('brier_score', 'perplexity') LIMIT 5")
+        print("\nScore import verification:\n\nSample of scores with accuracy:")
+        print(acc)
+        print("\nSample of scores with other metrics:")
+        print(other)
+        return {"accuracy": acc, "other_metrics": other}
+
     # ------------------------------------------------------------------ conflicts
+    def safe_import_scores(self, scores_df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Compare a wide scores frame (``id`` + ``<bench>_<N>-shot_<metric>`` columns) with the store, writing
+        nothing: (rows with new keys, conflicts with the stored values beyond rounding)."""
+        from .conflicts import Plan, plan_rows
+        from .importers.csv_files import score_rows_from_frame
+        items = score_rows_from_frame(scores_df)
+        plan = Plan()
+        plan_rows("evaluation_results", items, self._stored_rows("evaluation_results", items), "keep", plan)
+        stored = self._stored_rows("evaluation_results", items)
+        new = [i.row for i in items if (i.row["id"], i.row["benchmark"], i.row["setting"], i.row["metric"])
+               not in stored]
+        return pd.DataFrame(new), plan.diff()
+
+    def import_scores_safely(self, scores_df: pd.DataFrame, auto_resolve: bool = False,
+                             resolution_strategy: str = "newer"):
+        """Import a wide scores frame: new scores are inserted; conflicts are kept as stored unless
+        ``auto_resolve``, then ``newer`` (the imported values are the newer ones) or ``larger``/``smaller``
+        replaces them and ``older`` keeps them. The paper's asked on stdin without ``auto_resolve``; ours keeps."""
+        from .importers.csv_files import score_rows_from_frame
+        if resolution_strategy not in ("newer", "older", "larger", "smaller"):
+            raise StoreError(f"resolution_strategy must be newer, older, larger or smaller, got {resolution_strategy!r}")
+        items = score_rows_from_frame(scores_df)
+        if not auto_resolve or resolution_strategy == "older":
+            return self.apply({"evaluation_results": items}, on_conflict="keep", source="import_scores_safely")
+        if resolution_strategy == "newer":
+            return self.apply({"evaluation_results": items}, on_conflict="replace", source="import_scores_safely")
+        stored = self._stored_rows("evaluation_results", items)
+        better = max if resolution_strategy == "larger" else min
+        chosen = []
+        for item in items:
+            old = stored.get((item.row["id"], item.row["benchmark"], item.row["setting"], item.row["metric"]))
+            if old is None or better(old["metric_value"], item.row["metric_value"]) == item.row["metric_value"]:
+                chosen.append(item)
+        report = self.apply({"evaluation_results": chosen}, on_conflict="replace", source="import_scores_safely")
+        report.counts["refused"] += len(items) - len(chosen)
+        return report
+
     def check_for_conflicts(self) -> pd.DataFrame:
         """Scores stored more than once for one model: the same (benchmark, setting, metric) under ids that are
         one model (alias table) with values differing beyond rounding. Columns: id, benchmark, setting, metric,

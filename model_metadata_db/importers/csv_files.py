@@ -166,6 +166,20 @@ class _NoShotColumn(Exception):
 def score_rows_from_csv(path: str | Path, *, assume_shots: int | None = None) -> list[Incoming]:
     """``evaluation_results`` rows of a wide scores CSV (the paper's ``scores.csv`` layout)."""
     header, rows = read_csv_rows(path)
+    return score_rows_from_table(header, rows, str(path), assume_shots=assume_shots)
+
+
+def score_rows_from_frame(frame, source: str = "scores_df", *, assume_shots: int | None = None) -> list[Incoming]:
+    """``evaluation_results`` rows of a wide scores DataFrame (same column layout as the scores CSV)."""
+    header = [str(c) for c in frame.columns]
+    rows = [{str(k): (None if v is None or v != v else str(v)) for k, v in r.items()}
+            for r in frame.to_dict(orient="records")]
+    return score_rows_from_table(header, rows, source, assume_shots=assume_shots)
+
+
+def score_rows_from_table(header: list[str], rows: list[dict[str, Any]], path: str, *,
+                          assume_shots: int | None = None) -> list[Incoming]:
+    """Rows of a wide score table: an ``id``/``model_name`` column and ``<bench>_<N>-shot_<metric>`` columns."""
     id_col = "id" if "id" in header else "model_name" if "model_name" in header else None
     if id_col is None:
         raise StoreError(f"{path}: no 'id' (or 'model_name') column")

@@ -242,3 +242,21 @@ def test_module_functions(release_dir, tmp_path):
         assert row["num_heads"] == 64 and row["sequence_length"] == 2048  # an empty cell keeps the value
         with pytest.raises(StoreError, match="not in the CSV"):
             update_specific_columns(store, str(csv), ["dimension"])
+
+
+def test_safe_import_scores_and_verify_scores(db, capsys):
+    db.add_eval_results([{"id": "org/m", "benchmark": "hellaswag", "setting": "10-shot", "metric": "acc_norm",
+                          "metric_value": 0.40}])
+    frame = pd.DataFrame({"id": ["org/m", "org/n"], "hellaswag_10-shot_acc_norm": [0.45, 0.30]})
+    new, conflicts = db.safe_import_scores(frame)
+    assert new["id"].tolist() == ["org/n"] and conflicts[["id", "old", "new"]].values.tolist() == [
+        ["org/m", 0.40, 0.45]]
+    assert db.counts()["evaluation_results"] == 1  # nothing written
+    report = db.import_scores_safely(frame)  # no auto_resolve: the stored value is kept
+    assert report.counts["inserted"] == 1 and report.counts["refused"] == 1
+    report = db.import_scores_safely(frame, auto_resolve=True, resolution_strategy="smaller")
+    assert report.counts["refused"] == 1 and db.scores(ids=["org/m"])["metric_value"].tolist() == [0.40]
+    report = db.import_scores_safely(frame, auto_resolve=True, resolution_strategy="larger")
+    assert report.counts["replaced"] == 1 and db.scores(ids=["org/m"])["metric_value"].tolist() == [0.45]
+    out = db.verify_scores()
+    assert "Sample of scores with accuracy" in capsys.readouterr().out and set(out) == {"accuracy", "other_metrics"}
