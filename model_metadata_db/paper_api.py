@@ -235,7 +235,8 @@ class PaperAPI:
         replaces them and ``older`` keeps them. The paper's asked on stdin without ``auto_resolve``; ours keeps."""
         from .importers.csv_files import score_rows_from_frame
         if resolution_strategy not in ("newer", "older", "larger", "smaller"):
-            raise StoreError(f"resolution_strategy must be newer, older, larger or smaller, got {resolution_strategy!r}")
+            raise StoreError("resolution_strategy must be newer, older, larger or smaller, "
+                             f"got {resolution_strategy!r}")
         items = score_rows_from_frame(scores_df)
         if not auto_resolve or resolution_strategy == "older":
             return self.apply({"evaluation_results": items}, on_conflict="keep", source="import_scores_safely")
