@@ -48,10 +48,14 @@ def _ids_everywhere(store) -> str:
 
 
 def check_path_ids(store) -> Finding:
+    from .aliases import load_aliases
     df = store.query(f"SELECT DISTINCT id, tbl FROM {_ids_everywhere(store)} WHERE {_PATH_SQL} ORDER BY id")
-    return Finding("path_ids", "error", df["id"].nunique(),
-                   f"{df['id'].nunique()} model id(s) are filesystem paths of another machine "
-                   f"(in {sorted(set(df['tbl']))}); they join no annotation", df["id"].unique().tolist()[:5], df)
+    unmapped = sorted(set(df["id"]) - set(load_aliases()))
+    n = df["id"].nunique()
+    return Finding("path_ids", "error" if unmapped else "warning", n,
+                   f"{n} model id(s) are filesystem paths of another machine (in {sorted(set(df['tbl']))}); "
+                   f"{n - len(unmapped)} are mapped to model names by metadata/model_aliases.csv, "
+                   f"{len(unmapped)} join no annotation", df["id"].unique().tolist()[:5], df)
 
 
 def check_header_ids(store) -> Finding:

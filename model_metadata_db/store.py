@@ -496,12 +496,14 @@ class AnalysisStore(PaperAPI):
                 items = list(batch.get(table, ()))
                 if not items:
                     continue
+                mapped: dict[str, str] = {}
                 for item in items:
                     canon = aliases.get(item.row["id"])
                     if canon is not None and (table != "features" or item.row.get("kind") == "model"):
-                        report.warnings.append(f"model id {item.row['id']!r} stored as {canon!r} "
-                                               "(metadata/model_aliases.csv)")
+                        mapped[item.row["id"]] = canon
                         item.row = {**item.row, "id": canon}
+                report.warnings += [f"model id {a!r} stored as {c!r} (metadata/model_aliases.csv)"
+                                    for a, c in mapped.items()]
                 plan_rows(table, items, self._stored_rows(table, items), on_conflict, plan)
             raise_undecided(plan, on_conflict)
             for table, rows in plan.writes.items():
