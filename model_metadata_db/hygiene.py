@@ -36,44 +36,62 @@ TASK_DEFINITIONS: dict[str, str] = {
 FLAG_COLUMNS = ["id", "benchmark", "setting", "metric", "metric_value", "flag", "reason"]
 
 
-def _bad_value_reason(row) -> str | None:
-    value, stderr, metric = row.metric_value, row.metric_stderr, row.metric
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return f"{metric} is NaN"
-    bounds = METRIC_RANGES.get(metric)
-    if bounds and not bounds[0] <= value <= bounds[1]:
-        return f"{metric} = {value:g} is outside [{bounds[0]:g}, {bounds[1]:g}]"
-    if bounds and np.isfinite(bounds[1]) and stderr is not None and np.isfinite(stderr) \
-            and stderr > bounds[1] - bounds[0]:
-        return f"{metric} stderr {stderr:.3g} is larger than the metric's whole range"
-    if metric in PERPLEXITY_METRICS and value > MAX_PLAUSIBLE_PERPLEXITY:
-        return (f"{metric} = {value:.3g} is worse than uniform guessing over a {MAX_PLAUSIBLE_PERPLEXITY:,.0f}-token "
-                "vocabulary")
-    return None
+def _bad_value_reasons(scores: pd.DataFrame) -> pd.Series:
+    """Per score row: why its value is impossible, or NA (vectorised over the frame)."""
+    value = pd.to_numeric(scores["metric_value"], errors="coerce").astype("float64")
+    stderr = pd.to_numeric(scores["metric_stderr"], errors="coerce").astype("float64")
+    metric = scores["metric"].astype(str)
+    reason = pd.Series(pd.NA, index=scores.index, dtype="object")
+
+    def put(mask: pd.Series, text: pd.Series) -> None:
+        hit = mask & reason.isna()
+        reason[hit] = text[hit]
+
+    put(value.isna(), metric + " is NaN")
+    lo = metric.map(lambda m: METRIC_RANGES.get(m, (-np.inf, np.inf))[0]).astype("float64")
+    hi = metric.map(lambda m: METRIC_RANGES.get(m, (-np.inf, np.inf))[1]).astype("float64")
+    fmt = np.vectorize(lambda v: f"{v:g}", otypes=[object])
+    outside = (value < lo) | (value > hi)
+    if outside.any():
+        put(outside, metric + " = " + pd.Series(fmt(value), index=scores.index) + " is outside ["
+            + pd.Series(fmt(lo), index=scores.index) + ", " + pd.Series(fmt(hi), index=scores.index) + "]")
+    wide = np.isfinite(hi) & stderr.notna() & (stderr > hi - lo)
+    if wide.any():
+        put(wide, metric + " stderr " + stderr.map(lambda v: f"{v:.3g}") + " is larger than the metric's whole range")
+    ppl = metric.isin(PERPLEXITY_METRICS) & (value > MAX_PLAUSIBLE_PERPLEXITY)
+    if ppl.any():
+        put(ppl, metric + " = " + value.map(lambda v: f"{v:.3g}")
+            + f" is worse than uniform guessing over a {MAX_PLAUSIBLE_PERPLEXITY:,.0f}-token vocabulary")
+    return reason
 
 
 def flag_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """Flagged rows of ``scores`` (columns of ``evaluation_results``), one row per score with its reason."""
     if scores.empty:
         return pd.DataFrame(columns=FLAG_COLUMNS)
-    out = []
     run_key = ["id", "benchmark", "setting"]
-    bad = {}
-    for row in scores.itertuples(index=False):
-        reason = _bad_value_reason(row)
-        if reason:
-            bad.setdefault((row.id, row.benchmark, row.setting), reason)
-    for row in scores.itertuples(index=False):
-        key = (row.id, row.benchmark, row.setting)
-        if key in bad:
-            out.append((*key, row.metric, row.metric_value, "broken_run", bad[key]))
-        n, total = getattr(row, "n_samples", None), getattr(row, "n_total", None)
-        if n is not None and total is not None and not pd.isna(n) and not pd.isna(total) and n < total:
-            out.append((*key, row.metric, row.metric_value, "partial",
-                        f"evaluated on {int(n)} of {int(total)} items (lm-eval --limit)"))
-        if row.benchmark in TASK_DEFINITIONS:
-            out.append((*key, row.metric, row.metric_value, "task_definition", TASK_DEFINITIONS[row.benchmark]))
-    frame = pd.DataFrame(out, columns=FLAG_COLUMNS)
+    base = scores[["id", "benchmark", "setting", "metric", "metric_value"]]
+    parts = []
+    reasons = _bad_value_reasons(scores)
+    bad = scores.loc[reasons.notna(), run_key].assign(reason=reasons[reasons.notna()])
+    bad = bad.drop_duplicates(run_key, keep="first")  # the first impossible metric names the run's reason
+    if len(bad):
+        parts.append(base.merge(bad, on=run_key).assign(flag="broken_run"))
+    if "n_samples" in scores.columns and "n_total" in scores.columns:
+        n = pd.to_numeric(scores["n_samples"], errors="coerce")
+        total = pd.to_numeric(scores["n_total"], errors="coerce")
+        partial = n.notna() & total.notna() & (n < total)
+        if partial.any():
+            text = ("evaluated on " + n[partial].astype("int64").astype(str) + " of "
+                    + total[partial].astype("int64").astype(str) + " items (lm-eval --limit)")
+            parts.append(base[partial].assign(flag="partial", reason=text))
+    defined = scores["benchmark"].isin(list(TASK_DEFINITIONS))
+    if defined.any():
+        parts.append(base[defined].assign(flag="task_definition",
+                                          reason=scores.loc[defined, "benchmark"].map(TASK_DEFINITIONS)))
+    if not parts:
+        return pd.DataFrame(columns=FLAG_COLUMNS)
+    frame = pd.concat(parts, ignore_index=True)[FLAG_COLUMNS]
     return frame.sort_values(run_key + ["metric", "flag"], ignore_index=True)
 
 
