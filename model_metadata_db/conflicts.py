@@ -14,8 +14,9 @@ column:
   win (an undated side, or a tie, stops the import).
 
 Two rows for one key inside one import (two record files of one model) are compared the same way before the
-store is looked at; ``replace`` then takes the last one in import order, ``keep`` refuses both when the store
-has no value of its own.
+store is looked at; ``replace`` then takes the last one in import order and ``newest`` the later
+``last_updated`` (the other row counts as refused), ``keep`` refuses both. Every incoming row gets exactly one
+outcome in the counts.
 """
 from __future__ import annotations
 
@@ -144,7 +145,7 @@ def _merge_batch(table: str, items: Sequence[Incoming], policy: str, plan: Plan)
             plan.counts["refused"] += 2
             continue
         by_key[key] = winner
-        plan.counts["replaced"] += 1
+        plan.counts["refused"] += 1  # the losing row: every incoming row gets exactly one outcome
     return [by_key[k] for k in order if k not in refused]
 
 
