@@ -368,7 +368,8 @@ class AnalysisStore(PaperAPI):
         frame = self._canonical(_clean(self.query(sql, params), "evaluation_results"),
                                 ["id", "benchmark", "setting", "metric"], canonical)
         if wanted is not None and canonical:
-            frame = frame[frame["id"].isin(wanted)].reset_index(drop=True)
+            from .aliases import canonical_id
+            frame = frame[frame["id"].isin([canonical_id(i) for i in wanted])].reset_index(drop=True)
         return frame
 
     def _canonical(self, frame: pd.DataFrame, keys: list[str], canonical: bool) -> pd.DataFrame:
