@@ -17,7 +17,6 @@ KEYS: dict[str, tuple[str, ...]] = {
 # Columns we appended to the release's model_annotations (all nullable).
 EXTRA_ANNOTATION_COLUMNS = ("num_layers", "num_kv_heads", "vocab_size", "ffn_hidden_size", "architecture_family",
                             "training_objective", "training_framework", "source_url")
-EXTRA_SCORE_COLUMNS = ("n_samples", "n_total")
 NUMERIC_TYPES = ("INTEGER", "BIGINT", "DOUBLE")
 # Numeric columns in which the release writes -1 for "missing"; reads turn it into NaN. metric_value is not
 # among them: "*_diff" metrics (truthfulqa_gen) are legitimately negative.
