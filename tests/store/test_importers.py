@@ -220,3 +220,12 @@ def test_records_folder_import_is_all_or_nothing(tmp_path, capsys):
     assert "failed:" in out and "looks like a column header" in out and "inserted" in out
     with AnalysisStore.from_existing(db) as s:
         assert set(s.scores()["id"]) == {"01-ai/Yi-34B", "gpt2"}
+
+
+def test_record_schemas_are_the_papers(shared):
+    """metadata/record_schemas/ holds the paper's schemas unchanged (only a $comment naming the source added)."""
+    from model_metadata_db.importers.metadata_records import KINDS, schema_path
+    for kind, (_, name) in KINDS.items():
+        ours = json.loads(schema_path(kind).read_text())
+        assert "nightingal3/llm-pretraining-behaviours" in ours.pop("$comment")
+        assert ours == json.loads((shared / "data" / "metadata_records" / name).read_text())
