@@ -98,7 +98,7 @@ done
 stage "8/10 store: the paper's release + the two runs (annotation, data composition, evals)"
 if [ ! -f "$STORE" ]; then
   rm -f "$STORE.tmp"
-  njsl db import "$RELEASE" --db "$STORE.tmp" && mv "$STORE.tmp" "$STORE"
+  njsl db import "$RELEASE" --db "$STORE.tmp" --create && mv "$STORE.tmp" "$STORE"
 fi
 for mix in "${MIXES[@]}"; do
   njsl register-run "$OUT/runs/$mix" --db "$STORE" --model_id "njsl-tiny/$mix"

@@ -1,10 +1,18 @@
 """The project's own metadata: where our store lives and the record our training runs leave behind.
 
 * ``metadata/njsl.duckdb`` — the default store of ``njsl db`` (override with ``--db`` or ``$NJSL_DB``); build it
-  with ``njsl db import ../shared/data/paper_db_2025_03_03`` and add our runs with ``njsl db add-model`` /
+  with ``njsl db import ../shared/data/paper_db_2025_03_03 --create`` and add our runs with ``njsl db add-model`` /
   ``njsl db add-eval``. It is data, not code: keep it out of git (export it with ``njsl db export`` to share).
 * ``run_info_schema.json`` — JSON schema of ``RUN_DIR/run_info.json`` (docs/CONTRACTS.md, "Trainer run
   directory"); :func:`validate_run_info` checks one before a run is registered in the store.
+* ``record_schemas/*.json`` — the JSON schemas of the paper's metadata records (model, dataset, scores), taken
+  over as data from the paper's repository (source in each file's ``$comment``); the store's importer validates
+  records against them, so no shared data is needed to validate.
+* ``model_aliases.csv`` — reviewed ``alias,canonical,reason`` entries: ids that name one model (hub-name
+  variants, case twins, checkpoint paths of the paper's own models); the store's reads and imports use the
+  canonical id.
+* ``annotation_fills.csv`` — reviewed ``id,column,value,source,reason`` values the release lacks (never
+  overriding a stored value).
 """
 from __future__ import annotations
 

@@ -7,8 +7,11 @@
 """
 from __future__ import annotations
 
+from .conflicts import ConflictError
 from .errors import StoreError, StoreFileNotFoundError, StoreLockedError
+from .paper_api import load_table_from_db, update_specific_columns
 from .report import ImportReport
 from .store import AnalysisStore
 
-__all__ = ["AnalysisStore", "StoreError", "StoreFileNotFoundError", "StoreLockedError", "ImportReport"]
+__all__ = ["AnalysisStore", "StoreError", "StoreFileNotFoundError", "StoreLockedError", "ImportReport",
+           "ConflictError", "load_table_from_db", "update_specific_columns"]

@@ -18,8 +18,8 @@ KNOWN_BENCHMARKS: frozenset[str] = frozenset({
     "truthfulqa_mc1", "truthfulqa_mc2", "winogrande", "xnli", "wikitext", "triviaqa", "nq_open", "race",
     "copa", "lambada",
 })
-KNOWN_PREFIXES: tuple[str, ...] = ("anli_r", "arithmetic_", "fld_", "hendrycksTest-", "minerva_math_", "mmlu_",
-                                   "xnli_", "truthfulqa_", "lambada_")
+KNOWN_PREFIXES: tuple[str, ...] = ("leaderboard_", "anli_r", "arithmetic_", "fld_", "hendrycksTest-",
+                                   "minerva_math_", "mmlu_", "xnli_", "truthfulqa_", "lambada_")
 
 # Same benchmark under two names in the release: (older leaderboard name, lm-eval 0.4 name).
 BENCHMARK_ALIASES: dict[str, str] = {"arc:challenge": "arc_challenge", "truthfulqa:mc": "truthfulqa_mc2"}

@@ -48,10 +48,14 @@ def _ids_everywhere(store) -> str:
 
 
 def check_path_ids(store) -> Finding:
+    from .aliases import load_aliases
     df = store.query(f"SELECT DISTINCT id, tbl FROM {_ids_everywhere(store)} WHERE {_PATH_SQL} ORDER BY id")
-    return Finding("path_ids", "error", df["id"].nunique(),
-                   f"{df['id'].nunique()} model id(s) are filesystem paths of another machine "
-                   f"(in {sorted(set(df['tbl']))}); they join no annotation", df["id"].unique().tolist()[:5], df)
+    unmapped = sorted(set(df["id"]) - set(load_aliases()))
+    n = df["id"].nunique()
+    return Finding("path_ids", "error" if unmapped else "warning", n,
+                   f"{n} model id(s) are filesystem paths of another machine (in {sorted(set(df['tbl']))}); "
+                   f"{n - len(unmapped)} are mapped to model names by metadata/model_aliases.csv, "
+                   f"{len(unmapped)} join no annotation", df["id"].unique().tolist()[:5], df)
 
 
 def check_header_ids(store) -> Finding:
@@ -194,9 +198,46 @@ def check_nan_scores(store) -> Finding:
                    df)
 
 
+def check_flagged_scores(store) -> Finding:
+    """Scores excluded from training by default (broken runs, partial evaluations, rows outside a task's
+    definition), each with its reason (hygiene.py)."""
+    flags = store.flagged_scores()
+    by = flags.groupby(["flag", "reason"]).agg(n=("id", "size"), models=("id", "nunique")).reset_index() \
+        if len(flags) else pd.DataFrame(columns=["flag", "reason", "n", "models"])
+    examples = [f"{r.flag}: {r.n} score(s) of {r.models} model(s): {r.reason}" for r in by.head(6).itertuples()]
+    broken = flags[flags["flag"] == "broken_run"]
+    return Finding("flagged_scores", "warning" if len(flags) else "info", len(flags),
+                   f"{len(flags)} score(s) are excluded from training by default "
+                   f"({broken['id'].nunique()} model(s) with broken runs); see details for each reason",
+                   examples, flags)
+
+
+def check_alias_proposals(store) -> Finding:
+    """Ids that look like one model under two names and are not yet in metadata/model_aliases.csv."""
+    from .aliases import propose_aliases
+    ids = store.query(f"SELECT DISTINCT id FROM {_ids_everywhere(store)}")["id"].tolist()
+    df = propose_aliases(ids)
+    return Finding("alias_proposals", "warning" if len(df) else "info", len(df),
+                   f"{len(df)} id(s) look like another id's alias; review and add them to metadata/model_aliases.csv"
+                   if len(df) else "no new alias candidates",
+                   [f"{r.alias} -> {r.canonical} ({r.reason})" for r in df.head(5).itertuples()], df)
+
+
+def check_alias_overlaps(store) -> Finding:
+    """Scores a model has under an alias and its canonical id; reads keep the canonical id's value."""
+    from .aliases import alias_overlaps
+    df = alias_overlaps(store.scores(canonical=False))
+    differ = df[(df["alias_value"] - df["value"]).abs() > 1e-6] if len(df) else df
+    return Finding("alias_overlaps", "warning" if len(differ) else "info", len(df),
+                   f"{len(df)} score(s) exist under an alias and its canonical id ({len(differ)} with different "
+                   "values); reads keep the canonical id's value", [
+                       f"{r.alias}/{r.benchmark}/{r.metric}: {r.alias_value:.4f} vs {r.value:.4f}"
+                       for r in differ.head(3).itertuples()], df)
+
+
 CHECKS = (check_path_ids, check_header_ids, check_case_duplicates, check_unannotated, check_dataset_info_orphans,
           check_sentinels, check_nan_scores, check_benchmark_aliases, check_mmlu_families, check_vocabulary,
-          check_percentages)
+          check_percentages, check_flagged_scores, check_alias_proposals, check_alias_overlaps)
 
 
 def check_store(store) -> list[Finding]:

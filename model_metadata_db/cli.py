@@ -1,6 +1,7 @@
 """``njsl db``: import, export, inspect and check the model metadata store.
 
-    njsl db import SOURCE...      export folder | metadata_records folder | record / lm-eval / config JSON
+    njsl db import SOURCE...      export folder | metadata_records folder | record / lm-eval / config JSON | CSV
+    njsl db create PATH           a new, empty store (writes never create one silently)
     njsl db export FOLDER         EXPORT DATABASE layout (re-imports to identical tables)
     njsl db info                  rows per table, benchmarks, coverage
     njsl db check [--json]        data-quality findings (exit 1 with --strict when there are errors)
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from njsl.paths import REPO_ROOT
 
+from .conflicts import POLICIES
 from .errors import StoreError
 from .store import AnalysisStore
 from njsl.cli import guarded
@@ -39,100 +41,87 @@ def _db_arg(parser: argparse.ArgumentParser) -> None:
 def open_for_read(db: Path | None) -> AnalysisStore:
     path = db or default_db()
     if not Path(path).exists():
-        raise StoreError(f"no store at {path}; create one with `njsl db import SOURCE --db {path}` "
-                         "or pass --db / set NJSL_DB")
+        raise StoreError(f"no store at {path}; create one with `njsl db create {path}` (or `njsl db import SOURCE "
+                         f"--db {path} --create`), or pass --db / set NJSL_DB")
     return AnalysisStore.from_existing(path)
 
 
-def open_for_write(db: Path | None) -> AnalysisStore:
+def open_for_write(db: Path | None, create: bool = False) -> AnalysisStore:
+    """The store to write: it must exist unless ``create`` (a mistyped --db must not start an empty store)."""
     path = Path(db or default_db())
     if path.is_dir():
         raise StoreError(f"{path} is an export folder; writes need a .duckdb file (import the folder into one: "
-                         f"`njsl db import {path} --db store.duckdb`)")
-    return AnalysisStore.from_existing(path) if path.exists() else AnalysisStore.create(path)
+                         f"`njsl db import {path} --db store.duckdb --create`)")
+    if path.exists():
+        return AnalysisStore.from_existing(path)
+    if not create:
+        raise StoreError(f"no store at {path}; nothing was written. Check --db, or create it: `njsl db create "
+                         f"{path}` or add --create")
+    return AnalysisStore.create(path)
 
 
 def _print_report(report, verbose: bool = False) -> None:
     print(report.summary())
+    diff = report.conflict_frame()
+    for r in diff.itertuples() if verbose else diff.head(10).itertuples():
+        key = f" {r.key}" if r.key else ""
+        print(f"  {r.resolution}: {r.table} {r.id}{key} {r.column}: {r.old!r} -> {r.new!r} (from {r.source})")
+    if not verbose and len(diff) > 10:
+        print(f"  ... {len(diff) - 10} more conflict(s) (--verbose shows all)")
     for warning in report.warnings if verbose else report.warnings[:5]:
         print(f"  warning: {warning}")
     if not verbose and len(report.warnings) > 5:
         print(f"  ... {len(report.warnings) - 5} more warning(s) (--verbose shows all)")
 
 
-def _source_kind(path: Path) -> str:
-    if path.is_dir():
-        if (path / "load.sql").is_file():
-            return "export"
-        if any((path / d).is_dir() for d in ("model_metadata", "dataset_metadata", "model_scores")):
-            return "records"
-        if (path / "config.json").is_file():
-            return "hf-config"
-        raise StoreError(f"{path}: not an export folder (load.sql), a metadata_records folder or a model folder")
-    from .importers.common import read_json
-    data = read_json(path)
-    if isinstance(data, dict):
-        if "results" in data and ("n-shot" in data or "configs" in data or "config" in data):
-            return "lm-eval"
-        if "model_type" in data and "id" not in data:
-            return "hf-config"
-        if "results" in data or "summary" in data or "sha" in data or "id" in data:
-            return "record"
-    raise StoreError(f"{path}: cannot tell what this JSON is (lm-eval results, metadata record or config.json); "
-                     "use `njsl db add-eval` or `njsl db add-model`")
+def _assume_shots(text: str | None):
+    if text is None or text == "standard":
+        return text
+    if not text.isdigit():
+        raise StoreError(f"--assume-shots must be a whole number >= 0 or 'standard', got {text!r}")
+    return int(text)
 
 
-def cmd_import(args) -> int:
-    from .importers import import_export_folder, import_lm_eval_results
-    from .importers.metadata_records import import_metadata_record, import_metadata_records
-    failed = 0
-    with open_for_write(args.db) as store, store.session():
-        for source in args.sources:
-            kind = _source_kind(source)
-            if kind == "export":
-                _print_report(import_export_folder(store, source), args.verbose)
-            elif kind == "records":
-                result = import_metadata_records(store, source)
-                for k, c in result.counts().items():
-                    print(f"{k}: {c['imported']} imported, {c['failed']} failed")
-                for f in result.failures():
-                    print(f"  failed: {f['reason']}")
-                failed += len(result.failures())
-            elif kind == "lm-eval":
-                _print_report(import_lm_eval_results(store, source, args.model_id), args.verbose)
-            elif kind == "hf-config":
-                _add_hf_config(store, source, args.model_id)
-            else:
-                _print_report(import_metadata_record(store, source), args.verbose)
+def _run_import(args, sources: list[Path], only: str | None = None) -> int:
+    """Parse every source (no lock held), then write them all in one transaction."""
+    from .batch_import import failure_text, parse_sources, write_sources
+    parsed, failed = parse_sources(sources, model_id=args.model_id, assume_shots=_assume_shots(args.assume_shots),
+                                   only=only)
+    n = len(parsed) + len(failed)
+    if failed and not args.continue_on_error:
+        raise StoreError(failure_text(failed, n))
+    if not parsed:
+        raise StoreError("nothing to import: " + (failure_text(failed, n) if failed else "no sources"))
+    with open_for_write(args.db, create=getattr(args, "create", False)) as store:
+        report = write_sources(store, parsed, on_conflict=args.on_conflict,
+                               source=f"{len(parsed)} source file(s)")
+        _print_report(report, args.verbose)
+        for f in failed:
+            print(f"  failed: {f['reason']}")
         print(f"store {store.location}: " + ", ".join(f"{n} {t}" for t, n in store.counts().items()))
-    return 1 if failed and args.strict else 0
-
-
-def _add_hf_config(store, path: Path, model_id: str | None) -> None:
-    from .importers import annotation_from_hf_config, read_hf_config
-    if not model_id:
-        raise StoreError(f"{path}: a config.json does not name its model; pass --model-id org/name")
-    row = annotation_from_hf_config(read_hf_config(path), model_id)
-    store.upsert_annotation(row)
-    print(f"{model_id}: annotation written ({row['num_layers']} layers, d={row['dimension']}, "
-          f"{row['total_params']:,} params, {row['attention_variant']}, {row['block_type']})")
-
-
-def cmd_add_model(args) -> int:
-    from .importers.metadata_records import import_metadata_record
-    with open_for_write(args.db) as store:
-        if _source_kind(args.path) == "hf-config":
-            _add_hf_config(store, args.path, args.model_id)
-        else:
-            _print_report(import_metadata_record(store, args.path, "model"), args.verbose)
+    if failed:
+        print(f"{len(failed)} file(s) failed and were not imported (listed above)", file=sys.stderr)
+        return 1
     return 0
 
 
+def cmd_import(args) -> int:
+    return _run_import(args, args.sources)
+
+
+def cmd_add_model(args) -> int:
+    args.continue_on_error = False
+    return _run_import(args, [args.path])
+
+
 def cmd_add_eval(args) -> int:
-    from .importers import import_lm_eval_results
-    with open_for_write(args.db) as store:
-        for path in args.results:
-            _print_report(import_lm_eval_results(store, path, args.model_id), args.verbose)
+    return _run_import(args, args.results, only="lm-eval")
+
+
+def cmd_create(args) -> int:
+    store = AnalysisStore.create(args.path)
+    store.close()
+    print(f"created empty store {args.path}")
     return 0
 
 
@@ -179,13 +168,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("import", help="import export folders, metadata_records folders or JSON files")
+    p = sub.add_parser("import", help="import export folders, metadata_records folders, JSON or CSV files")
     p.add_argument("sources", nargs="+", type=Path)
     p.add_argument("--model-id", help="model id for lm-eval results / config.json (default: from the file)")
-    p.add_argument("--strict", action="store_true", help="exit 1 when any record file failed")
-    p.add_argument("-v", "--verbose", action="store_true")
-    _db_arg(p)
+    p.add_argument("--create", action="store_true", help="create the store when it does not exist")
+    _import_args(p, multi=True)
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("create", help="create a new, empty store")
+    p.add_argument("path", type=Path)
+    p.set_defaults(func=cmd_create)
 
     p = sub.add_parser("export", help="write an EXPORT DATABASE folder")
     p.add_argument("folder", type=Path)
@@ -204,20 +196,32 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     _db_arg(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("add-eval", help="import lm-eval 0.4 results JSON file(s)")
+    p = sub.add_parser("add-eval", help="import lm-eval 0.4 / Open LLM Leaderboard results file(s)")
     p.add_argument("results", nargs="+", type=Path)
     p.add_argument("--model-id", help="model id (default: pretrained= of config.model_args)")
-    p.add_argument("-v", "--verbose", action="store_true")
-    _db_arg(p)
+    _import_args(p, multi=True)
     p.set_defaults(func=cmd_add_eval)
 
     p = sub.add_parser("add-model", help="add a model from a HF config.json / model folder or a metadata record")
     p.add_argument("path", type=Path)
     p.add_argument("--model-id", help="model id (required for a config.json)")
-    p.add_argument("-v", "--verbose", action="store_true")
-    _db_arg(p)
+    _import_args(p, multi=False)
     p.set_defaults(func=cmd_add_model)
     return parser
+
+
+def _import_args(p: argparse.ArgumentParser, multi: bool) -> None:
+    p.add_argument("--on-conflict", choices=POLICIES, default="error",
+                   help="a stored value would change beyond rounding: error (default: stop, print the diff, write "
+                        "nothing), keep the stored value, replace it, or newest (latest last_updated among the "
+                        "files of this import)")
+    p.add_argument("--assume-shots", metavar="N|standard",
+                   help="shot count for scores recorded without one (default: such records are refused)")
+    if multi:
+        p.add_argument("--continue-on-error", action="store_true",
+                       help="import the good files and list the bad ones (default: all or nothing)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    _db_arg(p)
 
 
 @guarded

@@ -1,8 +1,9 @@
 -- The store's tables. The first three are exactly the paper release's schema.sql
 -- (../shared/data/paper_db_2025_03_03/schema.sql); model_annotations has extra nullable columns
--- appended after total_params, so the release imports unchanged. `features` holds derived features
+-- appended after total_params and evaluation_results has n_samples/n_total (items evaluated / items in the
+-- task, for partial evaluations) appended, so the release imports unchanged. `features` holds derived features
 -- (tagger aggregates, generation "pseudo features") in long form.
 CREATE TABLE dataset_info(id VARCHAR PRIMARY KEY, pretraining_summary_total_tokens_billions DOUBLE, pretraining_summary_percentage_web DOUBLE, pretraining_summary_percentage_code DOUBLE, pretraining_summary_percentage_books DOUBLE, pretraining_summary_percentage_reference DOUBLE, pretraining_summary_percentage_academic DOUBLE, pretraining_summary_percentage_english DOUBLE, metadata JSON);
-CREATE TABLE evaluation_results(id VARCHAR, benchmark VARCHAR, setting VARCHAR, metric VARCHAR, metric_value DOUBLE, metric_stderr DOUBLE, PRIMARY KEY(id, benchmark, setting, metric));
+CREATE TABLE evaluation_results(id VARCHAR, benchmark VARCHAR, setting VARCHAR, metric VARCHAR, metric_value DOUBLE, metric_stderr DOUBLE, n_samples INTEGER, n_total INTEGER, PRIMARY KEY(id, benchmark, setting, metric));
 CREATE TABLE model_annotations(id VARCHAR PRIMARY KEY, dimension INTEGER, num_heads INTEGER, mlp_ratio DOUBLE, layer_norm_type VARCHAR, positional_embeddings VARCHAR, attention_variant VARCHAR, biases VARCHAR, block_type VARCHAR, activation VARCHAR, sequence_length INTEGER, batch_instances INTEGER, batch_tokens INTEGER, weight_tying BOOLEAN, is_instruction_tuned BOOLEAN, is_preference_tuned BOOLEAN, total_params BIGINT, num_layers INTEGER, num_kv_heads INTEGER, vocab_size INTEGER, ffn_hidden_size INTEGER, architecture_family VARCHAR, training_objective VARCHAR, training_framework VARCHAR, source_url VARCHAR);
 CREATE TABLE features(kind VARCHAR, id VARCHAR, feature VARCHAR, value DOUBLE, source VARCHAR, PRIMARY KEY(kind, id, feature));

@@ -23,13 +23,18 @@ import pyarrow as pa
 from njsl.atomic import atomic_path
 
 from .benchmarks import is_known_benchmark
+from .conflicts import Incoming, Plan, check_policy, plan_rows, raise_undecided
 from .errors import StoreError, StoreFileNotFoundError, StoreLockedError
+from .paper_api import PaperAPI
 from .report import ImportReport
-from .schema import SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements
-from .upsert import upsert_arrow
+from .schema import KEYS, SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements
+from .upsert import unregister_quietly, upsert_arrow
 from .validation import validate_rows
 
 MEMORY = ":memory:"
+# Files are written in the storage format of DuckDB 1.1 (what pyproject's floor `duckdb>=1.1` can read);
+# DuckDB 2.0's default format ("v2.0.0+") cannot be opened by any 1.x release.
+STORAGE_COMPATIBILITY = "v1.1.0"
 FEATURE_KINDS = ("model", "dataset")
 _ARROW_TYPES = {"VARCHAR": pa.string(), "JSON": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(),
                 "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
@@ -53,27 +58,48 @@ def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else list(value)
 
 
-class AnalysisStore:
+class AnalysisStore(PaperAPI):
     """A DuckDB store with the paper's three tables (+ our extra columns) and a ``features`` table.
 
-    Open one with :meth:`from_existing` or :meth:`create`; see docs/CONTRACTS.md for the API.
+    ``AnalysisStore(db_path)`` (the paper's constructor) opens ``db_path`` with the schema: memory, an existing
+    file (never emptied, unlike the paper's, which drops its tables) or a new file. :meth:`from_existing`
+    opens what exists and :meth:`create` only creates; see docs/CONTRACTS.md for the API.
     """
 
-    def __init__(self, path: str | Path | None = None, *, lock_timeout: float = 60.0):
-        self.path: Path | None = None if path is None or _is_memory(path) else Path(path)
+    def __init__(self, db_path: str | Path | None = MEMORY, create_new: bool = False, *,
+                 lock_timeout: float = 60.0):
+        self._setup(db_path, lock_timeout)
+        if self.path is None:
+            self._con.execute(schema_sql())
+        elif self.path.exists():
+            if create_new:
+                raise StoreError(f"{self.path} already exists and create_new=True; this store never empties a "
+                                 "file: remove it first, or open it with create_new=False")
+            self._verify()
+            self._migrate()
+        else:
+            _create_file(self.path)
+
+    def _setup(self, path: str | Path | None, lock_timeout: float) -> None:
+        self.path: Path | None = None if _is_memory(path) else Path(path)
         self.lock_timeout = lock_timeout
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(MEMORY) if self.path is None else None
         self._session_con: duckdb.DuckDBPyConnection | None = None
         self._tx_con: duckdb.DuckDBPyConnection | None = None
         self._closed = False
 
+    @classmethod
+    def _bare(cls, path: str | Path | None, lock_timeout: float) -> AnalysisStore:
+        store = cls.__new__(cls)
+        store._setup(path, lock_timeout)
+        return store
+
     # ------------------------------------------------------------------ opening
     @classmethod
     def create(cls, path: str | Path | None = None, *, lock_timeout: float = 60.0) -> AnalysisStore:
         """A new, empty store with the schema: in memory (``None``/``":memory:"``) or a new ``.duckdb`` file."""
         if _is_memory(path):
-            store = cls(None, lock_timeout=lock_timeout)
-            assert store._con is not None  # an in-memory store holds its connection
+            store = cls._bare(None, lock_timeout)
             store._con.execute(schema_sql())
             return store
         assert path is not None
@@ -81,14 +107,8 @@ class AnalysisStore:
         if path.exists():
             raise StoreError(f"{path} already exists; open it with AnalysisStore.from_existing() "
                              "(or remove it to start over)")
-        # Build the file under a temporary name so a crash never leaves a half-initialised store behind.
-        with atomic_path(path) as tmp:
-            con = duckdb.connect(str(tmp))
-            try:
-                con.execute(schema_sql())
-            finally:
-                con.close()
-        return cls(path, lock_timeout=lock_timeout)
+        _create_file(path)
+        return cls._bare(path, lock_timeout)
 
     @classmethod
     def from_existing(cls, path: str | Path | None, *, lock_timeout: float = 60.0) -> AnalysisStore:
@@ -111,11 +131,30 @@ class AnalysisStore:
                 raise
             return store
         if not path.is_file():
-            raise StoreFileNotFoundError(f"store {path} does not exist; create it with `njsl db import` or "
+            raise StoreFileNotFoundError(f"store {path} does not exist; create it with `njsl db create {path}` or "
                                          "AnalysisStore.create(), or give an EXPORT DATABASE folder")
-        store = cls(path, lock_timeout=lock_timeout)
+        store = cls._bare(path, lock_timeout)
+        store._verify()
         store._migrate()
         return store
+
+    def _verify(self) -> None:
+        """Read every table once: a corrupt or truncated file fails here, before anything is written to it.
+
+        DuckDB checks a block's checksum only when it reads the block, so a store with one bad block would
+        otherwise accept writes (to other blocks) while reads of the bad one crash.
+        """
+        try:
+            with self._connection(write=False) as con:
+                tables = [r[0] for r in con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+                for table in tables:
+                    if table in TABLES:
+                        con.execute(f"SELECT * FROM {table}").fetchall()
+        except duckdb.Error as err:
+            raise StoreError(f"store {self.path} is corrupt or not a DuckDB store ({_first_line(err)}); "
+                             "nothing was read or written. Restore it from a backup or rebuild it from an "
+                             "export (`njsl db import FOLDER --db NEW.duckdb --create`)") from None
 
     def _migrate(self) -> None:
         """Add missing tables/columns of our schema to an existing file (all nullable, so nothing changes)."""
@@ -164,7 +203,8 @@ class AnalysisStore:
                 time.sleep(delay)
             except duckdb.IOException as err:
                 if not _is_lock_error(err):
-                    raise StoreError(f"cannot open store {self.path}: {err}") from None
+                    raise StoreError(f"cannot open store {self.path}: {_first_line(err)} (a truncated or corrupt "
+                                     "file, or an unreadable one); nothing was read or written") from None
                 if time.monotonic() > deadline:
                     raise StoreLockedError(f"store {self.path} is locked by another process for more than "
                                            f"{self.lock_timeout:g} s; retry when it has finished") from None
@@ -172,6 +212,11 @@ class AnalysisStore:
                 # that backs off for long would keep missing the gaps between them.
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 1.5, 0.1)
+            except duckdb.Error as err:  # a truncated or foreign file: one line, not a traceback
+                raise StoreError(f"cannot open store {self.path}: it is corrupt or not a DuckDB database "
+                                 f"({_first_line(err)}); nothing was read or written. Restore it from a backup or "
+                                 "rebuild it from an export (`njsl db import FOLDER --db NEW.duckdb --create`)"
+                                 ) from None
 
     @contextlib.contextmanager
     def _connection(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -238,6 +283,18 @@ class AnalysisStore:
             con.close()
 
     @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection (the paper's attribute). On a file store it holds the file open read-write
+        until :meth:`close`, so other processes wait for it."""
+        if self._closed:
+            raise StoreError("the store is closed; open it again with AnalysisStore.from_existing()")
+        if self._con is not None:
+            return self._con
+        if self._session_con is None:
+            self._session_con = self._open(write=True)
+        return self._session_con
+
+    @property
     def location(self) -> str:
         return MEMORY if self.path is None else str(self.path)
 
@@ -268,28 +325,74 @@ class AnalysisStore:
     def _table(self, table: str, order: str = "id") -> pd.DataFrame:
         return _clean(self.query(f"SELECT * FROM {table} ORDER BY {order}"), table)
 
-    def annotations(self) -> pd.DataFrame:
-        """``model_annotations`` (one row per model id; -1 sentinels as NaN)."""
-        return self._table("model_annotations")
+    def annotations(self, canonical: bool = True) -> pd.DataFrame:
+        """``model_annotations`` (one row per model id; -1 sentinels as NaN).
 
-    def dataset_info(self) -> pd.DataFrame:
-        """``dataset_info`` (pretraining data per model id; -1 sentinels as NaN)."""
-        return self._table("dataset_info")
+        With ``canonical`` ids are mapped through ``metadata/model_aliases.csv`` (an alias's row only fills
+        what the canonical id's row lacks) and missing values are filled from the reviewed
+        ``metadata/annotation_fills.csv``; ``canonical=False`` returns the table as stored.
+        """
+        frame = self._canonical(self._table("model_annotations"), ["id"], canonical)
+        if canonical:
+            from .aliases import apply_fills
+            frame = apply_fills(frame)
+        return frame
+
+    def dataset_info(self, canonical: bool = True) -> pd.DataFrame:
+        """``dataset_info`` (pretraining data per model id; -1 sentinels as NaN; canonical ids by default)."""
+        return self._canonical(self._table("dataset_info"), ["id"], canonical)
 
     def scores(self, benchmark: str | Sequence[str] | None = None, setting: str | Sequence[str] | None = None,
-               metric: str | Sequence[str] | None = None, ids: Sequence[str] | None = None) -> pd.DataFrame:
-        """Rows of ``evaluation_results`` filtered by benchmark/setting/metric/ids (each a value or a list)."""
+               metric: str | Sequence[str] | None = None, ids: Sequence[str] | None = None,
+               canonical: bool = True) -> pd.DataFrame:
+        """Rows of ``evaluation_results`` filtered by benchmark/setting/metric/ids (each a value or a list).
+
+        With ``canonical`` (default) ids are canonical and ``ids`` are matched after mapping; where a model has
+        a score under an alias and under its canonical id, the canonical id's own score is kept.
+        """
         where, params = [], []
-        for col, value in (("benchmark", benchmark), ("setting", setting), ("metric", metric), ("id", ids)):
+        for col, value in (("benchmark", benchmark), ("setting", setting), ("metric", metric)):
             values = _as_list(value)
             if values is not None:
                 where.append(f"list_contains(?::VARCHAR[], {col})")
                 params.append(values)
-        sql = "SELECT id, benchmark, setting, metric, metric_value, metric_stderr FROM evaluation_results"
+        wanted = _as_list(ids)
+        if wanted is not None and not canonical:
+            where.append("list_contains(?::VARCHAR[], id)")
+            params.append(wanted)
+        sql = ("SELECT id, benchmark, setting, metric, metric_value, metric_stderr, n_samples, n_total "
+               "FROM evaluation_results")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY benchmark, setting, metric, id"
-        return _clean(self.query(sql, params), "evaluation_results")
+        frame = self._canonical(_clean(self.query(sql, params), "evaluation_results"),
+                                ["id", "benchmark", "setting", "metric"], canonical)
+        if wanted is not None and canonical:
+            from .aliases import canonical_id
+            frame = frame[frame["id"].isin([canonical_id(i) for i in wanted])].reset_index(drop=True)
+        return frame
+
+    def _canonical(self, frame: pd.DataFrame, keys: list[str], canonical: bool) -> pd.DataFrame:
+        if not canonical:
+            return frame
+        from .aliases import canonicalize
+        return canonicalize(frame, keys)
+
+    def flagged_scores(self) -> pd.DataFrame:
+        """Scores that do not train the predictor by default, each with its flag and reason (hygiene.py)."""
+        from .hygiene import flag_scores
+        return flag_scores(self.scores())
+
+    def training_scores(self, metric: str | Sequence[str] | None = None, *, include_flagged: bool = False,
+                        include_partial: bool = False, **filters: Any) -> pd.DataFrame:
+        """Scores for training the predictor: canonical ids, without flagged (broken runs, rows outside a task's
+        definition) and partial evaluations unless asked (``include_flagged`` / ``include_partial``)."""
+        from .hygiene import training_mask
+        scores = self.scores(metric=metric, **filters)
+        # flags are judged on every metric of a run (a broken perplexity flags the run's accuracy too)
+        mask = training_mask(scores, self.flagged_scores(), include_flagged=include_flagged,
+                             include_partial=include_partial)
+        return scores[mask].reset_index(drop=True)
 
     def benchmarks(self) -> pd.DataFrame:
         """benchmark, setting, metric, n_models — every score series in the store."""
@@ -322,10 +425,10 @@ class AnalysisStore:
         wide.columns.name = None
         return wide
 
-    def models_with_features(self) -> pd.DataFrame:
+    def models_with_features(self, canonical: bool = True) -> pd.DataFrame:
         """One row per annotated model id: annotations ⟕ dataset_info ⟕ model features (wide)."""
-        ann = self.annotations()
-        info = self.dataset_info()
+        ann = self.annotations(canonical)
+        info = self.dataset_info(canonical)
         merged = ann.merge(info, on="id", how="left")
         feats = self.features_wide("model")
         if len(feats.columns):
@@ -342,67 +445,105 @@ class AnalysisStore:
         return out
 
     # ------------------------------------------------------------------ writes
-    def upsert_annotation(self, row: Mapping[str, Any]) -> None:
-        """Insert or update one ``model_annotations`` row; columns not given keep their stored value."""
-        self.upsert_rows("model_annotations", [row])
+    def upsert_annotation(self, row: Mapping[str, Any], *, on_conflict: str = "error",
+                          source: str = "upsert_annotation") -> ImportReport:
+        """Insert or update one ``model_annotations`` row; columns not given keep their stored value.
 
-    def upsert_dataset_info(self, row: Mapping[str, Any]) -> None:
+        A given value that differs from a stored one beyond rounding follows ``on_conflict`` (see conflicts.py).
+        """
+        return self.upsert_rows("model_annotations", [row], on_conflict=on_conflict, source=source)
+
+    def upsert_dataset_info(self, row: Mapping[str, Any], *, on_conflict: str = "error",
+                            source: str = "upsert_dataset_info") -> ImportReport:
         """Insert or update one ``dataset_info`` row; columns not given keep their stored value."""
-        self.upsert_rows("dataset_info", [row])
+        return self.upsert_rows("dataset_info", [row], on_conflict=on_conflict, source=source)
 
     def add_eval_results(self, rows: pd.DataFrame | Iterable[Mapping[str, Any]], *,
-                         source: str = "add_eval_results") -> ImportReport:
-        """Insert or replace scores (id, benchmark, setting, metric, metric_value, metric_stderr).
+                         source: str = "add_eval_results", on_conflict: str = "error") -> ImportReport:
+        """Insert scores (id, benchmark, setting, metric, metric_value, metric_stderr[, n_samples, n_total]).
 
-        Unknown benchmark names are kept and listed in the report's ``unknown_benchmarks``/``warnings``.
+        A score that would change a stored one beyond rounding follows ``on_conflict``: ``error`` (default:
+        raise :class:`ConflictError` with the diff, nothing written), ``keep`` or ``replace``. Unknown benchmark
+        names are kept and listed in the report's ``unknown_benchmarks``/``warnings``.
         """
-        records = _records(rows)
-        clean = validate_rows("evaluation_results", records)
-        for row in clean:
-            if row.get("metric_value") is None:
-                raise StoreError(f"evaluation_results row (id={row['id']!r}, benchmark={row['benchmark']!r}): "
-                                 "required field 'metric_value' is missing")
-        report = ImportReport(source)
-        unknown = sorted({r["benchmark"] for r in clean if not is_known_benchmark(r["benchmark"])})
-        with self.transaction():
-            if unknown:
-                known_here = set(self.query("SELECT DISTINCT benchmark FROM evaluation_results "
-                                            "WHERE list_contains(?::VARCHAR[], benchmark)", [unknown])["benchmark"])
-                unknown = [b for b in unknown if b not in known_here]
-            report.changed = self._count_changed(clean)
-            self._write("evaluation_results", clean)
-        report.add_rows("evaluation_results", len(clean))
-        if unknown:
-            report.unknown_benchmarks = unknown
-            report.warnings.append(f"unknown benchmark name(s) kept as given: {', '.join(unknown)} "
-                                   "(not in the release's vocabulary; check the spelling)")
-        return report
+        clean = validate_score_rows(_records(rows))
+        return self.apply({"evaluation_results": [Incoming(r, source) for r in clean]}, on_conflict=on_conflict,
+                          source=source)
 
-    def _count_changed(self, rows: list[dict[str, Any]]) -> int:
-        """How many of these scores replace a stored score with a different value (0 for a re-import)."""
-        arrow = pa.table({
-            "id": pa.array([r["id"] for r in rows], pa.string()),
-            "benchmark": pa.array([r["benchmark"] for r in rows], pa.string()),
-            "setting": pa.array([r["setting"] for r in rows], pa.string()),
-            "metric": pa.array([r["metric"] for r in rows], pa.string()),
-            "metric_value": pa.array([r["metric_value"] for r in rows], pa.float64())})
-        with self._connection(write=False) as con:
-            con.register("_njsl_new", arrow)
-            try:
-                return con.execute(
-                    "SELECT count(*) FROM _njsl_new n JOIN evaluation_results e USING (id, benchmark, setting, metric) "
-                    "WHERE e.metric_value IS DISTINCT FROM n.metric_value").fetchall()[0][0]
-            finally:
-                con.unregister("_njsl_new")
-
-    def upsert_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
-        """Validate and upsert rows of any table in one transaction; returns the number of rows."""
+    def upsert_rows(self, table: str, rows: Iterable[Mapping[str, Any]], *, on_conflict: str = "error",
+                    source: str = "upsert_rows") -> ImportReport:
+        """Validate and upsert rows of any table in one transaction, under the conflict policy."""
         if table not in TABLES:
             raise StoreError(f"unknown table {table!r}; tables: {list(TABLES)}")
         clean = validate_rows(table, _records(rows))
+        return self.apply({table: [Incoming(r, source) for r in clean]}, on_conflict=on_conflict, source=source)
+
+    def apply(self, batch: Mapping[str, Sequence[Incoming]], *, on_conflict: str = "error",
+              source: str = "import", report: ImportReport | None = None, canonical: bool = True) -> ImportReport:
+        """Write validated rows of several tables in one transaction under the conflict policy.
+
+        With ``canonical`` ids are mapped to canonical ids (``metadata/model_aliases.csv``) first (an export
+        folder is copied as it is). Raises :class:`ConflictError` (nothing written) when a stored value would
+        change and the policy does not decide it.
+        """
+        from .aliases import load_aliases
+
+        check_policy(on_conflict)
+        report = report or ImportReport(source)
+        aliases = load_aliases() if canonical else {}
+        plan = Plan()
         with self.transaction():
-            self._write(table, clean)
-        return len(clean)
+            for table in TABLES:
+                items = list(batch.get(table, ()))
+                if not items:
+                    continue
+                mapped: dict[str, str] = {}
+                for item in items:
+                    canon = aliases.get(item.row["id"])
+                    if canon is not None and (table != "features" or item.row.get("kind") == "model"):
+                        mapped[item.row["id"]] = canon
+                        item.row = {**item.row, "id": canon}
+                report.warnings += [f"model id {a!r} stored as {c!r} (metadata/model_aliases.csv)"
+                                    for a, c in mapped.items()]
+                plan_rows(table, items, self._stored_rows(table, items), on_conflict, plan)
+            raise_undecided(plan, on_conflict)
+            for table, rows in plan.writes.items():
+                if rows:
+                    self._write(table, rows)
+                    report.add_rows(table, len(rows))
+        scores = [i.row for i in batch.get("evaluation_results", ())]
+        if scores:
+            unknown = sorted({r["benchmark"] for r in scores if not is_known_benchmark(r["benchmark"])})
+            if unknown:
+                known_here = set(self.query("SELECT DISTINCT benchmark FROM evaluation_results WHERE "
+                                            "list_contains(?::VARCHAR[], benchmark) AND NOT list_contains(?::VARCHAR[],"
+                                            " id)", [unknown, sorted({r["id"] for r in scores})])["benchmark"])
+                unknown = [b for b in unknown if b not in known_here]
+            if unknown:
+                report.unknown_benchmarks = sorted(set(report.unknown_benchmarks) | set(unknown))
+                report.warnings.append(f"unknown benchmark name(s) kept as given: {', '.join(unknown)} "
+                                       "(not in the release's vocabulary; check the spelling)")
+        report.merge_plan(plan)
+        return report
+
+    def _stored_rows(self, table: str, items: Sequence[Incoming]) -> dict[tuple, dict[str, Any]]:
+        """Stored rows with the keys of ``items`` (key tuple -> row dict), read inside the current transaction."""
+        keys = KEYS[table]
+        types = {c.name: c.type for c in columns()[table]}
+        arrow = pa.table({k: pa.array([i.row[k] for i in items], type=_ARROW_TYPES[types[k]]) for k in keys})
+        with self._connection(write=False) as con:
+            con.register("_njsl_keys", arrow)
+            try:
+                on = " AND ".join(f't."{k}" = k."{k}"' for k in keys)
+                rows = con.execute(f"SELECT DISTINCT t.* FROM {table} t JOIN _njsl_keys k ON {on}").fetchall()
+                names = [d[0] for d in con.description]
+            finally:
+                unregister_quietly(con, "_njsl_keys")
+        out = {}
+        for values in rows:
+            row = dict(zip(names, values, strict=True))
+            out[tuple(row[k] for k in keys)] = row
+        return out
 
     def set_features(self, kind: str, entity_id: str, features: Mapping[str, float], source: str) -> None:
         """Set features of one model/dataset id: replaces those feature names for that id (one transaction)."""
@@ -416,8 +557,8 @@ class AnalysisStore:
             rows.append({"kind": kind, "id": entity_id, "feature": name, "source": source,
                          "value": None if isinstance(value, float) and math.isnan(value) else value})
         clean = validate_rows("features", rows)
-        with self.transaction():
-            self._write("features", clean)
+        # Derived features are recomputed from their source: a new computation replaces the old one.
+        self.apply({"features": [Incoming(r, source) for r in clean]}, on_conflict="replace", source=source)
 
     def delete_model(self, model_id: str) -> dict[str, int]:
         """Remove a model id from every table (one transaction); returns rows removed per table."""
@@ -458,6 +599,38 @@ class AnalysisStore:
             load.write_text(load.read_text(encoding="utf-8").replace(str(tmp), str(folder.resolve())),
                             encoding="utf-8")
         return folder
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _create_file(path: Path) -> None:
+    """A new ``.duckdb`` file with the schema, built under a temporary name (a crash leaves nothing behind)."""
+    if not path.parent.is_dir():
+        raise StoreFileNotFoundError(f"cannot create store {path}: folder {path.parent} does not exist")
+    try:
+        with atomic_path(path) as tmp:
+            con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
+            try:
+                con.execute(schema_sql())
+            finally:
+                con.close()
+    except PermissionError as err:
+        raise StoreError(f"cannot create store {path}: {err.strerror.lower()} (the folder is not writable); "
+                         "choose a writable --db path") from None
+    except duckdb.Error as err:
+        raise StoreError(f"cannot create store {path}: {_first_line(err)}") from None
+
+
+def validate_score_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validated ``evaluation_results`` rows; a score needs its value."""
+    clean = validate_rows("evaluation_results", rows)
+    for row in clean:
+        if row.get("metric_value") is None:
+            raise StoreError(f"evaluation_results row (id={row['id']!r}, benchmark={row['benchmark']!r}): "
+                             "required field 'metric_value' is missing")
+    return clean
 
 
 def _check_kind(kind: str) -> None:

@@ -1,6 +1,7 @@
 """Upserting an Arrow table into a store table (shared by the store and the export-folder importer)."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import duckdb
@@ -23,4 +24,11 @@ def upsert_arrow(con: duckdb.DuckDBPyConnection, table: str, cols: Sequence[str]
         con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM _njsl_incoming "
                     f"ON CONFLICT ({', '.join(KEYS[table])}) {conflict}")
     finally:
-        con.unregister("_njsl_incoming")
+        unregister_quietly(con, "_njsl_incoming")
+
+
+def unregister_quietly(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    # After a failed statement the transaction is aborted and unregister raises "Current transaction is
+    # aborted"; raising that from a finally block would hide the statement's own error, which is the one to see.
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(name)

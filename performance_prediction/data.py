@@ -133,8 +133,9 @@ def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "a
         store = open_store(db_path)
     try:
         check_tables(store)
+        # canonical ids (metadata/model_aliases.csv); flagged and partial scores are left out by the store
         models = store.models_with_features().set_index("id")
-        scores = store.scores(metric=metric)
+        scores = store.training_scores(metric=metric)
     finally:
         if own:
             store.close()

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
+from ..aliases import canonical_id
 from ..benchmarks import LM_EVAL_METRICS, benchmark_from_lm_eval_task, setting_for_shots
+from ..conflicts import Incoming
 from ..errors import StoreError
 from ..report import ImportReport
 from .common import check_model_id, read_json
@@ -59,9 +61,31 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _sample_counts(data: Mapping[str, Any], task: str) -> tuple[int | None, int | None]:
+    """(items evaluated, items in the task) from lm-eval's ``n-samples`` (0.4.2+) or ``config.limit``."""
+    entry = (data.get("n-samples") or {}).get(task)
+    if isinstance(entry, Mapping):
+        eff, orig = entry.get("effective"), entry.get("original")
+        if isinstance(eff, int) and isinstance(orig, int):
+            return eff, orig
+    limit = (data.get("config") or {}).get("limit")
+    if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
+        return (int(limit) if limit >= 1 else None), None
+    return None, None
+
+
 def rows_from_lm_eval(data: Any, model_id: str | None = None, *, source: str = "results",
-                      include_groups: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
-    """Score rows of a parsed lm-eval 0.4 results dict, and notes about what was skipped."""
+                      include_groups: bool = False,
+                      assume_shots: int | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Score rows of a parsed lm-eval 0.4 results dict, and notes about what was skipped.
+
+    Open LLM Leaderboard v1 files (``config_general`` + ``results`` keyed ``harness|task|shots``) are read as
+    such. A task without a shot count is refused unless ``assume_shots`` is given. Partial runs (``--limit``)
+    keep their sample counts in ``n_samples``/``n_total``.
+    """
+    if isinstance(data, Mapping) and isinstance(data.get("config_general"), Mapping):
+        from .leaderboard import rows_from_leaderboard_v1
+        return rows_from_leaderboard_v1(data, model_id, source=source)
     if not isinstance(data, Mapping) or not isinstance(data.get("results"), Mapping):
         raise StoreError(f"{source}: not an lm-eval results file (no 'results' object); give the results_*.json "
                          "that `lm_eval --output_path` wrote")
@@ -72,8 +96,9 @@ def rows_from_lm_eval(data: Any, model_id: str | None = None, *, source: str = "
                  and not any("," in k for k in m if k != "alias") and any(k in m for k in ("acc", "acc_norm", "ppl"))]
     if old_style:
         raise StoreError(f"{source}: metric keys without ',filter' (e.g. task {old_style[0]!r}) are lm-eval 0.3 "
-                         "format; only lm-eval 0.4.x results are supported (re-run with lm-eval >= 0.4)")
-    model_id = check_model_id(model_id if model_id is not None else model_id_from_results(data), source)
+                         "format; only lm-eval 0.4.x results and Open LLM Leaderboard files are supported")
+    raw_id = model_id if model_id is not None else model_id_from_results(data)
+    model_id = check_model_id(canonical_id(raw_id.strip()) if isinstance(raw_id, str) else raw_id, source)
     groups = {g for g, children in (data.get("group_subtasks") or {}).items() if children}
     n_shot = data.get("n-shot") or {}
     configs = data.get("configs") or {}
@@ -86,8 +111,11 @@ def rows_from_lm_eval(data: Any, model_id: str | None = None, *, source: str = "
             continue
         shots = n_shot.get(task, (configs.get(task) or {}).get("num_fewshot"))
         if shots is None:
-            notes.append(f"task {task!r}: no n-shot given; assumed 0-shot")
-            shots = 0
+            if assume_shots is None:
+                raise StoreError(f"{source}: task {task!r} has no shot count ('n-shot' / configs.num_fewshot); "
+                                 "refused rather than guessed: pass --assume-shots N")
+            notes.append(f"task {task!r}: no n-shot given; --assume-shots {assume_shots} applied")
+            shots = assume_shots
         if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
             raise StoreError(f"{source}: n-shot of task {task!r} must be a whole number >= 0, got {shots!r}")
         by_metric: dict[str, dict[str, Any]] = {}
@@ -110,9 +138,11 @@ def rows_from_lm_eval(data: Any, model_id: str | None = None, *, source: str = "
                 raise StoreError(f"{source}: results[{task!r}][{metric + ',' + filt!r}] must be a number, "
                                  f"got {value!r}")
             stderr = _number(metrics.get(f"{metric}_stderr,{filt}"))  # "N/A" when not computed → missing
+            n_samples, n_total = _sample_counts(data, task)
             rows.append({"id": model_id, "benchmark": benchmark_from_lm_eval_task(task),
                          "setting": setting_for_shots(shots), "metric": LM_EVAL_METRICS.get(metric, metric),
-                         "metric_value": number, "metric_stderr": stderr})
+                         "metric_value": number, "metric_stderr": stderr, "n_samples": n_samples,
+                         "n_total": n_total})
     # acc of "exact_match" and "acc" could both map to "accuracy" for one task: keep the first, report it.
     seen, unique = set(), []
     for row in rows:
@@ -125,20 +155,44 @@ def rows_from_lm_eval(data: Any, model_id: str | None = None, *, source: str = "
     return unique, notes
 
 
-def import_lm_eval_results(store, results_json_path: str | Path, model_id: str | None = None, *,
-                           include_groups: bool = False) -> ImportReport:
-    """Import one lm-eval 0.4 results JSON into ``store`` (one transaction; re-importing is a no-op).
+def parse_lm_eval_results(results_json_path: str | Path, model_id: str | None = None, *,
+                          include_groups: bool = False, assume_shots: int | None = None
+                          ) -> tuple[list[Incoming], list[str]]:
+    """Read and validate one results file (lm-eval 0.4, Open LLM Leaderboard v1 or v2 rows) without a store."""
+    from ..store import validate_score_rows
 
-    ``model_id`` defaults to ``pretrained=`` of ``config.model_args``. Unknown benchmark names are imported
-    and listed in the report's warnings.
-    """
     path = Path(results_json_path)
     json_notes: list[str] = []
-    data = read_json(path, json_notes)
-    rows, notes = rows_from_lm_eval(data, model_id, source=str(path), include_groups=include_groups)
-    notes = json_notes + notes
+    if path.suffix == ".jsonl":
+        from .leaderboard import read_jsonl
+        data: Any = read_jsonl(path)
+    else:
+        data = read_json(path, json_notes)
+    if isinstance(data, list):
+        from .leaderboard import rows_from_leaderboard_v2
+        rows, notes = rows_from_leaderboard_v2(data, source=str(path))
+        updated = None
+    else:
+        rows, notes = rows_from_lm_eval(data, model_id, source=str(path), include_groups=include_groups,
+                                        assume_shots=assume_shots)
+        updated = data.get("date") or (data.get("config_general") or {}).get("end_time")
     if not rows:
         raise StoreError(f"{path}: no numeric scores found in 'results'")
-    report = store.add_eval_results(rows, source=str(path))
-    report.warnings = notes + report.warnings
-    return report
+    return [Incoming(r, str(path), None if updated is None else str(updated))
+            for r in validate_score_rows(rows)], json_notes + notes
+
+
+def import_lm_eval_results(store, results_json_path: str | Path, model_id: str | None = None, *,
+                           include_groups: bool = False, on_conflict: str = "error",
+                           assume_shots: int | None = None) -> ImportReport:
+    """Import one results file into ``store`` (one transaction; re-importing is a no-op).
+
+    Reads lm-eval 0.4 results (``model_id`` defaults to ``pretrained=`` of ``config.model_args``), Open LLM
+    Leaderboard v1 result files and v2 ``contents`` rows. A score that would change a stored one beyond rounding
+    follows ``on_conflict``. Unknown benchmark names are imported and listed in the report's warnings.
+    """
+    items, notes = parse_lm_eval_results(results_json_path, model_id, include_groups=include_groups,
+                                         assume_shots=assume_shots)
+    report = ImportReport(str(results_json_path), warnings=list(notes))
+    return store.apply({"evaluation_results": items}, on_conflict=on_conflict, source=str(results_json_path),
+                       report=report)

@@ -10,10 +10,12 @@ Three kinds, each validated against its JSON schema (read from the records folde
   feature means/stds).
 * ``model_scores/*.json`` → ``evaluation_results``. Three layouts occur: ``results.harness.<task>.<N>-shot.
   <metric>``, ``results.harness.<task>.<metric>`` (no shot level) and ``results.harness.<task>.x-shot.
-  <metric>`` (shots unknown); without a known shot count the task's standard setting is used
-  (``DEFAULT_SHOTS``: arc 25, hellaswag 10, winogrande/gsm8k/arithmetic/minerva_math 5, mmlu 0, else 0).
+  <metric>`` (shots unknown). A task without a recorded shot count is refused unless ``assume_shots`` is
+  given: a number, or ``"standard"`` for the task's standard setting (``DEFAULT_SHOTS``: arc 25, hellaswag 10,
+  winogrande/gsm8k/arithmetic/minerva_math 5, drop 3, else 0).
 
-Each file is one transaction; a file that fails changes nothing and gets a one-line reason.
+Files are parsed and validated first (no lock held), then written in one transaction under the conflict
+policy (conflicts.py): a folder import is all-or-nothing unless ``continue_on_error``.
 """
 from __future__ import annotations
 
@@ -26,8 +28,11 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping
 
+from ..aliases import canonical_id
+from ..conflicts import Incoming
 from ..errors import StoreError, StoreFileNotFoundError
 from ..report import ImportReport
+from ..validation import validate_rows
 from .common import check_model_id, read_json
 
 KINDS: dict[str, tuple[str, str]] = {  # kind -> (folder, schema file)
@@ -62,19 +67,16 @@ def _validator(schema_file: str):
     return jsonschema.Draft7Validator(schema)
 
 
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "metadata" / "record_schemas"
+
+
 def schema_path(kind: str, record_path: Path | None = None) -> Path:
-    """The JSON schema of ``kind``: beside the record's folder, else in the shared records folder."""
-    name = KINDS[kind][1]
-    candidates = []
-    if record_path is not None:
-        candidates.append(record_path.resolve().parent.parent / name)
-    from njsl.paths import metadata_records_dir
-    candidates.append(metadata_records_dir() / name)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise StoreFileNotFoundError(f"JSON schema {name} not found (looked in {', '.join(map(str, candidates))}); "
-                                 "set NJSL_SHARED_DIR to the shared data folder")
+    """The JSON schema of ``kind``: the project's copy in ``metadata/record_schemas/`` (taken over from the
+    paper's repository, source named in each file's ``$comment``)."""
+    path = SCHEMA_DIR / KINDS[kind][1]
+    if not path.is_file():
+        raise StoreFileNotFoundError(f"JSON schema {path} is missing; it ships with the project")
+    return path
 
 
 def validate_record(data: Any, kind: str, source: str, record_path: Path | None = None) -> None:
@@ -109,19 +111,27 @@ def detect_kind(path: Path, data: Any) -> str:
 def record_model_id(name: Any, source: str) -> str:
     """Model id of a scores record: ``org__name`` (the hub's file-name form) becomes ``org/name``."""
     if isinstance(name, str) and "/" not in name and name.count("__") >= 1:
-        # A leading "__" was a "/" too: "__data__tir__..." is the path "/data/tir/..." (rejected below).
+        # A leading "__" was a "/" too: "__data__tir__..." is the path "/data/tir/..." (an alias, or rejected).
         name = name.replace("__", "/")
+    if isinstance(name, str):
+        name = canonical_id(name.strip())
     return check_model_id(name, source)
 
 
-def _resolve_case(store, model_id: str, report: ImportReport) -> str:
-    """Use the store's spelling when the id differs only in case (``pythia-410M`` vs ``pythia-410m``)."""
-    hits = store.query("SELECT DISTINCT id FROM (SELECT id FROM model_annotations UNION ALL "
-                       "SELECT id FROM evaluation_results) WHERE lower(id) = lower(?) AND id <> ?",
-                       [model_id, model_id])["id"].tolist()
-    exact = store.query("SELECT count(*) AS n FROM model_annotations WHERE id = ?", [model_id])["n"][0]
-    if len(hits) == 1 and not exact:
-        report.warnings.append(f"model id {model_id!r} stored as {hits[0]!r} (same id up to case)")
+def known_ids(store) -> tuple[set[str], set[str]]:
+    """(annotated ids, all ids) of the store, for matching ids that differ only in case."""
+    annotated = set(store.query("SELECT id FROM model_annotations")["id"])
+    scored = set(store.query("SELECT DISTINCT id FROM evaluation_results")["id"])
+    return annotated, annotated | scored
+
+
+def resolve_case(model_id: str, annotated: set[str], everything: set[str], warnings: list[str]) -> str:
+    """Use the known spelling when the id differs only in case (``pythia-410M`` vs ``pythia-410m``)."""
+    if model_id in annotated:
+        return model_id
+    hits = sorted({i for i in everything if i.lower() == model_id.lower() and i != model_id})
+    if len(hits) == 1:
+        warnings.append(f"model id {model_id!r} stored as {hits[0]!r} (same id up to case)")
         return hits[0]
     return model_id
 
@@ -256,8 +266,48 @@ def _default_shots(task: str) -> int:
     return next((n for prefix, n in _PREFIX_SHOTS if task.startswith(prefix)), 0)
 
 
-def score_rows(record: Mapping[str, Any], model_id: str, source: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """``evaluation_results`` rows of a scores record (all three layouts), and notes."""
+def _shots_for(task: str, assume_shots: int | str | Mapping[str, str] | None, source: str) -> int:
+    if assume_shots is None:
+        raise _NoShots(task)
+    if assume_shots == "standard":
+        return _default_shots(task)
+    if isinstance(assume_shots, Mapping):  # task-name prefix -> "N-shot" (the paper's benchmark_defaults)
+        setting = next((v for prefix, v in assume_shots.items() if task.startswith(prefix)), None)
+        match = _SHOT.match(str(setting)) if setting is not None else None
+        if match is None:
+            raise _NoShots(task)
+        return int(match.group(1))
+    if isinstance(assume_shots, bool) or not isinstance(assume_shots, int) or assume_shots < 0:
+        raise StoreError(f"assume_shots must be a whole number >= 0 or 'standard', got {assume_shots!r}")
+    return assume_shots
+
+
+class _NoShots(Exception):
+    pass
+
+
+def score_rows(record: Mapping[str, Any], model_id: str, source: str, *,
+               assume_shots: int | str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """``evaluation_results`` rows of a scores record (all three layouts), and notes.
+
+    A task without a recorded shot count is refused (:class:`StoreError` naming the tasks) unless
+    ``assume_shots`` is a number or ``"standard"``.
+    """
+    try:
+        return _score_rows(record, model_id, source, assume_shots)
+    except _NoShots:
+        tasks = sorted(t for tasks in record["results"].values() if isinstance(tasks, Mapping)
+                       for t, p in tasks.items() if isinstance(p, Mapping)
+                       and (any(not isinstance(v, Mapping) and k != "timestamp" for k, v in p.items())
+                            or any(isinstance(v, Mapping) and not _SHOT.match(k) for k, v in p.items())))
+        raise StoreError(f"{source}: the shot count of {len(tasks)} task(s) is not recorded (e.g. {tasks[:3]}); "
+                         "refused rather than guessed: pass --assume-shots N (all of them N-shot) or "
+                         "--assume-shots standard (arc 25, hellaswag 10, winogrande/gsm8k 5, drop 3, else 0)"
+                         ) from None
+
+
+def _score_rows(record: Mapping[str, Any], model_id: str, source: str,
+                assume_shots: int | str | None) -> tuple[list[dict[str, Any]], list[str]]:
     rows, notes, assumed, nan = [], [], set(), []
     for group, tasks in record["results"].items():
         if not isinstance(tasks, Mapping):
@@ -274,10 +324,10 @@ def score_rows(record: Mapping[str, Any], model_id: str, source: str) -> tuple[l
                     blocks.append((int(match.group(1)), metrics))
                 else:  # "x-shot": the shot count was not recorded
                     assumed.add(task)
-                    blocks.append((_default_shots(task), metrics))
+                    blocks.append((_shots_for(task, assume_shots, source), metrics))
             if any(k != "timestamp" for k in flat):
                 assumed.add(task)
-                blocks.append((_default_shots(task), flat))
+                blocks.append((_shots_for(task, assume_shots, source), flat))
             for shots, metrics in blocks:
                 for metric, value in metrics.items():
                     if metric == "timestamp" or metric.endswith("_stderr"):
@@ -296,15 +346,30 @@ def score_rows(record: Mapping[str, Any], model_id: str, source: str) -> tuple[l
     if nan:
         notes.append(f"{len(nan)} score(s) are NaN and were skipped (e.g. {nan[0]})")
     if assumed:
-        notes.append(f"shot count not recorded for {len(assumed)} task(s); standard settings assumed "
-                     f"(e.g. {sorted(assumed)[0]!r} → {_default_shots(sorted(assumed)[0])}-shot)")
+        first = sorted(assumed)[0]
+        notes.append(f"shot count not recorded for {len(assumed)} task(s); --assume-shots {assume_shots} applied "
+                     f"(e.g. {first!r} → {_shots_for(first, assume_shots, source)}-shot)")
     return rows, notes
 
 
 # ----------------------------------------------------------------------------- per file / folder
-def import_metadata_record(store, path: str | Path, kind: str | None = None, *,
-                           resolve_case: bool = True) -> ImportReport:
-    """Import one record file (one transaction). Raises :class:`StoreError` with the reason on failure."""
+@dataclass
+class ParsedRecord:
+    """One record file parsed and validated, ready to write: rows per table with their source and date."""
+    path: Path
+    kind: str
+    batch: dict[str, list[Incoming]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    model_id: str | None = None
+
+    def add(self, table: str, rows: list[dict[str, Any]], updated: str | None = None) -> None:
+        self.batch.setdefault(table, []).extend(Incoming(r, str(self.path), updated)
+                                                for r in validate_rows(table, rows))
+
+
+def parse_metadata_record(path: str | Path, kind: str | None = None, *,
+                          assume_shots: int | str | None = None) -> ParsedRecord:
+    """Read and validate one record file without touching any store. Raises :class:`StoreError` with the reason."""
     path = Path(path)
     notes: list[str] = []
     data = read_json(path, notes)
@@ -313,35 +378,58 @@ def import_metadata_record(store, path: str | Path, kind: str | None = None, *,
         raise StoreError(f"{path}: unknown record kind {kind!r}; use one of {list(KINDS)}")
     source = str(path)
     validate_record(data, kind, source, path)
-    report = ImportReport(source, warnings=notes)
+    parsed = ParsedRecord(path, kind, warnings=notes)
+    report = ImportReport(source)
     if kind == "model":
         annotation, info = _model_rows(data, path, report)
-        annotation["id"] = check_model_id(annotation["id"], source)
-        with store.transaction():
-            store.upsert_annotation(annotation)
-            report.add_rows("model_annotations", 1)
-            if info is not None:
-                store.upsert_dataset_info(info)
-                report.add_rows("dataset_info", 1)
+        annotation["id"] = check_model_id(canonical_id(str(annotation["id"]).strip()), source)
+        parsed.model_id = annotation["id"]
+        parsed.add("model_annotations", [annotation])
+        if info is not None:
+            info["id"] = annotation["id"]
+            parsed.add("dataset_info", [info])
     elif kind == "dataset":
         feats = dataset_features(data, path, report)
         if not feats:
             raise StoreError(f"{source}: no usable numbers in 'summary'")
-        store.set_features("dataset", path.stem, feats, source="metadata_records")
-        report.add_rows("features", len(feats))
+        parsed.add("features", [{"kind": "dataset", "id": path.stem, "feature": k, "value": v,
+                                 "source": "metadata_records"} for k, v in feats.items()])
     else:
         model_id = record_model_id(data["model_name"], source)
-        if resolve_case:
-            model_id = _resolve_case(store, model_id, report)
-        rows, notes = score_rows(data, model_id, source)
+        parsed.model_id = model_id
+        rows, score_notes = score_rows(data, model_id, source, assume_shots=assume_shots)
         if not rows:
             empty = [g for g, tasks in data["results"].items() if not tasks]
             raise StoreError(f"{source}: no scores: 'results' has no tasks" +
                              (f" (results[{empty[0]!r}] is empty)" if empty else ""))
-        report.warnings += notes
-        written = store.add_eval_results(rows, source=source)
-        report.merge(written)
-    return report
+        parsed.warnings += score_notes
+        parsed.add("evaluation_results", rows, updated=data.get("last_updated"))
+    parsed.warnings += report.warnings
+    return parsed
+
+
+def _resolve_ids(parsed: list[ParsedRecord], annotated: set[str], everything: set[str]) -> None:
+    """Give score records the spelling of an id known up to case (store or this import's model records)."""
+    annotated = annotated | {p.model_id for p in parsed if p.kind == "model" and p.model_id}
+    everything = everything | annotated
+    for p in parsed:
+        if p.kind != "scores" or not p.model_id:
+            continue
+        new = resolve_case(p.model_id, annotated, everything, p.warnings)
+        if new != p.model_id:
+            for item in p.batch.get("evaluation_results", []):
+                item.row = {**item.row, "id": new}
+            p.model_id = new
+
+
+def import_metadata_record(store, path: str | Path, kind: str | None = None, *, resolve_case: bool = True,
+                           on_conflict: str = "error", assume_shots: int | str | None = None) -> ImportReport:
+    """Import one record file (one transaction, conflict policy ``on_conflict``); :class:`StoreError` on failure."""
+    parsed = parse_metadata_record(path, kind, assume_shots=assume_shots)
+    if resolve_case:
+        _resolve_ids([parsed], *known_ids(store))
+    report = ImportReport(str(path), warnings=list(parsed.warnings))
+    return store.apply(parsed.batch, on_conflict=on_conflict, source=str(path), report=report)
 
 
 @dataclass
@@ -369,15 +457,44 @@ def iter_record_files(root: Path, kinds: Iterable[str]) -> list[tuple[str, Path]
     return files
 
 
-def import_metadata_records(store, root: str | Path | None = None, *, kinds: Iterable[str] = ("dataset", "model",
-                            "scores"), progress: bool | None = None) -> RecordsReport:
-    """Import every record under ``root`` (default: the shared ``metadata_records``), one transaction per file.
-
-    Models are imported before scores so score ids can take the annotation's spelling. A failing file is
-    recorded with its reason and the import goes on.
-    """
+def parse_records(files: Iterable[tuple[str | None, Path]], *, assume_shots: int | str | None = None,
+                  progress: bool | None = None) -> tuple[list[ParsedRecord], list[dict[str, Any]]]:
+    """Parse and validate record files (no store involved): (parsed records, failures with reasons)."""
     from tqdm.auto import tqdm
 
+    parsed, failed = [], []
+    files = list(files)
+    for kind, path in tqdm(files, desc="records", unit="file", disable=None if progress is None else not progress):
+        try:
+            parsed.append(parse_metadata_record(path, kind, assume_shots=assume_shots))
+        except (StoreError, FileNotFoundError) as err:
+            failed.append({"kind": kind or "?", "path": str(path), "status": "failed", "reason": str(err)})
+    return parsed, failed
+
+
+def write_parsed(store, parsed: list[ParsedRecord], *, on_conflict: str = "error",
+                 report: ImportReport | None = None) -> ImportReport:
+    """Write parsed records into ``store`` in one transaction under the conflict policy."""
+    _resolve_ids(parsed, *known_ids(store))
+    batch: dict[str, list[Incoming]] = {}
+    report = report or ImportReport("metadata_records")
+    for p in parsed:
+        for table, items in p.batch.items():
+            batch.setdefault(table, []).extend(items)
+        report.warnings += p.warnings
+    return store.apply(batch, on_conflict=on_conflict, source=report.source, report=report)
+
+
+def import_metadata_records(store, root: str | Path | None = None, *, kinds: Iterable[str] = ("dataset", "model",
+                            "scores"), progress: bool | None = None, on_conflict: str = "error",
+                            assume_shots: int | str | None = None,
+                            continue_on_error: bool = False) -> RecordsReport:
+    """Import every record under ``root`` (default: the shared ``metadata_records``) in one transaction.
+
+    Every file is parsed and validated before the store is written. A bad file stops the import with nothing
+    written (the error lists every bad file) unless ``continue_on_error``, which imports the good files and
+    lists the bad ones in the report. Values that would change stored ones follow ``on_conflict``.
+    """
     from njsl.paths import metadata_records_dir
     root = Path(root) if root is not None else metadata_records_dir()
     if not root.is_dir():
@@ -389,16 +506,23 @@ def import_metadata_records(store, root: str | Path | None = None, *, kinds: Ite
     files = iter_record_files(root, kinds)
     if not files:
         raise StoreError(f"{root}: no *.json records in {[KINDS[k][0] for k in kinds]}")
+    parsed, failed = parse_records(files, assume_shots=assume_shots, progress=progress)
+    if failed and not continue_on_error:
+        raise StoreError(failure_message(failed, len(files)))
     result = RecordsReport()
-    with store.session():  # one connection for the batch; each file still commits on its own
-        for kind, path in tqdm(files, desc="records", unit="file",
-                               disable=None if progress is None else not progress):
-            try:
-                report = import_metadata_record(store, path, kind)
-            except (StoreError, FileNotFoundError) as err:
-                result.files.append({"kind": kind, "path": str(path), "status": "failed", "reason": str(err)})
-                continue
-            result.total.merge(report)
-            result.files.append({"kind": kind, "path": str(path), "status": "imported", "reason": "",
-                                 "rows": dict(report.rows), "warnings": list(report.warnings)})
+    result.files += failed
+    write_parsed(store, parsed, on_conflict=on_conflict, report=result.total)
+    for p in parsed:
+        result.files.append({"kind": p.kind, "path": str(p.path), "status": "imported", "reason": "",
+                             "warnings": list(p.warnings)})
     return result
+
+
+def failure_message(failed: list[dict[str, Any]], n_files: int) -> str:
+    """Why an all-or-nothing import wrote nothing: every bad file with its reason."""
+    lines = [f"{len(failed)} of {n_files} source file(s) cannot be imported; nothing was written "
+             "(--continue-on-error imports the others):"]
+    lines += [f"  {f['reason']}" for f in failed[:30]]
+    if len(failed) > 30:
+        lines.append(f"  ... {len(failed) - 30} more")
+    return "\n".join(lines)

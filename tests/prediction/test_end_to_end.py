@@ -86,7 +86,9 @@ def test_release_reproduces_paper_setup(release, tmp_path):
                  "--output_dir", str(out), "--n_jobs", "2"]) == 0
     t = pd.read_csv(out / "performance_prediction_xgboost_all_accuracy_random.csv").set_index("task")
     assert abs(t.loc["truthfulqa", "mae"] - 0.023) <= 0.006
-    assert t.loc["truthfulqa", "n_models"] == 71
+    # the paper's code had 71; the store's alias table (metadata/model_aliases.csv) adds the scores filed under
+    # a checkpoint path (llama2_460M_nl_code_shuf-hf) and under Llama-2-7b-hf (annotated as Llama-2-7b)
+    assert t.loc["truthfulqa", "n_models"] == 73
 
 
 @pytest.mark.slow

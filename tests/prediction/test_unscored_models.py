@@ -115,5 +115,8 @@ def test_release_plus_synthetic_model(release, tmp_path):
     # the release's own models without a winogrande score are listed too (three have no score at all)
     assert {"TinyLlama/TinyLlama-1.1B-Chat-v1.0", "llama2_220M_nl_60_code_40"} <= set(table.id)
     assert "EleutherAI/pythia-160m" not in set(table.id)   # scored on winogrande
+    # scored under its checkpoint path: the store's alias table gives the scores to the model, not "predicted"
+    assert "llama2_460M_nl_code_shuf-hf" not in set(table.id)
     row = table[table.id == NEW].iloc[0]
-    assert 0 <= row.lower < row.predicted < row.upper <= 1 and row.n_train_models == 96
+    # 96 before the alias table; + llama2_460M_nl_code_shuf-hf and meta-llama/Llama-2-7b-hf (model_aliases.csv)
+    assert 0 <= row.lower < row.predicted < row.upper <= 1 and row.n_train_models == 98

@@ -32,13 +32,11 @@ def seeded(tmp_path):
     store.close()
 
 
-def records_dir(tmp_path, shared):
-    """A records folder layout with the shared JSON schemas beside it (validation needs them)."""
+def records_dir(tmp_path):
+    """A records folder layout (the JSON schemas are the project's own, metadata/record_schemas/)."""
     root = tmp_path / "records"
     for sub in ("model_metadata", "dataset_metadata", "model_scores"):
         (root / sub).mkdir(parents=True)
-    for schema in ("model_metadata_schema.json", "dataset_metadata_schema.json", "model_results_schema.json"):
-        shutil.copy(shared / "data" / "metadata_records" / schema, root / schema)  # tmp only, never the repo
     return root
 
 
@@ -67,8 +65,8 @@ def test_malformed_json(seeded, tmp_path):
     fails(seeded, "malformed JSON", import_metadata_record, seeded, path, "scores")
 
 
-def test_record_missing_its_id(seeded, tmp_path, shared):
-    root = records_dir(tmp_path, shared)
+def test_record_missing_its_id(seeded, tmp_path):
+    root = records_dir(tmp_path)
     path = root / "model_metadata" / "m.json"
     path.write_text(json.dumps({k: v for k, v in GOOD_MODEL.items() if k != "id"}))
     fails(seeded, "'id' is a required property", import_metadata_record, seeded, path)
@@ -80,34 +78,35 @@ def test_record_missing_its_id(seeded, tmp_path, shared):
           [{"benchmark": "x", "setting": "0-shot", "metric": "accuracy", "metric_value": 0.1}])
 
 
-def test_wrong_types(seeded, tmp_path, shared):
+def test_wrong_types(seeded, tmp_path):
     fails(seeded, "field 'dimension' must be a number, got '4096'", seeded.upsert_annotation,
           {"id": "c/d", "dimension": "4096"})
     fails(seeded, "field 'metric_value' must be a number, got 'high'", seeded.add_eval_results,
           [{"id": "c/d", "benchmark": "gsm8k", "setting": "5-shot", "metric": "accuracy", "metric_value": "high"}])
     fails(seeded, "field 'weight_tying' must be true/false", seeded.upsert_annotation,
           {"id": "c/d", "weight_tying": "yes"})
-    root = records_dir(tmp_path, shared)
+    root = records_dir(tmp_path)
     path = root / "model_metadata" / "m.json"
     path.write_text(json.dumps({**GOOD_MODEL, "dimension": "512"}))
     fails(seeded, "at dimension: '512' is not of type", import_metadata_record, seeded, path)
     scores = root / "model_scores" / "s.json"
     scores.write_text(json.dumps({"model_name": "org/m", "results": {"harness": {
         "winogrande": {"acc": 0.5}, "anli_r1": {"x-shot": {"acc": "0.3381"}}}}}))
-    fails(seeded, "metric 'acc' must be a number, got '0.3381'", import_metadata_record, seeded, scores)
+    fails(seeded, "metric 'acc' must be a number, got '0.3381'", import_metadata_record, seeded, scores,
+          assume_shots="standard")
     bad = {"results": {"hellaswag": {"acc,none": "0.3"}}, "n-shot": {"hellaswag": 10},
            "config": {"model_args": "pretrained=org/m"}}
     (tmp_path / "r.json").write_text(json.dumps(bad))
     fails(seeded, "must be a number, got '0.3'", import_lm_eval_results, seeded, tmp_path / "r.json")
 
 
-def test_negative_and_absurd_values(seeded, tmp_path, shared):
+def test_negative_and_absurd_values(seeded, tmp_path):
     fails(seeded, "field 'total_params' is negative", seeded.upsert_annotation, {"id": "c/d", "total_params": -7})
     fails(seeded, "implausibly large", seeded.upsert_annotation, {"id": "c/d", "total_params": 7e15})
     fails(seeded, "sum to 180 > 105", seeded.upsert_dataset_info,
           {"id": "c/d", "pretraining_summary_percentage_web": 90.0, "pretraining_summary_percentage_code": 90.0})
     fails(seeded, "above 100 %", seeded.upsert_dataset_info, {"id": "c/d", "pretraining_summary_percentage_web": 250})
-    root = records_dir(tmp_path, shared)
+    root = records_dir(tmp_path)
     path = root / "model_metadata" / "m.json"
     path.write_text(json.dumps({**GOOD_MODEL, "total_params": -5}))
     fails(seeded, "total_params: -5 is less than the minimum of 1", import_metadata_record, seeded, path)
@@ -154,9 +153,9 @@ def test_unknown_column_and_vocabulary(seeded):
           {"id": "x", "attention_variant": "sparse"})
 
 
-def test_export_folder_missing_a_csv(seeded, release_dir, tmp_path):
+def test_export_folder_missing_a_csv(seeded, mini_release_dir, tmp_path):
     copy = tmp_path / "release"
-    shutil.copytree(release_dir, copy)
+    shutil.copytree(mini_release_dir, copy)
     (copy / "evaluation_results.csv").unlink()
     fails(seeded, "evaluation_results.csv, but .* is missing", import_export_folder, seeded, copy,
           exc=StoreFileNotFoundError)
@@ -164,11 +163,11 @@ def test_export_folder_missing_a_csv(seeded, release_dir, tmp_path):
         AnalysisStore.from_existing(copy)
 
 
-def test_export_folder_with_a_broken_csv_changes_nothing(seeded, release_dir, tmp_path):
+def test_export_folder_with_a_broken_csv_changes_nothing(seeded, mini_release_dir, tmp_path):
     copy = tmp_path / "release"
-    shutil.copytree(release_dir, copy)
+    shutil.copytree(mini_release_dir, copy)
     text = (copy / "model_annotations.csv").read_text().splitlines()
-    text[5] = text[5].replace(",", ",notanumber,", 1)  # one row with a shifted, non-numeric column
+    text[1] = text[1].replace(",", ",notanumber,", 1)  # one row with a shifted, non-numeric column
     (copy / "model_annotations.csv").write_text("\n".join(text) + "\n")
     fails(seeded, "could not load the export", import_export_folder, seeded, copy)
 

@@ -50,17 +50,22 @@ def test_clean_store_has_no_error_findings(store):
     assert [f.code for f in check_store(store) if f.severity == "error" and f.count] == []
 
 
-def test_db_cli_import_info_check_export(release_dir, tmp_path, capsys):
+def test_db_cli_import_info_check_export(mini_release_dir, tmp_path, capsys):
     db = tmp_path / "s.duckdb"
-    assert db_main(["import", str(release_dir), "--db", str(db)]) == 0
-    assert "27150 evaluation_results" in capsys.readouterr().out
+    assert db_main(["import", str(mini_release_dir), "--db", str(db)]) == 2  # a mistyped --db creates nothing
+    assert "no store at" in capsys.readouterr().err and not db.exists()
+    assert db_main(["import", str(mini_release_dir), "--db", str(db), "--create"]) == 0
+    out = capsys.readouterr().out
+    assert "4 evaluation_results" in out and "9 inserted" in out  # rows of the three tables
     assert db_main(["info", "--db", str(db), "--top", "3"]) == 0
     out = capsys.readouterr().out
-    assert "evaluation_results" in out and "gsm8k" in out
+    assert "evaluation_results" in out and "piqa" in out
     assert db_main(["check", "--db", str(db), "--json"]) == 0
     codes = {f["code"]: f for f in json.loads(capsys.readouterr().out)}
-    assert codes["evaluated_without_annotation"]["count"] == 41
-    assert db_main(["check", "--db", str(db), "--strict"]) == 1  # the release has error-level findings
+    assert codes["evaluated_without_annotation"]["count"] == 2  # the case twin and the checkpoint path
+    assert codes["alias_overlaps"]["count"] == 0 and codes["flagged_scores"]["count"] == 1  # the NaN brier score
+    assert codes["path_ids"]["severity"] == "warning"  # its path id is in metadata/model_aliases.csv
+    assert db_main(["check", "--db", str(db), "--strict"]) == 0
     capsys.readouterr()
     assert db_main(["export", str(tmp_path / "exp"), "--db", str(db)]) == 0
     assert db_main(["export", str(tmp_path / "exp"), "--db", str(db)]) == 2
@@ -72,13 +77,14 @@ def test_db_cli_import_info_check_export(release_dir, tmp_path, capsys):
 def test_db_cli_add_model_and_add_eval(tmp_path, capsys, monkeypatch):
     db = tmp_path / "new.duckdb"
     monkeypatch.setenv("NJSL_DB", str(db))  # the default store comes from the environment
+    assert db_main(["create", str(db)]) == 0
     cfg = tmp_path / "model"
     cfg.mkdir()
     (cfg / "config.json").write_text(json.dumps(LLAMA_CONFIG))
     assert db_main(["add-model", str(cfg)]) == 2
     assert "pass --model-id" in capsys.readouterr().err
     assert db_main(["add-model", str(cfg), "--model-id", "me/tiny"]) == 0
-    assert "4 layers" in capsys.readouterr().out
+    assert "1 inserted" in capsys.readouterr().out
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"results": {"hellaswag": {"acc,none": 0.3, "acc_norm,none": 0.31}},
                                    "n-shot": {"hellaswag": 10}, "config": {"model_args": "pretrained=me/tiny"}}))

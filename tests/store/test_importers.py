@@ -94,19 +94,25 @@ def test_score_record_layouts():
         "anli_r1": {"x-shot": {"brier_score": 0.8, "brier_score_stderr": "N/A", "timestamp": "t"}},
         "gsm8k": {"exact_match": 0.1, "timestamp": "t"},
     }}}
-    rows, notes = score_rows(record, "m", "r.json")
+    # three tasks have no recorded shot count: refused unless the user says which
+    with pytest.raises(StoreError, match=r"shot count of 3 task\(s\) is not recorded.*--assume-shots"):
+        score_rows(record, "m", "r.json")
+    rows, notes = score_rows(record, "m", "r.json", assume_shots="standard")
     got = {(r["benchmark"], r["setting"], r["metric"]): r["metric_value"] for r in rows}
     assert got == {("arc:challenge", "25-shot", "accuracy"): 0.5, ("arc:challenge", "25-shot", "acc_norm"): 0.6,
                    ("winogrande", "5-shot", "accuracy"): 0.7, ("anli_r1", "0-shot", "brier_score"): 0.8,
                    ("gsm8k", "5-shot", "accuracy"): 0.1}
-    assert any("standard settings assumed" in n for n in notes)
+    assert any("--assume-shots standard applied" in n for n in notes)
+    rows, _ = score_rows(record, "m", "r.json", assume_shots=0)
+    assert {r["setting"] for r in rows if r["benchmark"] != "arc:challenge"} == {"0-shot"}
 
 
 @pytest.fixture(scope="module")
 def records_import(shared):
     root = shared / "data" / "metadata_records"
     store = AnalysisStore.create(None)
-    result = import_metadata_records(store, root, progress=False)
+    result = import_metadata_records(store, root, progress=False, assume_shots="standard", continue_on_error=True,
+                                     on_conflict="newest")
     yield store, result
     store.close()
 
@@ -120,12 +126,17 @@ def test_all_shared_records_import_or_fail_with_a_reason(records_import):
     reasons = [f["reason"] for f in result.failures()]
     assert all(reasons)
     assert sum("has no tasks" in r for r in reasons) == 20
-    assert sum("is a filesystem path" in r for r in reasons) == 5
+    # the path ids are in metadata/model_aliases.csv now: their scores import under the models' names
+    assert sum("is a filesystem path" in r for r in reasons) == 0
     assert sum("looks like a column header" in r for r in reasons) == 1
     assert sum("must be a number, got '0.3381'" in r for r in reasons) == 1
+    # the two single-underscore path-id files store gsm8k as strings ('0.0091', '0')
+    assert sum("metric 'exact_match' must be a number, got '0" in r for r in reasons) == 2
     # results_tiiuae__falcon-7b.json has "gsm8k" twice in one object with different runs: refused, not guessed.
     assert sum("duplicate key 'gsm8k' with different values" in r for r in reasons) == 1
-    assert counts["scores"]["imported"] == 122
+    assert counts["scores"]["imported"] == 125
+    assert set(store.scores()["id"]) >= {"llama2_460M_nl_code_shuf-hf", "llama2_220M_nl_0_code_100"}
+    assert not any(i.startswith("/") for i in store.scores(canonical=False)["id"])
 
 
 def test_records_agree_with_the_release(records_import, release):
@@ -135,9 +146,9 @@ def test_records_agree_with_the_release(records_import, release):
     merged = mine.merge(theirs, on=["id", "benchmark", "setting", "metric"], how="left", suffixes=("", "_rel"))
     # Every score key the records give is in the release (benchmark names, settings, metrics all agree)...
     assert merged["metric_value_rel"].notna().mean() > 0.999
-    # ...and nearly all values (the release took other runs for some duplicated models).
+    # ...and most values (the release took other runs for some duplicated models; measured 93.8 % within 1e-9).
     same = (merged["metric_value"] - merged["metric_value_rel"]).abs() < 1e-9
-    assert same.mean() > 0.95
+    assert same.mean() > 0.93
     ann = store.annotations().set_index("id")
     assert ann.loc["allenai/OLMo-7B", "total_params"] == 6_888_095_744  # from safetensors.total
     assert ann.loc["tiiuae/falcon-7b", "batch_instances"] == 2304  # from the pretraining stage
@@ -154,44 +165,67 @@ def test_dataset_record_becomes_dataset_features(records_import):
     assert f.loc["dolma", "char_len_mean"] == pytest.approx(3821.06)
 
 
-def test_record_reimport_is_a_noop(shared, store):
-    path = shared / "data" / "metadata_records" / "model_scores" / "results_01-ai__Yi-34B.json"
-    import_metadata_record(store, path)
+def test_record_reimport_is_a_noop(store, tmp_path):
+    path = tmp_path / "model_scores" / "results_01-ai__Yi-34B.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"model_name": "01-ai__Yi-34B", "last_updated": "2024-12-04", "results": {
+        "harness": {"arc:challenge": {"25-shot": {"acc": 0.61, "acc_norm": 0.65, "timestamp": "2024-01-01T00:00:00"}},
+                    "winogrande": {"acc": 0.83, "acc_stderr": 0.01}}}}))
+    first = import_metadata_record(store, path, assume_shots="standard")
     before = {t: store.query(f"SELECT * FROM {t} ORDER BY ALL") for t in ("evaluation_results", "model_annotations")}
-    report = import_metadata_record(store, path)
-    assert report.changed == 0
+    report = import_metadata_record(store, path, assume_shots="standard")
+    assert report.changed == 0 and report.counts["unchanged"] == first.counts["inserted"] > 0
+    assert report.counts["inserted"] == 0
     for t, frame in before.items():
         assert frame.equals(store.query(f"SELECT * FROM {t} ORDER BY ALL"))
 
 
-def test_import_export_folder_into_existing_store_is_idempotent(release_dir, store):
-    import_export_folder(store, release_dir)
+def test_import_export_folder_into_existing_store_is_idempotent(mini_release_dir, store):
+    import_export_folder(store, mini_release_dir)
     first = store.query("SELECT * FROM evaluation_results ORDER BY ALL")
-    import_export_folder(store, release_dir)
+    report = import_export_folder(store, mini_release_dir)
+    assert report.counts["inserted"] == 0 and report.counts["unchanged"] == 9
     assert first.equals(store.query("SELECT * FROM evaluation_results ORDER BY ALL"))
 
 
-def test_release_copy_elsewhere_still_imports(release_dir, tmp_path):
+def test_release_copy_elsewhere_still_imports(mini_release_dir, tmp_path):
     """load.sql names another machine's paths; a copy in any folder must import from its own CSVs."""
     copy = tmp_path / "moved release"
-    shutil.copytree(release_dir, copy)
+    shutil.copytree(mini_release_dir, copy)
+    assert "/data/tir/elsewhere" in (copy / "load.sql").read_text()
     with AnalysisStore.from_existing(copy) as s:
-        assert s.counts()["evaluation_results"] == 27150
+        assert s.counts()["evaluation_results"] == 4
+        # the export keeps the ids as published; reads map them to canonical ids
+        assert "EleutherAI/pythia-410M" in set(s.scores(canonical=False)["id"])
+        assert set(s.scores()["id"]) == {"org/a", "EleutherAI/pythia-410m", "llama2_460M_nl_code_shuf-hf"}
 
 
-def test_records_folder_into_a_file_store_one_transaction_per_file(shared, tmp_path, capsys):
-    """A folder import holds one connection (session) but commits file by file: a bad file loses only itself."""
+def test_records_folder_import_is_all_or_nothing(tmp_path, capsys):
+    """A bad file stops the whole folder (nothing written); --continue-on-error imports the good ones, exit 1."""
     from model_metadata_db.cli import main as db_main
-    src = shared / "data" / "metadata_records"
     root = tmp_path / "records"
     (root / "model_scores").mkdir(parents=True)
-    shutil.copy(src / "model_results_schema.json", root)
-    for name in ("results_01-ai__Yi-34B.json", "results_gpt2.json", "results_model_name.json"):
-        shutil.copy(src / "model_scores" / name, root / "model_scores" / name)
+    for name, model in (("results_01-ai__Yi-34B.json", "01-ai__Yi-34B"), ("results_gpt2.json", "gpt2"),
+                        ("results_model_name.json", "model_name")):
+        (root / "model_scores" / name).write_text(json.dumps({"model_name": model, "results": {"harness": {
+            "winogrande": {"acc": 0.6}}}}))
     db = tmp_path / "s.duckdb"
-    assert db_main(["import", str(root), "--db", str(db)]) == 0
+    assert db_main(["create", str(db)]) == 0
+    assert db_main(["import", str(root), "--db", str(db), "--assume-shots", "standard"]) == 2
+    assert "looks like a column header" in capsys.readouterr().err
+    with AnalysisStore.from_existing(db) as s:
+        assert s.counts()["evaluation_results"] == 0
+    assert db_main(["import", str(root), "--db", str(db), "--assume-shots", "standard", "--continue-on-error"]) == 1
     out = capsys.readouterr().out
-    assert "scores: 2 imported, 1 failed" in out and "looks like a column header" in out
-    assert db_main(["import", str(root), "--db", str(db), "--strict"]) == 1
+    assert "failed:" in out and "looks like a column header" in out and "inserted" in out
     with AnalysisStore.from_existing(db) as s:
         assert set(s.scores()["id"]) == {"01-ai/Yi-34B", "gpt2"}
+
+
+def test_record_schemas_are_the_papers(shared):
+    """metadata/record_schemas/ holds the paper's schemas unchanged (only a $comment naming the source added)."""
+    from model_metadata_db.importers.metadata_records import KINDS, schema_path
+    for kind, (_, name) in KINDS.items():
+        ours = json.loads(schema_path(kind).read_text())
+        assert "nightingal3/llm-pretraining-behaviours" in ours.pop("$comment")
+        assert ours == json.loads((shared / "data" / "metadata_records" / name).read_text())

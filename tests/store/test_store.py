@@ -79,7 +79,8 @@ def test_sentinel_minus_one_reads_as_missing(release):
 
 def test_scores_filters_are_parameters(release):
     s = release.scores(benchmark="arc_challenge", setting="25-shot", metric="accuracy")
-    assert list(s.columns) == ["id", "benchmark", "setting", "metric", "metric_value", "metric_stderr"]
+    assert list(s.columns) == ["id", "benchmark", "setting", "metric", "metric_value", "metric_stderr", "n_samples",
+                               "n_total"]
     assert len(s) == s["id"].nunique() > 30
     assert set(s["benchmark"]) == {"arc_challenge"}
     # A value that would break string-formatted SQL is just a value that matches nothing.
@@ -109,7 +110,8 @@ def test_models_with_features_is_one_row_per_annotated_model(release_copy):
 
 def test_upsert_keeps_columns_not_given(store):
     store.upsert_annotation({"id": "m", "dimension": 128, "num_heads": 4})
-    store.upsert_annotation({"id": "m", "num_heads": 8, "is_instruction_tuned": True})
+    report = store.upsert_annotation({"id": "m", "num_heads": 8, "is_instruction_tuned": True}, on_conflict="replace")
+    assert report.counts["replaced"] == 1
     row = store.annotations().iloc[0]
     assert row["dimension"] == 128 and row["num_heads"] == 8 and bool(row["is_instruction_tuned"])
 
