@@ -74,6 +74,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--batch_chars", type=int, default=None,
                    help="characters tokenized per batch (default: from --max_memory_mb, at most 4M)")
     p.add_argument("--strict", action="store_true", help="a malformed jsonl line is fatal (default: skipped and reported)")
+    p.add_argument("--db", default=None, help="also write entropy_mean/entropy_std (the paper's names) to this store")
+    p.add_argument("--id", default=None, help="--db: the model or dataset id the corpus belongs to")
+    p.add_argument("--kind", choices=("model", "dataset"), default="model", help="--db: kind of --id")
+    p.add_argument("--store_ngram", type=int, default=None, help="--db: which order to store (default: the only "
+                                                                 "one given, else 1)")
     return p
 
 
@@ -222,12 +227,27 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from njsl.atomic import write_text_atomic
 
+    if args.db and not args.id:
+        print("error: --db needs --id (the model or dataset the corpus belongs to)", file=sys.stderr)
+        return 2
+    if args.db and args.store_ngram is not None and args.store_ngram not in args.ngram:
+        print(f"error: --store_ngram {args.store_ngram} is not among --ngram {args.ngram}", file=sys.stderr)
+        return 2
     try:
         out = run(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     write_text_atomic(args.output, json.dumps(out, indent=1) + "\n")
+    if args.db:
+        from whole_corpus_measures.to_store import write_entropy_to_store
+
+        try:
+            feats = write_entropy_to_store(args.db, args.kind, args.id, out, args.store_ngram)
+        except Exception as exc:  # a store problem: the JSON is written, say what was not stored
+            print(f"error: {args.output} written, but the store {args.db} was not updated: {exc}", file=sys.stderr)
+            return 2
+        print(f"stored {', '.join(f'{k}={v:.4f}' for k, v in feats.items())} for {args.kind} {args.id} in {args.db}")
     if out["malformed_lines"]:
         shown = ", ".join(f"{Path(m['file']).name}:{m['line']}" for m in out["malformed_lines"][:10])
         print(f"warning: skipped {len(out['malformed_lines'])} malformed line(s): {shown}", file=sys.stderr)
