@@ -74,7 +74,7 @@ def main() -> int:
     full = import_spacy().load(nlp.meta["lang"] + "_" + nlp.meta["name"], exclude=["ner", "lemmatizer"])
     t0 = time.perf_counter()
     oracle_rows = []
-    for text, skip in zip(texts, ours["parse_skip_reason"]):
+    for text, skip in zip(texts, ours["parse_skip_reason"], strict=True):
         row = oracle_keyword_ratios(text)
         if pd.isna(skip):  # the oracle parses what our tagger took as English (the paper: stanza's langid)
             row.update(oracle_parse_features(full(text)))

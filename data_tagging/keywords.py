@@ -68,7 +68,8 @@ def count_keywords(text: str) -> dict[str, int]:
 class KeywordRatios(Tagger):
     name = "keyword_ratios"
     columns = KEYWORD_NAMES + tuple(f"{n}_ratio" for n in KEYWORD_NAMES) + ("keyword_chars",)
-    description = "the paper's question words, imperative verbs, conjunctions, instruction markers, numbers (per 100k chars)"
+    description = ("the paper's question words, imperative verbs, conjunctions, instruction markers, numbers "
+                   "(per 100k chars)")
 
     def tag(self, docs: Sequence[Document]) -> list[dict[str, Any]]:
         rows = []

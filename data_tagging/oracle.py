@@ -55,13 +55,10 @@ def oracle_parse_features(doc) -> dict[str, Any]:
             seen += not t.is_space
             ids[t.i] = seen
 
-        def word_id(token) -> int:
-            return ids[token.i]
-
-        root_id = word_id(sent.root)
+        root_id = ids[sent.root.i]
         for w in words:
-            wid = word_id(w)
-            dist_to_head.append(0 if w.head.i == w.i else abs(wid - word_id(w.head)))
+            wid = ids[w.i]
+            dist_to_head.append(0 if w.head.i == w.i else abs(wid - ids[w.head.i]))
             dist_to_root.append(abs(wid - root_id))
             num_words_sentence.append(len(words))
             pos.append(w.pos_)

@@ -198,7 +198,7 @@ def doc_arrays(doc, pos_lookup: dict | None) -> dict[str, np.ndarray]:
     if pos_lookup is not None:
         tags, lowers, deps = (a[:, k].astype(np.uint64)[word].tolist() for k in (3, 4, 6))
         content = sum(_coarse_pos(pos_lookup, t, low, dep) in CONTENT_POS
-                      for t, low, dep in zip(tags, lowers, deps))
+                      for t, low, dep in zip(tags, lowers, deps, strict=True))
     else:
         strings = doc.vocab.strings
         content = sum(strings[int(p)] in CONTENT_POS for p in a[:, 5].astype(np.uint64)[word].tolist())
