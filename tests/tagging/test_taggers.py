@@ -11,7 +11,7 @@ from njsl.documents import Document
 
 from data_tagging import TaggingError, aggregate_features, resolve_features, tag_documents
 from data_tagging.basic import load_tokenizer
-from data_tagging.code_features import CodeFeatures, language_from_meta
+from data_tagging.code_features import CodeFeatures, code_line_share, language_from_meta
 from data_tagging.keywords import count_keywords
 from data_tagging.parse import ParseFeatures, split_text
 
@@ -187,8 +187,12 @@ def test_code_def_use_distance_python(code_tagger):
     src = "a = 1\n\n\n\nb = a\nprint(b)\n"
     row = code_tagger.tag([Document("p", src, {"path": "x.py"})])[0]
     # uses: a (line 4, defined line 0 -> 4), b (line 5, defined line 4 -> 1); print has no definition
-    assert row["code_def_use_dist_max"] == 4
-    assert row["code_def_use_dist_mean"] == pytest.approx(2.5)
+    assert row["code_def_use_lines_max"] == 4
+    assert row["code_def_use_lines_mean"] == pytest.approx(2.5)
+    # the paper's unit: bytes from the end of the definition to the start of the use
+    a_use, b_use = src.index("= a") + 2, src.index("(b)") + 1
+    assert row["code_def_use_dist_max"] == a_use - 1 and row["code_def_use_dist_median"] == pytest.approx(
+        (a_use - 1 + b_use - (src.index("b =") + 1)) / 2)
 
 
 def test_code_on_stdlib_files_and_prose(code_tagger, stdlib_dir: Path, docstrings):
@@ -197,6 +201,9 @@ def test_code_on_stdlib_files_and_prose(code_tagger, stdlib_dir: Path, docstring
     assert row["code_language"] == "python" and row["code_node_count"] > 1000
     prose = code_tagger.tag([Document("p", docstrings[3])])[0]
     assert prose["code_skip_reason"].startswith("not code")
+    german = code_tagger.tag([Document("de", GERMAN), Document("zh", "这是一个中文句子。我们今天去公园散步，天气很好。")])
+    assert all(r["code_skip_reason"].startswith("not code") for r in german)
+    assert code_line_share(src) > 0.3 > code_line_share(docstrings[3])
     assert language_from_meta({"path": "src/lib.rs"}) == "rust"
     assert language_from_meta({"language": "C++"}) == "cpp"
 
