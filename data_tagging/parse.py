@@ -255,7 +255,7 @@ class ParseFeatures(Tagger):
         spacy_model: str | None = None,
         language_detector: str = "lingua",
         max_parse_chars: int = 200_000,
-        chunk_chars: int = 20_000,
+        chunk_chars: int = 100_000,
         spacy_batch_size: int = 32,
     ) -> None:
         from data_tagging.language import EnglishDetector
