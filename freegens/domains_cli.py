@@ -99,7 +99,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .local_model import LocalDomainClassifier, load_labelled
 
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
-    model = LocalDomainClassifier.fit(frame, C=args.C, seed=args.seed, source=str(args.labelled))
+    model = LocalDomainClassifier.fit(frame, alpha=args.alpha, seed=args.seed, source=str(args.labelled))
     model.save(args.output)
     print(f"trained on {len(frame)} documents ({model.meta['label_counts']}) -> {args.output}")
     return 0
@@ -111,7 +111,7 @@ def run_cv(args: argparse.Namespace) -> int:
     from .local_model import cross_validate, format_cv_report, load_labelled
 
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
-    result = cross_validate(frame, folds=args.folds, C=args.C, seed=args.seed)
+    result = cross_validate(frame, folds=args.folds, alpha=args.alpha, seed=args.seed)
     text = format_cv_report(result)
     print(text)
     if args.output:
@@ -137,7 +137,7 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("labelled", help="CSV with a text and a label column (e.g. the paper's fineweb labels)")
     p.add_argument("--text_column", default="text")
     p.add_argument("--label_column", default="prediction")
-    p.add_argument("--C", type=float, default=0.5, help="inverse regularisation of the linear SVM")
+    p.add_argument("--alpha", type=float, default=1.0, help="regularisation of the ridge classifier")
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -75,6 +75,10 @@ def test_cross_validation_report(labelled_csv, tmp_path, capsys):
     result = json.loads((tmp_path / "cv.json").read_text())
     assert result["accuracy"] > 0.75  # majority baseline 0.4: code chunks hold docstrings too
     assert sum(map(sum, result["confusion"])) == result["n"]
+    # the paper's protocol leaves incoherent out; the shares are those of the domain features (80 code, 80 reference)
+    assert "paper's protocol" in text and "Domain shares" in text
+    assert 0 < result["paper_protocol"]["kept"] <= 160 and result["paper_protocol"]["macro_f1"] > 0.75
+    assert result["shares"]["labels"]["domain_code_pct_mean"] == 50.0
 
 
 def test_cross_validation_lowers_folds_for_tiny_classes():
