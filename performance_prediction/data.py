@@ -137,9 +137,12 @@ def merge_store_and_csv_features(models: pd.DataFrame, csv: pd.DataFrame) -> pd.
         kept += int((store_has & csv_has).sum())
         filled += int((~store_has & csv_has).sum())
         out[col] = models[col].where(store_has, aligned[col])
-    _log.info("pseudo features: %d column(s) from the CSV only, %d in both; %d value(s) filled from the CSV, "
-              "%d kept from the store where both had one (store wins)",
-              len(csv.columns) - len(shared), len(shared), filled, kept)
+    # A warning when the store overrides CSV values, so it shows without any logging setup (Python prints
+    # warnings to stderr by default); otherwise an info line.
+    level = logging.WARNING if kept else logging.INFO
+    _log.log(level, "pseudo features: %d column(s) from the CSV only, %d in both; %d value(s) filled from the CSV, "
+             "%d kept from the store where both had one (store wins)",
+             len(csv.columns) - len(shared), len(shared), filled, kept)
     return out
 
 
