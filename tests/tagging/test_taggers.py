@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from njsl.documents import Document
@@ -222,6 +223,6 @@ def test_empty_text_through_the_api(parser, code_tagger):
     for i in (0, 2):  # ... with every value NaN and the reason
         assert df.loc[i, "doc_skip_reason"] == "empty text"
         assert df.drop(columns=["id", "doc_skip_reason"]).iloc[i].isna().all()
-    assert df.loc[1, "char_len"] == 16 and df.loc[1, "doc_skip_reason"] is None
+    assert df.loc[1, "char_len"] == 16 and pd.isna(df.loc[1, "doc_skip_reason"])
     assert parser.tag([Document("e", "  \n")])[0]["parse_skip_reason"] == "empty text"
     assert code_tagger.tag([Document("e", "")])[0]["code_skip_reason"] == "empty text"
