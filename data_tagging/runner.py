@@ -71,7 +71,7 @@ def tag_batch(taggers: Sequence[Tagger], docs: Sequence[Document]) -> list[dict[
         values = tagger.tag(kept)
         if len(values) != len(kept):  # a tagger bug, not a user error: fail loudly
             raise RuntimeError(f"tagger {tagger.name} returned {len(values)} rows for {len(kept)} documents")
-        for i, v in zip(keep, values):
+        for i, v in zip(keep, values, strict=True):
             rows[i].update(v)
     return rows
 
