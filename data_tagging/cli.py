@@ -58,7 +58,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="how non-English documents are found for 'parse' (default lingua)")
     g.add_argument("--max_parse_chars", type=int, default=None, help="parse at most this many characters "
                                                                      "of a document (default 200000)")
-    g.add_argument("--chunk_chars", type=int, default=None, help="split longer documents for spaCy (default 20000)")
+    g.add_argument("--chunk_chars", type=int, default=None, help="split longer documents for spaCy (default 100000)")
     g.add_argument("--spacy_batch_size", type=int, default=None, help="nlp.pipe batch size (default 32)")
     g.add_argument("--code_language", default=None, help="code_features: fixed language (default: per document "
                                                          "from metadata or detected)")

@@ -1,17 +1,20 @@
 """Syntactic features from spaCy's dependency parse (``--feature parse``; aliases ``dep_parse``, ``const_parse``,
 ``content_function_ratio``).
 
-Per document (English only; other languages get a ``parse_skip_reason``):
+Per document (English only; other languages get a ``parse_skip_reason``), with the paper's definitions
+(its ``calc_parse_feature_utils.py`` for the per-word lists, ``compute_parse_stats`` in its
+``collect_features_to_csv`` script for the per-document statistics). A word is every token except spaCy's
+whitespace tokens, punctuation included (stanza's words); positions count words within their sentence.
 
-- ``dep_parse_dep_head_dist_{median,90p,max}``: dependency length ``|i(word) - i(head)|`` over words
-  (punctuation and whitespace excluded, roots excluded).
-- ``dep_parse_dep_root_dist_{median,mean,max}``: linear distance ``|i(word) - i(root of its sentence)|``
-  (the paper's ``dist_to_root``; its magnitudes, tens of tokens, are those of a linear distance).
-- ``dep_parse_dep_tree_depth_{max,mean}``: depth of each sentence's dependency tree (edges from the root
-  to the deepest word), max and mean over sentences.
-- ``const_parse_num_sentences``, ``const_parse_num_words``, ``const_parse_words_per_sent_{mean,std}``:
-  the paper took these from a constituency parser's sentence split; here spaCy's parser splits sentences.
-- ``content_function_ratio``: share of words whose coarse POS is NOUN, VERB, ADJ or ADV.
+- ``dep_parse_dep_head_dist_{median,90p,max}``: ``|id(word) - id(head)|`` over all words, 0 for the root.
+- ``dep_parse_dep_root_dist_{median,mean,max}``: ``|id(word) - id(root of its sentence)|``, 0 for the root.
+- ``dep_parse_dep_tree_depth_{max,mean}`` (ours, not in the paper's CSV): edges from each sentence's root to its
+  deepest word, max and mean over sentences.
+- ``const_parse_num_sentences``, ``const_parse_num_words``; ``const_parse_words_per_sent_{mean,std}`` over the
+  paper's per-word list of sentence lengths (so word-weighted), std with ddof 0 (``np.std``). The paper took
+  sentences from stanza's tokenizer; here spaCy's parser splits them.
+- ``content_function_ratio``: words whose coarse POS is NOUN, VERB, ADJ or ADV over all words (punctuation
+  in the denominator, as the paper's stanza code counts it).
 
 Speed: only ``tok2vec``, ``tagger`` and ``parser`` run. The coarse POS that ``attribute_ruler`` would set is
 read from that component's own tag patterns (extracted once at load time) with a dictionary lookup, which
@@ -73,23 +76,32 @@ def load_spacy(model: str | None = None):
 
 
 def _pos_lookup_from_attribute_ruler(ruler, strings) -> dict:
-    """The single-token TAG(+LOWER) -> POS rules of a trained ``attribute_ruler`` as a hash lookup.
+    """The single-token POS rules of a trained ``attribute_ruler`` as a hash lookup.
 
-    Rules with further conditions (e.g. on the dependency label) are few and ignored; the test suite checks
-    agreement with the full pipeline's ``pos_``.
+    ``lookup[(TAG hash, LOWER hash)]`` / ``lookup[TAG hash]`` hold the rules on the tag (and word); the rules
+    that also look at the dependency label (``aux`` -> AUX, ``do``/``have`` as ROOT -> VERB, ``but`` as
+    ``advmod`` -> ADV, ...) go to ``lookup["dep_rules"]`` as ``(conditions, POS)``, applied after them, as
+    the ruler applies its later rules last. Multi-token rules (one in ``en_core_web_sm``) are ignored; the
+    test suite checks agreement with the full pipeline's ``pos_``.
     """
-    lookup: dict = {}
+    lookup: dict = {"dep_rules": []}
     for rule in ruler.patterns:
         pos = rule["attrs"].get("POS")
         if pos is None:
             continue
         for pattern in rule["patterns"]:
-            if len(pattern) != 1 or not set(pattern[0]) <= {"TAG", "LOWER"} or "TAG" not in pattern[0]:
+            if len(pattern) != 1:
                 continue
-            tag = pattern[0]["TAG"]
+            cond = pattern[0]
+            if "DEP" in cond and set(cond) <= {"TAG", "LOWER", "DEP"}:
+                lookup["dep_rules"].append((_hashed_condition(cond, strings), pos))
+                continue
+            if not set(cond) <= {"TAG", "LOWER"} or "TAG" not in cond:
+                continue
+            tag = cond["TAG"]
             if not isinstance(tag, str):
                 continue
-            lower = pattern[0].get("LOWER")
+            lower = cond.get("LOWER")
             tag_h = strings.add(tag)
             if lower is None:
                 lookup.setdefault(tag_h, pos)
@@ -98,6 +110,32 @@ def _pos_lookup_from_attribute_ruler(ruler, strings) -> dict:
                 for w in words:
                     lookup[(tag_h, strings.add(w))] = pos
     return lookup
+
+
+_ATTR_INDEX = {"TAG": 0, "LOWER": 1, "DEP": 2}
+
+
+def _hashed_condition(cond: dict, strings) -> list[tuple[int, bool, frozenset]]:
+    """``{"DEP": {"IN": [...]}, "TAG": "IN"}`` -> ``[(attribute index, wanted inside?, hashes)]``."""
+    out = []
+    for key, want in cond.items():
+        if isinstance(want, str):
+            inside, values = True, [want]
+        elif "IN" in want:
+            inside, values = True, want["IN"]
+        else:
+            inside, values = False, want.get("NOT_IN", [])
+        out.append((_ATTR_INDEX[key], inside, frozenset(strings.add(v) for v in values)))
+    return out
+
+
+def _coarse_pos(lookup: dict, tag: int, lower: int, dep: int) -> str | None:
+    pos = lookup.get((tag, lower)) or lookup.get(tag)
+    values = (tag, lower, dep)
+    for cond, rule_pos in lookup["dep_rules"]:
+        if all((values[k] in hashes) == inside for k, inside, hashes in cond):
+            pos = rule_pos
+    return pos
 
 
 def split_text(text: str, chunk_chars: int) -> list[str]:
@@ -120,19 +158,25 @@ def split_text(text: str, chunk_chars: int) -> list[str]:
 
 
 def doc_arrays(doc, pos_lookup: dict | None) -> dict[str, np.ndarray]:
-    """Per-word and per-sentence arrays of one parsed spaCy ``Doc`` (numpy, no per-token objects)."""
-    from spacy.attrs import HEAD, IS_PUNCT, IS_SPACE, LOWER, POS, SENT_START, TAG
+    """Per-word and per-sentence arrays of one parsed spaCy ``Doc`` (numpy, no per-token objects).
+
+    Words are the paper's (stanza's) words: every token except spaCy's whitespace tokens, punctuation
+    included, numbered from 1 within their sentence without the whitespace tokens.
+    """
+    from spacy.attrs import DEP, HEAD, IS_SPACE, LOWER, POS, SENT_START, TAG
 
     n = len(doc)
     if n == 0:
         empty = np.zeros(0)
         return {"head": empty, "root": empty, "depth": empty, "wps": empty, "words": 0, "content": 0}
-    a = doc.to_array([HEAD, IS_PUNCT, IS_SPACE, SENT_START, TAG, LOWER, POS]).astype(np.int64)
-    rel, punct, space, sent_start = a[:, 0], a[:, 1].astype(bool), a[:, 2].astype(bool), a[:, 3]
+    a = doc.to_array([HEAD, IS_SPACE, SENT_START, TAG, LOWER, POS, DEP]).astype(np.int64)
+    rel, space, sent_start = a[:, 0], a[:, 1].astype(bool), a[:, 2]
     idx = np.arange(n)
     heads = idx + rel
     is_root = rel == 0
-    word = ~punct & ~space
+    word = ~space
+    # Position among the words only, so a whitespace token between two words does not lengthen a distance.
+    wpos = np.cumsum(word) - 1
     sid = np.cumsum(sent_start == 1) - 1
     sid[sid < 0] = 0  # defensive: a doc whose first token is not flagged as a sentence start
     n_sent = int(sid.max()) + 1
@@ -153,17 +197,17 @@ def doc_arrays(doc, pos_lookup: dict | None) -> dict[str, np.ndarray]:
     words_per_sent = np.bincount(sid[word], minlength=n_sent)
     has_words = words_per_sent > 0
     if pos_lookup is not None:
-        tags, lowers = a[:, 4].astype(np.uint64), a[:, 5].astype(np.uint64)
-        content = 0
-        for t, low in zip(tags[word].tolist(), lowers[word].tolist(), strict=False):
-            pos = pos_lookup.get((t, low)) or pos_lookup.get(t)
-            content += pos in CONTENT_POS
+        tags, lowers, deps = (a[:, k].astype(np.uint64)[word].tolist() for k in (3, 4, 6))
+        content = sum(_coarse_pos(pos_lookup, t, low, dep) in CONTENT_POS
+                      for t, low, dep in zip(tags, lowers, deps, strict=True))
     else:
         strings = doc.vocab.strings
-        content = sum(strings[int(p)] in CONTENT_POS for p in a[:, 6].astype(np.uint64)[word].tolist())
+        content = sum(strings[int(p)] in CONTENT_POS for p in a[:, 5].astype(np.uint64)[word].tolist())
     return {
-        "head": np.abs(rel[word & ~is_root]),
-        "root": np.abs(idx[word] - root_of_sent[sid[word]]),
+        # the paper's dist_to_head: |id - head id|, 0 for the root
+        "head": np.abs(wpos[word] - wpos[heads[word]]),
+        # the paper's dist_to_root: |id - id of the sentence's root|, 0 for the root itself
+        "root": np.abs(wpos[word] - wpos[root_of_sent[sid[word]]]),
         "depth": sent_depth[has_words],
         "wps": words_per_sent[has_words],
         "words": int(word.sum()),
@@ -172,7 +216,7 @@ def doc_arrays(doc, pos_lookup: dict | None) -> dict[str, np.ndarray]:
 
 
 def features_from_arrays(parts: list[dict[str, Any]]) -> dict[str, float]:
-    """Pool the arrays of a document's chunks into its feature values."""
+    """Pool the arrays of a document's chunks into its feature values (the paper's per-document statistics)."""
     cat = {k: np.concatenate([p[k] for p in parts]) for k in ("head", "root", "depth", "wps")}
     words = sum(p["words"] for p in parts)
     out: dict[str, float] = {}
@@ -181,7 +225,11 @@ def features_from_arrays(parts: list[dict[str, Any]]) -> dict[str, float]:
     out.update(describe_stats(cat["depth"], "dep_parse_dep_tree_depth", ("max", "mean")))
     out["const_parse_num_sentences"] = float(len(cat["wps"]))
     out["const_parse_num_words"] = float(words)
-    out.update(describe_stats(cat["wps"], "const_parse_words_per_sent", ("mean", "std")))
+    # The paper's words_per_sent statistics run over its per-word list of sentence lengths (each sentence's
+    # length once per word), i.e. word-weighted; np.std with ddof 0.
+    wps = cat["wps"].astype(np.float64)
+    out.update(describe_stats(np.repeat(wps, cat["wps"].astype(np.int64)), "const_parse_words_per_sent",
+                              ("mean", "std")))
     out["content_function_ratio"] = sum(p["content"] for p in parts) / words if words else math.nan
     return out
 
@@ -200,14 +248,15 @@ class ParseFeatures(Tagger):
     )
     text_columns = ("parse_language", "parse_skip_reason", "parse_note")
     description = "spaCy dependency-parse statistics, sentence/word counts, content-word share (English only)"
-    std_ddof = 0  # the paper aggregated parse statistics with np.std
+    std_ddof = 0  # the paper aggregated its const_parse/dep_parse statistics with np.std ...
+    std_ddof_by_column = {"content_function_ratio": 1}  # ... but content_function_ratio with pandas' .std()
 
     def __init__(
         self,
         spacy_model: str | None = None,
         language_detector: str = "lingua",
         max_parse_chars: int = 200_000,
-        chunk_chars: int = 20_000,
+        chunk_chars: int = 100_000,
         spacy_batch_size: int = 32,
     ) -> None:
         from data_tagging.language import EnglishDetector

@@ -33,9 +33,9 @@ from njsl.scaleout.executors import ExecutorOptions, Pipeline, StageRun, fingerp
 from njsl.scaleout.io import FILE_KEY, DocumentReader, file_documents, list_inputs, mirrored_names, to_njsl
 
 ATTRIBUTES_FORMAT = "njsl-attributes/1"
-# Whether empty documents are left out, as data_tagging.runner.run_tagging reads them (so both paths give the
-# same rows). Issue 14 turns empty documents into NaN rows with a reason: then this becomes False.
-SKIP_EMPTY = True
+# Empty documents are kept, as data_tagging.runner.run_tagging reads them (so both paths give the same rows):
+# they become NaN rows with a reason in ``doc_skip_reason``.
+SKIP_EMPTY = False
 META_KEY = b"njsl_attributes"
 SEP = "__"
 

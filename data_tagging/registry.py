@@ -38,6 +38,7 @@ class Tagger:
     uses_meta: ClassVar[bool] = False  # needs Document.meta (e.g. a file path); else workers get id+text only
     # The paper averaged its parse statistics with np.std (ddof=0) and the rest with pandas' .std() (ddof=1).
     std_ddof: ClassVar[int] = 1
+    std_ddof_by_column: ClassVar[dict[str, int]] = {}  # exceptions to ``std_ddof`` for single columns
 
     def tag(self, docs: Sequence[Document]) -> list[dict[str, Any]]:
         """One dict per document (same order) with keys from ``columns``/``text_columns``; NaN when not defined."""
@@ -53,8 +54,9 @@ class Tagger:
             values = pd.to_numeric(per_doc[col], errors="coerce").dropna()
             if values.empty:
                 continue
+            ddof = cls.std_ddof_by_column.get(col, cls.std_ddof)
             out[f"{col}_mean"] = float(values.mean())
-            out[f"{col}_std"] = float(values.std(ddof=cls.std_ddof)) if len(values) > cls.std_ddof else math.nan
+            out[f"{col}_std"] = float(values.std(ddof=ddof)) if len(values) > ddof else math.nan
         return out
 
 
@@ -64,6 +66,8 @@ BUILTIN_TAGGER_MODULES = ("data_tagging.basic", "data_tagging.code_features", "d
                           "data_tagging.parse", "data_tagging.quality")
 TAGGERS: Registry[type[Tagger]] = Registry("feature", where="--feature: ", error=TaggingError,
                                            plugins=BUILTIN_TAGGER_MODULES)
+#: Why a document got no values from any tagger (an empty text); None for tagged documents.
+DOC_SKIP_COLUMN = "doc_skip_reason"
 
 # ``--feature all``: the natural-language features of the paper in one pass. Code features and the
 # quality classifier are opt-in (``--feature all,code_features``) because they need code / a model.
@@ -128,7 +132,7 @@ def output_schema(names: Sequence[str]):
     """The Arrow schema of a per-document table: ``id`` then each tagger's columns (fixed across parts)."""
     import pyarrow as pa
 
-    fields = [pa.field("id", pa.string())]
+    fields = [pa.field("id", pa.string()), pa.field(DOC_SKIP_COLUMN, pa.string())]
     for name in names:
         cls = tagger_class(name)
         fields += [pa.field(c, pa.float64()) for c in cls.columns]

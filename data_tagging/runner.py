@@ -28,7 +28,16 @@ import pandas as pd
 from njsl.atomic import atomic_path, write_text_atomic
 from njsl.documents import Document, ReadReport, input_files, iter_documents, shard_of
 
-from data_tagging.registry import Tagger, TaggingError, build_tagger, output_schema, resolve_features, tagger_class
+from data_tagging.registry import (
+    DOC_SKIP_COLUMN,
+    Tagger,
+    TaggingError,
+    build_tagger,
+    nan_row,
+    output_schema,
+    resolve_features,
+    tagger_class,
+)
 
 FORMAT_VERSION = 1
 
@@ -41,15 +50,30 @@ def build_taggers(names: Sequence[str], options: dict[str, Any]) -> list[Tagger]
     return [build_tagger(n, options) for n in names]
 
 
+EMPTY_REASON = "empty text"
+
+
 def tag_batch(taggers: Sequence[Tagger], docs: Sequence[Document]) -> list[dict[str, Any]]:
-    """One row per document: ``id`` plus every tagger's values."""
-    rows: list[dict[str, Any]] = [{"id": d.id} for d in docs]
+    """One row per document: ``id`` plus every tagger's values.
+
+    An empty (or whitespace-only) document is not given to the taggers: its row has every value NaN and
+    ``doc_skip_reason = "empty text"``, so the output still has one row per input document.
+    """
+    rows: list[dict[str, Any]] = [{"id": d.id, DOC_SKIP_COLUMN: None} for d in docs]
+    keep = [i for i, d in enumerate(docs) if d.text.strip()]
+    for i in set(range(len(docs))) - set(keep):
+        rows[i][DOC_SKIP_COLUMN] = EMPTY_REASON
+        for tagger in taggers:
+            rows[i].update(nan_row(type(tagger)))
+    if not keep:
+        return rows
+    kept = [docs[i] for i in keep] if len(keep) < len(docs) else list(docs)
     for tagger in taggers:
-        values = tagger.tag(docs)
-        if len(values) != len(docs):  # a tagger bug, not a user error: fail loudly
-            raise RuntimeError(f"tagger {tagger.name} returned {len(values)} rows for {len(docs)} documents")
-        for row, v in zip(rows, values, strict=False):
-            row.update(v)
+        values = tagger.tag(kept)
+        if len(values) != len(kept):  # a tagger bug, not a user error: fail loudly
+            raise RuntimeError(f"tagger {tagger.name} returned {len(values)} rows for {len(kept)} documents")
+        for i, v in zip(keep, values, strict=True):
+            rows[i].update(v)
     return rows
 
 
@@ -260,7 +284,7 @@ def run_tagging(
 
     report = summary.report
     docs = iter_documents(input, text_column=text_column, resps_format=resps_format, id_column=id_column,
-                          strict=strict, limit=limit, report=report)
+                          strict=strict, limit=limit, report=report, skip_empty=False)
     todo = itertools.islice(shard_of(docs, shard), done, None)
 
     start = time.perf_counter()

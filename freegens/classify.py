@@ -1,8 +1,10 @@
 """Classify documents into domains: the LLM cascade (any OpenAI-compatible endpoint) or the local classifier.
 
-Output: a CSV keyed by document id with ``id, language, prediction, decided_at`` (``prediction`` is the label,
-named as in the paper's labelled file; ``decided_at`` is the cascade stage that answered yes, or ``local``).
-The CSV is written atomically at the end; the answer cache is what makes a killed run resumable.
+Output: a CSV with the paper's columns ``text, language, prediction`` (so it is also training data for
+``njsl domains train``) plus our ``id`` and ``decided_at`` (the cascade stage that answered yes, ``local``, or
+``too_short``). As in the paper, the whole document goes to the model and a text under 50 characters is
+``incoherent`` with language ``unknown`` without a call. The CSV is written atomically at the end; the answer
+cache is what makes a killed run resumable.
 """
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ from data_tagging.language import DEFAULT_LANGUAGES, EnglishDetector
 from njsl.documents import Document
 
 from .cache import AnswerCache, CachedAnswer, answer_key
+from data_tagging.language import UNKNOWN
 from .llm_backend import ChatBackend, EndpointError, Usage
-from .taxonomy import PROMPT_VERSION, STAGES, build_messages, parse_choice, parse_yes_no
+from .taxonomy import MIN_CHARS, PROMPT_VERSION, STAGES, build_messages, parse_choice, parse_yes_no
 
-OUTPUT_COLUMNS = ("id", "language", "prediction", "decided_at")
-DEFAULT_MAX_CHARS = 2000  # characters of each document sent to the model: bounds cost, enough to see the domain
+OUTPUT_COLUMNS = ("text", "language", "prediction", "id", "decided_at")
+DEFAULT_MAX_CHARS: int | None = None  # the paper sends the whole document; a number caps cost on long ones
+TOO_SHORT = "too_short"
 
 
 @dataclass
@@ -32,6 +36,16 @@ class Classified:
     language: str
     prediction: str
     decided_at: str
+    text: str = ""
+
+
+def too_short(text: str) -> bool:
+    """The paper's rule: a text under :data:`MIN_CHARS` characters is not worth a call (``incoherent``)."""
+    return not isinstance(text, str) or len(text) < MIN_CHARS
+
+
+def short_row(doc: Document) -> Classified:
+    return Classified(doc.id, UNKNOWN, "incoherent", TOO_SHORT, doc.text)
 
 
 @dataclass
@@ -40,7 +54,7 @@ class CascadeRun:
     backend: ChatBackend
     cache: AnswerCache
     concurrency: int = 8
-    max_chars: int = DEFAULT_MAX_CHARS
+    max_chars: int | None = DEFAULT_MAX_CHARS
     usage: Usage = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,7 +76,8 @@ class CascadeRun:
 
     async def classify_text(self, text: str) -> tuple[str, str]:
         """(label, stage that decided) for one document: one call per stage, stop at the first yes."""
-        text = text[: self.max_chars]
+        if self.max_chars is not None:
+            text = text[: self.max_chars]
         for stage in STAGES:
             reply = await self._ask(stage, text)
             if stage.is_choice:
@@ -91,6 +106,10 @@ class CascadeRun:
             while not queue.empty():
                 i = queue.get_nowait()
                 doc = docs[i]
+                if too_short(doc.text):
+                    results[i] = short_row(doc)
+                    progress()
+                    continue
                 try:
                     label, stage = await self.classify_text(doc.text)
                 except EndpointError as exc:
@@ -98,7 +117,7 @@ class CascadeRun:
                     if len(errors) >= self.concurrency:
                         return  # the endpoint is down: stop early, the cache keeps what was done
                     continue
-                results[i] = Classified(doc.id, detector.detect(doc.text).language, label, stage)
+                results[i] = Classified(doc.id, detector.detect(doc.text).language, label, stage, doc.text)
                 progress()
 
         try:
@@ -130,28 +149,52 @@ def classify_local(docs: Iterable[Document], model_dir: str | Path,
     out: list[Classified] = []
     for start in tqdm(range(0, len(docs), batch_size), desc="classify", unit="batch", disable=None):
         batch = docs[start:start + batch_size]
-        for doc, label in zip(batch, model.predict([d.text for d in batch]), strict=False):
-            out.append(Classified(doc.id, detector.detect(doc.text).language, label, "local"))
+        labels = iter(model.predict([d.text for d in batch if not too_short(d.text)]))
+        for doc in batch:
+            if too_short(doc.text):
+                out.append(short_row(doc))
+            else:
+                out.append(Classified(doc.id, detector.detect(doc.text).language, next(labels), "local", doc.text))
     return out
 
 
 def write_classified(rows: Iterable[Classified], output: str | Path) -> Path:
-    """Write the CSV atomically (``id, language, prediction, decided_at``)."""
+    """Write the CSV atomically (``text, language, prediction, id, decided_at``)."""
     output = Path(output)
     with atomic_open(output, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(OUTPUT_COLUMNS)
         for r in rows:
-            writer.writerow([r.id, r.language, r.prediction, r.decided_at])
+            writer.writerow([r.text, r.language, r.prediction, r.id, r.decided_at])
     return output
 
 
 def read_classified(path: str | Path) -> list[Classified]:
-    """Read a CSV written by :func:`write_classified`."""
+    """Read a classification CSV: ours, or the paper's (``text, language, prediction``; ids are row numbers)."""
     path = Path(path)
+    csv.field_size_limit(1 << 30)  # whole documents sit in the text column
     with open(path, encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = set(OUTPUT_COLUMNS[:3]) - set(reader.fieldnames or [])
+        missing = {"language", "prediction"} - set(reader.fieldnames or [])
         if missing:
-            raise ValueError(f"{path}: not a domain classification CSV (missing columns {sorted(missing)})")
-        return [Classified(r["id"], r["language"], r["prediction"], r.get("decided_at", "")) for r in reader]
+            raise ValueError(f"{path}: not a domain classification CSV (missing columns {sorted(missing)}; "
+                             f"it has {reader.fieldnames})")
+        return [Classified(r.get("id") or str(k), r["language"], r["prediction"], r.get("decided_at", ""),
+                           r.get("text", "")) for k, r in enumerate(reader, start=1)]
+
+
+def read_csv_documents(path: str | Path, text_column: str = "text", id_column: str | None = None,
+                       limit: int | None = None) -> list[Document]:
+    """Documents of a CSV input (the paper's classifier also reads CSVs): text from ``text_column``, id from
+    ``id_column``/``id``, else the row number (1-based). Empty cells are empty texts (``incoherent``)."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=limit)
+    if text_column not in frame.columns:
+        raise ValueError(f"{path}: no text column {text_column!r} (columns: {list(frame.columns)}); "
+                         "pass --text_column NAME")
+    key = id_column or ("id" if "id" in frame.columns else None)
+    if key is not None and key not in frame.columns:
+        raise ValueError(f"{path}: no id column {key!r} (columns: {list(frame.columns)})")
+    ids = frame[key].tolist() if key else [str(i) for i in range(1, len(frame) + 1)]
+    return [Document(str(i), t) for i, t in zip(ids, frame[text_column].tolist(), strict=True)]

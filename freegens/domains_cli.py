@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from njsl.cli import guarded
-from njsl.documents import Document, ReadReport, iter_documents
+from njsl.documents import ReadReport, iter_documents
 
 from . import classify as C
 from data_tagging.language import parse_languages
@@ -25,8 +25,8 @@ from .llm_backend import RetryPolicy
 
 
 def add_classify_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", required=True, help="documents (jsonl[.gz|.zst], parquet, arrow, HF folder)")
-    p.add_argument("--output", required=True, help="CSV keyed by document id: id, language, prediction, decided_at")
+    p.add_argument("--input", required=True, help="documents (jsonl[.gz|.zst], csv, parquet, arrow, HF folder)")
+    p.add_argument("--output", required=True, help="CSV: text, language, prediction (the paper's), id, decided_at")
     p.add_argument("--resps_format", action="store_true", help="text in resps[0][0] (lm-eval --log_samples)")
     p.add_argument("--text_column", default="text")
     p.add_argument("--id_column", default=None)
@@ -43,7 +43,9 @@ def add_classify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry_base_delay", type=float, default=1.0, help="first backoff in seconds (doubles)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     p.add_argument("--cache", default=None, help="answer cache (SQLite); default OUTPUT.cache.sqlite")
-    p.add_argument("--max_chars", type=int, default=C.DEFAULT_MAX_CHARS, help="characters per document sent")
+    p.add_argument("--max_chars", type=int, default=C.DEFAULT_MAX_CHARS,
+                   help="send only the first N characters of each document (default: the whole document, as the "
+                        "paper)")
     p.add_argument("--languages", default=None, help="ISO 639-1 codes lingua chooses among (default: 21 common "
                                                      "ones; 'all' for every language)")
     p.add_argument("--price_input", type=float, default=None, help="USD per 1M prompt tokens (cost estimate)")
@@ -55,15 +57,17 @@ def run_classify(args: argparse.Namespace) -> int:
     languages = parse_languages(args.languages)
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
-    if args.max_chars < 1:
+    if args.max_chars is not None and args.max_chars < 1:
         raise ValueError(f"--max_chars must be >= 1, got {args.max_chars}")
     report = ReadReport()
-    # Only each document's opening is ever used (sent to the model, read by lingua and the local model), so
-    # keeping just that bounds memory on big inputs.
-    keep = max(args.max_chars, 5000)
-    docs = [Document(d.id, d.text[:keep]) for d in
-            iter_documents(args.input, text_column=args.text_column, resps_format=args.resps_format,
-                           id_column=args.id_column, strict=args.strict, limit=args.limit, report=report)]
+    if str(args.input).endswith(".csv"):
+        if args.resps_format:
+            raise ValueError("--resps_format does not apply to a CSV input (its text is in --text_column)")
+        docs = C.read_csv_documents(args.input, args.text_column, args.id_column, args.limit)
+    else:
+        docs = list(iter_documents(args.input, text_column=args.text_column, resps_format=args.resps_format,
+                                   id_column=args.id_column, strict=args.strict, limit=args.limit, report=report,
+                                   skip_empty=False))
     if report.summary() != "no problems":
         print(f"input: {report.summary()}", file=sys.stderr)
     if args.backend == "local":
@@ -95,7 +99,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .local_model import LocalDomainClassifier, load_labelled
 
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
-    model = LocalDomainClassifier.fit(frame, C=args.C, seed=args.seed, source=str(args.labelled))
+    model = LocalDomainClassifier.fit(frame, alpha=args.alpha, seed=args.seed, source=str(args.labelled))
     model.save(args.output)
     print(f"trained on {len(frame)} documents ({model.meta['label_counts']}) -> {args.output}")
     return 0
@@ -107,7 +111,7 @@ def run_cv(args: argparse.Namespace) -> int:
     from .local_model import cross_validate, format_cv_report, load_labelled
 
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
-    result = cross_validate(frame, folds=args.folds, C=args.C, seed=args.seed)
+    result = cross_validate(frame, folds=args.folds, alpha=args.alpha, seed=args.seed)
     text = format_cv_report(result)
     print(text)
     if args.output:
@@ -133,7 +137,7 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("labelled", help="CSV with a text and a label column (e.g. the paper's fineweb labels)")
     p.add_argument("--text_column", default="text")
     p.add_argument("--label_column", default="prediction")
-    p.add_argument("--C", type=float, default=0.5, help="inverse regularisation of the linear SVM")
+    p.add_argument("--alpha", type=float, default=1.0, help="regularisation of the ridge classifier")
     p.add_argument("--seed", type=int, default=0)
 
 

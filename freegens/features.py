@@ -3,7 +3,8 @@
 ``domain_<d>_pct_mean`` is the percentage of documents with a content domain that fall in ``d``
 (media folded into reference). Documents labelled ``incoherent`` or ``unknown`` are left out of the denominator:
 the paper's values (``../shared/data/generation_features``) sum to 100 over the six domains for every model that
-has them. ``pct_english_mean`` is the percentage of all classified documents detected as English (0-100).
+has them. ``pct_english_mean`` is the percentage of those same documents (incoherent and unknown left out, as
+the paper's ``compute_domain_stats`` filters them before taking it) detected as English (0-100).
 """
 from __future__ import annotations
 
@@ -19,15 +20,16 @@ ENGLISH_FEATURE = "pct_english_mean"
 def domain_features(labels: Iterable[str], languages: Iterable[str]) -> dict[str, float]:
     """The paper's domain/language features from per-document labels and ISO 639-1 languages.
 
-    Domain percentages are NaN when no document has a content domain (all incoherent/unknown), and
-    ``pct_english_mean`` is NaN with no documents: missing, not zero.
+    Both are NaN when no document has a content domain (all incoherent/unknown): missing, not zero.
     """
     labels, languages = list(labels), list(languages)
-    counts = Counter(d for d in map(feature_domain, labels) if d is not None)
-    total = sum(counts.values())
+    if len(labels) != len(languages):
+        raise ValueError(f"{len(labels)} labels but {len(languages)} languages")
+    kept = [(d, lang) for d, lang in zip(map(feature_domain, labels), languages, strict=True) if d is not None]
+    counts = Counter(d for d, _ in kept)
+    total = len(kept)
     out = {f"domain_{d}_pct_mean": (100.0 * counts[d] / total if total else float("nan")) for d in FEATURE_DOMAINS}
-    out[ENGLISH_FEATURE] = (100.0 * sum(lang == "en" for lang in languages) / len(languages)
-                            if languages else float("nan"))
+    out[ENGLISH_FEATURE] = 100.0 * sum(lang == "en" for _, lang in kept) / total if total else float("nan")
     return out
 
 

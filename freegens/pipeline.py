@@ -82,7 +82,7 @@ class DomainOptions:
     max_retries: int = 6
     retry_base_delay: float = 1.0
     timeout: float = 60.0
-    max_chars: int = 2000
+    max_chars: int | None = None          # None: the whole document, as the paper
     languages: tuple[str, ...] | None = None
 
 

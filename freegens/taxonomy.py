@@ -5,15 +5,17 @@ incoherent? -> code? -> web? -> academic? -> a final choice among books / refere
 specific_datasets / web / unknown. ``media`` is offered in the final choice because the paper's label set
 has it (its fineweb labels contain it); it folds into ``reference`` in the features.
 
-The prompts are ours (the paper's were not released with the data). ``PROMPT_VERSION`` is part of every cache
-key, so editing a prompt invalidates exactly the cached answers it affects.
+The stages, their order and the category definitions are the paper's (its ``classify_domains_multistage.py``);
+the prompts' wording is ours. Texts under 50 characters are ``incoherent`` without a call (the paper's rule).
+``PROMPT_VERSION`` is part of every cache key, so editing a prompt invalidates exactly the cached answers it
+affects.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-PROMPT_VERSION = "v1"
+PROMPT_VERSION = "v2"
 
 #: Every label a document can get (the paper's top-level labels).
 LABELS: tuple[str, ...] = ("web", "code", "academic", "books", "reference", "media",
@@ -23,8 +25,11 @@ LABELS: tuple[str, ...] = ("web", "code", "academic", "books", "reference", "med
 FEATURE_DOMAINS: tuple[str, ...] = ("web", "code", "academic", "books", "reference", "specific_datasets")
 FOLD_INTO = {"media": "reference"}
 
-SYSTEM_PROMPT = ("You classify text documents by their domain. Follow the instructions exactly and reply with "
-                 "only the requested word, without explanation.")
+#: Texts shorter than this are ``incoherent`` without asking a model (the paper's rule: language "unknown").
+MIN_CHARS = 50
+
+SYSTEM_PROMPT = ("You sort documents into domains. The documents were mostly written by language models, so they "
+                 "may be odd. Answer with only the requested word, no explanation.")
 
 
 @dataclass(frozen=True)
@@ -40,36 +45,63 @@ class Stage:
         return bool(self.choices)
 
 
+# The category definitions are the paper's (freegens/classify_domains_multistage.py of
+# nightingal3/llm-pretraining-behaviours: same stages, same order, same inclusions and exclusions, e.g.
+# textbooks, court documents and chat transcripts under reference, patents and student essays under academic);
+# the wording is ours. The first line of each question names its stage.
 STAGES: tuple[Stage, ...] = (
     Stage("incoherent",
-          "Is the text below incoherent: random characters, word salad, endless repetition of the same words or "
-          "lines, or fragments that do not form meaningful language or code?", label="incoherent"),
+          "Is the document below incoherent?\n"
+          "Say yes ONLY when it is mostly gibberish, repeats itself to an extreme degree, mixes languages or "
+          "code in a way that makes no sense (e.g. parts about entirely unrelated subjects), or is several "
+          "documents run together. Logical slips and factual errors do not make a document incoherent.",
+          label="incoherent"),
     Stage("code",
-          "Is the text below mainly source code, or programming-related material such as code snippets, "
-          "configuration files, markup, shell sessions, logs or technical discussion of a program's code?",
+          "Does the document below contain programming code?\n"
+          "Say yes if ANY of these is present: keywords of a programming language (def, class, import, ...); "
+          "code blocks (backticks, code-like indentation); a Stack Overflow-style question or answer about "
+          "programming; file names with extensions such as .py or .js; documentation of code or of "
+          "configuration files.",
           label="code"),
     Stage("web",
-          "Is the text below typical web content: a news article, blog post, forum or social-media post, "
-          "advertisement, product or shop page, review, or website boilerplate (navigation, comments, cookies)?",
+          "Is the document below web content?\n"
+          "Web content: news articles, social media and forum posts, blog posts, shopping sites and other "
+          "general websites; anything that may be a web article at all counts. Say yes if ANY of these is "
+          "present: URLs or links; @mentions or #hashtags; 'click here' or other interface text; comment threads "
+          "or forum posts; shopping or e-commerce language; bylines or author names; descriptions of products "
+          "or their features.",
           label="web"),
     Stage("academic",
-          "Is the text below academic or scientific writing: a research paper or abstract, a thesis, lecture notes, "
-          "a textbook passage, mathematics with derivations, or scholarly technical prose?", label="academic"),
+          "Is the document below academic or patent content?\n"
+          "Academic: research papers and excerpts of research in the sciences or the humanities, patent "
+          "applications, and student essays or assignments. Signs: citations or references; LaTeX such as "
+          "equations or tables; formal academic language not aimed at teaching a general audience; technical "
+          "jargon of a field; patent numbers or patent language (court documents are not patents). Say no if "
+          "it only uses a few technical terms, is popular science or a report about a study rather than the "
+          "study itself, or teaches a general audience.",
+          label="academic"),
     Stage("final",
-          "Which category fits the text below best?\n"
-          "- books: fiction, narrative or literary prose, stories, poems, non-fiction book chapters\n"
-          "- reference: encyclopedia or dictionary entries, manuals, how-to guides, legal or government documents\n"
-          "- media: transcripts of audio or video, subtitles, song lyrics, screenplays, podcast or interview scripts\n"
-          "- specific_datasets: task-style data such as question/answer pairs, exam or math problems, "
-          "instructions with responses, tables or lists of records\n"
-          "- web: any other web page content\n"
-          "- unknown: none of the above",
+          "Which category fits the document below best?\n"
+          "- books: literary works, fiction, narrative non-fiction (chapter headings or book titles, characters "
+          "and dialogue, extended narrative prose, a narrative rather than a teaching tone); not a single "
+          "dialogue snippet, not something that could be a web article, not mainly informational\n"
+          "- reference: Wikipedia and encyclopedias, dictionaries, textbooks and textbook-like explanations, "
+          "definitions of terms, examples meant to teach, instruction or preference data for training "
+          "language models, chat transcripts with 'User:'/'Assistant:' turns, court documents and legal text "
+          "(not patents), Wikipedia sections such as 'References' or 'External links'\n"
+          "- media: podcast or video transcripts, subtitles or captions, audio/video timestamps (counted as "
+          "reference)\n"
+          "- specific_datasets: specialised data no other category covers, such as biomedical records, "
+          "molecules, chess games in PGN or other particular data formats, with unique identifiers or "
+          "dataset-specific formatting\n"
+          "- web: it is web content after all (social media, news, blogs, forums, shopping)\n"
+          "- unknown: none of these",
           choices=("books", "reference", "media", "specific_datasets", "web", "unknown")),
 )
 
 
 def build_messages(stage: Stage, text: str) -> list[dict[str, str]]:
-    """The chat messages of one stage for one (already truncated) document."""
+    """The chat messages of one stage for one document (the whole document, as the paper sends it)."""
     if stage.is_choice:
         instruction = f"Reply with exactly one word from: {', '.join(stage.choices)}."
     else:

@@ -7,6 +7,7 @@
     njsl db check [--json]        data-quality findings (exit 1 with --strict when there are errors)
     njsl db add-eval RESULTS...   lm-eval 0.4 results JSON (model id from config.model_args or --model-id)
     njsl db add-model PATH        Hugging Face config.json (or model folder) or a model metadata record
+    njsl db import-features CSV   a wide feature CSV (e.g. the paper's generation features) -> features table
 
 The store is ``--db PATH``, else ``$NJSL_DB``, else ``metadata/njsl.duckdb`` in the repository.
 """
@@ -163,6 +164,17 @@ def cmd_check(args) -> int:
     return 1 if args.strict and errors else 0
 
 
+def cmd_import_features(args) -> int:
+    from .import_features import import_feature_csv
+
+    with open_for_write(args.db) as store:
+        ids, values, kept = import_feature_csv(store, args.csv, kind=args.kind, id_column=args.id_column,
+                                               source=args.source, overwrite=args.overwrite)
+    kept_note = f"; kept {kept} value(s) the store already had (--overwrite to replace)" if kept else ""
+    print(f"imported {values} feature value(s) of {ids} {args.kind}(s) from {args.csv}{kept_note}")
+    return 0
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog or "njsl db", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -207,6 +219,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--model-id", help="model id (required for a config.json)")
     _import_args(p, multi=False)
     p.set_defaults(func=cmd_add_model)
+
+    p = sub.add_parser("import-features", help="a wide feature CSV (id + one column per feature) -> features")
+    p.add_argument("csv", type=Path)
+    p.add_argument("--kind", choices=("model", "dataset"), default="model")
+    p.add_argument("--id-column", default="id")
+    p.add_argument("--source", default=None, help="provenance stored with each value (default: csv:FILE NAME)")
+    p.add_argument("--overwrite", action="store_true", help="replace values the store already has")
+    _db_arg(p)
+    p.set_defaults(func=cmd_import_features)
     return parser
 
 

@@ -37,6 +37,7 @@ class ReadReport:
     malformed_lines: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line number, reason)
     empty_documents: int = 0
     decode_replacements: int = 0
+    text_fallbacks: dict[str, int] = field(default_factory=dict)  # "content instead of text" -> records
 
     def summary(self) -> str:
         parts = []
@@ -48,6 +49,8 @@ class ReadReport:
             parts.append(f"{self.empty_documents} empty document(s)")
         if self.decode_replacements:
             parts.append(f"{self.decode_replacements} line(s) with invalid UTF-8 (bytes replaced)")
+        for what, n in self.text_fallbacks.items():
+            parts.append(f"{n} record(s) read {what}")
         return "; ".join(parts) if parts else "no problems"
 
 
@@ -224,17 +227,21 @@ def iter_documents(
     skip_empty: bool = True,
     limit: int | None = None,
     report: ReadReport | None = None,
+    fallback_text_column: str | None = "content",
 ) -> Iterator[Document]:
     """Yield documents with stable ids: the record's ``id_column``/``id``/``doc_id``, else ``<file stem>:<row>``
     (the line number for a single input file).
 
-    A record without the text column raises :class:`DocumentFormatError` naming the columns that exist.
+    A record without the text column but with ``fallback_text_column`` (``content``, as in The Stack; the
+    paper's loader renames it to ``text``) is read from that column, counted in ``report.text_fallbacks``.
+    A record with neither raises :class:`DocumentFormatError` naming the columns that exist.
     """
     report = report if report is not None else ReadReport()
     single = len(input_files(path)) == 1
     yield from documents_from_records(iter_records(path, strict=strict, report=report), single_file=single,
                                       text_column=text_column, resps_format=resps_format, id_column=id_column,
-                                      skip_empty=skip_empty, limit=limit, report=report)
+                                      skip_empty=skip_empty, limit=limit, report=report,
+                                      fallback_text_column=fallback_text_column)
 
 
 def documents_from_records(
@@ -247,6 +254,7 @@ def documents_from_records(
     skip_empty: bool = True,
     limit: int | None = None,
     report: ReadReport | None = None,
+    fallback_text_column: str | None = "content",
 ) -> Iterator[Document]:
     """Documents of ``(file, row, record)`` triples, with the ids and checks described in :func:`iter_documents`.
 
@@ -257,6 +265,12 @@ def documents_from_records(
     n = 0
     for file, row, record in records:
         text = extract_text(record, text_column, resps_format)
+        used_column = text_column
+        if text is None and not resps_format and fallback_text_column and fallback_text_column in record:
+            text = extract_text(record, fallback_text_column)
+            used_column = fallback_text_column
+            what = f"their text from {fallback_text_column!r} (no {text_column!r} column)"
+            report.text_fallbacks[what] = report.text_fallbacks.get(what, 0) + 1
         if text is None:
             where = "resps[0][0]" if resps_format else f"text column {text_column!r}"
             raise DocumentFormatError(
@@ -269,7 +283,7 @@ def documents_from_records(
             report.empty_documents += 1
             if skip_empty:
                 continue
-        meta = {k: v for k, v in record.items() if k not in (text_column, "resps")}
+        meta = {k: v for k, v in record.items() if k not in (used_column, "resps")}
         yield Document(doc_id, text, meta)
         n += 1
         if limit is not None and n >= limit:

@@ -2,11 +2,12 @@
 
 Reads through ``model_metadata_db.AnalysisStore`` (a ``.duckdb`` file or an ``EXPORT DATABASE`` folder such as
 the shared release). The store returns the release's -1 sentinels as NaN, so -1 never reaches a model as a
-number. A pseudo-features CSV (the paper's generation features) is merged on ``id``; features written to the
-store's ``features`` table (kind ``model``) are used as well.
+number. Features written to the store's ``features`` table (kind ``model``) are pseudo features; a pseudo-features
+CSV (the paper's generation features) is merged with them by :func:`merge_store_and_csv_features` (the store wins).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pandas as pd
 from .errors import PredictionFileNotFoundError, PredictionInputError
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH, SCALING
 from .tasks import MIN_MODELS, TaskSpec, build_targets, mmlu_subjects, paper_tasks, resolve_aliases
+
+_log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "model_annotations": ("id", "total_params", "is_instruction_tuned", *NUMERIC_ARCH, *CATEGORICAL),
@@ -117,6 +120,32 @@ def load_pseudo_features(csv_path: str | Path) -> pd.DataFrame:
     return numeric.astype("float64")
 
 
+def merge_store_and_csv_features(models: pd.DataFrame, csv: pd.DataFrame) -> pd.DataFrame:
+    """The one merge rule for pseudo features: per model and feature, the store's value where it has one,
+    else the CSV's. Columns only in the CSV are joined on ``id``; what was filled and overridden is logged.
+
+    A new model's features (written to the store by the taggers) therefore survive ``--pseudo_feats_csv``, and
+    the paper's values fill in for the models the store has none for.
+    """
+    shared = [c for c in csv.columns if c in models.columns]
+    out = models.join(csv[[c for c in csv.columns if c not in models.columns]], how="left")
+    aligned = csv.reindex(models.index)
+    kept = filled = 0
+    for col in shared:
+        store_has = models[col].notna()
+        csv_has = aligned[col].notna()
+        kept += int((store_has & csv_has).sum())
+        filled += int((~store_has & csv_has).sum())
+        out[col] = models[col].where(store_has, aligned[col])
+    # A warning when the store overrides CSV values, so it shows without any logging setup (Python prints
+    # warnings to stderr by default); otherwise an info line.
+    level = logging.WARNING if kept else logging.INFO
+    _log.log(level, "pseudo features: %d column(s) from the CSV only, %d in both; %d value(s) filled from the CSV, "
+             "%d kept from the store where both had one (store wins)",
+             len(csv.columns) - len(shared), len(shared), filled, kept)
+    return out
+
+
 def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "accuracy",
               merge_mmlu: bool = True, merge_arithmetic: bool = False, drop_instruction_tuned: bool = False,
               pseudo_feats_csv: str | Path | None = None, sel_tasks: list[str] | None = None,
@@ -149,8 +178,7 @@ def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "a
     if pseudo_feats_csv:
         extra = load_pseudo_features(pseudo_feats_csv)
         extra = extra[[c for c in extra.columns if c not in known]]
-        models = models.drop(columns=[c for c in extra.columns if c in models.columns])
-        models = models.join(extra, how="left")
+        models = merge_store_and_csv_features(models, extra)
         pseudo += [c for c in extra.columns if c not in pseudo]
     params = pd.to_numeric(models["total_params"], errors="coerce")
     tokens = pd.to_numeric(models["pretraining_summary_total_tokens_billions"], errors="coerce")

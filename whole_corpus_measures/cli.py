@@ -55,6 +55,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     from njsl.scaleout.executors import add_executor_args
 
     add_executor_args(p)  # --executor/--tasks/--workers: count per task, merge exactly (whole_corpus_measures.pipeline)
+    p.add_argument("--db", default=None, help="also write entropy_mean/entropy_std (the paper's names) to this store")
+    p.add_argument("--id", default=None, help="--db: the model or dataset id the corpus belongs to")
+    p.add_argument("--kind", choices=("model", "dataset"), default="model", help="--db: kind of --id")
+    p.add_argument("--store_ngram", type=int, default=None, help="--db: which order to store (default: the only "
+                                                                 "one given, else 1)")
     return p
 
 
@@ -172,6 +177,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from njsl.atomic import write_text_atomic
 
+    if args.db and not args.id:
+        raise ValueError("--db needs --id (the model or dataset the corpus belongs to)")
+    if args.db and args.store_ngram is not None and args.store_ngram not in args.ngram:
+        raise ValueError(f"--store_ngram {args.store_ngram} is not among --ngram {args.ngram}")
     from njsl.scaleout.executors import executor_options_from_args, wants_scaleout
 
     if wants_scaleout(args):
@@ -190,6 +199,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     else:
         out = run(args)
         write_text_atomic(args.output, json.dumps(out, indent=1) + "\n")
+    if args.db:
+        from whole_corpus_measures.to_store import write_entropy_to_store
+
+        try:
+            feats = write_entropy_to_store(args.db, args.kind, args.id, out, args.store_ngram)
+        except Exception as exc:  # a store problem: the JSON is written, say what was not stored
+            print(f"error: {args.output} written, but the store {args.db} was not updated: {exc}", file=sys.stderr)
+            return 2
+        print(f"stored {', '.join(f'{k}={v:.4f}' for k, v in feats.items())} for {args.kind} {args.id} in {args.db}")
     if out["malformed_lines"]:
         shown = ", ".join(f"{Path(m['file']).name}:{m['line']}" for m in out["malformed_lines"][:10])
         print(f"warning: skipped {len(out['malformed_lines'])} malformed line(s): {shown}", file=sys.stderr)

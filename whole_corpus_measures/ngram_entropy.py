@@ -158,6 +158,7 @@ class OrderStats:
             "distinct_ngrams": self.distinct_ngrams,
             "conditional_entropy_bits": max(cond, 0.0) if self.events else cond,
             "mean_context_entropy_bits": self.quantiles.mean(),
+            "std_context_entropy_bits": self.quantiles.std(),
             "median_context_entropy_bits": pct[PERCENTILES.index(50)],
             "percentiles_context_entropy_bits": {f"p{p}": v for p, v in zip(PERCENTILES, pct, strict=False)},
         }

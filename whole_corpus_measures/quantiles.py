@@ -26,11 +26,13 @@ class StreamingQuantiles:
         self._disk_n = 0
         self.count = 0
         self.total = 0.0
+        self.total_sq = 0.0  # for the standard deviation without keeping the values
 
     def add(self, values: np.ndarray) -> None:
         values = np.asarray(values, dtype=np.float64)
         self.count += len(values)
         self.total += float(values.sum())
+        self.total_sq += float(np.square(values).sum())
         self._mem.append(values)
         self._mem_n += len(values)
         if self._mem_n > self.max_in_memory:
@@ -49,6 +51,13 @@ class StreamingQuantiles:
 
     def mean(self) -> float:
         return self.total / self.count if self.count else float("nan")
+
+    def std(self) -> float:
+        """Population standard deviation (ddof 0) of the values added."""
+        if not self.count:
+            return float("nan")
+        mean = self.total / self.count
+        return float(np.sqrt(max(self.total_sq / self.count - mean * mean, 0.0)))
 
     def percentiles(self, qs: Sequence[float]) -> list[float]:
         if self.count == 0:

@@ -32,6 +32,7 @@ def brute_force(docs: list[list[int]], n: int) -> dict:
         events += total
         weighted += total * h
     return {"contexts": len(table), "events": events, "cond": weighted / events, "mean": float(np.mean(hs)),
+            "std": float(np.std(hs)),
             "pct": [float(x) for x in np.percentile(hs, PERCENTILES)],
             "distinct": sum(len(c) for c in table.values())}
 
@@ -57,6 +58,7 @@ def test_exact_against_brute_force(vocab):
         assert o["contexts"] == b["contexts"] and o["events"] == b["events"] and o["distinct_ngrams"] == b["distinct"]
         assert o["conditional_entropy_bits"] == pytest.approx(b["cond"], rel=1e-12, abs=1e-12)
         assert o["mean_context_entropy_bits"] == pytest.approx(b["mean"], rel=1e-12, abs=1e-12)
+        assert o["std_context_entropy_bits"] == pytest.approx(b["std"], rel=1e-9, abs=1e-9)
         assert list(o["percentiles_context_entropy_bits"].values()) == pytest.approx(b["pct"], rel=1e-12, abs=1e-12)
     assert res.documents == len(docs) and res.tokens == sum(map(len, docs))
     assert res.empty_documents == sum(1 for d in docs if not d)
@@ -135,6 +137,28 @@ def test_cli_end_to_end_against_brute_force(corpus, tmp_path):
         assert o["contexts"] == b["contexts"] and o["events"] == b["events"]
         assert o["conditional_entropy_bits"] == pytest.approx(b["cond"], rel=1e-12)
         assert o["mean_context_entropy_bits"] == pytest.approx(b["mean"], rel=1e-12)
+
+
+def test_entropy_into_the_store_under_the_papers_names(corpus, tmp_path, capsys):
+    from model_metadata_db import AnalysisStore
+
+    out, db = tmp_path / "out.json", tmp_path / "s.duckdb"
+    assert cli.main(["--input", str(corpus), "--output", str(out), "--ngram", "1", "2", "--db", str(db),
+                     "--id", "org/new-model", "--store_ngram", "2"]) == 0
+    res = json.loads(out.read_text())["entropy"]["2"]
+    with AnalysisStore.from_existing(db) as store:
+        feats = store.features_wide("model").loc["org/new-model"]
+    assert feats["entropy_mean"] == res["mean_context_entropy_bits"]  # the paper's mean_corpus_entropy
+    assert feats["entropy_std"] == res["std_context_entropy_bits"]
+    assert "stored entropy_mean=" in capsys.readouterr().out
+    # bad combinations are refused before any work, and nothing is written
+    other = tmp_path / "o.json"
+    assert cli.main(["--input", str(corpus), "--output", str(other), "--db", str(db)]) == 2
+    assert "--db needs --id" in capsys.readouterr().err
+    assert cli.main(["--input", str(corpus), "--output", str(other), "--db", str(db), "--id", "x",
+                     "--store_ngram", "3"]) == 2
+    assert "--store_ngram 3 is not among --ngram [1]" in capsys.readouterr().err
+    assert not other.exists()
 
 
 def test_num_docs_and_spill_flag(corpus, tmp_path):

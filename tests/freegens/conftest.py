@@ -14,8 +14,8 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-STAGE_KEYS = (("incoherent", "incoherent"), ("code", "source code"), ("web", "typical web content"),
-              ("academic", "academic or scientific"), ("final", "Which category"))
+STAGE_KEYS = (("incoherent", "incoherent"), ("code", "programming code"), ("web", "web content"),
+              ("academic", "academic or patent"), ("final", "Which category"))
 
 
 def fake_answer(stage: str, text: str) -> str:
@@ -132,16 +132,16 @@ def chat_server():
         server.thread.join(timeout=5)
 
 
-SAMPLE_DOCS = {
-    "d-incoherent": "gibberish qzx vvv plk qzx vvv plk",
-    "d-code": "import os\n\ndef main():\n    return os.getcwd()",
+SAMPLE_DOCS = {  # every one at least 50 characters: shorter texts never reach the model (the paper's rule)
+    "d-incoherent": "gibberish qzx vvv plk qzx vvv plk qzx vvv plk qzx vvv",
+    "d-code": "import os\n\ndef main():\n    return os.getcwd()\n\nmain()\n",
     "d-web": "Great deals today! Subscribe to our newsletter and follow us for more.",
     "d-academic": "We prove the main theorem of the paper using a compactness argument.",
     "d-books": "Once upon a time there lived a king who had three daughters.",
-    "d-datasets": "Question: what is 2 + 3? Answer: 5",
-    "d-media": "[Chorus] these lyrics go on and on, la la la",
+    "d-datasets": "Question: what is 2 + 3? Answer: 5. Question: and 4 + 4? Answer: 8",
+    "d-media": "[Chorus] these lyrics go on and on, la la la, on and on and on",
     "d-reference": "Paris is the capital and most populous city of France.",
-    "d-unknown": "nothing in particular here",
+    "d-unknown": "nothing in particular here, nothing at all to see here",
 }
 EXPECTED_LABELS = {"d-incoherent": "incoherent", "d-code": "code", "d-web": "web", "d-academic": "academic",
                    "d-books": "books", "d-datasets": "specific_datasets", "d-media": "media",

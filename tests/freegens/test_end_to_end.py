@@ -103,7 +103,7 @@ def test_domains_features_command_for_a_dataset(tmp_path, capsys):
         assert st.features_wide("model").empty
     assert row["domain_web_pct_mean"] == pytest.approx(100 / 3)
     assert row["domain_reference_pct_mean"] == pytest.approx(100 / 3)
-    assert row["pct_english_mean"] == 75.0
+    assert row["pct_english_mean"] == pytest.approx(200 / 3)  # of web, code, media: the incoherent one is left out
 
 
 def test_domains_features_rejects_a_csv_of_another_kind(tmp_path, capsys):
@@ -113,3 +113,19 @@ def test_domains_features_rejects_a_csv_of_another_kind(tmp_path, capsys):
     assert domains_main(["features", str(bad), "--store", str(store), "--id", "x"]) == 2
     assert "not a domain classification CSV" in capsys.readouterr().err
     assert not store.exists()
+
+
+def test_domains_features_reads_the_papers_labelled_csv(shared, tmp_path, capsys):
+    """The paper's columns (text, language, prediction) are enough: its own label file gives its shares."""
+    from model_metadata_db import AnalysisStore
+    from njsl.paths import domain_labels_csv
+
+    store = tmp_path / "s.duckdb"
+    assert domains_main(["features", str(domain_labels_csv()), "--store", str(store), "--id", "fineweb",
+                         "--kind", "dataset"]) == 0
+    with AnalysisStore.from_existing(store) as st:
+        row = st.features_wide("dataset").loc["fineweb"]
+    # 1,000 documents, 61 incoherent/unknown left out; media (9) counted as reference (141)
+    assert row["domain_web_pct_mean"] == pytest.approx(100 * 664 / 939)
+    assert row["domain_reference_pct_mean"] == pytest.approx(100 * 150 / 939)
+    assert row["pct_english_mean"] == 100.0

@@ -32,18 +32,38 @@ def test_train_save_load_predict(trained):
     assert model.predict([]) == []
 
 
+TEXTS = {"a": "def f(x):\n    return x * 2\n\nimport os\nimport sys\n\nprint(f(2))\n",
+         "b": "Return a new list of the values, sorted by key, and raise an error when it is empty.",
+         "c": "Too short to judge."}
+
+
 def test_classify_local_backend_cli(trained, tmp_path, capsys):
     docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"id": "a", "text": "def f(x):\n    return x * 2\n\nimport os"}) + "\n"
-                    + json.dumps({"id": "b", "text": "Return a new list of the values, sorted by key."}) + "\n")
+    docs.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in TEXTS.items()))
     out = tmp_path / "out.csv"
     assert classify_main(["--input", str(docs), "--output", str(out), "--backend", "local",
                           "--model_path", str(trained), *LANGS]) == 0
-    rows = list(csv.DictReader(out.read_text().splitlines()))
-    assert [(r["id"], r["prediction"], r["decided_at"]) for r in rows] == [("a", "code", "local"),
-                                                                          ("b", "reference", "local")]
-    assert rows[1]["language"] == "en"
-    assert "classified 2 document(s)" in capsys.readouterr().out
+    with open(out, newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames[:3] == ["text", "language", "prediction"]  # the paper's columns first
+        rows = list(reader)
+    assert [(r["id"], r["prediction"], r["decided_at"]) for r in rows] == [
+        ("a", "code", "local"), ("b", "reference", "local"), ("c", "incoherent", "too_short")]
+    assert rows[1]["language"] == "en" and rows[2]["language"] == "unknown"  # under 50 characters: no model
+    assert [r["text"] for r in rows] == list(TEXTS.values())
+    assert "classified 3 document(s)" in capsys.readouterr().out
+    # its own output is training data, and a CSV is accepted as input (the paper's classifier reads both)
+    model2 = tmp_path / "m2"
+    assert main(["train", str(out), "--output", str(model2)]) == 0
+    out2 = tmp_path / "again.csv"
+    assert classify_main(["--input", str(out), "--output", str(out2), "--backend", "local",
+                          "--model_path", str(model2), *LANGS]) == 0
+    with open(out2, newline="") as fh:
+        again = list(csv.DictReader(fh))
+    assert [r["id"] for r in again] == ["a", "b", "c"] and again[2]["prediction"] == "incoherent"
+    assert classify_main(["--input", str(out), "--output", str(tmp_path / "x.csv"), "--backend", "local",
+                          "--model_path", str(model2), "--text_column", "body", *LANGS]) == 2
+    assert "no text column 'body'" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
 
 
 def test_cross_validation_report(labelled_csv, tmp_path, capsys):
@@ -55,6 +75,10 @@ def test_cross_validation_report(labelled_csv, tmp_path, capsys):
     result = json.loads((tmp_path / "cv.json").read_text())
     assert result["accuracy"] > 0.75  # majority baseline 0.4: code chunks hold docstrings too
     assert sum(map(sum, result["confusion"])) == result["n"]
+    # the paper's protocol leaves incoherent out; the shares are those of the domain features (80 code, 80 reference)
+    assert "paper's protocol" in text and "Domain shares" in text
+    assert 0 < result["paper_protocol"]["kept"] <= 160 and result["paper_protocol"]["macro_f1"] > 0.75
+    assert result["shares"]["labels"]["domain_code_pct_mean"] == 50.0
 
 
 def test_cross_validation_lowers_folds_for_tiny_classes():

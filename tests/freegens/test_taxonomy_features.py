@@ -64,13 +64,14 @@ def test_domain_features_percentages():
     assert f["domain_code_pct_mean"] == pytest.approx(100 / 6)
     assert f["domain_books_pct_mean"] == 0.0
     assert sum(f[k] for k in DOMAIN_FEATURES) == pytest.approx(100.0)
-    assert f["pct_english_mean"] == pytest.approx(100 * 5 / 8)
+    # the paper's denominator: the same 6 documents (incoherent/unknown left out), 4 of them English
+    assert f["pct_english_mean"] == pytest.approx(100 * 4 / 6)
 
 
 def test_domain_features_missing_not_zero():
     f = domain_features(["incoherent", "unknown"], ["en", "de"])
     assert all(math.isnan(f[k]) for k in DOMAIN_FEATURES)
-    assert f["pct_english_mean"] == 50.0
+    assert math.isnan(f["pct_english_mean"])
     assert math.isnan(domain_features([], [])["pct_english_mean"])
 
 

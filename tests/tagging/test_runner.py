@@ -61,10 +61,12 @@ def test_malformed_lines_reported_and_skipped_or_fatal_with_strict(tmp_path, doc
     assert "bad.jsonl:2: skipped malformed line" in captured.err
     assert "bad.jsonl:4: skipped malformed line" in captured.err
     assert "2 malformed line(s)" in captured.out and "1 empty document(s)" in captured.out
+    assert "doc skipped, empty text: 1 document(s)" in captured.out
     assert "invalid UTF-8" in captured.out
     df = pd.read_parquet(out)
-    assert list(df["id"]) == ["1", "3", "6"]  # ids are line numbers; the non-UTF-8 line is kept, bytes replaced
-    assert df["char_len"].iloc[2] == len("caf\ufffd au lait")
+    assert list(df["id"]) == ["1", "3", "5", "6"]  # ids are line numbers; the non-UTF-8 line is kept, bytes replaced
+    assert df["char_len"].iloc[3] == len("caf\ufffd au lait")
+    assert pd.isna(df["char_len"].iloc[2]) and df["doc_skip_reason"].fillna("").tolist() == ["", "", "empty text", ""]
 
     strict_out = tmp_path / "strict.parquet"
     assert main(["run", "--feature", "char_len", "--input", str(path), "--output", str(strict_out),
@@ -74,15 +76,25 @@ def test_malformed_lines_reported_and_skipped_or_fatal_with_strict(tmp_path, doc
 
 
 def test_missing_text_column_is_a_clear_error(tmp_path, capsys, jsonl):
-    path = jsonl(tmp_path / "x.jsonl", [{"content": "hello there"}])
+    path = jsonl(tmp_path / "x.jsonl", [{"body": "hello there"}])
     out = tmp_path / "o.parquet"
     assert main(["run", "--feature", "char_len", "--input", str(path), "--output", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "no text column 'text'" in err and "['content']" in err and "--text_column" in err
+    assert "no text column 'text'" in err and "['body']" in err and "--text_column" in err
     assert not out.exists() and not work_dir_for(out).exists()
     assert main(["run", "--feature", "char_len", "--input", str(path), "--output", str(out), "--quiet",
-                 "--text_column", "content"]) == 0
+                 "--text_column", "body"]) == 0
     assert pd.read_parquet(out)["char_len"].tolist() == [11.0]
+
+
+def test_content_column_is_read_when_text_is_absent(tmp_path, capsys, jsonl):
+    """The Stack's ``content``, renamed to ``text`` by the paper's loader: used, and said in the summary."""
+    path = jsonl(tmp_path / "stack.jsonl", [{"content": "def f():\n    return 1\n", "lang": "python"},
+                                            {"content": "x = 2\n"}])
+    out = tmp_path / "o.parquet"
+    assert main(["run", "--feature", "char_len", "--input", str(path), "--output", str(out), "--quiet"]) == 0
+    assert "2 record(s) read their text from 'content' (no 'text' column)" in capsys.readouterr().out
+    assert pd.read_parquet(out)["char_len"].tolist() == [22.0, 6.0]
 
 
 def test_resps_format_gz_and_parquet_inputs(tmp_path, docstrings):
