@@ -167,7 +167,7 @@ def cmd_check(args) -> int:
 def cmd_import_features(args) -> int:
     from .import_features import import_feature_csv
 
-    with open_for_write(args.db) as store:
+    with open_for_write(args.db, create=args.create) as store:
         ids, values, kept = import_feature_csv(store, args.csv, kind=args.kind, id_column=args.id_column,
                                                source=args.source, overwrite=args.overwrite)
     kept_note = f"; kept {kept} value(s) the store already had (--overwrite to replace)" if kept else ""
@@ -226,6 +226,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--id-column", default="id")
     p.add_argument("--source", default=None, help="provenance stored with each value (default: csv:FILE NAME)")
     p.add_argument("--overwrite", action="store_true", help="replace values the store already has")
+    p.add_argument("--create", action="store_true", help="create the store when it does not exist")
     _db_arg(p)
     p.set_defaults(func=cmd_import_features)
     return parser

@@ -97,7 +97,9 @@ def test_import_the_papers_csv(shared, tmp_path, capsys):
     if not csv.is_file():
         pytest.skip(f"{csv} not found")
     path = tmp_path / "s.duckdb"
-    assert db_main(["import-features", str(csv), "--db", str(path)]) == 0
+    assert db_main(["import-features", str(csv), "--db", str(path)]) == 2  # a mistyped --db never starts a store
+    assert not path.exists()
+    assert db_main(["import-features", str(csv), "--db", str(path), "--create"]) == 0
     paper = pd.read_csv(csv).set_index("id")
     n_values = int(paper.notna().sum().sum())
     assert f"imported {n_values} feature value(s) of {len(paper)} model(s)" in capsys.readouterr().out

@@ -186,7 +186,7 @@ def test_shared_records_over_the_release_replace_nothing_silently(release_dir, s
 
 def test_register_run_follows_the_policy(store):
     """register-run writes through the store's functions: re-registering a changed run stops with the diff."""
-    from pretraining.register_run import RunRecord, register
+    from pretraining.evaluate.register_run import RunRecord, register
     record = RunRecord("njsl/run-1", {"id": "njsl/run-1", "dimension": 256, "num_heads": 4},
                        {"id": "njsl/run-1", "pretraining_summary_total_tokens_billions": 0.5},
                        eval_rows=[{"id": "njsl/run-1", "benchmark": "heldout_web", "setting": "0-shot",
