@@ -215,7 +215,8 @@ def run_report_cmd(args) -> int:
                        drop_instruction_tuned=args.drop_instruction_tuned, merge_arithmetic=args.merge_arithmetic,
                        selection=args.selection, n_jobs=args.n_jobs,
                        sel_tasks=tuple(args.sel_tasks) if args.sel_tasks else None,
-                       unscored_ids=tuple(args.ids) if args.ids else None)
+                       unscored_ids=tuple(args.ids) if args.ids else None,
+                       paper_port_seeds=tuple(args.paper_port_seeds))
     out = run_report(cfg)
     print(f"wrote {out}/index.md  (timings: {cfg.timings})")
     return 0
@@ -244,6 +245,8 @@ def build_parser(prog: str | None = None, mode: str = "run") -> argparse.Argumen
                        help="models to predict on the tasks they have no score for (section 'Models in the store "
                        "without scores on these tasks'); default: every annotated model with params and tokens")
         p.add_argument("--n_jobs", type=int, default=0)
+        p.add_argument("--paper_port_seeds", type=int, nargs="*", default=[42], metavar="SEED",
+                       help="seeds of the port of the paper's pipeline run beside ours (none: skip it)")
         return p
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_paper_args(p)

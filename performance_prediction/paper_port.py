@@ -8,9 +8,11 @@ of nightingal3/llm-pretraining-behaviours (read at commit 2849edc). What that sc
    tokens not null, times its ``evaluation_results`` rows of the metric (``--drop_instruction_tuned`` drops the
    instruction-tuned). Scores are used as stored (no -1 cleaning), as the paper's query did.
 2. **Names.** ``hendrycksTest-X`` -> ``mmlu_X``, ``arc:challenge`` -> ``arc_challenge``; duplicates on
-   (id, benchmark, setting) keep the *first* row — first in the store's row order (for the release: its CSV's
-   order), so sometimes the legacy alias wins. Our own loader (``tasks.resolve_aliases``) lets the lm-eval name
-   win instead; :func:`standardize_names` counts how many kept values differ from that rule.
+   (id, benchmark, setting) keep the *first* row. The paper's "first" is whatever its SQL join returned first,
+   which SQL leaves undefined (on our store it changes between runs); the port takes the store's sorted order
+   (benchmark, setting, metric, id), where the legacy name sorts first, so the legacy alias's value wins. Our
+   own loader (``tasks.resolve_aliases``) lets the lm-eval name win instead; :func:`standardize_names` counts
+   how many kept values differ from that rule.
 3. **Aggregation** (:func:`paper_task_name`): ``arithmetic_*`` -> arithmetic, ``xnli_*``/``anli_*`` -> xnli/anli
    (a plain ``xnli``/``anli`` row joins them), ``mmlu_*`` -> ``mmlu_<setting>``, truthfulqa mc1/mc2, lambada
    openai/standard and gsm8k/gsm8k_cot -> one name; only the benchmarks and settings of ``BENCHMARK_DEFAULTS``
@@ -129,7 +131,7 @@ def standardize_names(scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 def aggregate_tasks(scores: pd.DataFrame) -> pd.DataFrame:
     """Rows ``id, task, setting, value``: the paper's per-model mean over the parts of each task, sorted."""
-    names = [paper_task_name(b, s) for b, s in zip(scores["benchmark"], scores["setting"])]
+    names = [paper_task_name(b, s) for b, s in zip(scores["benchmark"], scores["setting"], strict=True)]
     df = scores.assign(task=names)
     df = df[df["task"].notna()]
     return df.groupby(["id", "task", "setting"], as_index=False, sort=True)["value"].mean()
@@ -143,7 +145,8 @@ def feature_columns(predictor_type: str, pseudo: list[str] | tuple[str, ...] = (
         return [*NUMERIC_VARIABLES, *pseudo], list(CATEGORICAL_VARIABLES)
     if predictor_type == "non_scaling_laws":
         return [c for c in (*NUMERIC_VARIABLES, *pseudo) if c not in NON_SCALING_DROPPED], list(CATEGORICAL_VARIABLES)
-    raise PredictionInputError(f"unknown paper predictor type {predictor_type!r}; choose from {', '.join(PREDICTOR_TYPES)}")
+    raise PredictionInputError(f"unknown paper predictor type {predictor_type!r}; "
+                               f"choose from {', '.join(PREDICTOR_TYPES)}")
 
 
 def category_codes(values: pd.Series) -> dict[str, float]:
@@ -152,7 +155,8 @@ def category_codes(values: pd.Series) -> dict[str, float]:
     return {c: (MISSING if c == PLACEHOLDER else float(i)) for i, c in enumerate(cats)}
 
 
-def encode_features(models: pd.DataFrame, predictor_type: str, pseudo: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+def encode_features(models: pd.DataFrame, predictor_type: str,
+                    pseudo: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     """Model rows (index id) -> the paper's feature table (before the per-task log of params and tokens)."""
     numeric, categorical = feature_columns(predictor_type, pseudo)
     missing = [c for c in (*numeric, *categorical) if c not in models.columns]
@@ -204,8 +208,10 @@ def load_paper_data(store, metric: str, predictor_type: str = "all", *, drop_ins
     models = models[models["total_params"].notna() & models["pretraining_summary_total_tokens_billions"].notna()]
     if drop_instruction_tuned:
         models = models[models["is_instruction_tuned"].astype("boolean").fillna(False) == False]  # noqa: E712
-    scores = store.query("SELECT id, benchmark, setting, metric_value AS value FROM evaluation_results "
-                         "WHERE metric = ?", [metric])
+    # the paper kept whichever duplicate its SQL join returned first, an order SQL leaves undefined (DuckDB's
+    # parallel import/scan changes it from run to run); the store's sorted order makes "first" reproducible
+    scores = store.scores(metric=metric)[["id", "benchmark", "setting", "metric_value"]].rename(
+        columns={"metric_value": "value"})
     scores = scores[scores["id"].isin(set(models["id"]))]
     models = models[models["id"].isin(set(scores["id"]))].set_index("id")
     pseudo_cols: list[str] = []
@@ -253,7 +259,7 @@ def paper_splits(n_rows: int, seed: int) -> list[tuple[np.ndarray, np.ndarray, n
 def grid_order(grid: dict[str, tuple] = PAPER_GRID) -> list[dict]:
     """The grid in ``sklearn.model_selection.ParameterGrid`` order (keys sorted, last key fastest)."""
     keys = sorted(grid)
-    return [dict(zip(keys, values)) for values in product(*(grid[k] for k in keys))]
+    return [dict(zip(keys, values, strict=True)) for values in product(*(grid[k] for k in keys))]
 
 
 def _params(depth: int, lr: float, seed: int, nthread: int) -> dict:
@@ -365,3 +371,39 @@ def paper_table(result: PaperPortResult) -> pd.DataFrame:
                                       how="left")
     return table[["predictor_type", "task", "setting", "mae", "std_mae", "med_baseline_mae",
                   *(["loglinear_baseline_mae"] if "loglinear_baseline_mae" in table else []), "n_models", "n_seeds"]]
+
+
+@dataclass
+class PaperPortStudy:
+    """The port's run for the report: its table, its folds and predictions, and what the report compares."""
+
+    table: pd.DataFrame
+    result: PaperPortResult
+    seeds: tuple[int, ...]
+    notes: dict = field(default_factory=dict)
+
+
+def paper_port_study(db_path, metrics: tuple[str, ...], seeds: tuple[int, ...] = (42,),
+                     predictor_types: tuple[str, ...] = ("all", "scaling_laws"), *,
+                     drop_instruction_tuned: bool = False,
+                     pseudo_feats_csv: str | None = None, sel_tasks: tuple[str, ...] | None = None, n_jobs: int = 1,
+                     progress: bool = True) -> PaperPortStudy:
+    """Open the store once, assemble every (metric, predictor type) and run the port on ``seeds``."""
+    from .data import load_pseudo_features, open_store
+
+    pseudo = load_pseudo_features(pseudo_feats_csv) if pseudo_feats_csv else None
+    store = open_store(db_path)
+    try:
+        datas = [load_paper_data(store, m, p, drop_instruction_tuned=drop_instruction_tuned, pseudo=pseudo,
+                                 sel_tasks=list(sel_tasks) if sel_tasks else None)
+                 for m in metrics for p in predictor_types]
+    finally:
+        store.close()
+    datas = [d for d in datas if d.tasks]
+    result = run_paper_port(datas, seeds=seeds, n_jobs=n_jobs, progress=progress)
+    metric_of = {t.task: d.metric for d in datas for t in d.tasks}
+    table = paper_table(result)
+    table.insert(0, "metric", table["task"].map(metric_of))
+    notes = {f"{d.metric}/{d.predictor_type}": {"alias_values_kept_differing_from_lm_eval_rule":
+                                                d.n_alias_values_differing, "skipped": d.skipped} for d in datas}
+    return PaperPortStudy(table=table, result=result, seeds=tuple(seeds), notes=notes)

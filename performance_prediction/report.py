@@ -22,7 +22,7 @@ from njsl.atomic import atomic_path
 
 from .conformal import coverage, interval_half_widths
 from .data import load_data
-from .evaluate import CVConfig, CVResult, run_cv
+from .evaluate import CVConfig, CVResult, n_workers, run_cv
 from .errors import PredictionInputError
 from .explain import shap_importance, shap_summary_png
 from .families import families
@@ -31,13 +31,8 @@ from .predictors import IMPROVEMENT_PREDICTORS, PAPER_PREDICTORS, PREDICTORS
 from .selection import SelectionConfig, nested_forward_selection
 from .significance import compare
 from .what_if import predict_models
-
-# All-features MAE of the paper's own code on the shared release, random 3-fold outer CV, seed 42 (issue 3).
-PAPER_REFERENCE_MAE = {"arc_challenge": 0.035, "hellaswag": 0.035, "gsm8k": 0.051, "humaneval": 0.063,
-                       "lambada": 0.065, "truthfulqa": 0.023, "winogrande": 0.032, "mmlu_0-shot": 0.042,
-                       "mmlu_5-shot": 0.035}
-PAPER_REFERENCE_SCALING_MEAN = 0.048
-
+from .paper_port import PaperPortStudy, paper_port_study
+from .progress import stage
 
 @dataclass
 class ReportConfig:
@@ -63,6 +58,8 @@ class ReportConfig:
     unscored_ids: tuple[str, ...] | None = None
     unscored_predictor: str = "xgb_all"
     progress: bool = True
+    # issue 12b: seeds of the paper-pipeline port (paper_port.py); fewer than ``seeds`` to keep the main job short
+    paper_port_seeds: tuple[int, ...] = (42,)
     timings: dict = field(default_factory=dict)
 
 
@@ -124,19 +121,74 @@ def _md_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     return "\n".join(lines)
 
 
-def paper_comparison(result: CVResult) -> pd.DataFrame:
-    """Random 3-fold, seed 42: our all-features and scaling MAE beside the paper code's numbers."""
-    s = result.seed_mae()
-    s = s[(s.scheme == "random") & (s.seed == 42)]
-    rows = []
-    for task, ref in PAPER_REFERENCE_MAE.items():
-        g = s[s.task == task].set_index("predictor")["mae"]
-        if "xgb_all" not in g:
+# ---------------------------------------------------------------- issue 12b: the paper's pipeline, run here
+def paper_comparison(port: PaperPortStudy | None, results: dict[str, CVResult]) -> pd.DataFrame:
+    """Per task: the port of the paper's pipeline (run in this report) beside our predictors on the same seeds.
+
+    Ours are the random-scheme runs (the paper's folds: shuffled 3-fold KFold on the models sorted by id), so
+    where both sides have the same models (``same_models``) the outer folds are the same too.
+    """
+    if port is None or port.table.empty:
+        return pd.DataFrame()
+    t = port.table
+    out = t.pivot_table(index=["metric", "task"], columns="predictor_type", values="mae").add_prefix("paper_port_")
+    ref = t.sort_values("predictor_type", ascending=False).drop_duplicates(["metric", "task"])   # scaling_laws first
+    out = out.join(ref.set_index(["metric", "task"])[["med_baseline_mae", "loglinear_baseline_mae", "n_models"]]
+                   .add_prefix("paper_port_"))
+    port_ids = port.result.predictions.groupby("task")["id"].agg(lambda s: frozenset(s))
+    frames = []
+    for metric, r in results.items():
+        p = r.predictions[(r.predictions.scheme == "random") & r.predictions.seed.isin(port.seeds)]
+        if p.empty:
             continue
-        rows.append({"task": task, "paper_code_all": ref, "ours_all": g["xgb_all"],
-                     "diff": g["xgb_all"] - ref, "within_0.006": abs(g["xgb_all"] - ref) <= 0.006,
-                     "ours_scaling": g.get("xgb_scaling", np.nan)})
-    return pd.DataFrame(rows)
+        s = r.seed_mae()
+        s = s[(s.scheme == "random") & s.seed.isin(port.seeds)]
+        o = s.pivot_table(index="task", columns="predictor", values="mae")
+        o = o[[c for c in ("xgb_all", "xgb_scaling", "loglinear", "median") if c in o]].add_prefix("ours_")
+        ids = p.groupby("task")["id"].agg(lambda s: frozenset(s))
+        o["ours_n_models"] = ids.map(len)
+        o["same_models"] = [port_ids.get(task) == ids[task] for task in o.index]
+        frames.append(o.assign(metric=metric).reset_index().set_index(["metric", "task"]))
+    if frames:
+        out = out.join(pd.concat(frames), how="left")
+    return out.reset_index()
+
+
+def _paper_port_md(port: PaperPortStudy | None, comp: pd.DataFrame, cfg: ReportConfig) -> list[str]:
+    if port is None:
+        return []
+    seeds = ", ".join(map(str, port.seeds))
+    L = ["## The paper's pipeline, run here (port of `performance_predict_from_db.py`)", "",
+         f"`performance_prediction/paper_port.py` re-states the paper's script and runs it on this store: random "
+         f"3-fold outer CV; in each training fold 20 % of the models are held out and never used (the script's "
+         f"`train_test_split` whose part only reaches XGBoost's `eval_set`); inner 3-fold grid search over the "
+         f"paper's 18 points; missing values as -1; ordinal codes for categories fit on all models; alias "
+         f"duplicates resolved by first row (the legacy alias's value). Seeds: {seeds}"
+         + (f" ({len(port.seeds)} of the report's {len(cfg.seeds)}, to keep the main job short)"
+            if len(port.seeds) < len(cfg.seeds) else "") + ". `paper_port_*` columns are this run; `ours_*` are this "
+         "report's predictors on the same seeds, random folds. No figure here is typed in: each is computed "
+         "by this report. Full tables: [paper_port.csv](paper_port.csv), "
+         "[paper_port_folds.csv](paper_port_folds.csv), [paper_comparison.csv](paper_comparison.csv).", ""]
+    if len(comp):
+        shown = comp.copy()
+        means = shown.groupby("metric").mean(numeric_only=True).reset_index().assign(task="MEAN")
+        for col in ("paper_port_n_models", "ours_n_models"):
+            if col in shown:
+                shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else str(int(v)))
+                means[col] = ""
+        if "same_models" in shown:
+            means["same_models"] = [f"{int(g.same_models.fillna(False).sum())}/{len(g)} tasks"
+                                    for _, g in shown.groupby("metric")]
+        shown = pd.concat([shown, means], ignore_index=True)
+        cols = [c for c in ("metric", "task", "paper_port_all", "ours_xgb_all", "paper_port_scaling_laws",
+                            "ours_xgb_scaling", "paper_port_loglinear_baseline_mae", "ours_loglinear",
+                            "paper_port_n_models", "ours_n_models", "same_models") if c in shown]
+        L += [_md_table(shown[cols]), ""]
+    for key, note in port.notes.items():
+        if note["alias_values_kept_differing_from_lm_eval_rule"]:
+            L.append(f"- {key}: the first-row rule kept {note['alias_values_kept_differing_from_lm_eval_rule']} "
+                     "score(s) under a legacy alias where our loader keeps the lm-eval name's value.")
+    return L + [""]
 
 
 def check_ids(ids, data, cfg: ReportConfig) -> None:
@@ -220,15 +272,29 @@ def run_report(cfg: ReportConfig) -> Path:
             sel_tables[metric] = nested_forward_selection(
                 data, SelectionConfig(scheme="family", n_jobs=cfg.n_jobs, progress=cfg.progress))
             cfg.timings[f"selection_{metric}_s"] = round(time.perf_counter() - t0, 1)
+    port = _run_paper_port(cfg)
     cfg.timings["total_s"] = round(time.perf_counter() - t_start, 1)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         (tmp / "figures").mkdir()
-        _write(tmp, cfg, results, datas, sel_tables, unscored)
+        _write(tmp, cfg, results, datas, sel_tables, unscored, port)
     return out
 
 
-def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored) -> None:
+def _run_paper_port(cfg: ReportConfig) -> PaperPortStudy | None:
+    """Issue 12b: the port of the paper's pipeline on ``cfg.paper_port_seeds`` (None when no seed is given)."""
+    if not cfg.paper_port_seeds:
+        return None
+    t0 = time.perf_counter()
+    stage(f"paper port: the paper's pipeline on seed(s) {', '.join(map(str, cfg.paper_port_seeds))}", cfg.progress)
+    port = paper_port_study(cfg.db_path, tuple(cfg.metrics), tuple(cfg.paper_port_seeds),
+                            drop_instruction_tuned=cfg.drop_instruction_tuned, pseudo_feats_csv=cfg.pseudo_feats_csv,
+                            sel_tasks=cfg.sel_tasks, n_jobs=n_workers(cfg.n_jobs), progress=cfg.progress)
+    cfg.timings["paper_port_s"] = round(time.perf_counter() - t0, 1)
+    return port
+
+
+def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, port=None) -> None:
     preds = pd.concat([r.predictions.assign(metric=m) for m, r in results.items()], ignore_index=True)
     mae = pd.concat([r.mae_table().assign(metric=m) for m, r in results.items()], ignore_index=True)
     seed_mae = pd.concat([r.seed_mae().assign(metric=m) for m, r in results.items()], ignore_index=True)
@@ -250,8 +316,12 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored) -
     conflicts.to_csv(tmp / "alias_conflicts.csv", index=False)
     impr = pd.concat([improvement_table(r, cfg).assign(metric=m) for m, r in results.items()], ignore_index=True)
     impr.to_csv(tmp / "improvements_family.csv", index=False)
-    comp = paper_comparison(results["accuracy"]) if "accuracy" in results else pd.DataFrame()
+    comp = paper_comparison(port, results)
     comp.to_csv(tmp / "paper_comparison.csv", index=False)
+    if port is not None:
+        port.table.to_csv(tmp / "paper_port.csv", index=False)
+        port.result.folds.to_csv(tmp / "paper_port_folds.csv", index=False)
+        port.result.predictions.to_csv(tmp / "paper_port_predictions.csv", index=False)
     frames = [u for u in unscored.values() if len(u)]
     new = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=UNSCORED_COLUMNS)
     new.to_csv(tmp / "unscored_models_predictions.csv", index=False)
@@ -277,7 +347,7 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored) -
             shap_figs.append(f)
     (tmp / "config.json").write_text(json.dumps({k: v for k, v in asdict(cfg).items()}, indent=2, default=str))
     (tmp / "index.md").write_text(_index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr,
-                                            new), encoding="utf-8")
+                                            new, port), encoding="utf-8")
 
 
 def improvement_table(result: CVResult, cfg: ReportConfig) -> pd.DataFrame:
@@ -326,7 +396,7 @@ def _unscored_md(cfg: ReportConfig, new: pd.DataFrame) -> list[str]:
     return L
 
 
-def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr, new) -> str:
+def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr, new, port=None) -> str:
     L = ["# Performance prediction report", "",
          f"Store: `{cfg.db_path}`; seeds {cfg.seeds[0]}..{cfg.seeds[-1]} ({len(cfg.seeds)}); 3 outer folds; "
          f"inner 3-fold grid search (`{cfg.grid}` grid, max_bin {cfg.max_bin}) scored by MAE; "
@@ -349,11 +419,7 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
               "MAE per task; lower is better. Compare each variant with `xgb_scaling` (scaling only) and `xgb_all` "
               "(the paper's all-features model) on the same seeds and folds.", "",
               _md_table(impr), ""]
-    if len(comp):
-        L += ["## Reproduction: random 3-fold, seed 42, vs the paper's code on this release", "",
-              _md_table(comp), "",
-              f"Mean: ours all-features {comp.ours_all.mean():.4f} (paper code {comp.paper_code_all.mean():.4f}); "
-              f"ours scaling-only {comp.ours_scaling.mean():.4f} (paper code {PAPER_REFERENCE_SCALING_MEAN}).", ""]
+    L += _paper_port_md(port, comp, cfg)
     if len(sig):
         cols = ["metric", "scheme", "task", "mae_xgb_all", "mae_xgb_scaling", "mean_gain", "p_paired", "q_paired",
                 "p_corrected", "q_corrected", "p_family_perm", "q_family_perm"]
@@ -393,7 +459,8 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
           "- [mae_per_seed.csv](mae_per_seed.csv), [mae_wide.csv](mae_wide.csv)",
           "- [predictions.csv](predictions.csv): per-model out-of-fold predictions (every seed, fold, predictor)",
           "- [significance.csv](significance.csv), [conformal_coverage.csv](conformal_coverage.csv), "
-          "[best_params.csv](best_params.csv), [paper_comparison.csv](paper_comparison.csv)",
+          "[best_params.csv](best_params.csv), [paper_comparison.csv](paper_comparison.csv), "
+          "[paper_port.csv](paper_port.csv) (+ `paper_port_folds.csv`, `paper_port_predictions.csv`)",
           "- [unscored_models_predictions.csv](unscored_models_predictions.csv): predicted score and interval of "
           "the store's models on the tasks they have no score for, with the features used", ""]
     return "\n".join(L)
