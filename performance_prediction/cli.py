@@ -207,13 +207,16 @@ def run_report_cmd(args) -> int:
         raise PredictionInputError(f"--n_seeds must be >= 1, got {args.n_seeds}")
     if args.improvement_seeds < 0:
         raise PredictionInputError(f"--improvement_seeds must be >= 0, got {args.improvement_seeds}")
+    if args.improvement_report_seeds < 0:
+        raise PredictionInputError(f"--improvement_report_seeds must be >= 0, got {args.improvement_report_seeds}")
     cfg = ReportConfig(db_path=args.db_path or _default_db(), out=args.out, metrics=tuple(args.metrics),
                        seeds=tuple(range(args.seed, args.seed + args.n_seeds)), predictors=PAPER_PREDICTORS,
                        improvements=() if args.paper_only else IMPROVEMENT_PREDICTORS,
                        improvement_seeds=args.improvement_seeds, grid=args.grid,
+                       improvement_report_seeds=args.improvement_report_seeds,
                        max_bin=args.max_bin, pseudo_feats_csv=args.pseudo_feats_csv,
                        drop_instruction_tuned=args.drop_instruction_tuned, merge_arithmetic=args.merge_arithmetic,
-                       selection=args.selection, n_jobs=args.n_jobs,
+                       selection=args.selection, selection_scheme=args.selection_scheme, n_jobs=args.n_jobs,
                        sel_tasks=tuple(args.sel_tasks) if args.sel_tasks else None,
                        unscored_ids=tuple(args.ids) if args.ids else None,
                        paper_port_seeds=tuple(args.paper_port_seeds))
@@ -237,9 +240,13 @@ def build_parser(prog: str | None = None, mode: str = "run") -> argparse.Argumen
         p.add_argument("--drop_instruction_tuned", action="store_true")
         p.add_argument("--merge_arithmetic", action="store_true")
         p.add_argument("--selection", action="store_true", help="also run nested forward selection")
+        p.add_argument("--selection_scheme", choices=["family", "random"], default="family",
+                       help="outer folds of the nested forward selection (random: the paper's)")
         p.add_argument("--paper_only", action="store_true", help="only the paper's four predictors")
-        p.add_argument("--improvement_seeds", type=int, default=3,
-                       help="seeds for the family-generalisation variants (family scheme only)")
+        p.add_argument("--improvement_seeds", type=int, default=2,
+                       help="seeds on which the family-generalisation variants run and the best is chosen")
+        p.add_argument("--improvement_report_seeds", type=int, default=3,
+                       help="the next seeds, on which the chosen variant is re-run and reported")
         p.add_argument("--sel_tasks", nargs="+", default=None)
         p.add_argument("--ids", nargs="+", default=None, metavar="ID",
                        help="models to predict on the tasks they have no score for (section 'Models in the store "

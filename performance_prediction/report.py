@@ -24,15 +24,16 @@ from .conformal import coverage, interval_half_widths
 from .data import load_data
 from .evaluate import CVConfig, CVResult, n_workers, run_cv
 from .errors import PredictionInputError
-from .explain import shap_importance, shap_summary_png
+from .explain import PROXY_MISSING_SHARE, shap_importance, shap_summary_png
 from .families import families
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
 from .predictors import IMPROVEMENT_PREDICTORS, PAPER_PREDICTORS, PREDICTORS
-from .selection import SelectionConfig, nested_forward_selection
+from .selection import SelectionConfig, fold_sets_table, nested_forward_selection, selection_verdict
 from .significance import compare
 from .what_if import predict_models
 from .paper_port import PaperPortStudy, paper_port_study
 from .progress import stage
+from .variant_choice import choice_summary, choose_variant, held_out_table, split_seeds
 
 @dataclass
 class ReportConfig:
@@ -44,13 +45,16 @@ class ReportConfig:
     predictors: tuple[str, ...] = PAPER_PREDICTORS
     # family-generalisation variants: family scheme only, on the first ``improvement_seeds`` seeds
     improvements: tuple[str, ...] = IMPROVEMENT_PREDICTORS
-    improvement_seeds: int = 3
+    improvement_seeds: int = 2
+    # issue 12b: the variant chosen on the improvement seeds is re-run and reported on the next seeds
+    improvement_report_seeds: int = 3
     grid: str = "fast"
     max_bin: int = 32
     pseudo_feats_csv: str | None = None
     drop_instruction_tuned: bool = False
     merge_arithmetic: bool = False
     selection: bool = False
+    selection_scheme: str = "family"
     alpha: float = 0.1
     n_jobs: int = 0
     sel_tasks: tuple[str, ...] | None = None
@@ -191,6 +195,94 @@ def _paper_port_md(port: PaperPortStudy | None, comp: pd.DataFrame, cfg: ReportC
     return L + [""]
 
 
+def _shap_caution_md(imp: pd.DataFrame) -> list[str]:
+    """Issue 12b: SHAP of features missing for many models reads as 'which family', not 'which decision'."""
+    if "proxy_warning" not in imp:
+        return []
+    flagged = imp[imp.proxy_warning].groupby("feature")["missing_share"].agg(["min", "max"])
+    L = ["**Caution, confounding.** SHAP attributes a prediction to features, not causes: a feature that is "
+         "missing for a large share of models is missing for whole model families at once (the data mix of Qwen, "
+         "Gemma, Llama-3...), so the trees can use *missing* to recognise a family and its strength. Category "
+         "colours in the figures use one code table for all folds (named under each figure)."]
+    if len(flagged):
+        L += [f"Features missing for >= {PROXY_MISSING_SHARE:.0%} of the models of a task (starred in the figures; "
+              "read their SHAP as family proxies): " + "; ".join(
+                  f"`{f}` {r['min']:.0%}" + (f"-{r['max']:.0%}" if r["max"] > r["min"] else "")
+                  for f, r in flagged.sort_values("max", ascending=False).iterrows()) + "."]
+    return L + [""]
+
+
+# ---------------------------------------------------------------- issue 12b: choose on some seeds, report on others
+def _choose_and_rerun(data, cv: CVConfig, cfg: ReportConfig, result: CVResult) -> tuple[CVResult, dict | None]:
+    """Pick the variant on the improvement seeds, re-run it alone on held-out seeds; merge its predictions."""
+    if cfg.improvement_seeds < 1:
+        return result, None
+    choose, report = split_seeds(tuple(cfg.seeds), cfg.improvement_seeds, cfg.improvement_report_seeds)
+    if not report:
+        return result, {"chosen": choose_variant(result.seed_mae(), cfg.improvements, choose), "report_seeds": []}
+    chosen = choose_variant(result.seed_mae(), cfg.improvements, choose)
+    stage(f"{data.metric}: variant {chosen} (chosen on seeds {list(choose)}) re-run on seeds {list(report)}",
+          cfg.progress)
+    held = run_cv(data, replace(cv, predictors=(chosen,), schemes=("family",), seeds=report, shap_predictor=None))
+    merged = CVResult(predictions=pd.concat([result.predictions, held.predictions], ignore_index=True),
+                      shap=result.shap,
+                      best_params=pd.concat([result.best_params, held.best_params], ignore_index=True))
+    refs = tuple(p for p in ("xgb_scaling", "xgb_all") if p in cfg.predictors)
+    summary = choice_summary(merged.seed_mae(), cfg.improvements, refs, choose, report)
+    summary["table"] = held_out_table(merged.seed_mae(), chosen, refs, report)
+    return merged, summary
+
+
+def _held_out_frame(choices: dict[str, dict]) -> pd.DataFrame:
+    frames = [c["table"].assign(metric=m, chosen=c["chosen"]) for m, c in choices.items() if "table" in c]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _variant_choice_md(choices: dict[str, dict]) -> list[str]:
+    if not choices:
+        return []
+    L = ["### The best variant, on seeds it was not chosen on", "",
+         "Each metric's variant with the lowest mean MAE on the seeds above is re-run on the next seeds; the "
+         "figures below come only from those held-out seeds (references on the same seeds and folds). "
+         "`optimism` = held-out MAE minus the MAE on the seeds that chose it: what choosing and reporting on "
+         "the same seeds hides. Table: [variant_held_out_seeds.csv](variant_held_out_seeds.csv).", ""]
+    for metric, c in choices.items():
+        if not c.get("report_seeds"):
+            L += [f"- {metric}: `{c['chosen']}` chosen; no seed left to report it on (raise --n_seeds).", ""]
+            continue
+        refs = ", ".join(f"`{k.removesuffix('_on_report_seeds')}` {v:.4f}" for k, v in c.items()
+                         if k.endswith("_on_report_seeds"))
+        L += [f"- {metric}: `{c['chosen']}` chosen on seeds {c['choose_seeds']} (MAE {c['mae_on_choice_seeds']:.4f}); "
+              f"on seeds {c['report_seeds']}: **{c['mae_on_report_seeds']:.4f}** (optimism "
+              f"{c['optimism']:+.4f}); {refs}.", "", _md_table(c["table"]), ""]
+    return L
+
+
+# ---------------------------------------------------------------- issue 12b: forward selection, out of sample
+def _selection_md(sel_tables: dict, cfg: ReportConfig) -> list[str]:
+    L = []
+    for m, (folds, summary) in sel_tables.items():
+        v = selection_verdict(folds)
+        gain = v["mean_outer_mae_scaling"] - v["mean_outer_mae_selected"]
+        verdict = (f"selection **gains {gain:.4f}** MAE out of sample" if gain > 0 else
+                   f"selection **gains nothing** out of sample ({-gain:.4f} MAE worse)")
+        top = ", ".join(f"`{f}` {n}/{v['n_folds']}" for f, n in list(v["feature_counts"].items())[:8])
+        L += [f"## Forward feature selection ({m}, nested, {cfg.selection_scheme} folds, seed 42)", "",
+              "Selection runs inside each outer training fold (its own inner CV) and is scored on the outer fold "
+              "it never saw, against scaling-only on the same fold.",
+              f"Mean over {v['n_tasks']} tasks of the outer MAE: scaling-only {v['mean_outer_mae_scaling']:.4f}, "
+              f"selected {v['mean_outer_mae_selected']:.4f}: {verdict}; better on {v['tasks_better']}/"
+              f"{v['n_tasks']} tasks. The inner CV promised {v['mean_inner_gain']:.4f} (the paper's way of "
+              f"measuring). Folds agree on one set for {v['stable_tasks']}/{v['n_tasks']} tasks. Most chosen: "
+              f"{top or 'nothing'}.", "",
+              "Per task (`inner_gain_mean`: on the folds that chose; `outer_gain_mean`: on folds that did not):", "",
+              _md_table(summary[["task", "selected_features", "inner_gain_mean", "outer_gain_mean"]]), "",
+              "Per outer fold, the features its selection added:", "", _md_table(fold_sets_table(folds)), "",
+              f"Files: [forward_selection_{m}.csv](forward_selection_{m}.csv), "
+              f"[forward_selection_folds_{m}.csv](forward_selection_folds_{m}.csv).", ""]
+    return L
+
+
 def check_ids(ids, data, cfg: ReportConfig) -> None:
     """``--ids`` must name models the predictor can use: annotated, with params and tokens > 0."""
     missing = [i for i in ids if i not in data.models.index]
@@ -243,9 +335,11 @@ def run_report(cfg: ReportConfig) -> Path:
     results: dict[str, CVResult] = {}
     datas = {}
     sel_tables = {}
+    choices: dict[str, dict] = {}
     unscored: dict[str, pd.DataFrame] = {}
     for metric in cfg.metrics:
         t0 = time.perf_counter()
+        stage(f"{metric}: loading the store", cfg.progress)
         data = load_data(cfg.db_path, metric=metric, merge_mmlu=True, merge_arithmetic=cfg.merge_arithmetic,
                          drop_instruction_tuned=cfg.drop_instruction_tuned, pseudo_feats_csv=cfg.pseudo_feats_csv,
                          sel_tasks=list(cfg.sel_tasks) if cfg.sel_tasks else None)
@@ -263,21 +357,26 @@ def run_report(cfg: ReportConfig) -> Path:
                 predictions=pd.concat([results[metric].predictions, extra.predictions], ignore_index=True),
                 shap=results[metric].shap,
                 best_params=pd.concat([results[metric].best_params, extra.best_params], ignore_index=True))
+            results[metric], choice = _choose_and_rerun(data, cv, cfg, results[metric])
+            if choice:
+                choices[metric] = choice
         cfg.timings[f"cv_{metric}_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
+        stage(f"{metric}: predicting the store's models without scores", cfg.progress)
         unscored[metric] = unscored_predictions(data, results[metric], cfg, cv)
         cfg.timings[f"unscored_{metric}_s"] = round(time.perf_counter() - t0, 1)
         if cfg.selection:
             t0 = time.perf_counter()
             sel_tables[metric] = nested_forward_selection(
-                data, SelectionConfig(scheme="family", n_jobs=cfg.n_jobs, progress=cfg.progress))
+                data, SelectionConfig(scheme=cfg.selection_scheme, n_jobs=cfg.n_jobs, progress=cfg.progress))
             cfg.timings[f"selection_{metric}_s"] = round(time.perf_counter() - t0, 1)
     port = _run_paper_port(cfg)
     cfg.timings["total_s"] = round(time.perf_counter() - t_start, 1)
+    stage(f"writing tables and figures to {out}", cfg.progress)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         (tmp / "figures").mkdir()
-        _write(tmp, cfg, results, datas, sel_tables, unscored, port)
+        _write(tmp, cfg, results, datas, sel_tables, unscored, port, choices)
     return out
 
 
@@ -294,7 +393,7 @@ def _run_paper_port(cfg: ReportConfig) -> PaperPortStudy | None:
     return port
 
 
-def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, port=None) -> None:
+def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, port=None, choices=None) -> None:
     preds = pd.concat([r.predictions.assign(metric=m) for m, r in results.items()], ignore_index=True)
     mae = pd.concat([r.mae_table().assign(metric=m) for m, r in results.items()], ignore_index=True)
     seed_mae = pd.concat([r.seed_mae().assign(metric=m) for m, r in results.items()], ignore_index=True)
@@ -316,6 +415,8 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, p
     conflicts.to_csv(tmp / "alias_conflicts.csv", index=False)
     impr = pd.concat([improvement_table(r, cfg).assign(metric=m) for m, r in results.items()], ignore_index=True)
     impr.to_csv(tmp / "improvements_family.csv", index=False)
+    held = _held_out_frame(choices or {})
+    held.to_csv(tmp / "variant_held_out_seeds.csv", index=False)
     comp = paper_comparison(port, results)
     comp.to_csv(tmp / "paper_comparison.csv", index=False)
     if port is not None:
@@ -347,7 +448,7 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, p
             shap_figs.append(f)
     (tmp / "config.json").write_text(json.dumps({k: v for k, v in asdict(cfg).items()}, indent=2, default=str))
     (tmp / "index.md").write_text(_index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr,
-                                            new, port), encoding="utf-8")
+                                            new, port, choices or {}), encoding="utf-8")
 
 
 def improvement_table(result: CVResult, cfg: ReportConfig) -> pd.DataFrame:
@@ -396,7 +497,8 @@ def _unscored_md(cfg: ReportConfig, new: pd.DataFrame) -> list[str]:
     return L
 
 
-def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr, new, port=None) -> str:
+def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr, new, port=None,
+              choices=None) -> str:
     L = ["# Performance prediction report", "",
          f"Store: `{cfg.db_path}`; seeds {cfg.seeds[0]}..{cfg.seeds[-1]} ({len(cfg.seeds)}); 3 outer folds; "
          f"inner 3-fold grid search (`{cfg.grid}` grid, max_bin {cfg.max_bin}) scored by MAE; "
@@ -419,6 +521,7 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
               "MAE per task; lower is better. Compare each variant with `xgb_scaling` (scaling only) and `xgb_all` "
               "(the paper's all-features model) on the same seeds and folds.", "",
               _md_table(impr), ""]
+    L += _variant_choice_md(choices or {})
     L += _paper_port_md(port, comp, cfg)
     if len(sig):
         cols = ["metric", "scheme", "task", "mae_xgb_all", "mae_xgb_scaling", "mean_gain", "p_paired", "q_paired",
@@ -438,12 +541,9 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
         top = imp[imp["rank"] <= 5].groupby(["metric", "scheme", "task"])["feature"].apply(", ".join).reset_index()
         L += ["## SHAP importance (TreeExplainer, xgb_all, held-out folds of the first seed): top 5", "",
               _md_table(top), "", "Full table: [shap_importance.csv](shap_importance.csv)", ""]
+        L += _shap_caution_md(imp)
     L += _unscored_md(cfg, new)
-    for m, (folds, summary) in sel_tables.items():
-        L += [f"## Forward feature selection ({m}, nested, family folds)", "",
-              "`inner_gain_mean`: gain measured on the folds that chose the features (as in the paper); "
-              "`outer_gain_mean`: gain on outer folds that did not choose them.", "",
-              _md_table(summary[["task", "selected_features", "inner_gain_mean", "outer_gain_mean"]]), ""]
+    L += _selection_md(sel_tables, cfg)
     L += ["## Figures", ""] + [f"- [{f}]({f})" for f in figs] + [""]
     L += ["SHAP summaries:", ""] + [f"- [{f}]({f})" for f in shap_figs] + [""]
     skipped = {m: d.skipped_tasks for m, d in datas.items() if d.skipped_tasks}
