@@ -91,3 +91,18 @@ def test_progress_writes_plain_lines_when_not_a_terminal():
     off.update()
     off.close()
     assert quiet.getvalue() == ""
+
+
+def test_cv_keeps_category_labels_beside_shap_values(tiny_store_path):
+    from performance_prediction.data import load_data
+    from performance_prediction.evaluate import CVConfig, run_cv
+
+    data = load_data(tiny_store_path, sel_tasks=["arc_challenge"])
+    cfg = CVConfig(predictors=("xgb_all",), schemes=("family",), seeds=(1,), grid="fast", max_bin=32, n_jobs=1,
+                   shap_predictor="xgb_all", progress=False)
+    vals, feats = run_cv(data, cfg).shap[("arc_challenge", "family")]
+    assert len(feats) == len(vals) == data.task_frame("arc_challenge")[1].size
+    assert set(feats["activation"].dropna()) == {"swiglu", "gelu"}      # labels, not per-fold codes
+    matrix, legends = display_matrix(feats)
+    assert legends["activation"] == ["gelu", "swiglu"]
+    assert np.isfinite(matrix[:, list(feats.columns).index("total_params")]).all()
