@@ -399,7 +399,12 @@ def paper_port_study(db_path, metrics: tuple[str, ...], seeds: tuple[int, ...] =
                  for m in metrics for p in predictor_types]
     finally:
         store.close()
+    skipped = {f"{d.metric}/{d.predictor_type}": d.skipped for d in datas if not d.tasks}
     datas = [d for d in datas if d.tasks]
+    if not datas:       # a small store: nothing the paper would have predicted; the report says so
+        empty = PaperPortResult(folds=pd.DataFrame(), predictions=pd.DataFrame(), n_models=pd.DataFrame())
+        return PaperPortStudy(table=pd.DataFrame(), result=empty, seeds=tuple(seeds),
+                              notes={"no_task": f"no task has >= {MIN_SAMPLES} models: {skipped}"})
     result = run_paper_port(datas, seeds=seeds, n_jobs=n_jobs, progress=progress)
     metric_of = {t.task: d.metric for d in datas for t in d.tasks}
     table = paper_table(result)

@@ -188,6 +188,8 @@ def _paper_port_md(port: PaperPortStudy | None, comp: pd.DataFrame, cfg: ReportC
                             "ours_xgb_scaling", "paper_port_loglinear_baseline_mae", "ours_loglinear",
                             "paper_port_n_models", "ours_n_models", "same_models") if c in shown]
         L += [_md_table(shown[cols]), ""]
+    if "no_task" in port.notes:
+        return L + [f"Not run: {port.notes['no_task']}.", ""]
     for key, note in port.notes.items():
         if note["alias_values_kept_differing_from_lm_eval_rule"]:
             L.append(f"- {key}: the first-row rule kept {note['alias_values_kept_differing_from_lm_eval_rule']} "

@@ -149,3 +149,10 @@ def test_too_few_models_skip_the_task(store_factory):
     assert data.tasks == [] and "arc_challenge" in data.skipped
     with pytest.raises(pp.PredictionInputError, match="no task"):
         pp.run_paper_port([data], progress=False)
+
+
+def test_study_on_a_store_too_small_for_the_paper_says_so(tmp_path, store_factory):
+    path = tmp_path / "small.duckdb"
+    store_factory(path, n_models=20).close()
+    study = pp.paper_port_study(path, ("accuracy",), (1,), progress=False)
+    assert study.table.empty and "no task has >= 30 models" in study.notes["no_task"]
