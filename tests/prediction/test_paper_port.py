@@ -156,3 +156,17 @@ def test_study_on_a_store_too_small_for_the_paper_says_so(tmp_path, store_factor
     store_factory(path, n_models=20).close()
     study = pp.paper_port_study(path, ("accuracy",), (1,), progress=False)
     assert study.table.empty and "no task has >= 30 models" in study.notes["no_task"]
+
+
+def test_port_cli_writes_the_table_and_refuses_a_store_without_tasks(tiny_store_path, tmp_path, capsys):
+    from performance_prediction.cli import main
+
+    out = tmp_path / "port"
+    assert main(["port", "--db_path", str(tiny_store_path), "--sel_tasks", "hellaswag", "--predictor_type",
+                 "scaling_laws", "--seeds", "3", "--output_dir", str(out)]) == 0
+    table = pd.read_csv(out / "paper_port.csv")
+    assert table[["task", "predictor_type", "n_models"]].values.tolist() == [["hellaswag", "scaling_laws", 40]]
+    assert "average MAE across tasks" in capsys.readouterr().out
+    bad = tmp_path / "bad"
+    assert main(["port", "--db_path", str(tiny_store_path), "--metric", "brier_score", "--output_dir", str(bad)]) == 2
+    assert "nothing to predict" in capsys.readouterr().err and not bad.exists()
