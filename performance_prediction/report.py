@@ -5,7 +5,9 @@ over several seeds for the paper's predictors (and, by default, the family-gener
 writes tables, figures, significance tests, SHAP importance and conformal coverage. Models of the store that
 have params and tokens but no score on a task (e.g. freshly trained ones evaluated on other benchmarks) are
 predicted on it with a conformal interval: section "Models in the store without scores on these tasks" and
-``unscored_models_predictions.csv``.
+``unscored_models_predictions.csv``. The port of the paper's own pipeline (``paper_port.py``) runs beside ours
+(``paper_comparison.csv``); variants are chosen on some seeds and reported on others (``variant_choice.py``).
+Computation lives in those study modules; this module runs them and renders their results.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from .what_if import predict_models
 from .paper_port import PaperPortStudy, paper_port_study
 from .progress import stage
 from .variant_choice import choice_summary, choose_variant, held_out_table, split_seeds
+
 
 @dataclass
 class ReportConfig:
