@@ -125,7 +125,8 @@ def standardize_names(scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     kept = df.drop_duplicates(subset=key, keep="first")
     canonical = df.sort_values("_alias", kind="mergesort").drop_duplicates(subset=key, keep="first")
     both = kept.merge(canonical, on=key, suffixes=("", "_canonical"))
-    n_differ = int((both["value"] != both["value_canonical"]).sum())
+    differ = (both["value"] != both["value_canonical"]) & ~(both["value"].isna() & both["value_canonical"].isna())
+    n_differ = int(differ.sum())
     return kept.drop(columns="_alias").reset_index(drop=True), n_differ
 
 

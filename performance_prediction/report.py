@@ -206,9 +206,10 @@ def _shap_caution_md(imp: pd.DataFrame) -> list[str]:
         return []
     flagged = imp[imp.proxy_warning].groupby("feature")["missing_share"].agg(["min", "max"])
     L = ["**Caution, confounding.** SHAP attributes a prediction to features, not causes: a feature that is "
-         "missing for a large share of models is missing for whole model families at once (the data mix of Qwen, "
-         "Gemma, Llama-3...), so the trees can use *missing* to recognise a family and its strength. Category "
-         "colours in the figures use one code table for all folds (named under each figure)."]
+         "missing for a large share of models is usually missing for whole model families at once, so the trees "
+         "can use *missing* to recognise a family and its strength (in the release, the models without a data "
+         "mix are mostly recent strong ones: Qwen, Gemma, Llama-3). Category colours in the figures use one code "
+         "table for all folds (named under each figure)."]
     if len(flagged):
         L += [f"Features missing for >= {PROXY_MISSING_SHARE:.0%} of the models of a task (starred in the figures; "
               "read their SHAP as family proxies): " + "; ".join(
@@ -256,7 +257,7 @@ def _variant_choice_md(choices: dict[str, dict]) -> list[str]:
             L += [f"- {metric}: `{c['chosen']}` chosen; no seed left to report it on (raise --n_seeds).", ""]
             continue
         refs = ", ".join(f"`{k.removesuffix('_on_report_seeds')}` {v:.4f}" for k, v in c.items()
-                         if k.endswith("_on_report_seeds"))
+                         if k.endswith("_on_report_seeds") and k != "mae_on_report_seeds")
         L += [f"- {metric}: `{c['chosen']}` chosen on seeds {c['choose_seeds']} (MAE {c['mae_on_choice_seeds']:.4f}); "
               f"on seeds {c['report_seeds']}: **{c['mae_on_report_seeds']:.4f}** (optimism "
               f"{c['optimism']:+.4f}); {refs}.", "", _md_table(c["table"]), ""]

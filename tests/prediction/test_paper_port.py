@@ -33,6 +33,8 @@ def test_duplicates_keep_the_first_row_in_store_order_and_count_differences():
     assert got == {"a": 0.5, "b": 0.7, "c": 0.3}          # first row wins, whatever its name
     assert n_differ == 1                                  # model a: the alias won where lm-eval's name would
     assert kept.loc[kept.id == "c", "benchmark"].item() == "mmlu_x"
+    nan_scores = pd.DataFrame({"id": ["a"], "benchmark": ["xnli_en"], "setting": ["0-shot"], "value": [np.nan]})
+    assert pp.standardize_names(nan_scores)[1] == 0        # a missing score is not a conflict
 
 
 def test_aggregation_is_the_mean_of_parts_per_model_sorted_by_id():
