@@ -413,3 +413,35 @@ def paper_port_study(db_path, metrics: tuple[str, ...], seeds: tuple[int, ...] =
     notes = {f"{d.metric}/{d.predictor_type}": {"alias_values_kept_differing_from_lm_eval_rule":
                                                 d.n_alias_values_differing, "skipped": d.skipped} for d in datas}
     return PaperPortStudy(table=table, result=result, seeds=tuple(seeds), notes=notes)
+
+
+def compare_with_ours(port: PaperPortStudy | None, results: dict) -> pd.DataFrame:
+    """Per task: the port of the paper's pipeline beside our predictors (``CVResult`` per metric), same seeds.
+
+    Ours are the random-scheme runs (the paper's folds: shuffled 3-fold KFold on the models sorted by id), so
+    where both sides have the same models (``same_models``) the outer folds are the same too.
+    """
+    if port is None or port.table.empty:
+        return pd.DataFrame()
+    t = port.table
+    out = t.pivot_table(index=["metric", "task"], columns="predictor_type", values="mae").add_prefix("paper_port_")
+    ref = t.sort_values("predictor_type", ascending=False).drop_duplicates(["metric", "task"])   # scaling_laws first
+    out = out.join(ref.set_index(["metric", "task"])[["med_baseline_mae", "loglinear_baseline_mae", "n_models"]]
+                   .add_prefix("paper_port_"))
+    port_ids = port.result.predictions.groupby("task")["id"].agg(lambda s: frozenset(s))
+    frames = []
+    for metric, r in results.items():
+        p = r.predictions[(r.predictions.scheme == "random") & r.predictions.seed.isin(port.seeds)]
+        if p.empty:
+            continue
+        s = r.seed_mae()
+        s = s[(s.scheme == "random") & s.seed.isin(port.seeds)]
+        o = s.pivot_table(index="task", columns="predictor", values="mae")
+        o = o[[c for c in ("xgb_all", "xgb_scaling", "loglinear", "median") if c in o]].add_prefix("ours_")
+        ids = p.groupby("task")["id"].agg(lambda s: frozenset(s))
+        o["ours_n_models"] = ids.map(len)
+        o["same_models"] = [port_ids.get(task) == ids[task] for task in o.index]
+        frames.append(o.assign(metric=metric).reset_index().set_index(["metric", "task"]))
+    if frames:
+        out = out.join(pd.concat(frames), how="left")
+    return out.reset_index()

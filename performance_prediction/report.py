@@ -33,9 +33,9 @@ from .predictors import IMPROVEMENT_PREDICTORS, PAPER_PREDICTORS, PREDICTORS
 from .selection import SelectionConfig, fold_sets_table, nested_forward_selection, selection_verdict
 from .significance import compare
 from .what_if import predict_models
-from .paper_port import PaperPortStudy, paper_port_study
+from .paper_port import PaperPortStudy, compare_with_ours, paper_port_study
 from .progress import stage
-from .variant_choice import choice_summary, choose_variant, held_out_table, split_seeds
+from .variant_choice import choose_and_rerun
 
 
 @dataclass
@@ -129,38 +129,6 @@ def _md_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 
 # ---------------------------------------------------------------- issue 12b: the paper's pipeline, run here
-def paper_comparison(port: PaperPortStudy | None, results: dict[str, CVResult]) -> pd.DataFrame:
-    """Per task: the port of the paper's pipeline (run in this report) beside our predictors on the same seeds.
-
-    Ours are the random-scheme runs (the paper's folds: shuffled 3-fold KFold on the models sorted by id), so
-    where both sides have the same models (``same_models``) the outer folds are the same too.
-    """
-    if port is None or port.table.empty:
-        return pd.DataFrame()
-    t = port.table
-    out = t.pivot_table(index=["metric", "task"], columns="predictor_type", values="mae").add_prefix("paper_port_")
-    ref = t.sort_values("predictor_type", ascending=False).drop_duplicates(["metric", "task"])   # scaling_laws first
-    out = out.join(ref.set_index(["metric", "task"])[["med_baseline_mae", "loglinear_baseline_mae", "n_models"]]
-                   .add_prefix("paper_port_"))
-    port_ids = port.result.predictions.groupby("task")["id"].agg(lambda s: frozenset(s))
-    frames = []
-    for metric, r in results.items():
-        p = r.predictions[(r.predictions.scheme == "random") & r.predictions.seed.isin(port.seeds)]
-        if p.empty:
-            continue
-        s = r.seed_mae()
-        s = s[(s.scheme == "random") & s.seed.isin(port.seeds)]
-        o = s.pivot_table(index="task", columns="predictor", values="mae")
-        o = o[[c for c in ("xgb_all", "xgb_scaling", "loglinear", "median") if c in o]].add_prefix("ours_")
-        ids = p.groupby("task")["id"].agg(lambda s: frozenset(s))
-        o["ours_n_models"] = ids.map(len)
-        o["same_models"] = [port_ids.get(task) == ids[task] for task in o.index]
-        frames.append(o.assign(metric=metric).reset_index().set_index(["metric", "task"]))
-    if frames:
-        out = out.join(pd.concat(frames), how="left")
-    return out.reset_index()
-
-
 def _paper_port_md(port: PaperPortStudy | None, comp: pd.DataFrame, cfg: ReportConfig) -> list[str]:
     if port is None:
         return []
@@ -220,23 +188,11 @@ def _shap_caution_md(imp: pd.DataFrame) -> list[str]:
 
 # ---------------------------------------------------------------- issue 12b: choose on some seeds, report on others
 def _choose_and_rerun(data, cv: CVConfig, cfg: ReportConfig, result: CVResult) -> tuple[CVResult, dict | None]:
-    """Pick the variant on the improvement seeds, re-run it alone on held-out seeds; merge its predictions."""
     if cfg.improvement_seeds < 1:
         return result, None
-    choose, report = split_seeds(tuple(cfg.seeds), cfg.improvement_seeds, cfg.improvement_report_seeds)
-    if not report:
-        return result, {"chosen": choose_variant(result.seed_mae(), cfg.improvements, choose), "report_seeds": []}
-    chosen = choose_variant(result.seed_mae(), cfg.improvements, choose)
-    stage(f"{data.metric}: variant {chosen} (chosen on seeds {list(choose)}) re-run on seeds {list(report)}",
-          cfg.progress)
-    held = run_cv(data, replace(cv, predictors=(chosen,), schemes=("family",), seeds=report, shap_predictor=None))
-    merged = CVResult(predictions=pd.concat([result.predictions, held.predictions], ignore_index=True),
-                      shap=result.shap,
-                      best_params=pd.concat([result.best_params, held.best_params], ignore_index=True))
     refs = tuple(p for p in ("xgb_scaling", "xgb_all") if p in cfg.predictors)
-    summary = choice_summary(merged.seed_mae(), cfg.improvements, refs, choose, report)
-    summary["table"] = held_out_table(merged.seed_mae(), chosen, refs, report)
-    return merged, summary
+    return choose_and_rerun(data, cv, result, cfg.improvements, tuple(cfg.seeds), cfg.improvement_seeds,
+                            cfg.improvement_report_seeds, refs, progress=cfg.progress)
 
 
 def _held_out_frame(choices: dict[str, dict]) -> pd.DataFrame:
@@ -423,7 +379,7 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, p
     impr.to_csv(tmp / "improvements_family.csv", index=False)
     held = _held_out_frame(choices or {})
     held.to_csv(tmp / "variant_held_out_seeds.csv", index=False)
-    comp = paper_comparison(port, results)
+    comp = compare_with_ours(port, results)
     comp.to_csv(tmp / "paper_comparison.csv", index=False)
     if port is not None:
         port.table.to_csv(tmp / "paper_port.csv", index=False)

@@ -60,3 +60,30 @@ def choice_summary(seed_mae: pd.DataFrame, candidates, references, choose_seeds,
     for ref in references:
         out[f"{ref}_on_report_seeds"] = float(held.get(ref, float("nan")))
     return out
+
+
+def choose_and_rerun(data, cv, result, candidates, seeds, n_choose: int, n_report: int, references,
+                     progress: bool = True):
+    """Choose among ``candidates`` (already run on the first ``n_choose`` seeds of ``result``), re-run the winner
+    alone on the next ``n_report`` seeds (family scheme) and merge; returns (merged CVResult, summary dict).
+
+    ``cv`` is the report's ``CVConfig``; the summary carries the held-out table under ``"table"``.
+    """
+    from dataclasses import replace
+
+    from .evaluate import CVResult, run_cv
+    from .progress import stage
+
+    choose, report = split_seeds(tuple(seeds), n_choose, n_report)
+    chosen = choose_variant(result.seed_mae(), candidates, choose)
+    if not report:
+        return result, {"chosen": chosen, "report_seeds": []}
+    stage(f"{data.metric}: variant {chosen} (chosen on seeds {list(choose)}) re-run on seeds {list(report)}",
+          progress)
+    held = run_cv(data, replace(cv, predictors=(chosen,), schemes=("family",), seeds=report, shap_predictor=None))
+    merged = CVResult(predictions=pd.concat([result.predictions, held.predictions], ignore_index=True),
+                      shap=result.shap,
+                      best_params=pd.concat([result.best_params, held.best_params], ignore_index=True))
+    summary = choice_summary(merged.seed_mae(), candidates, references, choose, report)
+    summary["table"] = held_out_table(merged.seed_mae(), chosen, references, report)
+    return merged, summary
