@@ -1,6 +1,7 @@
 """Issue 12b pieces of the report: seed-split variant choice, nested selection verdict, SHAP codes, progress."""
 from __future__ import annotations
 
+import ast
 import io
 
 import numpy as np
@@ -106,3 +107,17 @@ def test_cv_keeps_category_labels_beside_shap_values(tiny_store_path):
     matrix, legends = display_matrix(feats)
     assert legends["activation"] == ["gelu", "swiglu"]
     assert np.isfinite(matrix[:, list(feats.columns).index("total_params")]).all()
+
+
+def test_report_with_selection_shows_the_out_of_sample_verdict_and_fold_sets(tiny_store_path, tmp_path):
+    from performance_prediction.cli import main
+
+    out = tmp_path / "r"
+    assert main(["report", "--db_path", str(tiny_store_path), "--out", str(out), "--metrics", "accuracy",
+                 "--n_seeds", "1", "--paper_only", "--n_jobs", "1", "--sel_tasks", "arc_challenge", "--selection",
+                 "--paper_port_seeds"]) == 0
+    index = (out / "index.md").read_text()
+    folds = pd.read_csv(out / "forward_selection_folds_accuracy.csv")
+    assert len(folds) == 3 and "Per outer fold, the features its selection added" in index
+    v = selection_verdict(folds.assign(selected_features=folds.selected_features.map(ast.literal_eval)))
+    assert f"scaling-only {v['mean_outer_mae_scaling']:.4f}, selected {v['mean_outer_mae_selected']:.4f}" in index
