@@ -170,6 +170,11 @@ def test_port_cli_writes_the_table_and_refuses_a_store_without_tasks(tiny_store_
     table = pd.read_csv(out / "paper_port.csv")
     assert table[["task", "predictor_type", "n_models"]].values.tolist() == [["hellaswag", "scaling_laws", 40]]
     assert "average MAE across tasks" in capsys.readouterr().out
+    assert main(["port", "--db_path", str(tiny_store_path), "--sel_tasks", "hellaswag", "--predictor_type",
+                 "non_scaling_laws", "--seeds", "3", "--output_dir", str(out)]) == 0
+    table = pd.read_csv(out / "paper_port.csv")        # no params/tokens: no log-linear baseline, as the paper
+    assert table.loglinear_baseline_mae.isna().all() and table.mae.notna().all()
+    capsys.readouterr()
     bad = tmp_path / "bad"
     assert main(["port", "--db_path", str(tiny_store_path), "--metric", "brier_score", "--output_dir", str(bad)]) == 2
     assert "nothing to predict" in capsys.readouterr().err and not bad.exists()
