@@ -4,6 +4,7 @@
     njsl predict report [--db_path DB] [--out DIR] [--ids ID ...]
     njsl predict select [paper flags]       # nested forward selection (feat_selection.sh)
     njsl predict significance [paper flags] --initial_features_csv CSV   # = ..._gradual.py --test_significance
+    njsl predict port [--metric M ...] [--predictor_type T ...] [--seeds S ...]   # the paper's own pipeline
 """
 from __future__ import annotations
 
@@ -208,17 +209,48 @@ def run_report_cmd(args) -> int:
         raise PredictionInputError(f"--n_seeds must be >= 1, got {args.n_seeds}")
     if args.improvement_seeds < 0:
         raise PredictionInputError(f"--improvement_seeds must be >= 0, got {args.improvement_seeds}")
+    if args.improvement_report_seeds < 0:
+        raise PredictionInputError(f"--improvement_report_seeds must be >= 0, got {args.improvement_report_seeds}")
     cfg = ReportConfig(db_path=args.db_path or _default_db(), out=args.out, metrics=tuple(args.metrics),
                        seeds=tuple(range(args.seed, args.seed + args.n_seeds)), predictors=PAPER_PREDICTORS,
                        improvements=() if args.paper_only else IMPROVEMENT_PREDICTORS,
                        improvement_seeds=args.improvement_seeds, grid=args.grid,
+                       improvement_report_seeds=args.improvement_report_seeds,
                        max_bin=args.max_bin, pseudo_feats_csv=args.pseudo_feats_csv,
                        drop_instruction_tuned=args.drop_instruction_tuned, merge_arithmetic=args.merge_arithmetic,
-                       selection=args.selection, n_jobs=args.n_jobs,
+                       selection=args.selection, selection_scheme=args.selection_scheme, n_jobs=args.n_jobs,
                        sel_tasks=tuple(args.sel_tasks) if args.sel_tasks else None,
-                       unscored_ids=tuple(args.ids) if args.ids else None)
+                       unscored_ids=tuple(args.ids) if args.ids else None,
+                       paper_port_seeds=tuple(args.paper_port_seeds))
     out = run_report(cfg)
     print(f"wrote {out}/index.md  (timings: {cfg.timings})")
+    return 0
+
+
+def run_port_cmd(args) -> int:
+    """The port of the paper's own pipeline (paper_port.py): its results table per metric and predictor type."""
+    from .paper_port import paper_port_study
+
+    if not args.seeds:
+        raise PredictionInputError("--seeds needs at least one seed")
+    study = paper_port_study(args.db_path or _default_db(), tuple(args.metric), tuple(args.seeds),
+                             tuple(args.predictor_type), drop_instruction_tuned=args.drop_instruction_tuned,
+                             pseudo_feats_csv=args.pseudo_feats_csv,
+                             sel_tasks=tuple(args.sel_tasks) if args.sel_tasks else None, n_jobs=args.n_jobs or 1)
+    if study.table.empty:
+        raise PredictionInputError(f"the paper's pipeline has nothing to predict: {study.notes.get('no_task')}")
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("paper_port.csv", study.table), ("paper_port_folds.csv", study.result.folds),
+                        ("paper_port_predictions.csv", study.result.predictions)):
+        with atomic_open(out / name) as fh:
+            frame.to_csv(fh, index=False)
+    with pd.option_context("display.width", 200):
+        print(study.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for (metric, ptype), g in study.table.groupby(["metric", "predictor_type"]):
+        print(f"=== {metric}, {ptype}: average MAE across tasks {g['mae'].mean():.4f} (median baseline "
+              f"{g['med_baseline_mae'].mean():.4f}, log-linear {g['loglinear_baseline_mae'].mean():.4f}) ===")
+    print(f"wrote {out}/paper_port.csv, paper_port_folds.csv, paper_port_predictions.csv")
     return 0
 
 
@@ -237,14 +269,35 @@ def build_parser(prog: str | None = None, mode: str = "run") -> argparse.Argumen
         p.add_argument("--drop_instruction_tuned", action="store_true")
         p.add_argument("--merge_arithmetic", action="store_true")
         p.add_argument("--selection", action="store_true", help="also run nested forward selection")
+        p.add_argument("--selection_scheme", choices=["family", "random"], default="family",
+                       help="outer folds of the nested forward selection (random: the paper's)")
         p.add_argument("--paper_only", action="store_true", help="only the paper's four predictors")
-        p.add_argument("--improvement_seeds", type=int, default=3,
-                       help="seeds for the family-generalisation variants (family scheme only)")
+        p.add_argument("--improvement_seeds", type=int, default=2,
+                       help="seeds on which the family-generalisation variants run and the best is chosen")
+        p.add_argument("--improvement_report_seeds", type=int, default=3,
+                       help="the next seeds, on which the chosen variant is re-run and reported")
         p.add_argument("--sel_tasks", nargs="+", default=None)
         p.add_argument("--ids", nargs="+", default=None, metavar="ID",
                        help="models to predict on the tasks they have no score for (section 'Models in the store "
                        "without scores on these tasks'); default: every annotated model with params and tokens")
         p.add_argument("--n_jobs", type=int, default=0)
+        p.add_argument("--paper_port_seeds", type=int, nargs="*", default=[42], metavar="SEED",
+                       help="seeds of the port of the paper's pipeline run beside ours (none: skip it)")
+        return p
+    if mode == "port":
+        p = argparse.ArgumentParser(prog=prog, description="Run the port of the paper's pipeline "
+                                    "(performance_prediction/paper_port.py): its folds (with the unused 20 %% of "
+                                    "each training fold), grid, encoding; writes its results table.")
+        p.add_argument("--db_path", default=None, help="store (.duckdb or export folder); default shared release")
+        p.add_argument("--metric", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy"])
+        p.add_argument("--predictor_type", nargs="+", choices=["all", "scaling_laws", "non_scaling_laws"],
+                       default=["all", "scaling_laws"])
+        p.add_argument("--seeds", type=int, nargs="+", default=[42])
+        p.add_argument("--drop_instruction_tuned", action="store_true")
+        p.add_argument("--pseudo_feats_csv", default=None)
+        p.add_argument("--sel_tasks", nargs="+", default=None)
+        p.add_argument("--n_jobs", type=int, default=1)
+        p.add_argument("--output_dir", default="prediction_results")
         return p
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_paper_args(p)
@@ -261,7 +314,7 @@ def build_parser(prog: str | None = None, mode: str = "run") -> argparse.Argumen
 @guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    mode = argv[0] if argv and argv[0] in ("report", "select", "significance") else "run"
+    mode = argv[0] if argv and argv[0] in ("report", "select", "significance", "port") else "run"
     if mode != "run":
         argv = argv[1:]
         prog = f"{prog or 'njsl predict'} {mode}"
@@ -272,6 +325,8 @@ def _dispatch(mode: str, argv: list[str], prog: str | None) -> int:
     args = build_parser(prog, mode).parse_args(argv)
     if mode == "report":
         return run_report_cmd(args)
+    if mode == "port":
+        return run_port_cmd(args)
     if mode == "select":
         return run_selection(args)
     if mode == "significance":

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from tqdm.auto import tqdm
 
 from .data import PredictionData
 from .families import families
 from .predictors import PREDICTORS, make_predictor
+from .progress import Progress
 from .validation import outer_splits
 
 
@@ -98,7 +98,12 @@ def _run_unit(X: pd.DataFrame, y: np.ndarray, fams: list[str], task: str, scheme
                 Z = est.transform_features(Xte)
                 vals = shap.TreeExplainer(est.booster_).shap_values(Z)
                 shap_vals.append(np.asarray(vals))
-                shap_feats.append(pd.DataFrame(Z, columns=est.columns_, index=Xte.index))
+                frame = pd.DataFrame(Z, columns=est.columns_, index=Xte.index)
+                # categories as their raw labels: the fold's ordinal codes differ between folds (issue 12b);
+                # explain.display_matrix gives them one code table for every fold
+                for col in getattr(est.encoder_, "categories_", {}):
+                    frame[col] = Xte[col].astype("object")
+                shap_feats.append(frame)
     if shap_vals:
         # folds may drop different all-empty columns: align on the union, in order of first appearance
         cols = list(dict.fromkeys(c for f in shap_feats for c in f.columns))
@@ -128,8 +133,8 @@ def run_cv(data: PredictionData, cfg: CVConfig) -> CVResult:
     jobs = (delayed(_run_unit)(X, y, f, t, s, seed, cfg, data.metric, data.pseudo_features, w)
             for X, y, f, t, s, seed, w in units)
     workers = n_workers(cfg.n_jobs)
-    bar = tqdm(total=len(units), desc=f"CV {data.metric} (tasks x schemes x seeds)", unit="run",
-               disable=None if cfg.progress else True)
+    bar = Progress(len(units), f"CV {data.metric}, {'+'.join(cfg.predictors)} (tasks x schemes x seeds)",
+                   enabled=cfg.progress)
     preds, shap_out, params = [], {}, []
     if workers == 1:
         results = (_run_unit(X, y, f, t, s, seed, cfg, data.metric, data.pseudo_features, w)

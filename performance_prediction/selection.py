@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from tqdm.auto import tqdm
 
 from .data import PredictionData
 from .evaluate import n_workers
 from .families import families
 from .features import SCALING, feature_set
 from .predictors import XGBSearchRegressor
+from .progress import Progress
 from .validation import outer_splits
 
 FIXED = {"max_depth": 3, "learning_rate": 0.1, "n_estimators": 100}
@@ -112,8 +112,8 @@ def nested_forward_selection(data: PredictionData, cfg: SelectionConfig) -> tupl
         for k, (tr, te) in enumerate(outer_splits(cfg.scheme, len(y), fams, cfg.outer_folds, cfg.seed)):
             jobs.append(delayed(_outer_fold)(task, k, tr, te, X, y, fams, candidates, cfg, data.metric))
         jobs.append(delayed(_final)(task, X, y, fams, candidates, cfg, data.metric))
-    bar = tqdm(total=len(jobs), desc=f"forward selection {data.metric} (tasks x folds)", unit="job",
-               disable=None if cfg.progress else True)
+    bar = Progress(len(jobs), f"forward selection {data.metric}, {cfg.scheme} folds (tasks x (outer folds + final))",
+                   enabled=cfg.progress, unit="job")
     folds, finals = [], {}
     for res in Parallel(n_jobs=n_workers(cfg.n_jobs), return_as="generator_unordered")(jobs):
         if isinstance(res, dict):
@@ -137,3 +137,29 @@ def nested_forward_selection(data: PredictionData, cfg: SelectionConfig) -> tupl
             "outer_mae_scaling": f["outer_mae_scaling"].mean(), "outer_mae_selected": f["outer_mae_selected"].mean(),
         })
     return fold_df, pd.DataFrame(rows)
+
+
+def selection_verdict(folds: pd.DataFrame) -> dict:
+    """What nested selection gains out of sample, over every task and outer fold.
+
+    ``mean_outer_mae_*``: mean over tasks of the outer-fold MAE with scaling features only and with the selected
+    set; ``tasks_better``: tasks whose mean outer gain is > 0; ``distinct_sets``: per task, how many different
+    sets its outer folds chose (1 = stable); ``feature_counts``: how many outer folds chose each feature.
+    """
+    per_task = folds.groupby("task")[["outer_mae_scaling", "outer_mae_selected", "outer_gain", "inner_gain"]].mean()
+    sets = folds.groupby("task")["selected_features"].agg(lambda s: len({tuple(x) for x in s}))
+    counts = pd.Series([f for sel in folds["selected_features"] for f in sel], dtype=object).value_counts()
+    return {"mean_outer_mae_scaling": float(per_task["outer_mae_scaling"].mean()),
+            "mean_outer_mae_selected": float(per_task["outer_mae_selected"].mean()),
+            "mean_inner_gain": float(per_task["inner_gain"].mean()),
+            "mean_outer_gain": float(per_task["outer_gain"].mean()),
+            "tasks_better": int((per_task["outer_gain"] > 0).sum()), "n_tasks": len(per_task),
+            "stable_tasks": int((sets == 1).sum()), "distinct_sets": sets.to_dict(),
+            "feature_counts": counts.to_dict(), "n_folds": len(folds)}
+
+
+def fold_sets_table(folds: pd.DataFrame) -> pd.DataFrame:
+    """One row per task x outer fold: the features that fold's selection added, and its inner/outer gain."""
+    out = folds[["task", "fold", "selected_features", "inner_gain", "outer_gain"]].copy()
+    out["selected_features"] = out["selected_features"].map(lambda s: ", ".join(s) if len(s) else "(none)")
+    return out

@@ -40,7 +40,7 @@ def store_with_new(tmp_path, store_factory):
 
 def _report(db, out, *extra) -> int:
     return main(["report", "--db_path", str(db), "--out", str(out), "--metrics", "accuracy", "--n_seeds", "1",
-                 "--paper_only", "--n_jobs", "1", *extra])
+                 "--paper_only", "--n_jobs", "1", "--paper_port_seeds", *extra])
 
 
 def test_unscored_models_listed_with_prediction_and_interval(store_with_new, tmp_path):
