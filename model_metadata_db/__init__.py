@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from .conflicts import ConflictError
 from .errors import StoreError, StoreFileNotFoundError, StoreLockedError
-from .paper_api import load_table_from_db, update_specific_columns
+from .paper_api import update_specific_columns
+from .paper_tables import load_table_from_db
 from .report import ImportReport
 from .store import AnalysisStore
 

@@ -76,7 +76,7 @@ def parse_source(path: Path, *, model_id: str | None = None, assume_shots: int |
         items, notes = parse_lm_eval_results(path, model_id, assume_shots=shots)
         return [ParsedSource(path, kind, {"evaluation_results": items}, notes)]
     if kind == "hf-config":
-        from .importers import annotation_from_hf_config, read_hf_config
+        from .importers.hf_config import annotation_from_hf_config, read_hf_config
         from .validation import validate_row
         if not model_id:
             raise StoreError(f"{path}: a config.json does not name its model; pass --model-id org/name")

@@ -166,7 +166,7 @@ class PaperAPI:
         from .conflicts import Incoming
         from .importers.common import read_json
         from .importers.lm_eval import model_id_from_results, rows_from_lm_eval
-        from .store import validate_score_rows
+        from .validation import validate_score_rows
 
         data = read_json(json_path)
         if isinstance(data, dict) and isinstance(data.get("results"), dict):
@@ -311,11 +311,10 @@ class PaperAPI:
         """Rows that differ between this store and the store/export at ``temp_db_path``, per table (column
         ``change``: only_here / only_there). ``":memory:"`` or a missing path: nothing to compare, ``{}``."""
         from .schema import TABLES
-        from .store import AnalysisStore
         if temp_db_path == ":memory:" or not Path(temp_db_path).exists():
             print("No previous database found. Skipping comparison.")
             return {}
-        with AnalysisStore.from_existing(temp_db_path) as other:
+        with type(self).from_existing(temp_db_path) as other:
             changes = {}
             for table in TABLES[:3]:
                 mine = self.query(f"SELECT * FROM {table}")
@@ -335,21 +334,6 @@ class PaperAPI:
                 print(f"- {table}: {n}")
         self.export(output_path, overwrite=False)
         print(f"\nDatabase saved successfully to {output_path}")
-
-
-def load_table_from_db(db_path: str, table_to_load: str, metric: str | None = None) -> pd.DataFrame:
-    """One table of the store at ``db_path``: ``model``, ``dataset`` or ``evaluation`` (optionally one metric).
-
-    Ids are canonical (``metadata/model_aliases.csv``)."""
-    from .store import AnalysisStore
-    if table_to_load not in ("model", "dataset", "evaluation"):
-        raise StoreError("Invalid table_to_load value. Choose from 'model', 'dataset', 'evaluation'")
-    with AnalysisStore.from_existing(db_path) as store:
-        if table_to_load == "model":
-            return store.annotations()
-        if table_to_load == "dataset":
-            return store.dataset_info()
-        return store.scores(metric=metric)
 
 
 def update_specific_columns(store, csv_path: str, columns_to_update: list[str], table: str = "model_annotations",

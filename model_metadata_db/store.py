@@ -29,7 +29,7 @@ from .paper_api import PaperAPI
 from .report import ImportReport
 from .schema import KEYS, SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements
 from .upsert import unregister_quietly, upsert_arrow
-from .validation import validate_rows
+from .validation import validate_rows, validate_score_rows
 
 MEMORY = ":memory:"
 # Files are written in the storage format of DuckDB 1.1 (what pyproject's floor `duckdb>=1.1` can read);
@@ -621,16 +621,6 @@ def _create_file(path: Path) -> None:
                          "choose a writable --db path") from None
     except duckdb.Error as err:
         raise StoreError(f"cannot create store {path}: {_first_line(err)}") from None
-
-
-def validate_score_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Validated ``evaluation_results`` rows; a score needs its value."""
-    clean = validate_rows("evaluation_results", rows)
-    for row in clean:
-        if row.get("metric_value") is None:
-            raise StoreError(f"evaluation_results row (id={row['id']!r}, benchmark={row['benchmark']!r}): "
-                             "required field 'metric_value' is missing")
-    return clean
 
 
 def _check_kind(kind: str) -> None:

@@ -176,3 +176,13 @@ def validate_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[st
 
 
 __all__ = ["validate_row", "validate_rows", "coerce_value", "column_names", "PERCENT_COLUMNS"]
+
+
+def validate_score_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validated ``evaluation_results`` rows; a score needs its value."""
+    clean = validate_rows("evaluation_results", rows)
+    for row in clean:
+        if row.get("metric_value") is None:
+            raise StoreError(f"evaluation_results row (id={row['id']!r}, benchmark={row['benchmark']!r}): "
+                             "required field 'metric_value' is missing")
+    return clean

@@ -159,7 +159,7 @@ def parse_lm_eval_results(results_json_path: str | Path, model_id: str | None = 
                           include_groups: bool = False, assume_shots: int | None = None
                           ) -> tuple[list[Incoming], list[str]]:
     """Read and validate one results file (lm-eval 0.4, Open LLM Leaderboard v1 or v2 rows) without a store."""
-    from ..store import validate_score_rows
+    from ..validation import validate_score_rows
 
     path = Path(results_json_path)
     json_notes: list[str] = []
