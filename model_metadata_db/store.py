@@ -70,6 +70,7 @@ class AnalysisStore(PaperAPI):
                  lock_timeout: float = 60.0):
         self._setup(db_path, lock_timeout)
         if self.path is None:
+            assert self._con is not None  # an in-memory store holds its connection
             self._con.execute(schema_sql())
         elif self.path.exists():
             if create_new:
@@ -81,7 +82,7 @@ class AnalysisStore(PaperAPI):
             _create_file(self.path)
 
     def _setup(self, path: str | Path | None, lock_timeout: float) -> None:
-        self.path: Path | None = None if _is_memory(path) else Path(path)
+        self.path: Path | None = None if path is None or _is_memory(path) else Path(path)
         self.lock_timeout = lock_timeout
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(MEMORY) if self.path is None else None
         self._session_con: duckdb.DuckDBPyConnection | None = None
@@ -100,6 +101,7 @@ class AnalysisStore(PaperAPI):
         """A new, empty store with the schema: in memory (``None``/``":memory:"``) or a new ``.duckdb`` file."""
         if _is_memory(path):
             store = cls._bare(None, lock_timeout)
+            assert store._con is not None  # an in-memory store holds its connection
             store._con.execute(schema_sql())
             return store
         assert path is not None
@@ -617,7 +619,8 @@ def _create_file(path: Path) -> None:
             finally:
                 con.close()
     except PermissionError as err:
-        raise StoreError(f"cannot create store {path}: {err.strerror.lower()} (the folder is not writable); "
+        reason = (err.strerror or "permission denied").lower()
+        raise StoreError(f"cannot create store {path}: {reason} (the folder is not writable); "
                          "choose a writable --db path") from None
     except duckdb.Error as err:
         raise StoreError(f"cannot create store {path}: {_first_line(err)}") from None

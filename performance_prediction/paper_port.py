@@ -343,7 +343,8 @@ def run_paper_port(datas: list[PaperData], seeds: tuple[int, ...] = (42,), n_job
     if not units:
         raise PredictionInputError("the paper port found no task with >= 30 models in the store")
     bar = Progress(len(units), f"paper port ({', '.join(sorted({d.metric for d in datas}))})", enabled=progress)
-    folds, preds = [], []
+    folds: list[dict] = []
+    preds: list[pd.DataFrame] = []
     jobs = (delayed(run_task)(t, p, s, grid) for p, t, s in units)
     results = (run_task(t, p, s, grid) for p, t, s in units) if n_jobs == 1 else \
         Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)

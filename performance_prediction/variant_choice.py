@@ -7,6 +7,8 @@ The gap between the two figures (``optimism``) is what choosing and reporting on
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from .errors import PredictionInputError
@@ -54,7 +56,7 @@ def choice_summary(seed_mae: pd.DataFrame, candidates, references, choose_seeds,
     chosen = choose_variant(seed_mae, candidates, choose_seeds, scheme)
     on_choice = float(mean_mae(seed_mae, [chosen], choose_seeds, scheme).get(chosen, float("nan")))
     held = mean_mae(seed_mae, [chosen, *references], report_seeds, scheme)
-    out = {"chosen": chosen, "choose_seeds": list(choose_seeds), "report_seeds": list(report_seeds),
+    out: dict[str, Any] = {"chosen": chosen, "choose_seeds": list(choose_seeds), "report_seeds": list(report_seeds),
            "mae_on_choice_seeds": on_choice, "mae_on_report_seeds": float(held.get(chosen, float("nan")))}
     out["optimism"] = out["mae_on_report_seeds"] - on_choice
     for ref in references:

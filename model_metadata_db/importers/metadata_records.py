@@ -60,6 +60,10 @@ ANNOTATION_FIELDS = ("dimension", "num_heads", "mlp_ratio", "layer_norm_type", "
 
 
 # ----------------------------------------------------------------------------- schema validation
+# a shot count for every task recorded without one, "standard", or task-name prefix -> "N-shot"
+AssumeShots = int | str | Mapping[str, str] | None
+
+
 @functools.lru_cache(maxsize=8)
 def _validator(schema_file: str):
     import jsonschema
@@ -266,7 +270,7 @@ def _default_shots(task: str) -> int:
     return next((n for prefix, n in _PREFIX_SHOTS if task.startswith(prefix)), 0)
 
 
-def _shots_for(task: str, assume_shots: int | str | Mapping[str, str] | None, source: str) -> int:
+def _shots_for(task: str, assume_shots: AssumeShots, source: str) -> int:
     if assume_shots is None:
         raise _NoShots(task)
     if assume_shots == "standard":
@@ -287,7 +291,7 @@ class _NoShots(Exception):
 
 
 def score_rows(record: Mapping[str, Any], model_id: str, source: str, *,
-               assume_shots: int | str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+               assume_shots: AssumeShots = None) -> tuple[list[dict[str, Any]], list[str]]:
     """``evaluation_results`` rows of a scores record (all three layouts), and notes.
 
     A task without a recorded shot count is refused (:class:`StoreError` naming the tasks) unless
@@ -307,7 +311,7 @@ def score_rows(record: Mapping[str, Any], model_id: str, source: str, *,
 
 
 def _score_rows(record: Mapping[str, Any], model_id: str, source: str,
-                assume_shots: int | str | None) -> tuple[list[dict[str, Any]], list[str]]:
+                assume_shots: AssumeShots) -> tuple[list[dict[str, Any]], list[str]]:
     rows, notes, assumed, nan = [], [], set(), []
     for group, tasks in record["results"].items():
         if not isinstance(tasks, Mapping):
@@ -368,7 +372,7 @@ class ParsedRecord:
 
 
 def parse_metadata_record(path: str | Path, kind: str | None = None, *,
-                          assume_shots: int | str | None = None) -> ParsedRecord:
+                          assume_shots: AssumeShots = None) -> ParsedRecord:
     """Read and validate one record file without touching any store. Raises :class:`StoreError` with the reason."""
     path = Path(path)
     notes: list[str] = []
@@ -423,7 +427,7 @@ def _resolve_ids(parsed: list[ParsedRecord], annotated: set[str], everything: se
 
 
 def import_metadata_record(store, path: str | Path, kind: str | None = None, *, resolve_case: bool = True,
-                           on_conflict: str = "error", assume_shots: int | str | None = None) -> ImportReport:
+                           on_conflict: str = "error", assume_shots: AssumeShots = None) -> ImportReport:
     """Import one record file (one transaction, conflict policy ``on_conflict``); :class:`StoreError` on failure."""
     parsed = parse_metadata_record(path, kind, assume_shots=assume_shots)
     if resolve_case:
@@ -457,7 +461,7 @@ def iter_record_files(root: Path, kinds: Iterable[str]) -> list[tuple[str, Path]
     return files
 
 
-def parse_records(files: Iterable[tuple[str | None, Path]], *, assume_shots: int | str | None = None,
+def parse_records(files: Iterable[tuple[str | None, Path]], *, assume_shots: AssumeShots = None,
                   progress: bool | None = None) -> tuple[list[ParsedRecord], list[dict[str, Any]]]:
     """Parse and validate record files (no store involved): (parsed records, failures with reasons)."""
     from tqdm.auto import tqdm
@@ -487,7 +491,7 @@ def write_parsed(store, parsed: list[ParsedRecord], *, on_conflict: str = "error
 
 def import_metadata_records(store, root: str | Path | None = None, *, kinds: Iterable[str] = ("dataset", "model",
                             "scores"), progress: bool | None = None, on_conflict: str = "error",
-                            assume_shots: int | str | None = None,
+                            assume_shots: AssumeShots = None,
                             continue_on_error: bool = False) -> RecordsReport:
     """Import every record under ``root`` (default: the shared ``metadata_records``) in one transaction.
 

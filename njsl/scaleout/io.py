@@ -132,8 +132,8 @@ class DocumentReader(PipelineStep):
         self.report = ReadReport()  # what this task's files had to skip (read by steps that summarise a task)
         self.input_folder = input_folder
         self.files = list(files)
-        self.options = {"text_column": text_column, "resps_format": resps_format, "id_column": id_column,
-                        "strict": strict, "skip_empty": skip_empty}
+        self.options: dict[str, Any] = {"text_column": text_column, "resps_format": resps_format,
+                                        "id_column": id_column, "strict": strict, "skip_empty": skip_empty}
         self.keep_meta = keep_meta
         self.skip_done = skip_done
 
