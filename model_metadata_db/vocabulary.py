@@ -21,6 +21,7 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "activation": ("swiglu", "geglu", "gelu", "gelu_new", "gelu_fast", "silu", "relu", "relu2"),
     "architecture_family": ("transformer", "mamba", "hyena", "rwkv", "retnet", "hybrid"),
     "training_objective": ("clm", "mlm", "prefix_lm"),
+    "training_loss": ("cross_entropy", "helm"),  # helm: HELM's hierarchical cross-entropy over codons
 }
 # Values in the release that are outside the schema's vocabulary; imported unchanged, reported by check.
 RELEASE_ONLY_VALUES: dict[str, tuple[str, ...]] = {"biases": ("some",)}
