@@ -260,3 +260,37 @@ def codon_prediction_counts(logits: torch.Tensor, labels: torch.Tensor, aa_index
     ce = torch.nn.functional.cross_entropy(flat, target, reduction="sum")
     return {"n": float(target.numel()), "ce_sum": float(ce), "codon_correct": float((pred == target).sum()),
             "aa_correct": float((aa_index[pred] == aa_index[target]).sum())}
+
+
+class HelmLoss:
+    """A ``token_loss`` (see :mod:`pretraining.objectives`): HELM's loss over a codon vocabulary.
+
+    The hierarchy is built for the model's output size (extra ids hang from the root) and kept per device.
+    """
+
+    def __init__(self, vocab: Sequence[str], alpha: float = PAPER_ALPHA):
+        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha < 0:
+            raise HelmError(f"model.helm_alpha: expected a number >= 0, got {alpha!r}")
+        self.vocab, self.alpha = list(vocab), float(alpha)
+        codon_tree(self.vocab)  # fail now, not at the first step, when the vocabulary has no codons
+        self._cache: dict[tuple[int, str], Hierarchy] = {}
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: str | None, alpha: float = PAPER_ALPHA) -> HelmLoss:
+        """The loss for a codon tokenizer (``3mer``, ``3mer-rna`` or such a saved folder); other tokenizers fail."""
+        if not tokenizer:
+            raise HelmError("model.helm: true needs data.tokenizer (3mer or 3mer-rna) to build the codon tree")
+        return cls(tokenizer_vocabulary(tokenizer), alpha)
+
+    def hierarchy(self, vocab_size: int, device: torch.device) -> Hierarchy:
+        key = (vocab_size, str(device))
+        if key not in self._cache:
+            if vocab_size < len(self.vocab):
+                raise HelmError(f"model.vocab_size: {vocab_size} is smaller than the codon vocabulary "
+                                f"({len(self.vocab)})")
+            h = codon_hierarchy(self.vocab, vocab_size)
+            self._cache[key] = Hierarchy(h.node_names, h.members.to(device), h.paths.to(device))
+        return self._cache[key]
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return hierarchical_cross_entropy(logits, labels, self.hierarchy(logits.size(-1), logits.device), self.alpha)
