@@ -27,7 +27,7 @@ WINDOW = 64
 
 def model_config(mode: str, alpha: float | None, vocab_size: int, mask_id: int) -> ModelConfig:
     arch = dict(activation="gelu", layer_norm_type="layernorm", positional_embeddings="learned", biases="all")
-    cfg = ModelConfig(dimension=128, num_layers=4, num_heads=4, ffn_hidden_size=512, vocab_size=vocab_size,
+    cfg = ModelConfig(dimension=64, num_layers=2, num_heads=2, ffn_hidden_size=256, vocab_size=vocab_size,
                       sequence_length=WINDOW, objective=mode, **arch,
                       extra={"mask_token_id": mask_id} if mode == "mlm" else {})
     cfg.helm, cfg.helm_alpha = alpha is not None, alpha if alpha is not None else 0.2
@@ -69,8 +69,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--train_sequences", type=int, default=4000)
     ap.add_argument("--held_out_sequences", type=int, default=512)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     train = encode_sequences(synthetic_coding_sequences(args.train_sequences, seed=7, offset=0), TOKENIZER, WINDOW)
     held = encode_sequences(synthetic_coding_sequences(args.held_out_sequences, seed=7, offset=1), TOKENIZER, WINDOW)
     keys = ("codon_perplexity", "codon_accuracy", "amino_acid_accuracy", "synonymous_error_share")
