@@ -21,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", nargs="+", default=["clm", "mlm"])
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from pretraining.architectures import build
-    from pretraining.json_config import model_config_from_layout
-    from pretraining.objectives import get_objective
+    from pretraining.models.architectures import build
+    from pretraining.models.json_layout import model_config_from_layout
+    from pretraining.models.objectives import get_objective
 
     for family in args.families:
         for mode in args.modes:

@@ -93,7 +93,7 @@ def main() -> int:
     prefix = work / "bin" / "corpus_text_document"
     if not Path(f"{prefix}.idx").exists():
         t = time.time()
-        subprocess.run([sys.executable, "-m", "pretraining.preprocess_cli", "--input", str(corpus), "--output_dir",
+        subprocess.run([sys.executable, "-m", "pretraining.data.preprocess_cli", "--input", str(corpus), "--output_dir",
                         str(work / "bin"), "--tokenizer", default_tokenizer_dir(), "--workers", "2"], cwd=ROOT, check=True)
         print(f"# tokenized once with njsl preprocess (2 workers) in {time.time() - t:.0f} s", flush=True)
     _, lengths = read_megatron_index(f"{prefix}.idx")

@@ -94,8 +94,8 @@ def run_one(args) -> None:
     """
     import threading
 
-    from pretraining.preprocess import _megatron_indexed, preprocess
-    from pretraining.tokenizer import load_tokenizer
+    from pretraining.data.preprocess import _megatron_indexed, preprocess
+    from tokenization.tokenizer import load_tokenizer
 
     # Import megatron-core (5-15 s here) and transformers before the clock starts: the rate is the work's.
     _megatron_indexed()
@@ -142,7 +142,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     tok_dir = work / f"bpe{args.vocab_size}"
     if not tok_dir.exists():
-        from pretraining.tokenizer import train_tokenizer
+        from tokenization.tokenizer import train_tokenizer
 
         sample = work / "tok_sample.jsonl"
         build_corpus(sample, 5)

@@ -23,13 +23,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pretraining.model_config import flops_per_token, format_params, load_run_config  # noqa: E402
-from pretraining.model_registry import build_model, count_parameters  # noqa: E402
-from pretraining.objectives import get_objective  # noqa: E402
-from pretraining.trainer.distributed import autocast, init_distributed, parallelize  # noqa: E402
-from pretraining.trainer.loop import train_step  # noqa: E402
-from pretraining.trainer.metrics import memory_gib, peak_flops  # noqa: E402
-from pretraining.trainer.schedule import lr_lambda  # noqa: E402
+from pretraining.models.counts import flops_per_token, format_params  # noqa: E402
+from pretraining.models.run_config import load_run_config  # noqa: E402
+from pretraining.models.registry import build_model, count_parameters  # noqa: E402
+from pretraining.models.objectives import get_objective  # noqa: E402
+from pretraining.train.distributed import autocast, init_distributed, parallelize  # noqa: E402
+from pretraining.train.loop import train_step  # noqa: E402
+from pretraining.train.metrics import memory_gib, peak_flops  # noqa: E402
+from pretraining.train.schedule import lr_lambda  # noqa: E402
 
 
 def text_tokens(vocab_size: int, n_tokens: int) -> torch.Tensor:
@@ -63,7 +64,7 @@ def bench(name: str, args, info, stream: torch.Tensor, precision: str) -> dict:
     if m.vocab_size is None:
         m.vocab_size = 8192
     torch.manual_seed(0)
-    from pretraining.trainer.distributed import resolve_precision
+    from pretraining.train.distributed import resolve_precision
 
     dtype = resolve_precision(t, info.device)
     with torch.device(info.device):

@@ -4,7 +4,7 @@
 
 Same model, data order and seed for every loss; only the training loss differs. Data: ``synthetic_mrna``
 (an "organism" with Markov amino-acid transitions and skewed codon usage), 3-mer tokens; held-out sequences
-come from the same organism. Metrics: ``pretraining.codon_eval`` (perplexity is plain cross-entropy for all).
+come from the same organism. Metrics: ``pretraining.evaluate.codon`` (perplexity is plain cross-entropy for all).
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import time
 
 import torch
 
-from pretraining.codon_eval import codon_metric_counts, codon_metrics_from_counts, encode_sequences
-from pretraining.kmer_tokenizer import parse_kmer_name
-from pretraining.model_config import ModelConfig
-from pretraining.model_registry import build_model
-from pretraining.objectives import objective_for
-from pretraining.synthetic_mrna import synthetic_coding_sequences
+from pretraining.evaluate.codon import codon_metric_counts, codon_metrics_from_counts, encode_sequences
+from tokenization.kmer import parse_kmer_name
+from pretraining.config import ModelConfig
+from pretraining.models.registry import build_model
+from pretraining.models.objectives import objective_for
+from pretraining.data.synthetic_mrna import synthetic_coding_sequences
 
 TOKENIZER = "3mer"
 WINDOW = 64

@@ -26,7 +26,7 @@ def load_tokenizer(spec: str = DEFAULT_TOKENIZER) -> Callable[[list[str]], list[
 
     ``whitespace`` (default) is the ``tokenizers`` library's ``Whitespace`` pre-tokenizer (``\\w+|[^\\w\\s]+``):
     built locally, needs no download, language-agnostic. Anything else is loaded by the project's one tokenizer
-    loader, :func:`pretraining.tokenizer.load_tokenizer` (a ``tokenizer.json`` file, a local HF folder, a hub name
+    loader, :func:`tokenization.tokenizer.load_tokenizer` (a ``tokenizer.json`` file, a local HF folder, a hub name
     in the local cache — e.g. ``gpt2``, closer to the paper's BPE counts —, a sentencepiece ``.model``, or a
     k-mer vocabulary name).
     """
@@ -35,7 +35,7 @@ def load_tokenizer(spec: str = DEFAULT_TOKENIZER) -> Callable[[list[str]], list[
 
         pre = Whitespace()
         return lambda texts: [[piece for piece, _ in pre.pre_tokenize_str(t)] for t in texts]
-    from pretraining.tokenizer import load_tokenizer as load_text_tokenizer
+    from tokenization.tokenizer import load_tokenizer as load_text_tokenizer
 
     try:
         return load_text_tokenizer(spec).encode_batch

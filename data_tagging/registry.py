@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from njsl.documents import Document
+from njsl.registry import Registry
 
 
 class TaggingError(ValueError):
@@ -56,8 +57,12 @@ class Tagger:
         return out
 
 
-TAGGERS: dict[str, type[Tagger]] = {}
-ALIASES: dict[str, str] = {}
+# The built-in taggers register themselves when their module is imported (on the first lookup), so listing
+# names never imports a tagger's libraries and the tagger modules can import this one without a cycle.
+BUILTIN_TAGGER_MODULES = ("data_tagging.basic", "data_tagging.code_features", "data_tagging.keywords",
+                          "data_tagging.parse", "data_tagging.quality")
+TAGGERS: Registry[type[Tagger]] = Registry("feature", where="--feature: ", error=TaggingError,
+                                           plugins=BUILTIN_TAGGER_MODULES)
 
 # ``--feature all``: the natural-language features of the paper in one pass. Code features and the
 # quality classifier are opt-in (``--feature all,code_features``) because they need code / a model.
@@ -68,19 +73,12 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
 
 
 def register(cls: type[Tagger]) -> type[Tagger]:
-    """Class decorator adding a tagger (and its aliases) to the registry."""
-    for key in (cls.name, *cls.aliases):
-        if key in TAGGERS or key in ALIASES:
-            raise RuntimeError(f"tagger name {key!r} registered twice")
-    TAGGERS[cls.name] = cls
-    for alias in cls.aliases:
-        ALIASES[alias] = cls.name
-    return cls
+    """Class decorator adding a tagger (and its aliases) to the registry; a name used twice is refused."""
+    return TAGGERS.add(cls.name, cls, aliases=cls.aliases)
 
 
 def _load_builtin_taggers() -> None:
-    # Importing the modules runs their @register decorators; they import nothing heavy at module level.
-    from data_tagging import basic, code_features, keywords, parse, quality  # noqa: F401
+    TAGGERS.names()  # imports the built-in tagger modules once
 
 
 def resolve_features(features: str | Iterable[str]) -> list[str]:
@@ -89,7 +87,6 @@ def resolve_features(features: str | Iterable[str]) -> list[str]:
     Aliases collapse (``num_tokens``/``unique_tokens``/``ttr`` are one tokenizer pass), order is kept,
     duplicates are dropped.
     """
-    _load_builtin_taggers()
     items = [features] if isinstance(features, str) else list(features)
     names: list[str] = []
     for item in items:
@@ -97,12 +94,10 @@ def resolve_features(features: str | Iterable[str]) -> list[str]:
             part = part.strip()
             if not part:
                 continue
-            expanded = FEATURE_SETS.get(part, (part,))
-            for name in expanded:
-                canonical = ALIASES.get(name, name)
-                if canonical not in TAGGERS:
-                    known = sorted([*TAGGERS, *ALIASES, *FEATURE_SETS])
-                    raise TaggingError(f"--feature: unknown feature {name!r}; known: {', '.join(known)}")
+            for name in FEATURE_SETS.get(part, (part,)):
+                canonical = TAGGERS.canonical(name)
+                if canonical is None:
+                    raise TAGGERS.unknown(name, extra=FEATURE_SETS)
                 if canonical not in names:
                     names.append(canonical)
     if not names:
@@ -111,16 +106,21 @@ def resolve_features(features: str | Iterable[str]) -> list[str]:
 
 
 def tagger_class(name: str) -> type[Tagger]:
-    _load_builtin_taggers()
-    return TAGGERS[ALIASES.get(name, name)]
+    """The tagger class registered as ``name`` (or an alias)."""
+    return TAGGERS.get(name)
+
+
+def _init_options(cls: type[Tagger]) -> list[str]:
+    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
 
 def build_tagger(name: str, options: dict[str, Any]) -> Tagger:
-    """Instantiate a tagger, passing only the options its ``__init__`` accepts (so one flag set serves all)."""
-    cls = tagger_class(name)
-    params = inspect.signature(cls.__init__).parameters
-    accepted = {k: v for k, v in options.items() if k in params and v is not None}
-    return cls(**accepted)
+    """Instantiate a tagger with the options its ``__init__`` accepts (one flag set serves all taggers).
+
+    Unset (None) options are left out; an option no tagger accepts is refused with a did-you-mean.
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    return tagger_class(name)(**TAGGERS.pick_options(name, given, _init_options))
 
 
 def output_schema(names: Sequence[str]):

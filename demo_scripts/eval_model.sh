@@ -18,4 +18,4 @@ MODEL=$1; TASKS=$2; OUT=$3; shift 3
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-$( [ -x "$HERE/.venv/bin/python" ] && echo "$HERE/.venv/bin/python" || echo python )}
 export PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's packages, from any working directory
-exec "$PY" -m pretraining.eval_cli "$MODEL" "$TASKS" "$OUT" "$@"
+exec "$PY" -m pretraining.evaluate.eval_cli "$MODEL" "$TASKS" "$OUT" "$@"

@@ -15,5 +15,5 @@ fi
 INPUT=$1; BIN_DIR=$2; JSON_DIR=$3; TOKENIZER=$4; WORKERS=$5; shift 5
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-$( [ -x "$HERE/.venv/bin/python" ] && echo "$HERE/.venv/bin/python" || echo python )}
-exec "$PY" -m pretraining.preprocess_cli --input "$INPUT" --output_dir "$BIN_DIR" --json_dir "$JSON_DIR" \
+exec "$PY" -m pretraining.data.preprocess_cli --input "$INPUT" --output_dir "$BIN_DIR" --json_dir "$JSON_DIR" \
   --tokenizer "$TOKENIZER" --workers "$WORKERS" "$@"

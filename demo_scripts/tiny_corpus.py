@@ -3,7 +3,7 @@
 - code: stdlib ``.py`` files cut into chunks of about ``--chunk_chars`` characters at blank lines;
 - natural language: the docstrings of those files (module, class and function docstrings), one document per file.
 
-Files behind the local lm-eval tasks' items (pretraining/eval_tasks/njsl_local) are left out entirely, so the
+Files behind the local lm-eval tasks' items (pretraining/evaluate/tasks/njsl_local) are left out entirely, so the
 evaluation never scores text the models trained on; every ``--heldout_every``-th remaining file goes to the
 held-out split (for perplexity). Output: ``{code,nl}.jsonl`` and ``heldout_{code,nl}.jsonl`` in ``--output``.
 
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from njsl.atomic import atomic_open  # noqa: E402
-from pretraining.eval_tasks.build_local_tasks import source_files, stdlib_files  # noqa: E402
+from pretraining.evaluate.tasks.build_local_tasks import source_files, stdlib_files  # noqa: E402
 
 
 def code_chunks(source: str, chunk_chars: int) -> list[str]:

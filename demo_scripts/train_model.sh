@@ -23,4 +23,4 @@ else
   LAUNCH=(--standalone --nnodes=1)
 fi
 exec "$PY" -m torch.distributed.run "${LAUNCH[@]}" --nproc_per_node="$NGPU" \
-  -m pretraining.train_cli --config "$CONFIG" --output "$OUT" --data "$DATA" --tokenizer "$TOKENIZER" "$@"
+  -m pretraining.train.train_cli --config "$CONFIG" --output "$OUT" --data "$DATA" --tokenizer "$TOKENIZER" "$@"

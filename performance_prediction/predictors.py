@@ -11,8 +11,8 @@ Adding a predictor = one small registered factory::
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from itertools import product
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,8 @@ import xgboost as xgb
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GroupKFold, KFold
+
+from njsl.registry import Registry
 
 from .errors import PredictionInputError
 from .features import SCALING, FeatureEncoder, feature_set
@@ -31,25 +33,30 @@ PAPER_GRID = {"max_depth": [2, 3, 5], "learning_rate": [0.01, 0.1, 0.3], "n_esti
 FAST_GRID = {"max_depth": [2, 3, 5], "learning_rate": [0.1, 0.3], "n_estimators": [50, 100]}
 GRIDS = {"paper": PAPER_GRID, "fast": FAST_GRID}
 
-PREDICTORS: dict[str, tuple[Callable[..., BaseEstimator], str]] = {}
+# name -> (factory, one-line description for the report)
+PREDICTORS: Registry[tuple[Callable[..., BaseEstimator], str]] = Registry("predictor", error=PredictionInputError)
 
 
 def register(name: str, description: str):
-    """Decorator registering a predictor factory under ``name``."""
+    """Decorator registering a predictor factory under ``name`` (a name registered twice is refused)."""
     def deco(factory):
-        PREDICTORS[name] = (factory, description)
+        PREDICTORS.add(name, (factory, description))
         return factory
     return deco
 
 
+def _factory_params(entry: tuple[Callable[..., BaseEstimator], str]) -> Iterable[str]:
+    return entry[0]().get_params()
+
+
 def make_predictor(name: str, **params) -> BaseEstimator:
-    """A fresh predictor by registry name; ``params`` go to the factory (unknown ones are ignored)."""
-    if name not in PREDICTORS:
-        raise PredictionInputError(f"unknown predictor {name!r}; choose from {', '.join(PREDICTORS)}")
-    factory = PREDICTORS[name][0]
-    est = factory()
-    valid = est.get_params()
-    est.set_params(**{k: v for k, v in params.items() if k in valid})
+    """A fresh predictor by registry name; ``params`` go to the factory.
+
+    One parameter set serves every predictor (a baseline ignores the search's ``grid``); a parameter no
+    predictor takes is refused with a did-you-mean.
+    """
+    est = PREDICTORS.get(name)[0]()
+    est.set_params(**PREDICTORS.pick_options(name, params, _factory_params))
     return est
 
 

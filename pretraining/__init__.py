@@ -1,1 +1,3 @@
-"""Pretraining: tokenizers, Megatron indexed datasets, data mixes, and the trainer built on them."""
+"""Pretraining: run configs (:mod:`.config`), data (:mod:`.data`), models (:mod:`.models`), the trainer
+(:mod:`.train`) and what follows training (:mod:`.evaluate`). Tokenizers live in the top-level
+:mod:`tokenization` package, shared with the taggers and the entropy measure."""

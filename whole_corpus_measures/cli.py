@@ -149,7 +149,7 @@ def _batch_size(max_memory_mb: float, bytes_per_item: int, cap: int) -> int:
 
 def run(args) -> dict:
     from njsl.documents import ReadReport, iter_documents
-    from pretraining.tokenizer import load_tokenizer
+    from tokenization.tokenizer import load_tokenizer
     from whole_corpus_measures.ngram_entropy import corpus_entropy
 
     t0 = time.time()

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default=str(HERE / "default_tokenizer"))
     p.add_argument("--vocab_size", type=int, default=16384)
     args = p.parse_args(argv)
-    from pretraining.tokenizer import train_tokenizer
+    from tokenization.tokenizer import train_tokenizer
 
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     files = sorted(f for f in stdlib.rglob("*.py") if "site-packages" not in f.parts)

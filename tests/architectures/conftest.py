@@ -43,8 +43,8 @@ def dna_data(tmp_path_factory, stdlib_dir) -> dict:
     """A saved 3-mer tokenizer folder and a .bin/.idx dataset of nucleotide documents (via njsl preprocess)."""
     import json
 
-    from pretraining.kmer_tokenizer import save_kmer_tokenizer
-    from pretraining.preprocess import preprocess
+    from tokenization.kmer import save_kmer_tokenizer
+    from pretraining.data.preprocess import preprocess
 
     root = tmp_path_factory.mktemp("dna_data")
     tok_dir = save_kmer_tokenizer("3mer", root / "tokenizer_3mer")

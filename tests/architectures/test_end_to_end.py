@@ -9,8 +9,9 @@ import shutil
 import pytest
 import torch
 
-from pretraining.architectures import build, register_in_store
-from pretraining.json_config import run_config_from_layout
+from pretraining.evaluate.register_run import collect_run, register
+from pretraining.models.architectures import build
+from pretraining.models.json_layout import run_config_from_layout
 
 FAMILIES = ("transformer", "mamba", "hyena")
 MODES = ("clm", "mlm")
@@ -38,7 +39,7 @@ def losses(run_dir) -> dict[int, float]:
 
 def needs_objective_dispatch(cfg) -> None:
     """transformer + mlm needs the trainer's build_model to pick the "transformer+mlm" builder."""
-    from pretraining.model_registry import build_model
+    from pretraining.models.registry import build_model
 
     if cfg.model.family == "transformer" and cfg.model.objective == "mlm":
         with torch.device("meta"):
@@ -53,8 +54,8 @@ def test_train_resume_export_register(family, mode, dna_data, tmp_path):
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
     from model_metadata_db import AnalysisStore
-    from pretraining.trainer import train
-    from pretraining.trainer.checkpoint import latest_checkpoint, load_model_weights
+    from pretraining.train import train
+    from pretraining.train.checkpoint import latest_checkpoint, load_model_weights
 
     cfg = run_config_from_layout(layout(family, mode, dna_data))
     needs_objective_dispatch(cfg)
@@ -80,7 +81,7 @@ def test_train_resume_export_register(family, mode, dna_data, tmp_path):
         assert resumed[step] == pytest.approx(first[step], rel=1e-5, abs=1e-6), (step, resumed, first)
 
     # Export the final checkpoint with the trainer's exporter (HF folder + tokenizer); it loads back identically.
-    from pretraining.export_cli import export_checkpoint
+    from pretraining.evaluate.export import export_checkpoint
 
     hf_dir = export_checkpoint(run_dir)
     model = build(cfg.model)
@@ -92,9 +93,11 @@ def test_train_resume_export_register(family, mode, dna_data, tmp_path):
     with torch.no_grad():
         assert torch.allclose(back(input_ids=ids).logits, model.eval()(input_ids=ids).logits, atol=1e-5)
 
-    # Register the run in the store: family, objective and block type recorded.
+    # Register the run in the store through register-run's own path: family, objective and block type recorded.
     with AnalysisStore.create(":memory:") as store:
-        row = register_in_store(store, cfg, run_dir.name)
+        record = collect_run(run_dir, model_id=run_dir.name)
+        register(store, record)
+        row = record.annotation
         ann = store.annotations().set_index("id").loc[run_dir.name]
     assert ann["architecture_family"] == family and ann["training_objective"] == mode
     assert ann["block_type"] == "sequential"
@@ -115,7 +118,7 @@ def _write_json(tmp_path, family, mode, data, tokenizer, steps=2):
 
 def test_njsl_train_accepts_the_json_layout(dna_data, tmp_path, capsys):
     """`njsl train --config model.json` (dry run): the JSON layout goes through the trainer's config loader."""
-    from pretraining.train_cli import main
+    from pretraining.train.train_cli import main
 
     path = _write_json(tmp_path, "hyena", "mlm", dna_data, "3mer")
     rc = main(["--config", str(path), "--output", str(tmp_path / "run"), "--dry_run"])
@@ -129,8 +132,8 @@ def test_njsl_train_accepts_the_json_layout(dna_data, tmp_path, capsys):
 def test_njsl_train_with_a_kmer_tokenizer_name(dna_data, tmp_path, capsys):
     """A k-mer name as tokenizer ("3mer") works end to end: the .bin was made with the saved 3mer folder,
     whose ids are identical."""
-    from pretraining.tokenizer import load_tokenizer
-    from pretraining.train_cli import main
+    from tokenization.tokenizer import load_tokenizer
+    from pretraining.train.train_cli import main
 
     assert load_tokenizer("3mer").vocab_size > 64
     path = _write_json(tmp_path, "mamba", "clm", dna_data, "3mer")
@@ -140,7 +143,7 @@ def test_njsl_train_with_a_kmer_tokenizer_name(dna_data, tmp_path, capsys):
     assert info["finished"] and info["tokenizer"] == "3mer"
     from transformers import AutoTokenizer
 
-    from pretraining.export_cli import export_checkpoint
+    from pretraining.evaluate.export import export_checkpoint
 
     hf_dir = export_checkpoint(tmp_path / "run")  # the k-mer vocabulary is saved as an ordinary HF tokenizer
     exported = AutoTokenizer.from_pretrained(hf_dir)

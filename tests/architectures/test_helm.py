@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pretraining.helm import (HelmError, amino_acid_index, codon_hierarchy, codon_prediction_counts, flat_hierarchy,
+from pretraining.models.helm import (HelmError, amino_acid_index, codon_hierarchy, codon_prediction_counts, flat_hierarchy,
                               genetic_code, hierarchical_cross_entropy, hierarchy_for_tokenizer, start_codons)
-from pretraining.kmer_tokenizer import parse_kmer_name
+from tokenization.kmer import parse_kmer_name
 
 VOCAB = parse_kmer_name("3mer").vocabulary()
 RNA_VOCAB = parse_kmer_name("3mer-rna").vocabulary()
@@ -144,7 +144,7 @@ def test_non_codon_tokenizer_is_a_clear_error(name):
 
 
 def test_codon_tokenizer_folder_and_names(tmp_path):
-    from pretraining.kmer_tokenizer import save_kmer_tokenizer
+    from tokenization.kmer import save_kmer_tokenizer
 
     folder = save_kmer_tokenizer("3mer-rna", tmp_path / "tok")
     a, b = hierarchy_for_tokenizer(str(folder), V + 3), hierarchy_for_tokenizer("3mer", V)

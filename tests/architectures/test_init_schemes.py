@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from pretraining.init_schemes import INIT_SCHEMES, apply_init, init_roles
+from pretraining.models.init_schemes import INIT_SCHEMES, apply_init, init_roles
 
 D, L, F, STD = 128, 4, 256, 0.02
 TRUNC3 = math.sqrt(1 - 2 * 3 * math.exp(-4.5) / math.sqrt(2 * math.pi) / math.erf(3 / math.sqrt(2)))  # ≈ 0.9866

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pretraining.json_config import (JsonConfigError, layout_from_model_config, load_json_config,
+from pretraining.models.json_layout import (JsonConfigError, layout_from_model_config, load_json_config,
                                      model_config_from_layout, run_config_from_layout)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "pretraining" / "configs" / "json_examples"
@@ -83,7 +83,7 @@ def test_family_specific_keys_are_checked():
 
 
 def test_training_and_data_sections_use_the_trainer_validation():
-    from pretraining.model_config import ConfigError
+    from pretraining.config import ConfigError
 
     with pytest.raises(ConfigError, match="training.lrate: unknown field"):
         run_config_from_layout({**ISSUE_EXAMPLE, "training": {"lrate": 1}})

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from pretraining.kmer_tokenizer import (KMER_SPECIAL_TOKENS, MASK, KmerSpecError, build_kmer_tokenizer,
+from tokenization.kmer import (KMER_SPECIAL_TOKENS, MASK, KmerSpecError, build_kmer_tokenizer,
                                         is_kmer_name, parse_kmer_name, save_kmer_tokenizer, split_kmers)
 
 
@@ -54,7 +54,7 @@ def test_matches_reference_splitter_and_round_trips(name):
 def test_save_and_load_as_hf_tokenizer(tmp_path):
     from transformers import AutoTokenizer
 
-    from pretraining.tokenizer import load_tokenizer
+    from tokenization.tokenizer import load_tokenizer
 
     out = save_kmer_tokenizer("6mer", tmp_path / "tok")
     loaded = AutoTokenizer.from_pretrained(out)

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pretraining.architectures import build
-from pretraining.architectures.mlm import MaskedLMError, mask_tokens, masked_lm, pseudo_perplexity
-from pretraining.model_config import ModelConfig
-from pretraining.objectives import OBJECTIVES, PAD_ID, causal_lm
+from pretraining.models.architectures import build
+from pretraining.models.architectures.mlm import MaskedLMError, mask_tokens, masked_lm, pseudo_perplexity
+from pretraining.config import ModelConfig
+from pretraining.models.objectives import OBJECTIVES, PAD_ID, causal_lm
 
 V = 30
 
@@ -125,8 +125,8 @@ def test_trainer_reports_masked_lm_perplexity_as_pseudo_perplexity():
     """The trainer's validation names exp(masked loss) ``val_pseudo_perplexity`` (never a plain perplexity)."""
     import contextlib
 
-    from pretraining.trainer.distributed import DistInfo
-    from pretraining.trainer.loop import evaluate
+    from pretraining.train.distributed import DistInfo
+    from pretraining.train.loop import evaluate
 
     tokens = padded_batch()
     # a megatron-like dataset: sample i -> tokens[i, :-1] / labels tokens[i, 1:] with loss_mask 0 on padding

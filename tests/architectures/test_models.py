@@ -8,9 +8,9 @@ import sys
 import pytest
 import torch
 
-from pretraining.architectures.hyena import (HyenaConfig, HyenaForCausalLM, HyenaForMaskedLM, ImplicitFilter,
+from pretraining.models.architectures.hyena import (HyenaConfig, HyenaForCausalLM, HyenaForMaskedLM, ImplicitFilter,
                                              fft_long_conv)
-from pretraining.architectures.mamba import BiMambaConfig, BiMambaForMaskedLM
+from pretraining.models.architectures.mamba import BiMambaConfig, BiMambaForMaskedLM
 
 V = 20
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pretraining.architectures.presets import NOMINAL, PRESETS, SIZES, main, preset, preset_counts, PresetError
+from pretraining.models.preset_counts import main, preset_counts
+from pretraining.models.presets import NOMINAL, PRESETS, SIZES, PresetError, preset
 
 
 @pytest.mark.parametrize("family,mode", sorted(PRESETS))
@@ -16,8 +17,8 @@ def test_presets_hit_their_nominal_size(family, mode):
 
 def test_preset_count_agrees_with_the_trainer_formula():
     """For the causal transformer the trainer has an analytic formula: the built preset matches it."""
-    from pretraining.json_config import model_config_from_layout
-    from pretraining.model_config import param_count
+    from pretraining.models.json_layout import model_config_from_layout
+    from pretraining.models.counts import param_count
 
     cfg = model_config_from_layout({"model_type": "transformer", "mode": "clm",
                                     "model_config": {"preset": "50M"}}, vocab_size=4105)

@@ -125,7 +125,7 @@ def test_cli_end_to_end_against_brute_force(corpus, tmp_path):
     assert res["documents"] == 26 and res["empty_documents"] == 1 and res["tokenizer"] == "njsl-default-bpe16k"
     assert [m["line"] for m in res["malformed_lines"]] == [8]
     from njsl.documents import iter_documents
-    from pretraining.tokenizer import load_tokenizer
+    from tokenization.tokenizer import load_tokenizer
 
     tok = load_tokenizer(cli.default_tokenizer_dir())
     docs = tok.encode_batch([d.text for d in iter_documents(corpus, skip_empty=False)])
@@ -169,7 +169,7 @@ def test_resps_format_and_errors(tmp_path, capsys):
 
 
 def test_pretokenized_megatron_input_matches_text_input(corpus, tmp_path):
-    from pretraining.preprocess import preprocess
+    from pretraining.data.preprocess import preprocess
 
     res = preprocess(corpus, tmp_path / "bin", cli.default_tokenizer_dir(), progress=False)
     a, b = tmp_path / "a.json", tmp_path / "b.json"

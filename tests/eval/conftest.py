@@ -49,7 +49,7 @@ def tiny_model_no_tokenizer(tmp_path_factory, stdlib_dir) -> Path:
 @pytest.fixture(scope="session")
 def manager():
     """lm-eval's task index with the project's tasks (indexing all of lm-eval's YAMLs takes ~10 s)."""
-    from pretraining.evaluation import task_manager
+    from pretraining.evaluate.lm_eval import task_manager
 
     return task_manager()
 
@@ -57,7 +57,7 @@ def manager():
 @pytest.fixture(scope="session")
 def eval_run(tiny_model, tmp_path_factory):
     """One real lm-eval run on the two local tasks (8 examples each; the code task 2-shot)."""
-    from pretraining.evaluation import EvalOptions, evaluate_model
+    from pretraining.evaluate.lm_eval import EvalOptions, evaluate_model
 
     out = tmp_path_factory.mktemp("eval") / "local"
     return evaluate_model(tiny_model, "njsl_stdlib_nextline:2,njsl_docstring_continuation", out,

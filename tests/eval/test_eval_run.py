@@ -6,8 +6,8 @@ import json
 import pytest
 
 from model_metadata_db import AnalysisStore
-from pretraining import eval_cli
-from pretraining.evaluation import ModelFolderError, check_model_folder, score_rows
+from pretraining.evaluate import eval_cli
+from pretraining.evaluate.lm_eval import ModelFolderError, check_model_folder, score_rows
 
 
 def test_results_json_is_lm_eval_04_with_per_task_shots(eval_run):

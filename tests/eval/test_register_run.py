@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from model_metadata_db import AnalysisStore, StoreError
-from pretraining import register_run as rr
-from pretraining.evaluation import score_rows
-from pretraining.model_config import annotation_from_model_config, load_run_config
+from pretraining.evaluate import register_run as rr
+from pretraining.evaluate.lm_eval import score_rows
+from pretraining.evaluate.annotation import annotation_from_model_config
+from pretraining.models.run_config import load_run_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from pretraining.eval_tasks import TASKS_DIR
-from pretraining.eval_tasks.build_local_tasks import NUM_CHOICES, TASK_FILES, build_items, source_files
-from pretraining.evaluation import (EvalError, TaskSpec, UnknownTaskError, lm_eval_spec, load_task_groups,
+from pretraining.evaluate.tasks import TASKS_DIR
+from pretraining.evaluate.tasks.build_local_tasks import NUM_CHOICES, TASK_FILES, build_items, source_files
+from pretraining.evaluate.lm_eval import (EvalError, TaskSpec, UnknownTaskError, lm_eval_spec, load_task_groups,
                                     parse_task_argument)
 
 

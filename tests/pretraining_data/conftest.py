@@ -47,7 +47,7 @@ def corpus_jsonl(tmp_path_factory, corpus_texts) -> Path:
 
 @pytest.fixture(scope="session")
 def tok_dir(tmp_path_factory, corpus_jsonl) -> Path:
-    from pretraining.tokenizer import train_tokenizer
+    from tokenization.tokenizer import train_tokenizer
 
     return train_tokenizer([corpus_jsonl], tmp_path_factory.mktemp("tok") / "bpe", vocab_size=600)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pretraining.gpt_data import GPTDataError, MegatronTokenizerInfo, build_gpt_datasets, ensure_helpers
-from pretraining.mixes import load_mix
+from pretraining.data.gpt_data import GPTDataError, MegatronTokenizerInfo, build_gpt_datasets, ensure_helpers
+from pretraining.data.mixes import load_mix
 
 
 @pytest.fixture(scope="module")
 def mixfile(tmp_path_factory, corpus_jsonl, tok_dir):
-    from pretraining.preprocess import preprocess
+    from pretraining.data.preprocess import preprocess
 
     root = tmp_path_factory.mktemp("gptdata")
     preprocess(corpus_jsonl, root, str(tok_dir), output_prefix="a_text_document", progress=False)

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from pretraining import mix_cli
-from pretraining.mixes import (CATEGORIES, MixError, count_tokens, load_mix, parse_token_count, shipped_mixes)
+from pretraining.data.mixes import (CATEGORIES, MixError, count_tokens, load_mix, parse_token_count, shipped_mixes)
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, corpus_jsonl, tok_dir):
     """Two real Megatron datasets: nl (docstrings) and code, with manifests."""
-    from pretraining.preprocess import preprocess
+    from pretraining.data.preprocess import preprocess
 
     root = tmp_path_factory.mktemp("mixdata")
     preprocess(corpus_jsonl, root, str(tok_dir), output_prefix="nl_text_document", limit=10, progress=False)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pretraining import preprocess_cli
-from pretraining.preprocess import PreprocessError, default_output_name, preprocess, read_manifest
-from pretraining.tokenizer import load_tokenizer
+from pretraining.data import preprocess_cli
+from pretraining.data.preprocess import PreprocessError, default_output_name, preprocess, read_manifest
+from tokenization.tokenizer import load_tokenizer
 from njsl.documents import DocumentFormatError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -185,7 +185,7 @@ def test_kill_mid_run_then_rerun_equals_uninterrupted(tmp_path, stdlib_dir, tok_
     for k in range(6):
         jsonl_writer(shards / f"part{k}.jsonl", [p.read_text(errors="replace") for p in files[k::6]])
     out, work = tmp_path / "out", tmp_path / "out" / ".shards_text_document.work"
-    cmd = [sys.executable, "-m", "pretraining.preprocess_cli", "--input", str(shards), "--output_dir", str(out),
+    cmd = [sys.executable, "-m", "pretraining.data.preprocess_cli", "--input", str(shards), "--output_dir", str(out),
            "--tokenizer", str(tok_dir), "--batch_docs", "1"]
     proc = subprocess.Popen(cmd, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -212,8 +212,8 @@ def test_kill_mid_run_then_rerun_equals_uninterrupted(tmp_path, stdlib_dir, tok_
 def test_crash_before_assembly_resumes_only_matching_shards(tmp_path, corpus_texts, tok_dir, jsonl_writer,
                                                             monkeypatch):
     """A crash after the shards are committed leaves no output; a rerun reuses shards only if settings match."""
-    import pretraining.preprocess as pp
-    from pretraining.tokenizer import train_tokenizer
+    import pretraining.data.preprocess as pp
+    from tokenization.tokenizer import train_tokenizer
 
     shards = tmp_path / "in"
     shards.mkdir()

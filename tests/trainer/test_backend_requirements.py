@@ -1,9 +1,9 @@
 """Backend checks report the first unmet requirement, worded the same by every backend (and the BERT encoder)."""
 import pytest
 
-from pretraining.architectures.families import bert_check
-from pretraining.model_config import ModelConfig
-from pretraining.model_registry import BACKENDS, first_unmet, needs
+from pretraining.models.architectures.families import bert_check
+from pretraining.config import ModelConfig
+from pretraining.models.registry import BACKENDS, first_unmet, needs
 
 
 def _cfg(**kw) -> ModelConfig:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pretraining.model_config import load_run_config
-from pretraining.trainer import train
-from pretraining.trainer.metrics import read_metrics
+from pretraining.models.run_config import load_run_config
+from pretraining.train import train
+from pretraining.train.metrics import read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def test_ddp_and_fsdp_match_single_process(tiny_config, tiny_data, tiny_override
     assert [r["loss"] for r in read_metrics(tmp_path / "fsdp1" / "metrics.jsonl")] == pytest.approx(ref, abs=1e-5)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled"}
     for mode in ("ddp", "fsdp"):
-        cmd = [sys.executable, "-m", "pretraining.train_cli", "--config", str(tiny_config),
+        cmd = [sys.executable, "-m", "pretraining.train.train_cli", "--config", str(tiny_config),
                "--output", str(tmp_path / mode), "--data", tiny_data["prefix"], "--tokenizer", tiny_data["tokenizer"],
                "--no_progress", "--nproc_per_node", "2", "--master_port", str(29600 + os.getpid() % 300),
                "--set", f"training.parallelism={mode}"] + sum((["--set", o] for o in common), [])
@@ -39,7 +39,7 @@ def test_ddp_and_fsdp_match_single_process(tiny_config, tiny_data, tiny_override
         losses = [r["loss"] for r in read_metrics(tmp_path / mode / "metrics.jsonl")]
         assert losses == pytest.approx(ref, abs=1e-4), mode
     # a sharded (FSDP) checkpoint exports from a single process
-    from pretraining.export_cli import export_checkpoint
+    from pretraining.evaluate.export import export_checkpoint
 
     hf = export_checkpoint(tmp_path / "fsdp", tmp_path / "hf")
     assert (hf / "config.json").is_file()

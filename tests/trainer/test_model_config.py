@@ -7,9 +7,11 @@ import pytest
 import torch
 import yaml
 
-from pretraining.model_config import (ConfigError, ModelConfig, annotation_from_model_config, flops_per_token,
-                                      load_run_config, param_count, steps_for_budget)
-from pretraining.model_registry import UnsupportedArchitecture, build_model, count_parameters, transformer_backend
+from pretraining.config import ConfigError, ModelConfig
+from pretraining.evaluate.annotation import annotation_from_model_config
+from pretraining.models.counts import flops_per_token, param_count, steps_for_budget
+from pretraining.models.run_config import load_run_config
+from pretraining.models.registry import UnsupportedArchitecture, build_model, count_parameters, transformer_backend
 
 CONFIGS = Path(__file__).resolve().parents[2] / "pretraining" / "configs" / "models"
 

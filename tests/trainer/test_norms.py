@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from pretraining.norms import ActivationRMS, grad_norms, param_groups, weight_norms
+from pretraining.train.norms import ActivationRMS, grad_norms, param_groups, weight_norms
 
 
 def _model():

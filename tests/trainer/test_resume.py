@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def _cmd(tiny_config, tiny_data, overrides, run_dir, steps=12):
-    cmd = [sys.executable, "-m", "pretraining.train_cli", "--config", str(tiny_config), "--output", str(run_dir),
+    cmd = [sys.executable, "-m", "pretraining.train.train_cli", "--config", str(tiny_config), "--output", str(run_dir),
            "--data", tiny_data["prefix"], "--tokenizer", tiny_data["tokenizer"], "--no_progress",
            "--max_steps", str(steps), "--set", "training.checkpoint_every=3", "--set", "training.eval_every=6"]
     for o in overrides:

@@ -6,10 +6,11 @@ import os
 
 import pytest
 
-from pretraining.model_config import ConfigError, load_run_config
-from pretraining.trainer import plan, train
-from pretraining.trainer.env import load_env
-from pretraining.trainer.schedule import lr_at
+from pretraining.config import ConfigError
+from pretraining.models.run_config import load_run_config
+from pretraining.train import plan, train
+from pretraining.train.env import load_env
+from pretraining.train.schedule import lr_at
 
 
 def test_warmup_then_cosine_to_min():

@@ -6,8 +6,8 @@ import json
 import pytest
 import yaml
 
-from pretraining.model_config import ConfigError
-from pretraining.sweep import expand, main as sweep_main
+from pretraining.config import ConfigError
+from pretraining.train.sweep import expand, main as sweep_main
 
 
 def _grid(tmp_path, tiny_config, tiny_data, tiny_overrides, **extra):

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from pretraining.model_config import load_run_config
-from pretraining.objectives import OBJECTIVES, causal_lm, register_objective
-from pretraining.trainer import TrainingDiverged, train
-from pretraining.trainer.metrics import read_metrics
-from pretraining.train_cli import main as train_main
+from pretraining.models.run_config import load_run_config
+from pretraining.models.objectives import OBJECTIVES, causal_lm, register_objective
+from pretraining.train import TrainingDiverged, train
+from pretraining.train.metrics import read_metrics
+from pretraining.train.train_cli import main as train_main
 
 
 def _cfg(tiny_config, tiny_data, overrides, *extra):
@@ -60,10 +60,10 @@ def test_run_directory_layout(trained_run):
 def test_export_round_trip_and_perplexity(trained_run, tiny_data, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from pretraining.export_cli import main as export_main
-    from pretraining.model_registry import build_model
-    from pretraining.perplexity_cli import perplexity
-    from pretraining.trainer.checkpoint import load_model_weights
+    from pretraining.evaluate.export_cli import main as export_main
+    from pretraining.models.registry import build_model
+    from pretraining.evaluate.perplexity import perplexity
+    from pretraining.train.checkpoint import load_model_weights
 
     run_dir, _ = trained_run
     assert export_main([str(run_dir), "--output", str(tmp_path / "hf")]) == 0
@@ -92,7 +92,7 @@ def test_lm_eval_reads_export(trained_run, tmp_path):
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from pretraining.export_cli import export_checkpoint
+    from pretraining.evaluate.export import export_checkpoint
 
     hf = export_checkpoint(trained_run[0], tmp_path / "hf")
     lm = HFLM(pretrained=str(hf), batch_size=1, device="cpu")
@@ -103,8 +103,8 @@ def test_lm_eval_reads_export(trained_run, tmp_path):
 
 def test_clm_objective_ignores_padding():
     torch.manual_seed(0)
-    from pretraining.model_config import ModelConfig
-    from pretraining.model_registry import build_model
+    from pretraining.config import ModelConfig
+    from pretraining.models.registry import build_model
 
     model = build_model(ModelConfig(dimension=32, num_layers=1, num_heads=2, ffn_hidden_size=64, vocab_size=50))
     a = torch.randint(0, 50, (1, 9))
@@ -161,7 +161,7 @@ def test_cli_refuses_other_model_in_run_dir(trained_run, tiny_config, tiny_data,
 
 
 def test_trains_on_a_mix_file(tiny_config, tiny_data, tiny_overrides, tmp_path):
-    from pretraining.trainer.data import load_data_mix
+    from pretraining.data.batches import load_data_mix
 
     mix = load_data_mix(tiny_data["mix"])
     assert [round(d.weight, 2) for d in mix.domains] == [0.7, 0.3]
@@ -174,8 +174,8 @@ def test_trains_on_a_mix_file(tiny_config, tiny_data, tiny_overrides, tmp_path):
 
 
 def test_export_and_perplexity_errors(tiny_config, tmp_path, capsys):
-    from pretraining.export_cli import main as export_main
-    from pretraining.perplexity_cli import main as ppl_main
+    from pretraining.evaluate.export_cli import main as export_main
+    from pretraining.evaluate.perplexity_cli import main as ppl_main
 
     assert export_main([str(tmp_path / "nowhere")]) == 2
     assert "not a trainer run directory" in capsys.readouterr().err

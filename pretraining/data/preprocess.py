@@ -1,0 +1,388 @@
+"""Documents (Arrow / HF ``save_to_disk`` / parquet / jsonl(.gz/.zst)) → a Megatron indexed dataset (.bin/.idx).
+
+Pipeline, streaming so memory stays flat in the input size:
+
+1. the main process reads documents with :func:`njsl.documents.iter_documents` (one input file = one shard)
+   and cuts them into batches;
+2. worker processes tokenize whole batches with one fast-tokenizer call each (at most ``2 × workers``
+   batches in flight, so a slow writer never lets the reader run ahead and fill memory);
+3. the main process appends each document (+ EOD) with megatron-core's ``IndexedDatasetBuilder``
+   (``uint16`` when the vocabulary fits, else ``int32``: ``DType.optimal_dtype``).
+
+Atomicity and resume: each shard is written to ``<work dir>/shard-NNNNN.{bin,idx}`` under temporary names
+and committed by a small marker JSON (source hash + settings). A rerun reuses every shard whose marker
+matches and redoes the rest. The final pair is assembled under temporary names and renamed in the order
+``.bin`` → manifest → ``.idx``: megatron needs the ``.idx``, so until the last rename nothing looks complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import shutil
+import time
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from njsl.atomic import atomic_open, write_text_atomic
+from njsl.documents import JSONL_SUFFIXES, DocumentFormatError, ReadReport, input_files, iter_documents
+
+MANIFEST_FORMAT = "njsl-megatron-manifest/1"
+_SHARD_FORMAT = 1  # bump when the shard layout changes, so old work dirs are not reused
+
+
+class PreprocessError(ValueError):
+    """Bad preprocessing options (tokenizer without an EOS token, bad worker count, ...)."""
+
+
+@dataclass
+class PreprocessResult:
+    prefix: Path
+    manifest: dict
+    resumed_shards: int = 0
+
+    @property
+    def bin_path(self) -> Path:
+        return self.prefix.with_name(self.prefix.name + ".bin")
+
+    @property
+    def idx_path(self) -> Path:
+        return self.prefix.with_name(self.prefix.name + ".idx")
+
+
+# ------------------------------------------------------------------------------------------------ workers
+_WORKER_ENCODE = None  # one tokenizer per worker process, built once by the pool initializer
+
+
+def _worker_init(payload: tuple[str, str]) -> None:
+    global _WORKER_ENCODE
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one core per worker: the pool is the parallelism
+    from tokenization.tokenizer import encoder_from_payload
+
+    _WORKER_ENCODE = encoder_from_payload(payload)
+
+
+def _encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Tokenize a batch; return (all ids concatenated, ids per document, utf-8 bytes of the batch)."""
+    ids = _WORKER_ENCODE(texts)
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    flat = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(lengths.sum()))
+    return flat, lengths, sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+
+
+class _Encoder:
+    """Runs ``_encode`` in-process (1 worker) or in a bounded pool of spawned processes (>1)."""
+
+    def __init__(self, payload: tuple[str, str], workers: int):
+        self.workers = workers
+        if workers > 1:
+            # spawn, not fork: the parent may hold Rust tokenizer threads or torch state.
+            self.pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(payload,))
+        else:
+            self.pool = None
+            _worker_init(payload)
+
+    def map(self, batches: Iterator[list[str]]) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        if self.pool is None:
+            yield from map(_encode, batches)
+            return
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(self.pool.apply_async(_encode, (batch,)))
+            if len(pending) >= 2 * self.workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _megatron_indexed():
+    with warnings.catch_warnings():  # megatron warns about missing Apex/TE at import; irrelevant here
+        warnings.simplefilter("ignore")
+        from megatron.core.datasets import indexed_dataset
+    return indexed_dataset
+
+
+def default_output_name(input_path: str | os.PathLike, text_column: str = "text") -> str:
+    """Megatron's naming: ``<input stem>_<text column>_document``."""
+    name = Path(input_path).name
+    for suffix in sorted(JSONL_SUFFIXES + (".parquet", ".arrow"), key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return f"{name}_{text_column}_document"
+
+
+def hash_source(path: Path) -> str:
+    """sha256 of a file, or of every file (names + bytes) of a folder such as an HF ``save_to_disk`` dataset."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _batches(docs, report_texts: list | None, batch_docs: int, batch_chars: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    chars = 0
+    for doc in docs:
+        if report_texts is not None:
+            report_texts.append(doc)
+        batch.append(doc.text)
+        chars += len(doc.text)
+        if len(batch) >= batch_docs or chars >= batch_chars:
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch
+
+
+def _remove_quietly(*paths: Path) -> None:
+    for p in paths:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+
+
+@dataclass
+class _ShardStats:
+    documents: int = 0
+    tokens: int = 0
+    text_bytes: int = 0
+    empty_documents: int = 0
+    malformed_lines: int = 0
+    decode_replacements: int = 0
+    first_malformed: list = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------ main API
+def preprocess(
+    input_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    tokenizer: str,
+    *,
+    workers: int = 1,
+    json_dir: str | os.PathLike | None = None,
+    text_column: str = "text",
+    append_eod: bool = True,
+    limit: int | None = None,
+    keep_jsonl: bool = False,
+    output_prefix: str | None = None,
+    batch_docs: int = 256,
+    batch_chars: int = 1 << 20,
+    progress: bool | None = None,
+) -> PreprocessResult:
+    """Tokenize every document under ``input_path`` into ``<output_dir>/<name>.{bin,idx}`` + manifest.
+
+    ``json_dir`` holds the per-shard work files (resume state) and, with ``keep_jsonl``, the intermediate
+    jsonl of exactly the documents written; it defaults to ``output_dir``. ``limit`` caps the number of
+    (non-empty) documents. Returns the prefix and the manifest (also written to ``<prefix>.manifest.json``).
+    """
+    from tqdm import tqdm
+
+    from tokenization.tokenizer import load_tokenizer
+
+    t0 = time.time()
+    if workers < 1:
+        raise PreprocessError(f"workers must be >= 1, got {workers}")
+    if limit is not None and limit < 1:
+        raise PreprocessError(f"--limit must be >= 1, got {limit}")
+    input_path = Path(input_path)
+    sources = input_files(input_path)  # FileNotFoundError / DocumentFormatError name the problem
+    tok = load_tokenizer(tokenizer)
+    if append_eod and tok.eod_id is None:
+        raise PreprocessError(
+            f"tokenizer {tokenizer!r} has no EOS token to append as end-of-document; "
+            "pick a tokenizer with one, or pass --no_append_eod"
+        )
+    idx_mod = _megatron_indexed()
+    dtype = idx_mod.DType.optimal_dtype(tok.vocab_size)
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    name = output_prefix or default_output_name(input_path, text_column)
+    prefix = output_dir / name
+    json_dir = Path(json_dir) if json_dir is not None else output_dir
+    work = json_dir / f".{name}.work"
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in work.glob("*.tmp*"):  # leftovers of a killed run: never reused
+        _remove_quietly(stale)
+
+    payload = tok.worker_payload()
+    settings = {
+        "format": _SHARD_FORMAT, "tokenizer": tok.spec, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
+        # the tokenizer's content, not just its name: a retrained tokenizer in the same folder invalidates shards
+        "tokenizer_sha256": hashlib.sha256("\0".join(payload).encode("utf-8", "surrogatepass")).hexdigest(),
+        "append_eod": append_eod, "text_column": text_column, "dtype": np.dtype(dtype).name,
+    }
+    shard_infos: list[dict] = []
+    resumed = 0
+    remaining = limit
+    encoder: list[_Encoder] = []  # started on the first shard that needs tokenizing
+    with contextlib.ExitStack() as stack:
+        stack.callback(lambda: [e.close() for e in encoder])
+        # the intermediate jsonl commits (renames) only when the with-block ends without error
+        jsonl_fh = (stack.enter_context(atomic_open(json_dir / f"{name}.jsonl", "w", encoding="utf-8"))
+                    if keep_jsonl else None)
+        for i, src in enumerate(tqdm(sources, desc="shards", unit="shard",
+                                     disable=None if progress is None else not progress)):
+            if remaining is not None and remaining <= 0:
+                break
+            shard = work / f"shard-{i:05d}"
+            marker = shard.with_suffix(".json")
+            expected = {**settings, "source": str(src.resolve()), "sha256": hash_source(src), "limit": remaining}
+            info = _read_marker(marker)
+            reusable = (info is not None and info.get("key") == expected and not keep_jsonl
+                        and all(Path(str(shard) + s).exists() for s in (".bin", ".idx")))
+            if reusable:
+                resumed += 1
+            else:
+                if not encoder:
+                    encoder.append(_Encoder(payload, workers))
+                _remove_quietly(marker)
+                stats = _write_shard(src, shard, encoder[0], idx_mod, dtype, tok.eod_id if append_eod else None,
+                                     text_column, remaining, jsonl_fh, batch_docs, batch_chars, progress)
+                info = {"key": expected, "stats": stats.__dict__, "bytes": _size(src)}
+                write_text_atomic(marker, json.dumps(info, indent=1))  # the shard's commit point
+            shard_infos.append(info)
+            if remaining is not None:
+                remaining -= info["stats"]["documents"]
+        manifest = _assemble(prefix, work, shard_infos, idx_mod, dtype, tok, settings, t0, workers, limit,
+                             input_path)
+    shutil.rmtree(work, ignore_errors=True)
+    return PreprocessResult(prefix, manifest, resumed)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _read_marker(marker: Path) -> dict | None:
+    try:
+        return json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_shard(src, shard: Path, encoder: _Encoder, idx_mod, dtype, eod_id, text_column, limit, jsonl_fh,
+                 batch_docs, batch_chars, progress) -> _ShardStats:
+    from tqdm import tqdm
+
+    report = ReadReport()
+    stats = _ShardStats()
+    tmp_bin = Path(f"{shard}.tmp.bin")
+    tmp_idx = Path(f"{shard}.tmp.idx")
+    kept_docs: list | None = [] if jsonl_fh is not None else None
+    docs = iter_documents(src, text_column=text_column, limit=limit, report=report)
+    builder = idx_mod.IndexedDatasetBuilder(str(tmp_bin), dtype=dtype)
+    eod = np.array([eod_id], dtype=np.int64) if eod_id is not None else None
+    bar = tqdm(desc=Path(src).name, unit="doc", disable=None if progress is None else not progress, leave=False)
+    try:
+        for flat, lengths, nbytes in encoder.map(_batches(docs, kept_docs, batch_docs, batch_chars)):
+            offsets = np.concatenate(([0], np.cumsum(lengths)))
+            for k in range(len(lengths)):
+                ids = flat[offsets[k]:offsets[k + 1]]
+                if eod is not None:
+                    ids = np.concatenate((ids, eod))
+                builder.add_document(ids, [len(ids)])
+                stats.tokens += len(ids)
+            stats.documents += len(lengths)
+            stats.text_bytes += nbytes
+            bar.update(len(lengths))
+            if kept_docs:  # the intermediate jsonl holds exactly what was tokenized, in order
+                for doc in kept_docs[: len(lengths)]:
+                    jsonl_fh.write(json.dumps({"id": doc.id, "text": doc.text}, ensure_ascii=False) + "\n")
+                del kept_docs[: len(lengths)]
+        builder.finalize(str(tmp_idx))
+    except BaseException:
+        builder.data_file.close()
+        _remove_quietly(tmp_bin, tmp_idx)
+        raise
+    finally:
+        bar.close()
+    stats.empty_documents = report.empty_documents
+    stats.malformed_lines = len(report.malformed_lines)
+    stats.decode_replacements = report.decode_replacements
+    stats.first_malformed = [f"{Path(f).name}:{n}: {why}" for f, n, why in report.malformed_lines[:10]]
+    os.replace(tmp_bin, f"{shard}.bin")
+    os.replace(tmp_idx, f"{shard}.idx")
+    return stats
+
+
+def _assemble(prefix: Path, work: Path, shard_infos, idx_mod, dtype, tok, settings, t0, workers, limit,
+              input_path) -> dict:
+    final_bin, final_idx = Path(f"{prefix}.bin"), Path(f"{prefix}.idx")
+    manifest_path = Path(f"{prefix}.manifest.json")
+    tmp_bin, tmp_idx = Path(f"{prefix}.tmp-{os.getpid()}.bin"), Path(f"{prefix}.tmp-{os.getpid()}.idx")
+    shards = [work / f"shard-{i:05d}" for i in range(len(shard_infos))]
+    try:
+        if len(shards) == 1:  # nothing to concatenate
+            os.replace(f"{shards[0]}.bin", tmp_bin)
+            os.replace(f"{shards[0]}.idx", tmp_idx)
+        else:
+            builder = idx_mod.IndexedDatasetBuilder(str(tmp_bin), dtype=dtype)
+            for shard in shards:
+                builder.add_index(str(shard))
+            builder.finalize(str(tmp_idx))
+    except BaseException:
+        _remove_quietly(tmp_bin, tmp_idx)
+        raise
+    total = lambda key: sum(int(s["stats"][key]) for s in shard_infos)  # noqa: E731
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "prefix": prefix.name,
+        "input": str(input_path),
+        "dtype": settings["dtype"],
+        "tokenizer": {"name": tok.spec, "kind": tok.kind, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id},
+        "append_eod": settings["append_eod"],
+        "text_column": settings["text_column"],
+        "limit": limit,
+        "documents": total("documents"),
+        "tokens": total("tokens"),
+        "text_bytes": total("text_bytes"),
+        "source_bytes": sum(s["bytes"] for s in shard_infos),
+        "bin_bytes": tmp_bin.stat().st_size,
+        "skipped": {"empty_documents": total("empty_documents"), "malformed_lines": total("malformed_lines"),
+                    "decode_replacements": total("decode_replacements")},
+        "sources": [{"path": s["key"]["source"], "sha256": s["key"]["sha256"], "bytes": s["bytes"],
+                     "documents": s["stats"]["documents"], "tokens": s["stats"]["tokens"],
+                     "malformed": s["stats"]["first_malformed"]} for s in shard_infos],
+        "workers": workers,
+        "seconds": round(time.time() - t0, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    # Commit order: drop the old .idx first (an old pair must not pair with a new .bin), then .bin,
+    # manifest, and the .idx last: megatron cannot open a prefix without its .idx.
+    _remove_quietly(final_idx)
+    os.replace(tmp_bin, final_bin)
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=1))
+    os.replace(tmp_idx, final_idx)
+    return manifest
+
+
+def read_manifest(prefix: str | os.PathLike) -> dict | None:
+    """The manifest beside ``prefix`` (``<prefix>.manifest.json``), or None when there is none."""
+    path = Path(f"{prefix}.manifest.json")
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DocumentFormatError(f"{path}: manifest is not valid JSON ({exc}); rerun njsl preprocess") from exc

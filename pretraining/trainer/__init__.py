@@ -1,7 +1,0 @@
-"""The trainer: Llama-2-style pretraining on data mixes with PyTorch distributed (FSDP2/DDP), resumable.
-
-``train(run_config, run_dir)`` is the entry point; ``njsl train`` (``pretraining.train_cli``) wraps it.
-"""
-from pretraining.trainer.loop import TrainingDiverged, plan, train, train_step
-
-__all__ = ["train", "train_step", "plan", "TrainingDiverged"]
