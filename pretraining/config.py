@@ -77,6 +77,18 @@ def _integral(value: Any) -> Any:
     return value
 
 
+def _token_count(value: Any) -> Any:
+    # token counts take the suffixes the mix report takes ("10B", "300M"): one parser everywhere
+    if isinstance(value, str) and value.strip()[-1:].upper() in tuple("KMBGT"):
+        from pretraining.data.mixes import MixError, parse_token_count
+
+        try:
+            return parse_token_count(value)
+        except MixError:
+            return value
+    return _integral(value)
+
+
 def _number(value: Any) -> Any:
     # YAML 1.1 reads 1.5e-4 as a string; accept numeric strings for float fields
     if isinstance(value, str):
@@ -96,6 +108,8 @@ def _alias(field: str):
 PositiveInt = Annotated[int, BeforeValidator(_integral), Field(strict=True, gt=0, description="a positive integer")]
 NonNegativeInt = Annotated[int, BeforeValidator(_integral),
                            Field(strict=True, ge=0, description="a non-negative integer")]
+TokenCount = Annotated[int, BeforeValidator(_token_count),
+                      Field(strict=True, gt=0, description="a token count such as 300M, 1.5B or 2e9")]
 PositiveFloat = Annotated[float, BeforeValidator(_number), Field(strict=True, gt=0, description="a positive number")]
 NonNegativeFloat = Annotated[float, BeforeValidator(_number),
                              Field(strict=True, ge=0, description="a non-negative number")]
@@ -265,10 +279,10 @@ class TrainingConfig(_Section):
     """Optimisation, schedule, parallelism and bookkeeping. Defaults are the paper's schedule."""
 
     global_batch_size: PositiveInt | None = 512  # sequences per optimizer step (all ranks, all micro-batches)
-    global_batch_tokens: PositiveInt | None = None  # alternative to global_batch_size: tokens per step
+    global_batch_tokens: TokenCount | None = None  # alternative to global_batch_size: tokens per step
     micro_batch_size: PositiveInt = 8  # sequences per rank per forward/backward
-    train_tokens: PositiveInt | None = None  # token budget; steps = ceil(tokens / (global batch x seq len))
-    max_steps: PositiveInt | None = None  # overrides train_tokens when given
+    train_tokens: TokenCount | None = None  # token budget; steps = ceil(tokens / (global batch x seq len))
+    max_steps: PositiveInt | None = None  # stop after this step (schedule from train_tokens; without it, the length)
     lr: NonNegativeFloat = 1.5e-4
     min_lr: NonNegativeFloat = 1e-5
     warmup_steps: NonNegativeInt = 100
@@ -291,6 +305,7 @@ class TrainingConfig(_Section):
     compile: Flag = False
     activation_checkpointing: Flag = False
     wandb_project: str | None = None  # default: $WANDB_PROJECT
+    data_workers: NonNegativeInt = 2  # DataLoader worker processes reading samples ahead of the step (0: in the loop)
 
     @model_validator(mode="after")
     def _check(self) -> TrainingConfig:

@@ -46,11 +46,24 @@ def get_objective(name: str) -> Objective:
     return OBJECTIVES.get(name)
 
 
-def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Summed cross-entropy over the positions whose label is not -100 (the default ``token_loss``)."""
-    # fp32 log-softmax: bf16 cross-entropy over a 32k vocabulary loses ~2 digits
-    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100,
-                           reduction="sum")
+def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor, chunk_tokens: int = 8192) -> torch.Tensor:
+    """Summed cross-entropy in fp32 (labels -100 ignored), whatever the logits' precision.
+
+    fp32 logits (CPU): one ``F.cross_entropy`` call. bf16/fp16 logits (GPU): kept in bf16 and upcast chunk by
+    chunk of ``chunk_tokens`` positions, each chunk recomputed in backward (activation checkpointing), so
+    neither a full fp32 copy of the ``[tokens, vocab]`` logits nor its fp32 gradient is ever held; bf16
+    log-softmax over a 32k vocabulary would lose ~2 digits, fp32 per chunk does not.
+    """
+    flat, target = logits.reshape(-1, logits.size(-1)), labels.reshape(-1)
+    if logits.dtype == torch.float32 or flat.size(0) <= chunk_tokens:
+        return F.cross_entropy(flat.float(), target, ignore_index=-100, reduction="sum")
+    from torch.utils.checkpoint import checkpoint
+
+    def piece(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(x.float(), y, ignore_index=-100, reduction="sum")
+
+    return sum(checkpoint(piece, flat[i:i + chunk_tokens], target[i:i + chunk_tokens], use_reentrant=False)
+               for i in range(0, flat.size(0), chunk_tokens))
 
 
 def with_router_aux_loss(model: nn.Module, output, loss_sum: torch.Tensor, n_tokens: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@
 Layout: ``checkpoints/step_N/`` (DCP shards + ``trainer_state_rank{r}.pt``) and ``checkpoints/latest`` -> step_N.
 Each checkpoint is written into ``step_N.partial`` and renamed when every rank finished, so a run killed
 during a save (kill -9) leaves no checkpoint that looks complete; resuming skips and removes partial ones.
+The trainer saves with :class:`AsyncCheckpointer` (``dcp.async_save``: staged to CPU, written in the background).
 """
 from __future__ import annotations
 
@@ -59,19 +60,8 @@ def _set_rng_state(state: dict, generator: torch.Generator | None) -> None:
         generator.set_state(state["objective"])
 
 
-def save_checkpoint(ckpt_dir: Path, step: int, model, optimizer, scheduler, trainer_state: dict,
-                    generator: torch.Generator | None, rank: int, keep_last: int) -> Path:
-    """Collective: every rank calls it. Returns the finished ``step_N`` folder."""
-    final, partial = ckpt_dir / f"step_{step}", ckpt_dir / f"step_{step}.partial"
-    if rank == 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-    barrier()
-    model_sd, optim_sd = get_state_dict(model, optimizer)
-    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(partial))
-    # small per-rank state: torch.save is enough and keeps RNG streams rank-specific
-    torch.save({"trainer": trainer_state, "scheduler": scheduler.state_dict(), "rng": _rng_state(generator)},
-               partial / f"trainer_state_rank{rank}.pt")
+def _finish(ckpt_dir: Path, partial: Path, final: Path, rank: int, keep_last: int) -> None:
+    """Collective: once every rank wrote its shards, rename ``step_N.partial`` and switch ``latest``."""
     barrier()
     if rank == 0:
         if final.exists():
@@ -84,7 +74,77 @@ def save_checkpoint(ckpt_dir: Path, step: int, model, optimizer, scheduler, trai
         for _, old in step_dirs(ckpt_dir)[:-keep_last]:
             shutil.rmtree(old, ignore_errors=True)
     barrier()
+
+
+def _begin(ckpt_dir: Path, step: int, model, optimizer, scheduler, trainer_state: dict,
+           generator: torch.Generator | None, rank: int) -> tuple[Path, Path, dict]:
+    final, partial = ckpt_dir / f"step_{step}", ckpt_dir / f"step_{step}.partial"
+    if rank == 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+    barrier()
+    model_sd, optim_sd = get_state_dict(model, optimizer)
+    # small per-rank state: torch.save is enough and keeps RNG streams rank-specific
+    torch.save({"trainer": trainer_state, "scheduler": scheduler.state_dict(), "rng": _rng_state(generator)},
+               partial / f"trainer_state_rank{rank}.pt")
+    return final, partial, {"model": model_sd, "optim": optim_sd}
+
+
+def save_checkpoint(ckpt_dir: Path, step: int, model, optimizer, scheduler, trainer_state: dict,
+                    generator: torch.Generator | None, rank: int, keep_last: int) -> Path:
+    """Collective, synchronous: every rank calls it. Returns the finished ``step_N`` folder."""
+    final, partial, state = _begin(ckpt_dir, step, model, optimizer, scheduler, trainer_state, generator, rank)
+    dcp.save(state, checkpoint_id=str(partial))
+    _finish(ckpt_dir, partial, final, rank, keep_last)
     return final
+
+
+class AsyncCheckpointer:
+    """``dcp.async_save`` with staging: the training thread only copies the state into (pinned) CPU memory;
+    a background thread writes it, and training goes on.
+
+    The checkpoint stays ``step_N.partial`` until :meth:`finish` (collective) renames it once every rank's write
+    is done; the loop calls :meth:`finish_if_done` at log steps (ranks agree on "done" there) and :meth:`finish`
+    before the next save, on a stop signal and at the end. A kill before that leaves only a partial folder,
+    which resuming removes; the previous checkpoint stays ``latest``.
+    """
+
+    def __init__(self, ckpt_dir: Path, rank: int, keep_last: int, *, cuda: bool, process_group=None):
+        from torch.distributed.checkpoint.staging import DefaultStager, StagingOptions
+
+        self.ckpt_dir, self.rank, self.keep_last, self.pg = ckpt_dir, rank, keep_last, process_group
+        # pinned memory + non-blocking copies on GPU; on CPU the stager still deep-copies (weights move on)
+        self.stager = DefaultStager(StagingOptions(cuda, False, False, cuda))
+        self.pending: tuple | None = None  # (final, partial, upload future)
+
+    def save(self, step: int, model, optimizer, scheduler, trainer_state: dict,
+             generator: torch.Generator | None) -> None:
+        """Collective: stage this step's state and start writing it in the background."""
+        self.finish()
+        final, partial, state = _begin(self.ckpt_dir, step, model, optimizer, scheduler, trainer_state, generator,
+                                       self.rank)
+        result = dcp.async_save(state, checkpoint_id=str(partial), async_stager=self.stager, process_group=self.pg)
+        upload = getattr(result, "upload_completion", result)
+        if hasattr(result, "staging_completion"):
+            result.staging_completion.result()  # the weights may change only after they were copied
+        self.pending = (final, partial, upload)
+
+    def done(self) -> bool:
+        """This rank's background write has ended (or nothing is pending)."""
+        return self.pending is None or self.pending[2].done()
+
+    def finish(self) -> Path | None:
+        """Collective: wait for the pending write and make it the latest checkpoint; returns it (None: none)."""
+        if self.pending is None:
+            return None
+        final, partial, upload = self.pending
+        self.pending = None
+        upload.result()  # re-raises a failed write here rather than losing it silently
+        _finish(self.ckpt_dir, partial, final, self.rank, self.keep_last)
+        return final
+
+    def close(self) -> None:
+        self.stager.close()
 
 
 def load_checkpoint(path: Path, model, optimizer, scheduler, generator: torch.Generator | None, rank: int) -> dict:

@@ -7,33 +7,38 @@ import math
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
 
 from njsl.atomic import write_text_atomic
 from pretraining.config import ConfigError, RunConfig
+from pretraining.data.batches import StepBatches, build_datasets, check_vocab, eval_batches, step_loader
 from pretraining.models.counts import flops_per_token, format_params, steps_for_budget
-from pretraining.models.registry import build_model, count_parameters
 from pretraining.models.objectives import PAD_ID, get_objective
+from pretraining.models.registry import build_model, count_parameters
 from pretraining.train import checkpoint as ckpt
-from pretraining.data.batches import build_datasets, check_vocab, eval_batches, step_batch
+from pretraining.train import resume
 from pretraining.train.distributed import (DistInfo, all_reduce_sum, autocast, barrier, destroy_distributed,
-                                             gradient_sync, init_distributed, parallelize, resolve_precision)
-from pretraining.train.metrics import (MetricsLogger, init_wandb, memory_gib, peak_flops, truncate_metrics)
-from pretraining.train.schedule import lr_lambda
+                                           gradient_sync, init_distributed, parallelize, resolve_precision)
+from pretraining.train.metrics import MetricsLogger, init_wandb, memory_gib, peak_flops, truncate_metrics
+from pretraining.train.schedule import lr_lambda, warmup_warning
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf; the message names the step and the last good checkpoint."""
 
 
-def train_step(model, optimizer, scheduler, batches, objective, *, generator, mode, amp, grad_clip,
-               world_size) -> tuple[float, int, float]:
-    """One optimizer step over this rank's micro-batches. Returns (loss per token, tokens, grad norm).
+def train_step(model, optimizer, scheduler, batches, loss_fn, *, generator, mode, amp, grad_clip,
+               world_size) -> torch.Tensor:
+    """One optimizer step over this rank's micro-batches, without a host sync on GPU.
 
+    Returns a device tensor ``[loss per token, tokens, grad norm, skipped]``; read it at log steps only.
     The loss is token-weighted over the whole global batch: each micro-batch back-propagates its loss *sum*,
-    and the gradients are divided once by the global token count (padding never counts).
+    and the gradients are divided once by the global token count (padding never counts). A step whose loss
+    or gradient norm is NaN/inf is skipped (weights and optimizer state unchanged; ``skipped`` = 1); the LR
+    schedule still advances, since the LR is a function of the step.
     """
     device = next(model.parameters()).device
     optimizer.zero_grad(set_to_none=True)
@@ -41,23 +46,39 @@ def train_step(model, optimizer, scheduler, batches, objective, *, generator, mo
     for i, tokens in enumerate(batches):
         with gradient_sync(model, mode, enabled=i == len(batches) - 1):
             with amp:  # forward under autocast (DDP/single device + bf16); backward outside, as PyTorch advises
-                ls, n = objective(model, tokens.to(device, non_blocking=True), PAD_ID, generator)
+                ls, n = loss_fn(model, tokens.to(device, non_blocking=True), PAD_ID, generator)
             ls.backward()
         loss_sum += ls.detach().float()
         n_tokens += n
     totals = all_reduce_sum(torch.stack([loss_sum, n_tokens.float()]))
     # DDP/FSDP average gradients over ranks: x world / tokens turns the summed loss into a per-token mean
-    scale = world_size / max(totals[1].item(), 1.0)  # a Python float: FSDP2 grads are DTensors
-    for p in model.parameters():
-        if p.grad is not None:
-            p.grad.mul_(scale)
+    _scale_grads(model, world_size / totals[1].clamp(min=1.0))
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf"))
     grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
-    loss = (totals[0] / totals[1].clamp(min=1)).item()
-    if math.isfinite(loss):  # never step on a diverged loss: the weights stay those of the last good step
+    loss = totals[0] / totals[1].clamp(min=1)
+    ok = torch.isfinite(loss) & torch.isfinite(grad_norm)
+    _step_if(optimizer, ok)
+    scheduler.step()
+    return torch.stack([loss, totals[1], grad_norm.float(), (~ok).float()])
+
+
+def _scale_grads(model, scale: torch.Tensor) -> None:
+    # FSDP2 grads are DTensors sharded alike on every rank: scaling the local shards scales the whole
+    grads = [getattr(p.grad, "_local_tensor", p.grad) for p in model.parameters() if p.grad is not None]
+    torch._foreach_mul_(grads, scale)
+
+
+def _step_if(optimizer, ok: torch.Tensor) -> None:
+    """``optimizer.step()`` unless ``ok`` is False, decided where the flag lives.
+
+    Fused AdamW (GPU) takes the flag as ``found_inf`` and skips the update in the kernel: no host sync.
+    Elsewhere (CPU) the flag is host memory, so reading it costs nothing.
+    """
+    if optimizer.defaults.get("fused"):
+        optimizer.found_inf = (~ok).float()
         optimizer.step()
-        scheduler.step()
-    return loss, int(totals[1].item()), float(grad_norm)
+    elif bool(ok):
+        optimizer.step()
 
 
 @torch.no_grad()
@@ -119,35 +140,41 @@ class _StopFlag:
 
 
 def plan(cfg: RunConfig, world_size: int) -> dict:
-    """Batch arithmetic of a run: global batch, accumulation steps, total steps, tokens per step."""
+    """Batch arithmetic of a run: global batch, accumulation steps, scheduled steps, stop step, tokens per step.
+
+    ``steps`` (the schedule's length) comes from ``train_tokens``; ``max_steps`` only stops the run early
+    (``stop_at``), unless there is no token budget: then it is the schedule's length too.
+    """
     m, t = cfg.model, cfg.training
     gb = t.batch_sequences(m.sequence_length)
     per_micro = t.micro_batch_size * world_size
     if gb % per_micro:
         raise ConfigError(f"training.global_batch_size: {gb} sequences is not a multiple of micro_batch_size "
                           f"{t.micro_batch_size} x {world_size} ranks")
-    if t.max_steps:
-        steps = t.max_steps
-    elif t.train_tokens:
+    if t.train_tokens:
         steps = steps_for_budget(t.train_tokens, gb, m.sequence_length)
+    elif t.max_steps:
+        steps = t.max_steps
     else:
         raise ConfigError("training.train_tokens: give a token budget (or training.max_steps)")
     return {"global_batch": gb, "accumulation": gb // per_micro, "steps": steps,
-            "tokens_per_step": gb * m.sequence_length}
+            "stop_at": min(steps, t.max_steps or steps), "tokens_per_step": gb * m.sequence_length}
 
 
-def train(cfg: RunConfig, run_dir: str | Path, *, progress: bool | None = None) -> dict:
-    """Train ``cfg`` into ``run_dir`` (resuming from its latest checkpoint). Returns the final run_info."""
+def train(cfg: RunConfig, run_dir: str | Path, *, progress: bool | None = None, extend: bool = False) -> dict:
+    """Train ``cfg`` into ``run_dir`` (resuming from its latest checkpoint). Returns the final run_info.
+
+    Resuming is exact or refused (:mod:`pretraining.train.resume`); ``extend`` continues a run with a larger
+    token budget (same samples for the steps taken, a re-warmed schedule for the new ones).
+    """
     info = init_distributed()
     try:
-        return _train(cfg, Path(run_dir), info, progress)
+        return _train(cfg, Path(run_dir), info, progress, extend)
     finally:
         destroy_distributed()
 
 
-def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None) -> dict:
-    from tqdm import tqdm
-
+def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None, extend: bool) -> dict:
     m, t = cfg.model, cfg.training
     if not cfg.data.path or not cfg.data.tokenizer:
         raise ConfigError("data.path: training needs a data path (mix or .bin/.idx prefix) and data.tokenizer")
@@ -159,7 +186,16 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
     check_vocab(cfg.data.path, m.vocab_size)
     p = plan(cfg, info.world_size)
     ckpt_dir, metrics_path = run_dir / "checkpoints", run_dir / "metrics.jsonl"
-    _write_config(cfg, run_dir, info)
+    fp = resume.fingerprint(cfg, p["steps"], vocab, eod)
+    ends = resume.check_resume(run_dir, fp, extend=extend, has_checkpoint=ckpt.latest_checkpoint(ckpt_dir) is not None)
+    barrier()  # every rank checked the old state before rank 0 replaces it
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", cfg.to_yaml())
+        resume.write_state(run_dir, fp, ends)
+        if (msg := warmup_warning(t.warmup_steps, ends[0])) is not None:
+            warnings.warn(msg, stacklevel=2)
+    barrier()
 
     torch.manual_seed(t.seed)  # identical initial weights on every rank (FSDP then shards them)
     dtype = resolve_precision(t, info.device)
@@ -173,11 +209,11 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
                                    {"params": no_decay, "weight_decay": 0.0}], lr=t.lr, betas=(t.beta1, t.beta2),
                                   eps=t.eps, fused=info.device.type == "cuda")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
-        lr=t.lr, min_lr=t.min_lr, warmup_steps=t.warmup_steps, total_steps=p["steps"]))
+        lr=t.lr, min_lr=t.min_lr, warmup_steps=t.warmup_steps, ends=ends))
     generator = torch.Generator(device=info.device).manual_seed(t.seed + info.rank)
     splits = build_datasets(cfg.data.path, seed=t.seed, sequence_length=m.sequence_length, split=t.split,
-                            vocab_size=vocab, eod_id=eod, n_train=p["steps"] * p["global_batch"], n_valid=t.eval_samples,
-                            n_test=t.eval_samples, cache_dir=str(run_dir / "data_cache"))
+                            vocab_size=vocab, eod_id=eod, n_train=p["steps"] * p["global_batch"],
+                            n_valid=t.eval_samples, n_test=t.eval_samples, cache_dir=str(run_dir / "data_cache"))
 
     if info.is_main:
         ckpt.clean_partial(ckpt_dir)
@@ -186,100 +222,155 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None)
     if last_ckpt is not None:
         state = ckpt.load_checkpoint(last_ckpt, model, optimizer, scheduler, generator, info.rank)
         start, tokens_seen = state["step"], state["tokens_seen"]
-    run_info = _run_info(cfg, run_dir, p, n_params, start, tokens_seen, last_ckpt, finished=False)
+        # the optimizer holds the LR the old schedule set for the next step; an extended schedule may differ there
+        for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
+            group["lr"] = base * fn(scheduler.last_epoch)
+    run_info = _run_info(cfg, run_dir, p, n_params, start, tokens_seen, last_ckpt, finished=start >= p["steps"])
     if info.is_main:
         truncate_metrics(metrics_path, start)
         write_text_atomic(run_dir / "run_info.json", json.dumps(run_info, indent=2))
         print(f"{cfg.name}: {format_params(n_params)} parameters ({n_params:,}), {mode} on {info.world_size} x "
               f"{info.device.type} in {str(dtype).removeprefix('torch.')}; {p['steps']} steps of "
               f"{p['global_batch']} x {m.sequence_length} tokens ({p['accumulation']} micro-batches of "
-              f"{t.micro_batch_size}/rank)" + (f"; resuming after step {start}" if start else ""), file=sys.stderr)
+              f"{t.micro_batch_size}/rank)" + (f", stopping after step {p['stop_at']}" if p["stop_at"] < p["steps"]
+                                               else "") + (f"; resuming after step {start}" if start else "")
+              + (f"; extended: schedule segments end at steps {ends}" if len(ends) > 1 else ""), file=sys.stderr)
     # a stable wandb id per run directory: a resumed run continues the same wandb run
     wandb_id = f"{run_dir.name}-{hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:8]}"
     wandb_run = init_wandb(t.wandb_project, run_dir, cfg.name, cfg.to_dict(), wandb_id) if info.is_main else None
-    logger = MetricsLogger(metrics_path, info.is_main, wandb_run)
-    objective, amp = get_objective(m.objective), autocast(mode, dtype, info.device)
-    flops_tok, peak = flops_per_token(m), peak_flops(info.device)
-    step = start
-    # progress bar on rank 0 only; None = shown when stderr is a terminal
-    show = None if progress is None else not progress
-    with _StopFlag() as stop, tqdm(total=p["steps"], initial=start, disable=True if not info.is_main else show,
-                                   desc=cfg.name, unit="step") as bar:
-        for step in range(start + 1, p["steps"] + 1):
-            t0 = time.perf_counter()
-            batches = [step_batch(splits.train, step, i, global_batch=p["global_batch"],
-                                  micro_batch=t.micro_batch_size, rank=info.rank, world_size=info.world_size)
-                       for i in range(p["accumulation"])]
-            loss, n_tok, gnorm = train_step(model, optimizer, scheduler, batches, objective, generator=generator,
-                                            mode=mode, amp=amp, grad_clip=t.grad_clip, world_size=info.world_size)
-            if not math.isfinite(loss):
-                raise TrainingDiverged(f"loss is {loss} at step {step}; the run stopped. Last good checkpoint: "
-                                       f"{last_ckpt or 'none (no checkpoint written yet)'}")
-            if info.device.type == "cuda":
-                torch.cuda.synchronize()
-            dt = time.perf_counter() - t0
-            tokens_seen += p["tokens_per_step"]
-            tps = p["tokens_per_step"] / dt
-            if step % t.log_every == 0 or step == p["steps"]:
-                logger.log({"kind": "train", "step": step, "loss": loss, "lr": scheduler.get_last_lr()[0],
-                            "grad_norm": gnorm, "tokens": n_tok, "tokens_seen": tokens_seen, "step_time_s": dt,
-                            "tokens_per_s": tps, "tokens_per_s_per_device": tps / info.world_size,
-                            "mfu": flops_tok * tps / (peak * info.world_size) if peak else None,
-                            "memory_gib": memory_gib(info.device)})
-            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tps:,.0f}")
-            bar.update(1)
-            if splits.valid is not None and t.eval_every and (step % t.eval_every == 0 or step == p["steps"]):
-                logger.log({"kind": "eval", "step": step, **evaluate(
-                    model, splits.valid, objective, samples=t.eval_samples, micro_batch=t.micro_batch_size,
-                    info=info, amp=amp, seed=t.seed)})
-            if splits.test is not None and step == p["steps"]:  # held-out test split, once at the end
-                result = evaluate(model, splits.test, objective, samples=t.eval_samples,
-                                  micro_batch=t.micro_batch_size, info=info, amp=amp, seed=t.seed)
-                logger.log({"kind": "test", "step": step,
-                            **{k.replace("val_", "test_", 1): v for k, v in result.items()}})
-            stopping = _agree(stop.signal is not None, info)
-            if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == p["steps"] or stopping:
-                last_ckpt = ckpt.save_checkpoint(ckpt_dir, step, model, optimizer, scheduler,
-                                                 {"step": step, "tokens_seen": tokens_seen}, generator,
-                                                 info.rank, t.keep_last)
-                run_info = _run_info(cfg, run_dir, p, n_params, step, tokens_seen, last_ckpt,
-                                     finished=step == p["steps"])
-                if info.is_main:
-                    write_text_atomic(run_dir / "run_info.json", json.dumps(run_info, indent=2))
-            if stopping:
-                if info.is_main:
-                    print(f"signal {stop.signal}: checkpointed step {step} to {last_ckpt}; rerun to resume",
-                          file=sys.stderr)
-                break
-    logger.close()
-    return run_info
+    loop = _Loop(cfg, p, info, run_dir, n_params, model, optimizer, scheduler, generator, splits, mode, dtype,
+                 MetricsLogger(metrics_path, info.is_main, wandb_run))
+    try:
+        return loop.run(start, tokens_seen, last_ckpt, progress)
+    finally:
+        loop.close()
+
+
+class _Loop:
+    """Step / log / evaluate / checkpoint until ``stop_at``. Host syncs happen only at log and checkpoint steps.
+
+    Extension points: ``loss_fn`` (from the objective registry), ``on_log`` (callbacks ``fn(record, model)``
+    run at log steps, e.g. extra norms; they may add keys to the record).
+    """
+
+    def __init__(self, cfg, p, info, run_dir, n_params, model, optimizer, scheduler, generator, splits, mode, dtype,
+                 logger):
+        self.cfg, self.p, self.info, self.run_dir, self.n_params = cfg, p, info, run_dir, n_params
+        self.model, self.optimizer, self.scheduler, self.generator = model, optimizer, scheduler, generator
+        self.splits, self.mode, self.logger = splits, mode, logger
+        self.loss_fn, self.amp = get_objective(cfg.model.objective), autocast(mode, dtype, info.device)
+        self.flops_tok, self.peak = flops_per_token(cfg.model), peak_flops(info.device)
+        self.on_log: list = []
+        # a separate gloo group for background checkpoint writes: their collectives never interleave the step's
+        group = torch.distributed.new_group(backend="gloo") if info.distributed else None
+        self.ckpt = ckpt.AsyncCheckpointer(run_dir / "checkpoints", info.rank, cfg.training.keep_last,
+                                           cuda=info.device.type == "cuda", process_group=group)
+
+    def close(self) -> None:
+        self.ckpt.close()
+        self.logger.close()
+
+    def run(self, start: int, tokens_seen: int, last_ckpt, progress: bool | None) -> dict:
+        from tqdm import tqdm
+
+        t, p, info = self.cfg.training, self.p, self.info
+        loader = step_loader(StepBatches(self.splits.train, start + 1, p["stop_at"], accumulation=p["accumulation"],
+                                         global_batch=p["global_batch"], micro_batch=t.micro_batch_size,
+                                         rank=info.rank, world_size=info.world_size),
+                             workers=t.data_workers, pin_memory=info.device.type == "cuda")
+        # device-side tallies since the last log step: [skipped steps, non-finite losses, first such step]
+        flags = torch.tensor([0.0, 0.0, math.inf], device=info.device)
+        window_t0, window_steps, run_info = time.perf_counter(), 0, None
+        show = None if progress is None else not progress  # progress bar on rank 0 only; None: when a terminal
+        with _StopFlag() as stop, tqdm(total=p["stop_at"], initial=start, disable=True if not info.is_main else show,
+                                       desc=self.cfg.name, unit="step") as bar:
+            for step, batches in enumerate(loader, start + 1):
+                lr = self.optimizer.param_groups[0]["lr"]  # the LR this step uses (logged as such)
+                stats = train_step(self.model, self.optimizer, self.scheduler, batches, self.loss_fn,
+                                   generator=self.generator, mode=self.mode, amp=self.amp, grad_clip=t.grad_clip,
+                                   world_size=info.world_size)
+                bad = ~torch.isfinite(stats[0])
+                flags[0] += stats[3]
+                flags[1] += bad.float()
+                flags[2] = torch.where(bad, flags[2].clamp(max=float(step)), flags[2])  # no host->device copy
+                tokens_seen += p["tokens_per_step"]
+                window_steps += 1
+                last = step == p["stop_at"]
+                is_ckpt = bool(t.checkpoint_every and step % t.checkpoint_every == 0) or last
+                is_log = step % t.log_every == 0 or last
+                bar.update(1)
+                # the stop flag is agreed on at log/checkpoint steps only (a collective), every step single-process
+                stopping = _agree(stop.signal is not None, info) if is_log or is_ckpt or not info.distributed else False
+                if is_log or is_ckpt or stopping:
+                    values, (skipped, n_bad, first_bad) = stats.tolist(), flags.tolist()  # the host sync
+                    if n_bad:
+                        if self.ckpt.pending is not None:  # a checkpoint of a good step: keep it
+                            last_ckpt, run_info = self._checkpointed()
+                        raise TrainingDiverged(f"loss is nan/inf at step {int(first_bad)}; the run stopped. Last "
+                                               f"good checkpoint: {last_ckpt or 'none (no checkpoint written yet)'}")
+                if is_log:
+                    dt = (time.perf_counter() - window_t0) / window_steps
+                    window_t0, window_steps = time.perf_counter(), 0
+                    record = self._record(step, values, lr, int(skipped), tokens_seen, dt)
+                    flags[0] = 0.0  # skipped steps are counted per log record
+                    bar.set_postfix(loss=f"{values[0]:.3f}", tok_s=f"{record['tokens_per_s']:,.0f}")
+                    # a background checkpoint every rank finished writing becomes the latest
+                    if self.ckpt.pending is not None and not _agree(not self.ckpt.done(), info):
+                        last_ckpt, run_info = self._checkpointed()
+                self._evaluate(step, last)
+                if is_ckpt or stopping:
+                    self.ckpt.save(step, self.model, self.optimizer, self.scheduler,
+                                   {"step": step, "tokens_seen": tokens_seen}, self.generator)
+                    if last or stopping:
+                        last_ckpt, run_info = self._checkpointed()
+                if stopping:
+                    if info.is_main:
+                        print(f"signal {stop.signal}: checkpointed step {step} to {last_ckpt}; rerun to resume",
+                              file=sys.stderr)
+                    break
+        return run_info or _run_info(self.cfg, self.run_dir, p, self.n_params, start, tokens_seen, last_ckpt,
+                                     finished=start >= p["steps"])
+
+    def _record(self, step: int, values: list, lr: float, skipped: int, tokens_seen: int, dt: float) -> dict:
+        """Log one train record (``dt``: mean step time since the previous record); ``on_log`` hooks extend it."""
+        tps, world = self.p["tokens_per_step"] / dt, self.info.world_size
+        record = {"kind": "train", "step": step, "loss": values[0], "lr": lr, "grad_norm": values[2],
+                  "tokens": int(values[1]), "tokens_seen": tokens_seen, "skipped_steps": skipped, "step_time_s": dt,
+                  "tokens_per_s": tps, "tokens_per_s_per_device": tps / world, "flops": self.flops_tok * tokens_seen,
+                  "mfu": self.flops_tok * tps / (self.peak * world) if self.peak else None,
+                  "memory_gib": memory_gib(self.info.device)}
+        for callback in self.on_log:
+            callback(record, self.model)
+        self.logger.log(record)
+        return record
+
+    def _checkpointed(self):
+        """Finish the pending background checkpoint and record it in run_info.json."""
+        path = self.ckpt.finish()
+        step = int(path.name.removeprefix("step_"))
+        run_info = _run_info(self.cfg, self.run_dir, self.p, self.n_params, step, step * self.p["tokens_per_step"],
+                             path, finished=step == self.p["steps"])
+        if self.info.is_main:
+            write_text_atomic(self.run_dir / "run_info.json", json.dumps(run_info, indent=2))
+        return path, run_info
+
+    def _evaluate(self, step: int, last: bool) -> None:
+        t, splits = self.cfg.training, self.splits
+        kw = dict(samples=t.eval_samples, micro_batch=t.micro_batch_size, info=self.info, amp=self.amp, seed=t.seed)
+        if splits.valid is not None and t.eval_every and (step % t.eval_every == 0 or last):
+            self.logger.log({"kind": "eval", "step": step, **evaluate(self.model, splits.valid, self.loss_fn, **kw)})
+        if splits.test is not None and last:  # held-out test split, once at the end
+            result = evaluate(self.model, splits.test, self.loss_fn, **kw)
+            self.logger.log({"kind": "test", "step": step,
+                             **{k.replace("val_", "test_", 1): v for k, v in result.items()}})
 
 
 def _agree(flag: bool, info: DistInfo) -> bool:
-    """True on every rank when any rank got a stop signal (so all ranks join the checkpoint)."""
+    """True on every rank when any rank's ``flag`` is set (a collective: call it on every rank at once)."""
     if not info.distributed:
         return flag
     t = all_reduce_sum(torch.tensor([float(flag)], device=info.device))
     return bool(t.item() > 0)
-
-
-def _write_config(cfg: RunConfig, run_dir: Path, info: DistInfo) -> None:
-    """Write the resolved config; refuse to resume a run directory trained with another model."""
-    import yaml
-
-    path = run_dir / "config.yaml"
-    if path.is_file():
-        old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        old_model = {k: v for k, v in (old.get("model") or {}).items() if k != "vocab_size"}
-        new_model = {k: v for k, v in cfg.to_dict()["model"].items() if k != "vocab_size"}
-        if old_model != new_model:
-            diff = sorted(k for k in set(old_model) | set(new_model) if old_model.get(k) != new_model.get(k))
-            raise ConfigError(f"model.{diff[0]}: {run_dir} holds a run of another model config (differs in "
-                              f"{', '.join(diff)}); use a new output directory")
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, cfg.to_yaml())
-    barrier()
 
 
 def _run_info(cfg: RunConfig, run_dir: Path, p: dict, n_params: int, step: int, tokens_seen: int,

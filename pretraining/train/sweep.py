@@ -79,7 +79,9 @@ def expand(grid_path: str | Path) -> tuple[dict, list[PlannedRun], list[str]]:
     base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
     base.setdefault("data", {}).update(spec.get("data") or {})
     name = spec.get("name") or grid_path.stem
-    common = [f"{k}={v}" if not k.startswith("data.") else f"{k}={v}" for k, v in (spec.get("set") or {}).items()]
+    # values are re-read as YAML: None must become null, not the string "None"
+    common = [f"{k}={'null' if v is None and not k.startswith('data.') else v}"
+              for k, v in (spec.get("set") or {}).items()]
     grid = spec.get("grid") or {}
     for key, values in grid.items():
         if not isinstance(values, list) or not values:

@@ -26,8 +26,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap.add_argument("--tokenizer", help="HF tokenizer name/folder or sentencepiece model (overrides data.tokenizer)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                     help="override a config field, e.g. --set training.train_tokens=1e9 (repeatable)")
-    ap.add_argument("--train_tokens", type=float, help="token budget (shortcut for --set training.train_tokens=)")
-    ap.add_argument("--max_steps", type=int, help="stop after this many optimizer steps")
+    ap.add_argument("--train_tokens", help="token budget, e.g. 2e9, 300M, 10B (shortcut for --set "
+                    "training.train_tokens=); it fixes the LR schedule")
+    ap.add_argument("--max_steps", type=int, help="stop after this many optimizer steps, the schedule unchanged "
+                    "(without a token budget it is the schedule's length)")
+    ap.add_argument("--extend", action="store_true", help="continue a run in --output with a larger token budget: "
+                    "same samples for the steps taken, the LR re-warms then decays to the new end")
     ap.add_argument("--nproc_per_node", default="1", help="processes per node: a number, or 'gpu' for all GPUs")
     ap.add_argument("--nnodes", type=int, default=1, help="nodes (multi-node: also --node_rank/--master_addr)")
     ap.add_argument("--node_rank", type=int, default=0)
@@ -81,7 +85,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         if args.tokenizer:
             overrides.append(f"data.tokenizer={args.tokenizer}")
         if args.train_tokens is not None:
-            overrides.append(f"training.train_tokens={int(args.train_tokens)}")
+            from pretraining.data.mixes import MixError, parse_token_count
+
+            try:
+                overrides.append(f"training.train_tokens={parse_token_count(args.train_tokens)}")
+            except MixError:
+                raise ConfigError(f"--train_tokens: expected a token count such as 300M, 1.5B or 2e9, got "
+                                  f"{args.train_tokens!r}") from None
         if args.max_steps is not None:
             overrides.append(f"training.max_steps={args.max_steps}")
         cfg = load_run_config(args.config, overrides)
@@ -100,7 +110,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         from pretraining.data.batches import DataError
 
         try:
-            info = train(cfg, args.output, progress=False if args.no_progress else None)
+            info = train(cfg, args.output, progress=False if args.no_progress else None, extend=args.extend)
         except TrainingDiverged as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
@@ -108,7 +118,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         if int(os.environ.get("RANK", "0")) == 0:
-            state = "finished" if info["finished"] else f"stopped after step {info['steps_done']} (rerun to resume)"
+            state = ("finished" if info["finished"] else
+                     f"stopped after step {info['steps_done']} of {info['total_steps']} (rerun to resume)")
             print(f"{info['model_id']}: {state}; {info['tokens_seen']:,} tokens; checkpoint {info['last_checkpoint']}")
         return 0
     except (ConfigError, FileNotFoundError, ValueError) as exc:

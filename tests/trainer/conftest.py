@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[2]
 TINY_OVERRIDES = ["model.dimension=64", "model.num_layers=2", "model.num_heads=4", "model.num_kv_heads=2",
                   "model.ffn_hidden_size=128", "model.sequence_length=64", "training.global_batch_size=8",
                   "training.micro_batch_size=4", "training.warmup_steps=2", "training.lr=3e-3",
-                  "training.min_lr=3e-4", "training.eval_samples=8", "training.split='90,5,5'"]
+                  "training.min_lr=3e-4", "training.eval_samples=8", "training.split='90,5,5'",
+                  "training.train_tokens=null"]  # --max_steps is then the schedule's length
 
 
 def stdlib_documents(stdlib_dir: Path, max_chars: int = 400_000) -> list[str]:

@@ -28,7 +28,7 @@ def test_plan_accumulation_and_budget(tiny_config):
     cfg = load_run_config(tiny_config, ["training.global_batch_tokens=8192", "training.global_batch_size=null",
                                         "training.micro_batch_size=4", "training.train_tokens=100000"])
     p = plan(cfg, world_size=2)  # 8192 / 256 = 32 sequences = 4 micro-batches x 4 x 2 ranks
-    assert p == {"global_batch": 32, "accumulation": 4, "steps": 13, "tokens_per_step": 8192}
+    assert p == {"global_batch": 32, "accumulation": 4, "steps": 13, "stop_at": 13, "tokens_per_step": 8192}
     with pytest.raises(ConfigError, match="training.global_batch_size"):
         plan(load_run_config(tiny_config, ["training.micro_batch_size=5"]), world_size=1)
     with pytest.raises(ConfigError, match="training.train_tokens"):

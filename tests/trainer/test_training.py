@@ -43,7 +43,15 @@ def test_loss_falls_on_real_text(trained_run):
     rec = read_metrics(run_dir / "metrics.jsonl")[-1]
     for key in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu", "memory_gib"):
         assert key in rec
-    assert rec["lr"] == pytest.approx(3e-4)  # cosine reached min_lr at the last step
+    # the LR logged is the one the step used: step 1 = the first warmup step, step 40 = the last cosine step
+    from pretraining.train.schedule import lr_at
+
+    kw = dict(lr=3e-3, min_lr=3e-4, warmup_steps=2, total_steps=40)
+    assert read_metrics(run_dir / "metrics.jsonl")[0]["lr"] == lr_at(0, **kw) == pytest.approx(1.5e-3)
+    assert rec["lr"] == lr_at(39, **kw) and 3e-4 < rec["lr"] < 3.1e-4
+    from pretraining.models.counts import flops_per_token  # cumulative training FLOPs, 6N + attention convention
+
+    assert rec["flops"] == flops_per_token(load_run_config(run_dir / "config.yaml").model) * 40 * 8 * 64
 
 
 def test_run_directory_layout(trained_run):
@@ -155,8 +163,9 @@ def test_cli_refuses_other_model_in_run_dir(trained_run, tiny_config, tiny_data,
     args = ["--config", str(tiny_config), "--output", str(run_dir), "--data", tiny_data["prefix"],
             "--tokenizer", tiny_data["tokenizer"], "--no_progress"] + sum((["--set", o] for o in tiny_overrides), [])
     before = (run_dir / "config.yaml").read_text()
-    assert train_main(args + ["--set", "model.num_layers=3"]) == 2
-    assert "error: model.num_layers" in capsys.readouterr().err
+    assert train_main(args + ["--max_steps", "40", "--set", "model.num_layers=3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: resume:") and "model.num_layers: 2 -> 3" in err
     assert (run_dir / "config.yaml").read_text() == before
 
 
