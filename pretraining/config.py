@@ -300,6 +300,7 @@ class TrainingConfig(_Section):
     checkpoint_every: NonNegativeInt = 1000  # steps; a final checkpoint is always written
     keep_last: PositiveInt = 3
     log_every: PositiveInt = 1
+    norms_every: NonNegativeInt = 100  # steps between weight/gradient/activation norm records (0: never)
     parallelism: Literal["auto", "fsdp", "ddp", "none"] = "auto"
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     compile: Flag = False

@@ -12,6 +12,8 @@ must call these functions on the same steps.
 """
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -134,3 +136,37 @@ class ActivationRMS:
             vec = reduce(vec)
         rms = (vec[:, 0] / vec[:, 1].clamp(min=1)).sqrt().tolist()
         return {f"act_rms/layer_{i}": v for i, v in zip(seen, rms, strict=True)}
+
+
+class NormTracker:
+    """The trainer's use of this module: which steps log norms, their activation hooks and their record.
+
+    ``every`` steps (0: never) the record ``{"kind": "norms", "step": s, weight_norm/*, grad_norm/*,
+    act_rms/*}`` is built after the optimizer step. Gradient norms are those before clipping:
+    ``clip_grad_norm_`` scaled every gradient by one factor, which is undone (the global figure equals the
+    train record's ``grad_norm``). ``activations`` False (e.g. compiled blocks, where a hook would trigger a
+    recompilation) leaves the activation RMS out.
+    """
+
+    def __init__(self, model: nn.Module, blocks: Sequence[nn.Module], every: int, grad_clip: float, *,
+                 reduce: Callable[[torch.Tensor], torch.Tensor] | None = None, activations: bool = True):
+        self.model, self.blocks, self.every, self.grad_clip = model, list(blocks), every, grad_clip
+        self.reduce, self.activations = reduce, activations
+
+    def due(self, step: int) -> bool:
+        return self.every > 0 and step % self.every == 0
+
+    def watch(self, step: int) -> ActivationRMS | contextlib.nullcontext:
+        """Context for the step's forwards: activation hooks on a norms step, nothing otherwise."""
+        if self.due(step) and self.activations:
+            return ActivationRMS(self.blocks)
+        return contextlib.nullcontext()
+
+    def record(self, step: int, grad_norm: float, acts: ActivationRMS | None = None) -> dict:
+        """The norms record of ``step`` (call on every rank after the step; ``grad_norm``: before clipping)."""
+        rec: dict = {"kind": "norms", "step": step, **weight_norms(self.model, self.blocks)}
+        coef = min(1.0, self.grad_clip / (grad_norm + 1e-6)) if self.grad_clip and math.isfinite(grad_norm) else 1.0
+        rec.update({k: v / coef for k, v in grad_norms(self.model, self.blocks).items()})
+        if isinstance(acts, ActivationRMS):
+            rec.update(acts.result(self.reduce))
+        return rec
