@@ -166,3 +166,23 @@ def test_codon_prediction_counts():
     labels = torch.tensor([gct, gct, tgg, 2])  # synonymous miss, hit, non-synonymous miss, a special token
     counts = codon_prediction_counts(logits, labels, aa)
     assert counts["n"] == 3 and counts["codon_correct"] == 1 and counts["aa_correct"] == 2
+
+
+def test_objective_for_binds_helm_and_changes_the_loss():
+    """The bug this replaces: `helm: true` was ignored, so HELM and cross-entropy runs had identical losses."""
+    from pretraining.config import ModelConfig
+    from pretraining.models.objectives import get_objective, objective_for
+    from pretraining.models.registry import build_model
+
+    base = dict(dimension=32, num_layers=1, num_heads=2, ffn_hidden_size=64, vocab_size=V, sequence_length=16)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(**base))
+    tokens = torch.randint(9, V, (2, 17))
+    tokens[1, 10:] = -1  # padding
+    ce, n = objective_for(ModelConfig(**base), "3mer")(model, tokens)
+    assert objective_for(ModelConfig(**base), "3mer") is get_objective("clm")
+    helm0, n0 = objective_for(ModelConfig(**base, helm=True, helm_alpha=0.0), "3mer")(model, tokens)
+    helm, n1 = objective_for(ModelConfig(**base, helm=True, helm_alpha=0.4), "3mer")(model, tokens)
+    assert int(n) == int(n0) == int(n1) == 2 * 16 - 7
+    assert helm0.item() == pytest.approx(ce.item(), rel=1e-6)
+    assert helm.item() < ce.item() - 1e-3
