@@ -27,11 +27,10 @@ WINDOW = 64
 
 def model_config(mode: str, alpha: float | None, vocab_size: int, mask_id: int) -> ModelConfig:
     arch = dict(activation="gelu", layer_norm_type="layernorm", positional_embeddings="learned", biases="all")
-    cfg = ModelConfig(dimension=64, num_layers=2, num_heads=2, ffn_hidden_size=256, vocab_size=vocab_size,
-                      sequence_length=WINDOW, objective=mode, **arch,
-                      extra={"mask_token_id": mask_id} if mode == "mlm" else {})
-    cfg.helm, cfg.helm_alpha = alpha is not None, alpha if alpha is not None else 0.2
-    return cfg
+    return ModelConfig(dimension=64, num_layers=2, num_heads=2, ffn_hidden_size=256, vocab_size=vocab_size,
+                       sequence_length=WINDOW, objective=mode, **arch, helm=alpha is not None,
+                       helm_alpha=alpha if alpha is not None else 0.2,
+                       extra={"mask_token_id": mask_id} if mode == "mlm" else {})
 
 
 def run(mode: str, alpha: float | None, seed: int, train: torch.Tensor, held_out: torch.Tensor, steps: int,

@@ -195,3 +195,14 @@ def test_active_params_drive_flops():
     assert active_param_count(moe) == param_count(moe) - 2 * 7 * 3 * 64 * 96
     # top-1 routing costs a dense MLP plus the router's d x E matmul per layer
     assert flops_per_token(moe) - flops_per_token(dense) == pytest.approx(6 * 2 * 64 * 8)
+
+
+def test_layout_round_trip_keeps_helm_moe_and_init(codon_data):
+    from pretraining.models.json_layout import layout_from_model_config
+
+    raw = layout(codon_data, model="llama", helm=True, extra={"num_experts": 4, "moe_top_k": 1, "init": "small"})
+    cfg = run_config_from_layout(raw)
+    back = layout_from_model_config(cfg.model, tokenizer=codon_data["tokenizer"])
+    assert back["helm"] is True and back["alpha"] == 0.4
+    again = run_config_from_layout({**back, "training": raw["training"], "data": raw["data"]})
+    assert again.model == cfg.model
