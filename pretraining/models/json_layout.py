@@ -284,6 +284,9 @@ def layout_from_model_config(cfg: ModelConfig, tokenizer: str | None = None) -> 
                           "max_position_embeddings": cfg.sequence_length,
                           "bidirectional": cfg.objective == "mlm", "tie_embeddings": cfg.weight_tying}
     if cfg.family == "transformer":
+        # the "model" whose defaults give the biases and norm (the other decisions are written explicitly)
+        mc["model"] = next((name for name, d in TRANSFORMER_MODELS.items()
+                            if d["biases"] == cfg.biases and d["layer_norm_type"] == cfg.layer_norm_type), "gpt2")
         mc.update(n_head=cfg.num_heads, n_kv_head=cfg.num_kv_heads, d_intermediate=cfg.ffn_hidden_size,
                   pos_embedding="absolute" if cfg.positional_embeddings == "learned" else cfg.positional_embeddings,
                   activation=cfg.activation, norm=cfg.layer_norm_type)
