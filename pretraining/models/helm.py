@@ -11,7 +11,7 @@ The tree (as in HELM's reference code, ``create_tree.py``)::
 
 ATG is methionine's only codon and the start node's leaf, so ``coding`` has 19 amino-acid children (HELM's
 reference tree does the same); for amino-acid accuracy ATG still counts as M. The amino acids come from the
-standard genetic code, shipped as data (``genetic_code.tsv``, NCBI translation table 1).
+standard genetic code, shipped as data (``genetic_code.csv``, NCBI translation table 1).
 
 The loss of a target leaf ``c`` with ancestors ``root = C_0, C_1, ..., C_L = c`` is::
 
@@ -43,7 +43,7 @@ import torch
 
 from pretraining.config import ConfigError
 
-GENETIC_CODE_FILE = Path(__file__).with_name("genetic_code.tsv")
+GENETIC_CODE_FILE = Path(__file__).with_name("genetic_code.csv")
 PAPER_ALPHA = 0.2  # HELM reference implementation's default --hxe-alpha
 STOP = "*"
 CODON_TOKENIZERS = ("3mer", "3mer-rna")
@@ -55,11 +55,11 @@ class HelmError(ConfigError):
 
 @functools.lru_cache(maxsize=1)
 def genetic_code() -> dict[str, str]:
-    """DNA codon → one-letter amino acid (``*`` for stop), read from ``genetic_code.tsv`` (64 rows)."""
+    """DNA codon → one-letter amino acid (``*`` for stop), read from ``genetic_code.csv`` (64 rows)."""
     table: dict[str, str] = {}
     lines = [ln for ln in GENETIC_CODE_FILE.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
     for line in lines[1:]:  # the first is the header
-        codon, aa = line.split("\t")[:2]
+        codon, aa = line.split(",")[:2]
         table[codon] = aa
     if len(table) != 64:
         raise HelmError(f"{GENETIC_CODE_FILE}: expected 64 codons, found {len(table)}")
@@ -67,9 +67,9 @@ def genetic_code() -> dict[str, str]:
 
 
 def start_codons() -> tuple[str, ...]:
-    """Codons marked ``start`` in ``genetic_code.tsv`` (ATG)."""
+    """Codons marked ``start`` in ``genetic_code.csv`` (ATG)."""
     lines = [ln for ln in GENETIC_CODE_FILE.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
-    return tuple(ln.split("\t")[0] for ln in lines[1:] if ln.split("\t")[3] == "1")
+    return tuple(ln.split(",")[0] for ln in lines[1:] if ln.split(",")[3] == "1")
 
 
 @dataclass(frozen=True)
