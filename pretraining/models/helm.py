@@ -224,8 +224,8 @@ def hierarchical_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, hiera
     device = logp.device
     path = hierarchy.paths.to(device)[target]  # [n, depth]
     # log-membership: 0 for a node's leaves, -inf elsewhere; log p(node) = logsumexp over its leaves
-    log_member = torch.zeros(hierarchy.members.shape, device=device, dtype=logp.dtype).masked_fill_(~hierarchy.members.to(device),
-                                                                                   float("-inf"))
+    members = hierarchy.members.to(device)
+    log_member = torch.zeros(members.shape, device=device, dtype=logp.dtype).masked_fill_(~members, float("-inf"))
     node_logp = torch.logsumexp(logp[:, None, :] + log_member[path], dim=-1)  # [n, depth]
     parent_logp = torch.nn.functional.pad(node_logp[:, :-1], (1, 0))  # the root has log p = 0
     weights = hierarchy.weights(alpha).to(device=device, dtype=node_logp.dtype)

@@ -8,8 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pretraining.models.helm import (HelmError, amino_acid_index, codon_hierarchy, codon_prediction_counts, flat_hierarchy,
-                              genetic_code, hierarchical_cross_entropy, hierarchy_for_tokenizer, start_codons)
+from pretraining.models.helm import (HelmError, amino_acid_index, codon_hierarchy, codon_prediction_counts,
+                                     flat_hierarchy, genetic_code, hierarchical_cross_entropy, hierarchy_for_tokenizer,
+                                     start_codons)
 from tokenization.kmer import parse_kmer_name
 
 VOCAB = parse_kmer_name("3mer").vocabulary()
