@@ -58,6 +58,11 @@ def run(mode: str, alpha: float | None, seed: int, train: torch.Tensor, held_out
     return {**codon_metrics_from_counts(counts), "train_s": seconds}
 
 
+def mean_sd(values: list[float]) -> str:
+    spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.3f}{spread}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--modes", nargs="+", default=["clm", "mlm"])
@@ -80,14 +85,10 @@ def main() -> None:
         for alpha in [None, *args.alphas]:
             results = [run(mode, alpha, s, train, held, args.steps, args.batch, args.lr) for s in args.seeds]
 
-            def fmt(key):
-                vals = [r[key] for r in results]
-                spread = f" ± {statistics.stdev(vals):.3f}" if len(vals) > 1 else ""
-                return f"{statistics.mean(vals):.3f}{spread}"
-
             name = "cross-entropy" if alpha is None else f"HELM α={alpha}"
             secs = statistics.mean(r["train_s"] for r in results)
-            print(f"| {mode} | {name} | {' | '.join(fmt(k) for k in keys)} | {secs:.0f} |", flush=True)
+            print(f"| {mode} | {name} | {' | '.join(mean_sd([r[k] for r in results]) for k in keys)} | {secs:.0f} |",
+                  flush=True)
     print(f"\n{len(args.seeds)} seeds (mean ± sd), {args.steps} steps × {args.batch} sequences, held-out "
           f"{results[0]['codon_positions']} codon positions per run")
 
