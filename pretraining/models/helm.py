@@ -54,22 +54,23 @@ class HelmError(ConfigError):
 
 
 @functools.lru_cache(maxsize=1)
-def genetic_code() -> dict[str, str]:
-    """DNA codon → one-letter amino acid (``*`` for stop), read from ``genetic_code.csv`` (64 rows)."""
-    table: dict[str, str] = {}
+def _code_rows() -> tuple[tuple[str, ...], ...]:
+    """The data rows of ``genetic_code.csv`` (codon, amino_acid, three_letter, start), read once."""
     lines = [ln for ln in GENETIC_CODE_FILE.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
-    for line in lines[1:]:  # the first is the header
-        codon, aa = line.split(",")[:2]
-        table[codon] = aa
-    if len(table) != 64:
-        raise HelmError(f"{GENETIC_CODE_FILE}: expected 64 codons, found {len(table)}")
-    return table
+    rows = tuple(tuple(ln.split(",")) for ln in lines[1:])  # the first is the header
+    if len(rows) != 64 or len({r[0] for r in rows}) != 64:
+        raise HelmError(f"{GENETIC_CODE_FILE}: expected 64 distinct codons, found {len(rows)} rows")
+    return rows
+
+
+def genetic_code() -> dict[str, str]:
+    """DNA codon → one-letter amino acid (``*`` for stop), from ``genetic_code.csv`` (64 rows)."""
+    return {row[0]: row[1] for row in _code_rows()}
 
 
 def start_codons() -> tuple[str, ...]:
     """Codons marked ``start`` in ``genetic_code.csv`` (ATG)."""
-    lines = [ln for ln in GENETIC_CODE_FILE.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
-    return tuple(ln.split(",")[0] for ln in lines[1:] if ln.split(",")[3] == "1")
+    return tuple(row[0] for row in _code_rows() if row[3] == "1")
 
 
 @dataclass(frozen=True)
