@@ -232,3 +232,15 @@ def test_moe_flops_formula_matches_flop_counter():
     measured = counter.get_total_flops() / tokens.numel()
     assert measured == pytest.approx(flops_per_token(m), rel=0.01)
     assert measured - dense_part == pytest.approx(6 * 2 * 2 * 3 * 64 * 96)  # 2 layers x top-2 SwiGLU experts
+
+
+def test_dry_run_prints_total_and_active_parameters(tmp_path, capsys):
+    from pathlib import Path
+
+    from pretraining.train.train_cli import main
+
+    example = Path(__file__).resolve().parents[2] / "pretraining/configs/json_examples/llama_moe_clm_6mer.json"
+    assert main(["--config", str(example), "--output", str(tmp_path / "run"), "--dry_run"]) == 0
+    out = capsys.readouterr().out
+    assert "# parameters: 113.3M (113,296,896); active per token: 37.8M (37,799,424)" in out
+    assert "num_experts: 8" in out and not (tmp_path / "run").exists()
