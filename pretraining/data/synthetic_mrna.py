@@ -48,3 +48,32 @@ def synthetic_coding_sequences(n: int, *, seed: int = 0, offset: int = 0, min_co
         seq = "".join(codons)
         out.append(seq.replace("T", "U") if rna else seq)
     return out
+
+
+def optimal_next_codon(seed: int = 0, concentration_aa: float = 0.3, concentration_codon: float = 0.7
+                       ) -> dict[str, float]:
+    """The ceiling for next-codon prediction inside a sequence of the seed's organism (the true model).
+
+    The next codon's distribution given the previous codon is ``Σ_b T[a, b] · usage_b(c)`` (a: the previous
+    amino acid). Returns its perplexity, the accuracy of its arg-max and how often that arg-max encodes the right
+    amino acid, averaged over the chain's stationary distribution of ``a`` (first codon, stop and end of sequence
+    positions are not included).
+    """
+    amino, transition, usage = _tables(seed, concentration_aa, concentration_codon)
+    code = genetic_code()
+    weight = np.full(len(amino), 1 / len(amino))
+    for _ in range(500):
+        weight = weight @ transition
+    entropy, accuracy, aa_accuracy = [], [], []
+    for i in range(len(amino)):
+        dist: dict[str, float] = {}
+        for j, b in enumerate(amino):
+            for codon, p in zip(*usage[b], strict=True):
+                dist[codon] = dist.get(codon, 0.0) + transition[i, j] * p
+        probs = np.array(list(dist.values()))
+        entropy.append(float(-(probs * np.log(probs)).sum()))
+        best = max(dist, key=dist.__getitem__)
+        accuracy.append(dist[best])
+        aa_accuracy.append(sum(p for c, p in dist.items() if code[c] == code[best]))
+    return {"codon_perplexity": float(np.exp(weight @ entropy)), "codon_accuracy": float(weight @ accuracy),
+            "amino_acid_accuracy": float(weight @ aa_accuracy)}

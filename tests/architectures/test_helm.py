@@ -187,3 +187,19 @@ def test_objective_for_binds_helm_and_changes_the_loss():
     assert int(n) == int(n0) == int(n1) == 2 * 16 - 7
     assert helm0.item() == pytest.approx(ce.item(), rel=1e-6)
     assert helm.item() < ce.item() - 1e-3
+
+
+def test_synthetic_coding_sequences_and_their_ceiling():
+    from pretraining.data.synthetic_mrna import optimal_next_codon, synthetic_coding_sequences
+
+    seqs = synthetic_coding_sequences(20, seed=1, min_codons=5, max_codons=9)
+    code = genetic_code()
+    for s in seqs:
+        codons = [s[i:i + 3] for i in range(0, len(s), 3)]
+        assert len(s) % 3 == 0 and 7 <= len(codons) <= 11
+        assert codons[0] == "ATG" and code[codons[-1]] == "*" and all(code[c] != "*" for c in codons[1:-1])
+    assert synthetic_coding_sequences(3, seed=1, rna=True) == [s.replace("T", "U") for s in
+                                                                synthetic_coding_sequences(3, seed=1)]
+    assert synthetic_coding_sequences(3, seed=1, offset=1) != synthetic_coding_sequences(3, seed=1)
+    best = optimal_next_codon(1)
+    assert 0 < best["codon_accuracy"] <= best["amino_acid_accuracy"] <= 1 and 1 < best["codon_perplexity"] < 61
