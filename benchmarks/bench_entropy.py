@@ -84,8 +84,8 @@ def main() -> int:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    load = lambda: open("/proc/loadavg").read().split()[0]  # noqa: E731
-    print(f"# load average before: {open('/proc/loadavg').read().strip()}  cpus: {os.cpu_count()}", flush=True)
+    load = lambda: Path("/proc/loadavg").read_text().split()[0]  # noqa: E731
+    print(f"# load average before: {Path('/proc/loadavg').read_text().strip()}  cpus: {os.cpu_count()}", flush=True)
     corpus = work / "corpus.jsonl"
     corpus_mb = args.corpus_mb or 4.5 * max(args.tokens_m) + 5
     if not corpus.exists() or corpus.stat().st_size < corpus_mb * 1e6 * 0.99:
@@ -93,8 +93,9 @@ def main() -> int:
     prefix = work / "bin" / "corpus_text_document"
     if not Path(f"{prefix}.idx").exists():
         t = time.time()
-        subprocess.run([sys.executable, "-m", "pretraining.data.preprocess_cli", "--input", str(corpus), "--output_dir",
-                        str(work / "bin"), "--tokenizer", default_tokenizer_dir(), "--workers", "2"], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "-m", "pretraining.data.preprocess_cli", "--input", str(corpus),
+                        "--output_dir", str(work / "bin"), "--tokenizer", default_tokenizer_dir(), "--workers", "2"],
+                       cwd=ROOT, check=True)
         print(f"# tokenized once with njsl preprocess (2 workers) in {time.time() - t:.0f} s", flush=True)
     _, lengths = read_megatron_index(f"{prefix}.idx")
     cum = np.cumsum(lengths.astype(np.int64) - 1)  # minus the EOD each document carries
@@ -128,7 +129,8 @@ def main() -> int:
                 res = run_cli(["--input", str(prefix), "--output", str(out), "--ngram", str(n), "--num_docs", str(docs),
                                "--max_memory_mb", str(mem), "--tmp_dir", str(work)])
                 record("tokenized->entropy", tm, n, mem, res)
-    print("\n| input | tokens | n | --max_memory_mb | time (s) | tokens/s | × paper | peak RSS (MB) | spilled runs | load |")
+    print("\n| input | tokens | n | --max_memory_mb | time (s) | tokens/s | × paper | peak RSS (MB) "
+          "| spilled runs | load |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     paper = {1: 1e6 / 13, 3: 1e6 / 38.6}
     for r in rows:

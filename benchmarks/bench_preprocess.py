@@ -11,6 +11,7 @@ processes), not Python start-up nor the one-off megatron-core import.
 """
 from __future__ import annotations
 
+import contextlib
 import argparse
 import ast
 import json
@@ -68,7 +69,7 @@ def build_corpus(path: Path, size_mb: float) -> dict:
 
 def _rss_mb(pid: int, field: str = "VmRSS") -> float:
     try:
-        for line in open(f"/proc/{pid}/status"):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
@@ -79,10 +80,8 @@ def _rss_mb(pid: int, field: str = "VmRSS") -> float:
 def _children(pid: int) -> list[int]:
     out = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(OSError):  # the task ended meanwhile
             out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
     return out
 
 
@@ -149,7 +148,7 @@ def main() -> int:
         t = time.time()
         train_tokenizer([sample], tok_dir, vocab_size=args.vocab_size)
         print(f"# trained {tok_dir} in {time.time() - t:.1f} s", flush=True)
-    print(f"# load average before: {open('/proc/loadavg').read().strip()}  cpus: {os.cpu_count()}", flush=True)
+    print(f"# load average before: {Path('/proc/loadavg').read_text().strip()}  cpus: {os.cpu_count()}", flush=True)
     results = []
     for size in args.sizes_mb:
         corpus = work / f"corpus_{size:g}mb.jsonl"
@@ -163,10 +162,11 @@ def main() -> int:
                 print(proc.stderr, file=sys.stderr)
                 return 1
             row = {"size_mb": size, **json.loads(proc.stdout.strip().splitlines()[-1]),
-                   "loadavg": open("/proc/loadavg").read().split()[0]}
+                   "loadavg": Path("/proc/loadavg").read_text().split()[0]}
             results.append(row)
             print(json.dumps(row), flush=True)
-    print("\n| input | workers | docs/s | docs/s/worker | tokens/s | tokens/s/worker | MB/s | peak RSS main / worker (MB) | load |")
+    print("\n| input | workers | docs/s | docs/s/worker | tokens/s | tokens/s/worker | MB/s "
+          "| peak RSS main / worker (MB) | load |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['size_mb']:g} MB | {r['workers']} | {r['docs_per_s']:.0f} | {r['docs_per_s_per_worker']:.0f} | "

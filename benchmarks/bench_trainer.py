@@ -3,9 +3,13 @@
 Uses the trainer's own ``build_model`` / ``parallelize`` / ``train_step`` (FSDP2 + bf16 + compile on GPU,
 fp32 on CPU) on token batches from real text (Python's stdlib sources, tokenised with a BPE trained here),
 so the figure is the trainer's, not a toy loop's. ``--compare_fp32`` also reports how closely bf16 losses
-track fp32 over the first steps.
+track fp32 over the first steps. ``--cpu_compare`` times the training loop before and after the GPU-ready
+rewrite in one run (the pre-rewrite step, ``pretraining.train.reference_step``, reading samples on the training
+thread, against the current step fed by the step-indexed DataLoader) on the same megatron dataset, and checks
+that their losses are bit-identical.
 
     python benchmarks/bench_trainer.py --configs tiny_cpu                      # CPU
+    python benchmarks/bench_trainer.py --cpu_compare --steps 20                 # CPU: steps/s before/after
     python benchmarks/bench_trainer.py --configs Llama2_220M Llama2_460M Llama2_1B --compile --micro_batch 8
 """
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pretraining.models.registry import build_model, count_parameters  # noqa: E
 from pretraining.models.objectives import get_objective  # noqa: E402
 from pretraining.train.distributed import autocast, init_distributed, parallelize  # noqa: E402
 from pretraining.train.loop import train_step  # noqa: E402
+from pretraining.train.reference_step import reference_train_step  # noqa: E402
 from pretraining.train.metrics import memory_gib, peak_flops  # noqa: E402
 from pretraining.train.schedule import lr_lambda  # noqa: E402
 
@@ -87,11 +92,11 @@ def bench(name: str, args, info, stream: torch.Tensor, precision: str) -> dict:
         if info.device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        loss, _, _ = train_step(model, opt, sched, batches, objective, generator=None, mode=mode, amp=amp,
-                                grad_clip=t.grad_clip, world_size=info.world_size)
+        stats = train_step(model, opt, sched, batches, objective, generator=None, mode=mode, amp=amp,
+                           grad_clip=t.grad_clip, world_size=info.world_size)
         if info.device.type == "cuda":
             torch.cuda.synchronize()
-        losses.append(loss)
+        losses.append(float(stats[0]))
         if step >= args.warmup:
             times.append(time.perf_counter() - t0)
     dt = sorted(times)[len(times) // 2]  # median step: robust to a stray slow step
@@ -108,6 +113,71 @@ def bench(name: str, args, info, stream: torch.Tensor, precision: str) -> dict:
     if info.device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+    return out
+
+
+def _write_bin(stream: torch.Tensor, folder: Path) -> str:
+    """The token stream as a megatron .bin/.idx (documents end at token 0, the BPE's first id, used as EOD)."""
+    import numpy as np
+    from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
+
+    prefix = str(folder / "bench_text_document")
+    builder = IndexedDatasetBuilder(prefix + ".bin", dtype=np.uint16)
+    ends = (stream == 0).nonzero().flatten().tolist()
+    start = 0
+    for end in ends:
+        if end + 1 - start > 1:
+            builder.add_document(stream[start:end + 1], [end + 1 - start])
+        start = end + 1
+    builder.finalize(prefix + ".idx")
+    return prefix
+
+
+def cpu_compare(args, info, stream: torch.Tensor) -> dict:
+    """Steps/s of the tiny config's loop before and after the step rewrite, and whether the losses are equal."""
+    import tempfile
+
+    from pretraining.data.batches import StepBatches, build_datasets, step_batch, step_loader
+
+    cfg = load_run_config(REPO / "pretraining" / "configs" / "models" / "tiny_cpu.yaml", ["training.precision=fp32"])
+    m, t = cfg.model, cfg.training
+    m.vocab_size = 8192
+    gb, mb, steps = t.global_batch_size, t.micro_batch_size, args.warmup + args.steps
+    accumulation = gb // mb
+    with tempfile.TemporaryDirectory() as tmp:
+        splits = build_datasets(_write_bin(stream, Path(tmp)), seed=t.seed, sequence_length=m.sequence_length,
+                                split="100,0,0", vocab_size=8192, eod_id=0, n_train=steps * gb, n_valid=0, n_test=0,
+                                cache_dir=tmp)
+        out = {}
+        for variant in ("before", "after"):
+            torch.manual_seed(t.seed)
+            model = build_model(m)
+            opt = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), weight_decay=t.weight_decay)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(lr=t.lr, min_lr=t.min_lr,
+                                                                     warmup_steps=t.warmup_steps, total_steps=steps))
+            objective, amp = get_objective(m.objective), autocast("none", torch.float32, info.device)
+            kw = dict(generator=None, mode="none", amp=amp, grad_clip=t.grad_clip, world_size=1)
+            losses, t0 = [], time.perf_counter()
+            if variant == "before":  # samples read on the training thread, four host reads per step
+                for step in range(1, steps + 1):
+                    if step == args.warmup + 1:
+                        t0 = time.perf_counter()
+                    batches = [step_batch(splits.train, step, i, global_batch=gb, micro_batch=mb, rank=0,
+                                          world_size=1) for i in range(accumulation)]
+                    losses.append(reference_train_step(model, opt, sched, batches, objective, **kw)[0])
+            else:  # DataLoader workers read ahead; results stay tensors until read (log steps)
+                loader = step_loader(StepBatches(splits.train, 1, steps, accumulation=accumulation, global_batch=gb,
+                                                 micro_batch=mb, rank=0, world_size=1),
+                                     workers=args.data_workers, pin_memory=False)
+                stats = []
+                for step, batches in enumerate(loader, 1):
+                    if step == args.warmup + 1:
+                        t0 = time.perf_counter()
+                    stats.append(train_step(model, opt, sched, batches, objective, **kw))
+                losses = [float(s[0]) for s in stats]
+            out[variant] = {"steps_per_s": args.steps / (time.perf_counter() - t0), "losses": losses}
+    out["ratio"] = out["after"]["steps_per_s"] / out["before"]["steps_per_s"]
+    out["identical_losses"] = out["before"]["losses"] == out["after"]["losses"]
     return out
 
 
@@ -129,10 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--activation_checkpointing", action="store_true")
     ap.add_argument("--compare_fp32", action="store_true", help="also run fp32 and report the loss gap")
     ap.add_argument("--json", help="append results as JSON lines here")
+    ap.add_argument("--cpu_compare", action="store_true",
+                    help="tiny_cpu: steps/s of the loop before vs after the step rewrite, and loss equality")
+    ap.add_argument("--data_workers", type=int, default=2, help="DataLoader workers for --cpu_compare (default 2)")
     args = ap.parse_args(argv)
     info = init_distributed()
     stream = text_tokens(8192, 4_000_000 if info.device.type == "cuda" else 200_000)
-    print(f"load average: {open('/proc/loadavg').read().split()[:3]}", file=sys.stderr)
+    print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
+    if args.cpu_compare:
+        r = cpu_compare(args, info, stream)
+        print(f"tiny_cpu on {_device_name(info)}, {args.steps} timed steps after {args.warmup}: before "
+              f"{r['before']['steps_per_s']:.3f} steps/s, after {r['after']['steps_per_s']:.3f} steps/s "
+              f"(ratio {r['ratio']:.3f}); losses bit-identical: {r['identical_losses']}")
+        return 0 if r["identical_losses"] else 1
     for name in args.configs:
         precisions = ["auto"] + (["fp32"] if args.compare_fp32 else [])
         results = [bench(name, args, info, stream, p) for p in precisions]
@@ -144,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"step {r['median_step_s'] * 1000:.0f} ms on {r['device']}")
         if len(results) == 2:
             a, b = results[0]["losses"], results[1]["losses"]
-            gap = max(abs(x - y) for x, y in zip(a, b))
+            gap = max(abs(x - y) for x, y in zip(a, b, strict=True))
             print(f"{name}: bf16 vs fp32 losses over {len(a)} steps: max |diff| {gap:.4f}; "
                   f"bf16 {a[0]:.3f}->{a[-1]:.3f}, fp32 {b[0]:.3f}->{b[-1]:.3f}")
         if args.json:

@@ -11,7 +11,7 @@ import glob
 import math
 import re
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 

@@ -15,6 +15,7 @@ import sys
 
 from njsl.atomic import write_text_atomic
 from njsl.documents import parse_shard
+from njsl.cli import guarded
 
 SUBCOMMANDS = ("run", "aggregate", "list")
 TAGGER_OPTIONS = ("tokenizer", "spacy_model", "language_detector", "max_parse_chars", "chunk_chars",
@@ -145,20 +146,17 @@ def _cmd_list() -> int:
     return 0
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]  # `njsl tag --feature ...` and the paper's script mean "run"
     args = build_parser(prog).parse_args(argv)
-    try:
-        if args.command == "run":
-            return _cmd_run(args)
-        if args.command == "aggregate":
-            return _cmd_aggregate(args)
-        return _cmd_list()
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.command == "run":
+        return _cmd_run(args)
+    if args.command == "aggregate":
+        return _cmd_aggregate(args)
+    return _cmd_list()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ import importlib
 import math
 import re
 from pathlib import PurePath
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from njsl.documents import Document
 
@@ -93,9 +94,7 @@ def _is_definition(field: str | None, parent_type: str, grand_type: str, grand_f
     if field in _DEF_FIELDS and _DEF_PARENT.search(parent_type) and not _USE_PARENT.search(parent_type):
         return True
     # ``a, b = ...`` / ``x, y := ...`` / ``import a.b``: the identifier sits in a list under the defining node.
-    if parent_type in _LIST_PARENT and grand_field in _DEF_FIELDS and _DEF_PARENT.search(grand_type):
-        return True
-    return False
+    return bool(parent_type in _LIST_PARENT and grand_field in _DEF_FIELDS and _DEF_PARENT.search(grand_type))
 
 
 def tree_stats(tree, source: bytes) -> dict[str, Any]:

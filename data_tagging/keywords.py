@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -46,12 +47,12 @@ PER_CHARS = 100_000
 # (output name, paper's name of the pooled ratio, compiled pattern)
 _PATTERNS: tuple[tuple[str, str, re.Pattern], ...] = (
     ("question_words", "question_words_ratio",
-     re.compile(r"\b(?:%s)\b" % "|".join(QUESTION_WORDS), re.IGNORECASE)),
+     re.compile(r"\b(?:{})\b".format("|".join(QUESTION_WORDS)), re.IGNORECASE)),
     ("imperative_verbs", "imperative_verbs_ratio",
-     re.compile(r"(?:^|[.!?:]\s+)[ \t]*(?:(?:[-*\u2022]|\d+[.)])[ \t]+)?(?:%s)\b(?![ \t]*:)" % "|".join(IMPERATIVE_VERBS),
-                re.IGNORECASE | re.MULTILINE)),
+     re.compile(r"(?:^|[.!?:]\s+)[ \t]*(?:(?:[-*\u2022]|\d+[.)])[ \t]+)?(?:{})\b(?![ \t]*:)".format(
+         "|".join(IMPERATIVE_VERBS)), re.IGNORECASE | re.MULTILINE)),
     ("conjunctions", "conjunctions_ratio",
-     re.compile(r"\b(?:%s)\b" % "|".join(CONJUNCTIONS), re.IGNORECASE)),
+     re.compile(r"\b(?:{})\b".format("|".join(CONJUNCTIONS)), re.IGNORECASE)),
     ("qa_markers", "instructions_words_ratio",
      re.compile(r"^[ \t]*(?:Question|Answer|Q|A)[ \t]*:", re.IGNORECASE | re.MULTILINE)),
     ("numbers", "numbers_ratio", re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")),

@@ -25,7 +25,8 @@ Huge documents are bounded: the text is cut at ``max_parse_chars`` (noted in ``p
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -154,7 +155,7 @@ def doc_arrays(doc, pos_lookup: dict | None) -> dict[str, np.ndarray]:
     if pos_lookup is not None:
         tags, lowers = a[:, 4].astype(np.uint64), a[:, 5].astype(np.uint64)
         content = 0
-        for t, low in zip(tags[word].tolist(), lowers[word].tolist()):
+        for t, low in zip(tags[word].tolist(), lowers[word].tolist(), strict=False):
             pos = pos_lookup.get((t, low)) or pos_lookup.get(t)
             content += pos in CONTENT_POS
     else:
@@ -243,7 +244,7 @@ class ParseFeatures(Tagger):
             chunks += pieces
             owner += [i] * len(pieces)
         parts: dict[int, list[dict]] = {}
-        for i, sdoc in zip(owner, self.nlp.pipe(chunks, batch_size=self.batch_size)):
+        for i, sdoc in zip(owner, self.nlp.pipe(chunks, batch_size=self.batch_size), strict=False):
             parts.setdefault(i, []).append(doc_arrays(sdoc, self.pos_lookup))
         for i, arrays in parts.items():
             values = features_from_arrays(arrays)

@@ -7,7 +7,8 @@ truncated to ``--quality_max_length`` tokens, on ``--device`` (default: CUDA whe
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from njsl.documents import Document
 
@@ -52,9 +53,6 @@ class QualityClassifier(Tagger):
                                  max_length=self.max_length).to(self.device)
             with self.torch.inference_mode():
                 logits = self.model(**enc).logits.float()
-            if logits.shape[-1] == 1:
-                batch = logits.squeeze(-1)
-            else:
-                batch = logits.softmax(-1)[:, self.label]
+            batch = logits.squeeze(-1) if logits.shape[-1] == 1 else logits.softmax(-1)[:, self.label]
             scores += batch.cpu().tolist()
         return [{"edu_classifier": float(s)} for s in scores]

@@ -20,7 +20,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 import pandas as pd
 
@@ -47,7 +48,7 @@ def tag_batch(taggers: Sequence[Tagger], docs: Sequence[Document]) -> list[dict[
         values = tagger.tag(docs)
         if len(values) != len(docs):  # a tagger bug, not a user error: fail loudly
             raise RuntimeError(f"tagger {tagger.name} returned {len(values)} rows for {len(docs)} documents")
-        for row, v in zip(rows, values):
+        for row, v in zip(rows, values, strict=False):
             row.update(v)
     return rows
 
@@ -251,21 +252,7 @@ def run_tagging(
         "input": _input_fingerprint(input), "text_column": text_column, "resps_format": resps_format,
         "id_column": id_column, "limit": limit, "shard": list(shard) if shard else None,
     }
-    run_file = work / "run.json"
-    if run_file.exists() and _part_files(work):  # with no part written there is nothing to keep or mix up
-        previous = json.loads(run_file.read_text())
-        if previous != json.loads(json.dumps(request)):
-            changed = sorted(k for k in request if previous.get(k) != json.loads(json.dumps(request[k])))
-            raise TaggingError(
-                f"{work} holds an unfinished run with different {', '.join(changed)}; rerun the same command "
-                "to resume it, or pass --overwrite to start over"
-            )
-    else:
-        work.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_file, json.dumps(request, indent=1))
-        for stale in work.glob("progress.json"):
-            stale.unlink()
-
+    _claim_work_dir(work, request)
     schema = output_schema(names)
     parts = _part_files(work)
     done = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
@@ -309,18 +296,51 @@ def run_tagging(
     summary.seconds = time.perf_counter() - start
 
     meta = {"njsl_tagging": json.dumps({**request, "read_report": report.summary()})}
-    with atomic_path(out) as tmp:
-        with pq.ParquetWriter(tmp, schema.with_metadata(meta)) as writer:
-            for p in _part_files(work):
-                writer.write_table(pq.read_table(p, schema=schema))
-            if n_parts == 0:  # no documents at all: still a valid, empty table with the full schema
-                writer.write_table(schema.empty_table())
+    _merge_parts(work, out, schema.with_metadata(meta))
     shutil.rmtree(work, ignore_errors=True)
     summary.documents = done
-    reasons = [c for c in schema.names if c.endswith("_skip_reason")]
-    if reasons and done:
-        table = pq.read_table(out, columns=reasons).to_pandas()
-        for col in reasons:
-            for reason, n in table[col].dropna().value_counts().items():
-                summary.skipped[f"{col.removesuffix('_skip_reason')} skipped, {reason}"] = int(n)
+    if done:
+        summary.skipped.update(_skip_counts(out, schema))
     return summary
+
+
+def _claim_work_dir(work: Path, request: dict[str, Any]) -> None:
+    """Start a run in ``work``, or check that the unfinished run there was started with the same request."""
+    run_file = work / "run.json"
+    if run_file.exists() and _part_files(work):  # with no part written there is nothing to keep or mix up
+        previous = json.loads(run_file.read_text())
+        if previous != json.loads(json.dumps(request)):
+            changed = sorted(k for k in request if previous.get(k) != json.loads(json.dumps(request[k])))
+            raise TaggingError(
+                f"{work} holds an unfinished run with different {', '.join(changed)}; rerun the same command "
+                "to resume it, or pass --overwrite to start over"
+            )
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_file, json.dumps(request, indent=1))
+    for stale in work.glob("progress.json"):
+        stale.unlink()
+
+
+def _merge_parts(work: Path, out: Path, schema) -> None:
+    """The part files of ``work`` as one parquet file ``out`` (written atomically; empty parts -> empty table)."""
+    import pyarrow.parquet as pq
+
+    parts = _part_files(work)
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for p in parts:
+            writer.write_table(pq.read_table(p, schema=schema.remove_metadata()))
+        if not parts:  # no documents at all: still a valid, empty table with the full schema
+            writer.write_table(schema.empty_table())
+
+
+def _skip_counts(out: Path, schema) -> dict[str, int]:
+    """``"<tagger> skipped, <reason>" -> documents`` from the output's ``*_skip_reason`` columns."""
+    import pyarrow.parquet as pq
+
+    reasons = [c for c in schema.names if c.endswith("_skip_reason")]
+    if not reasons:
+        return {}
+    table = pq.read_table(out, columns=reasons).to_pandas()
+    return {f"{col.removesuffix('_skip_reason')} skipped, {reason}": int(n)
+            for col in reasons for reason, n in table[col].dropna().value_counts().items()}

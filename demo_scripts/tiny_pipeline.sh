@@ -62,7 +62,7 @@ for mix in "${MIXES[@]}"; do
   RUN=$OUT/runs/$mix
   if ! grep -qs '"finished": true' "$RUN/run_info.json"; then
     njsl train --config "$HERE/pretraining/configs/models/tiny_cpu.yaml" --data "$OUT/$mix.yaml" \
-      --tokenizer "$OUT/tokenizer" --output "$RUN" --max_steps "$TRAIN_STEPS" --no_progress \
+      --tokenizer "$OUT/tokenizer" --output "$RUN" --train_tokens $((TRAIN_STEPS * 16 * 128)) --no_progress \
       --set model.dimension=128 --set model.num_layers=4 --set model.num_heads=4 --set model.num_kv_heads=2 \
       --set model.ffn_hidden_size=344 --set model.sequence_length=128 --set training.global_batch_size=16 \
       --set training.micro_batch_size=16 --set training.warmup_steps=5 --set training.eval_every=0 \

@@ -12,7 +12,8 @@ fi
 OUT=$1; CONFIG=$2; DATA=$3; TOKENIZER=$4; shift 4
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-[ -f .env ] && set -a && . ./.env && set +a
+# .env: the environment wins over the file, empty values set nothing (the same reader as njsl train)
+if [ -f .env ]; then eval "$(${PYTHON:-python3} pretraining/train/env.py .env)"; fi
 PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}
 NGPU=${NPROC_PER_NODE:-$($PY -c 'import torch; print(torch.cuda.device_count())')}
 [ "$NGPU" -ge 1 ] || NGPU=1

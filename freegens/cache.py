@@ -58,7 +58,7 @@ class AnswerCache:
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> "AnswerCache":
+    def __enter__(self) -> AnswerCache:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -10,15 +10,15 @@ import asyncio
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
 from njsl.atomic import atomic_open
+from data_tagging.language import DEFAULT_LANGUAGES, EnglishDetector
 from njsl.documents import Document
 
 from .cache import AnswerCache, CachedAnswer, answer_key
-from .language import DEFAULT_LANGUAGES, detect_language
 from .llm_backend import ChatBackend, EndpointError, Usage
 from .taxonomy import PROMPT_VERSION, STAGES, build_messages, parse_choice, parse_yes_no
 
@@ -79,6 +79,7 @@ class CascadeRun:
         raise AssertionError("the cascade ends with a choice stage")
 
     async def _run(self, docs: Sequence[Document], languages, progress: Callable[[], None]) -> list[Classified]:
+        detector = EnglishDetector(languages=languages)
         results: list[Classified | None] = [None] * len(docs)
         errors: list[tuple[str, Exception]] = []
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -97,7 +98,7 @@ class CascadeRun:
                     if len(errors) >= self.concurrency:
                         return  # the endpoint is down: stop early, the cache keeps what was done
                     continue
-                results[i] = Classified(doc.id, detect_language(doc.text, languages), label, stage)
+                results[i] = Classified(doc.id, detector.detect(doc.text).language, label, stage)
                 progress()
 
         try:
@@ -124,12 +125,13 @@ def classify_local(docs: Iterable[Document], model_dir: str | Path,
     from .local_model import LocalDomainClassifier
 
     model = LocalDomainClassifier.load(model_dir)
+    detector = EnglishDetector(languages=languages)
     docs = list(docs)
     out: list[Classified] = []
     for start in tqdm(range(0, len(docs), batch_size), desc="classify", unit="batch", disable=None):
         batch = docs[start:start + batch_size]
-        for doc, label in zip(batch, model.predict([d.text for d in batch])):
-            out.append(Classified(doc.id, detect_language(doc.text, languages), label, "local"))
+        for doc, label in zip(batch, model.predict([d.text for d in batch]), strict=False):
+            out.append(Classified(doc.id, detector.detect(doc.text).language, label, "local"))
     return out
 
 

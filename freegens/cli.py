@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from njsl.cli import guarded
 from njsl.documents import ReadReport, iter_documents
 
 from .filtering import FilterConfig
@@ -85,7 +86,7 @@ def run_filter(args: argparse.Namespace) -> int:
 
 
 def run_features(args: argparse.Namespace) -> int:
-    from .language import parse_languages
+    from data_tagging.language import parse_languages
     from .pipeline import DomainOptions, PseudoFeatureConfig, compute_pseudo_features, store_pseudo_features
 
     options = {}
@@ -169,23 +170,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 COMMANDS = {"generate": run_generate, "filter": run_filter, "features": run_features}
 
 
-def run_guarded(func, args: argparse.Namespace) -> int:
-    """Run a command; user errors and endpoint failures print ``error: ...`` and return 2 / 1."""
-    from .llm_backend import EndpointError
-
-    try:
-        return func(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except EndpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """User errors exit 2, endpoint failures 1 (``EndpointError.exit_code``): see :func:`njsl.cli.guarded`."""
     args = build_parser(prog).parse_args(argv)
-    return run_guarded(COMMANDS[args.command], args)
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

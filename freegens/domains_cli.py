@@ -16,11 +16,11 @@ import json
 import sys
 from pathlib import Path
 
+from njsl.cli import guarded
 from njsl.documents import Document, ReadReport, iter_documents
 
 from . import classify as C
-from .cli import run_guarded
-from .language import parse_languages
+from data_tagging.language import parse_languages
 from .llm_backend import RetryPolicy
 
 
@@ -160,16 +160,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 COMMANDS = {"classify": run_classify, "train": run_train, "cv": run_cv, "features": run_features}
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
-    return run_guarded(COMMANDS[args.command], args)
+    return COMMANDS[args.command](args)
 
 
+@guarded
 def classify_main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """The paper's ``classify_domains_multistage.py`` interface (no subcommand)."""
     parser = argparse.ArgumentParser(prog=prog, description="multi-stage domain classification of documents")
     add_classify_args(parser)
-    return run_guarded(run_classify, parser.parse_args(argv))
+    return run_classify(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

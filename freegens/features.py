@@ -8,7 +8,7 @@ has them. ``pct_english_mean`` is the percentage of all classified documents det
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 from .taxonomy import FEATURE_DOMAINS, feature_domain
 

@@ -112,7 +112,7 @@ def duplicate_ngram_fraction(words: list[str], n: int) -> float:
             for j in range(i, i + n):
                 covered[j] = True
     total = sum(len(w) for w in words)
-    return sum(len(w) for w, c in zip(words, covered) if c) / total if total else 0.0
+    return sum(len(w) for w, c in zip(words, covered, strict=False) if c) / total if total else 0.0
 
 
 def rejection_reason(text: str, cfg: FilterConfig) -> str | None:

@@ -213,16 +213,16 @@ def generate_to_file(model: str, output: str | Path, cfg: GenerationConfig, *, p
                 ids = batches[b]
                 batch_prompts = [prompts[i % len(prompts)] if prompts else "" for i in ids]
                 texts = gen.generate(batch_prompts, cfg, seed=cfg.seed + b)
-                records = [sample_record(i, p, t, cfg, model, n) for i, p, (t, n) in zip(ids, batch_prompts, texts)]
+                records = [sample_record(i, p, t, cfg, model, n) for i, p, (t, n) in zip(ids, batch_prompts, texts,
+                                                                                         strict=False)]
                 done[b] = records
                 # Each line is one whole batch, flushed and synced: a kill leaves whole batches or a torn tail.
                 fh.write(json.dumps({"batch": b, "header": header, "records": records}) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
-    with atomic_path(output) as tmp:
-        with open(tmp, "w", encoding="utf-8") as out:
-            for b in range(len(batches)):
-                for rec in done[b]:
-                    out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        for b in range(len(batches)):
+            for rec in done[b]:
+                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
     partial.unlink(missing_ok=True)
     return output

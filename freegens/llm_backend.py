@@ -26,6 +26,8 @@ PRICES_PER_M: dict[str, tuple[float, float]] = {
 class EndpointError(RuntimeError):
     """The endpoint failed in a way retrying cannot fix, or retries ran out."""
 
+    exit_code = 1  # njsl.cli: an external service failed (the input may be fine)
+
 
 @dataclass
 class RetryPolicy:

@@ -29,8 +29,9 @@ class ModelDirError(FileNotFoundError):
     """The model folder is missing or is not a trained domain classifier."""
 
 
-_STOPWORDS = frozenset("the of and to a in is that for it as with was on be by this are at from or have an not but "
-                       "you he she they we his her their its".split())
+_STOPWORDS = frozenset(["the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "as", "with", "was", "on",
+                        "be", "by", "this", "are", "at", "from", "or", "have", "an", "not", "but", "you", "he",
+                        "she", "they", "we", "his", "her", "their", "its"])
 
 
 class ShapeFeatures:
@@ -47,7 +48,7 @@ class ShapeFeatures:
     def get_params(self, deep: bool = True) -> dict:
         return {}
 
-    def set_params(self, **params) -> "ShapeFeatures":
+    def set_params(self, **params) -> ShapeFeatures:
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -126,7 +127,7 @@ class LocalDomainClassifier:
     meta: dict
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, *, C: float = 0.5, seed: int = 0, source: str = "") -> "LocalDomainClassifier":
+    def fit(cls, frame: pd.DataFrame, *, C: float = 0.5, seed: int = 0, source: str = "") -> LocalDomainClassifier:
         import sklearn
 
         pipe = build_pipeline(C=C, seed=seed).fit(_prep(frame["text"]), _labels(frame))
@@ -150,7 +151,7 @@ class LocalDomainClassifier:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "LocalDomainClassifier":
+    def load(cls, folder: str | Path) -> LocalDomainClassifier:
         import joblib
 
         folder = Path(folder)
@@ -199,6 +200,6 @@ def format_cv_report(result: dict) -> str:
         lines.append(f"| {k} | {int(p['support'])} | {p['precision']:.2f} | {p['recall']:.2f} | {p['f1-score']:.2f} |")
     lines += ["", "Confusion matrix (rows: the given label, columns: local prediction):", "",
               "| | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
-    for k, row in zip(labels, result["confusion"]):
+    for k, row in zip(labels, result["confusion"], strict=False):
         lines.append(f"| {k} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 from njsl.atomic import atomic_open, write_text_atomic
 from njsl.documents import Document, ReadReport, iter_documents
@@ -99,7 +100,7 @@ class PseudoFeatureConfig:
 def classify_domains(docs: list[Document], opts: DomainOptions, output_csv: Path):
     """Label documents with the chosen backend, write the CSV, return (rows, usage summary or None)."""
     from . import classify as C
-    from .language import DEFAULT_LANGUAGES
+    from data_tagging.language import DEFAULT_LANGUAGES
 
     languages = opts.languages or DEFAULT_LANGUAGES
     if opts.backend == "local":

@@ -66,7 +66,6 @@ STAGES: tuple[Stage, ...] = (
           "- unknown: none of the above",
           choices=("books", "reference", "media", "specific_datasets", "web", "unknown")),
 )
-STAGE_NAMES = tuple(s.name for s in STAGES)
 
 
 def build_messages(stage: Stage, text: str) -> list[dict[str, str]]:

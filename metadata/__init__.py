@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 METADATA_DIR = Path(__file__).resolve().parent
 DEFAULT_STORE = METADATA_DIR / "njsl.duckdb"

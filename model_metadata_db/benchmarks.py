@@ -23,7 +23,6 @@ KNOWN_PREFIXES: tuple[str, ...] = ("anli_r", "arithmetic_", "fld_", "hendrycksTe
 
 # Same benchmark under two names in the release: (older leaderboard name, lm-eval 0.4 name).
 BENCHMARK_ALIASES: dict[str, str] = {"arc:challenge": "arc_challenge", "truthfulqa:mc": "truthfulqa_mc2"}
-MMLU_FAMILIES: tuple[str, ...] = ("hendrycksTest-", "mmlu_")
 
 # lm-eval metric key (before the ",filter" suffix) -> the release's metric name.
 LM_EVAL_METRICS: dict[str, str] = {

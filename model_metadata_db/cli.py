@@ -21,6 +21,7 @@ from njsl.paths import REPO_ROOT
 
 from .errors import StoreError
 from .store import AnalysisStore
+from njsl.cli import guarded
 
 DB_ENV = "NJSL_DB"
 
@@ -219,13 +220,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (StoreError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":

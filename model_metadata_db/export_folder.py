@@ -55,7 +55,8 @@ def parse_export_folder(folder: str | Path) -> ExportFolder:
         if not (folder / name).is_file():
             raise StoreFileNotFoundError(f"{folder / name} is missing: not an EXPORT DATABASE folder "
                                          "(it needs schema.sql, load.sql and one CSV per table)")
-    schema, skipped = [], []
+    schema: list[str] = []
+    skipped: list[str] = []
     for stmt in _statements((folder / "schema.sql").read_text(encoding="utf-8")):
         (schema if _ALLOWED_SCHEMA.match(stmt) else skipped).append(stmt)
     copies = []

@@ -26,7 +26,7 @@ class ImportReport:
     def add_rows(self, table: str, n: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + n
 
-    def merge(self, other: "ImportReport") -> None:
+    def merge(self, other: ImportReport) -> None:
         for table, n in other.rows.items():
             self.add_rows(table, n)
         self.warnings += other.warnings

@@ -13,7 +13,8 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import duckdb
 import pandas as pd
@@ -24,7 +25,8 @@ from njsl.atomic import atomic_path
 from .benchmarks import is_known_benchmark
 from .errors import StoreError, StoreFileNotFoundError, StoreLockedError
 from .report import ImportReport
-from .schema import KEYS, SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements, schema_statements
+from .schema import SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements
+from .upsert import upsert_arrow
 from .validation import validate_rows
 
 MEMORY = ":memory:"
@@ -58,22 +60,23 @@ class AnalysisStore:
     """
 
     def __init__(self, path: str | Path | None = None, *, lock_timeout: float = 60.0):
-        self.path: Path | None = None if _is_memory(path) else Path(path)
+        self.path: Path | None = None if path is None or _is_memory(path) else Path(path)
         self.lock_timeout = lock_timeout
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(MEMORY) if self.path is None else None
         self._session_con: duckdb.DuckDBPyConnection | None = None
         self._tx_con: duckdb.DuckDBPyConnection | None = None
-        self._tx_depth = 0
         self._closed = False
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def create(cls, path: str | Path | None = None, *, lock_timeout: float = 60.0) -> "AnalysisStore":
+    def create(cls, path: str | Path | None = None, *, lock_timeout: float = 60.0) -> AnalysisStore:
         """A new, empty store with the schema: in memory (``None``/``":memory:"``) or a new ``.duckdb`` file."""
         if _is_memory(path):
             store = cls(None, lock_timeout=lock_timeout)
+            assert store._con is not None  # an in-memory store holds its connection
             store._con.execute(schema_sql())
             return store
+        assert path is not None
         path = Path(path)
         if path.exists():
             raise StoreError(f"{path} already exists; open it with AnalysisStore.from_existing() "
@@ -88,7 +91,7 @@ class AnalysisStore:
         return cls(path, lock_timeout=lock_timeout)
 
     @classmethod
-    def from_existing(cls, path: str | Path | None, *, lock_timeout: float = 60.0) -> "AnalysisStore":
+    def from_existing(cls, path: str | Path | None, *, lock_timeout: float = 60.0) -> AnalysisStore:
         """Open a ``.duckdb`` file, an ``EXPORT DATABASE`` folder (loaded into memory) or memory.
 
         A ``.duckdb`` file lacking our extra columns/tables (e.g. one written by the paper's code) gets them
@@ -96,6 +99,7 @@ class AnalysisStore:
         """
         if _is_memory(path):
             return cls.create(None, lock_timeout=lock_timeout)
+        assert path is not None
         path = Path(path)
         if path.is_dir():
             from .importers.export_folder import import_export_folder
@@ -175,8 +179,10 @@ class AnalysisStore:
             raise StoreError("the store is closed; open it again with AnalysisStore.from_existing()")
         if self._tx_con is not None:
             yield self._tx_con
-        elif self._con is not None or self._session_con is not None:
-            yield self._con if self._con is not None else self._session_con
+        elif self._con is not None:
+            yield self._con
+        elif self._session_con is not None:
+            yield self._session_con
         else:
             con = self._open(write)
             try:
@@ -188,18 +194,14 @@ class AnalysisStore:
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Group writes into one transaction: all of them or none. Nested calls join the outer one."""
         if self._tx_con is not None:
-            self._tx_depth += 1
-            try:
-                yield self._tx_con
-            finally:
-                self._tx_depth -= 1
+            yield self._tx_con
             return
         if self._closed:
             raise StoreError("the store is closed; open it again with AnalysisStore.from_existing()")
         held = self._con if self._con is not None else self._session_con
         con = held if held is not None else self._open(write=True)
         con.execute("BEGIN TRANSACTION")
-        self._tx_con, self._tx_depth = con, 1
+        self._tx_con = con
         try:
             yield con
         except BaseException:
@@ -214,12 +216,12 @@ class AnalysisStore:
                     con.execute("ROLLBACK")
                 raise StoreError(f"could not commit to {self.location}: {err}") from None
         finally:
-            self._tx_con, self._tx_depth = None, 0
+            self._tx_con = None
             if con is not held:
                 con.close()
 
     @contextlib.contextmanager
-    def session(self) -> Iterator["AnalysisStore"]:
+    def session(self) -> Iterator[AnalysisStore]:
         """Hold one read-write connection to a file store for a batch of calls (e.g. a folder import).
 
         Each write still commits in its own transaction; the session only saves reopening the file per call
@@ -248,7 +250,7 @@ class AnalysisStore:
             self._con = None
         self._closed = True
 
-    def __enter__(self) -> "AnalysisStore":
+    def __enter__(self) -> AnalysisStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -456,23 +458,6 @@ class AnalysisStore:
             load.write_text(load.read_text(encoding="utf-8").replace(str(tmp), str(folder.resolve())),
                             encoding="utf-8")
         return folder
-
-
-def upsert_arrow(con: duckdb.DuckDBPyConnection, table: str, cols: Sequence[str], data: pa.Table) -> None:
-    """Insert the Arrow table ``data`` (columns ``cols``) into ``table``; a row whose key exists is updated.
-
-    Columns not in ``cols`` keep their stored values (or NULL for new rows). Run inside a transaction.
-    """
-    quoted = ", ".join(f'"{c}"' for c in cols)
-    updates = [c for c in cols if c not in KEYS[table]]
-    conflict = ("DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in updates)
-                if updates else "DO NOTHING")
-    con.register("_njsl_incoming", data)
-    try:
-        con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM _njsl_incoming "
-                    f"ON CONFLICT ({', '.join(KEYS[table])}) {conflict}")
-    finally:
-        con.unregister("_njsl_incoming")
 
 
 def _check_kind(kind: str) -> None:

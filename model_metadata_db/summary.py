@@ -14,6 +14,7 @@ import pandas as pd
 from .checks import check_store
 from .errors import StoreError
 from .store import AnalysisStore
+from njsl.cli import guarded
 
 
 def summarize(store: AnalysisStore, top: int = 15) -> str:
@@ -48,26 +49,23 @@ def summarize(store: AnalysisStore, top: int = 15) -> str:
     return "\n".join(lines)
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog or "njsl summary", description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, default=None,
                         help="a .duckdb store or export folder (default: import the paper's release into memory)")
     parser.add_argument("--top", type=int, default=15, help="coverage rows to show (default 15)")
     args = parser.parse_args(argv)
-    try:
-        if args.db is None:
-            from njsl.paths import paper_release_dir
-            source = paper_release_dir()
-            if not source.is_dir():
-                raise StoreError(f"the paper's release is not at {source}; set NJSL_SHARED_DIR to the shared "
-                                 "data folder or pass --db")
-        else:
-            source = args.db
-        with AnalysisStore.from_existing(source) as store:
-            print(summarize(store, top=args.top))
-    except (StoreError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.db is None:
+        from njsl.paths import paper_release_dir
+        source = paper_release_dir()
+        if not source.is_dir():
+            raise StoreError(f"the paper's release is not at {source}; set NJSL_SHARED_DIR to the shared "
+                             "data folder or pass --db")
+    else:
+        source = args.db
+    with AnalysisStore.from_existing(source) as store:
+        print(summarize(store, top=args.top))
     return 0
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from .errors import StoreError
 from .schema import KEYS, SENTINEL, Column, column_names, columns
@@ -96,7 +97,7 @@ METRIC_RANGES: dict[str, tuple[float, float]] = {**{m: (0.0, 1.0) for m in FRACT
 
 
 def _check_metric(row: Mapping[str, Any]) -> None:
-    bounds = METRIC_RANGES.get(row.get("metric"))
+    bounds = METRIC_RANGES.get(str(row.get("metric")))
     value = row.get("metric_value")
     if bounds and value is not None and not bounds[0] <= value <= bounds[1]:
         hint = "; give a fraction, not a percent" if bounds == (0.0, 1.0) and 1 < value <= 100 else ""
@@ -167,8 +168,8 @@ def validate_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[st
         clean = validate_row(table, row)
         key = tuple(clean[k] for k in KEYS[table])
         if key in seen:
-            raise StoreError(f"{table}: duplicate key {dict(zip(KEYS[table], key))} in rows {seen[key]} and {i} "
-                             "of one import; keep one of them")
+            raise StoreError(f"{table}: duplicate key {dict(zip(KEYS[table], key, strict=False))} in rows "
+                             f"{seen[key]} and {i} of one import; keep one of them")
         seen[key] = i
         out.append(clean)
     return out

@@ -23,8 +23,6 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "training_objective": ("clm", "mlm", "prefix_lm"),
     "training_loss": ("cross_entropy", "helm"),  # helm: HELM's hierarchical cross-entropy over codons
 }
-# Values in the release that are outside the schema's vocabulary; imported unchanged, reported by check.
-RELEASE_ONLY_VALUES: dict[str, tuple[str, ...]] = {"biases": ("some",)}
 
 ALIASES: dict[str, dict[str, str]] = {
     "layer_norm_type": {"layernorm": "parametric", "layer_norm": "parametric", "ln": "parametric",

@@ -8,7 +8,7 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 
 def _tmp_name(target: Path) -> Path:
@@ -38,11 +38,10 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_open(target: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
     """``open()`` a file that only appears under ``target`` once it is closed without error."""
-    with atomic_path(target) as tmp:
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(target) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:

@@ -1,12 +1,54 @@
 """The ``njsl`` command: one subcommand per stage, each implemented by its package's ``cli`` module.
 
 Subcommand modules are imported only when chosen, so ``njsl db info`` never pays for importing torch.
-Each module exposes ``main(argv: list[str] | None = None, prog: str | None = None) -> int``.
+Each module exposes ``main(argv: list[str] | None = None, prog: str | None = None) -> int``, decorated with
+:func:`guarded`: the one place where an error a user can cause becomes ``error: <message>`` on stderr and an
+exit code (no traceback).
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+# Exit codes: 0 success, 1 an external service failed (exception class sets exit_code = 1), 2 bad input (a
+# ValueError subclass naming the field/file, or a file that cannot be read/written), 3 training diverged.
+USER_ERROR_EXIT = 2
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError)
+
+F = TypeVar("F", bound=Callable[..., int])
+
+
+def exit_code(exc: BaseException) -> int | None:
+    """The exit code for ``exc``: its class's ``exit_code``, 2 for a user error, None for a bug (re-raised)."""
+    code = getattr(type(exc), "exit_code", None)
+    if isinstance(code, int):
+        return code
+    return USER_ERROR_EXIT if isinstance(exc, USER_ERRORS) else None
+
+
+def report(exc: BaseException) -> int | None:
+    """Print ``error: <message>`` for a mapped exception and return its exit code; None when it is not mapped."""
+    code = exit_code(exc)
+    if code is not None:
+        print(f"error: {exc}", file=sys.stderr)
+    return code
+
+
+def guarded(main: F) -> F:
+    """Decorator for a subcommand's ``main``: mapped exceptions become ``error: ...`` and their exit code."""
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except Exception as exc:
+            code = report(exc)
+            if code is None:
+                raise
+            return code
+    return wrapper  # type: ignore[return-value]
 
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,7 +69,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "domains": ("freegens.domains_cli", "domain classification (LLM cascade or local classifier)"),
     "freegens": ("freegens.cli", "free generations, filtering and pseudo features"),
     "eval": ("pretraining.evaluate.eval_cli", "run lm-evaluation-harness and import the results into the store"),
-    "register-run": ("pretraining.evaluate.register_run", "register a training run (annotation, data, evals) in the store"),
+    "register-run": ("pretraining.evaluate.register_run",
+                     "register a training run (annotation, data, evals) in the store"),
 }
 
 
@@ -49,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"njsl: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    result = module.main(rest, prog=f"njsl {name}")
+    result = guarded(module.main)(rest, prog=f"njsl {name}")
     return int(result or 0)
 
 

@@ -12,7 +12,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def extract_text(record: dict, text_column: str = "text", resps_format: bool = F
     Returns None when the record has no such field (the caller decides whether that is fatal).
     """
     if resps_format:
-        resps = record.get("resps")
+        resps: Any = record.get("resps")
         try:
             value = resps[0][0]
         except (TypeError, IndexError, KeyError):
@@ -119,7 +120,8 @@ def _record_id(record: dict, id_column: str | None, fallback: str) -> str:
     return fallback
 
 
-def iter_records(path: str | Path, *, strict: bool = False, report: ReadReport | None = None) -> Iterator[tuple[str, int, dict]]:
+def iter_records(path: str | Path, *, strict: bool = False,
+                 report: ReadReport | None = None) -> Iterator[tuple[str, int, dict]]:
     """Yield ``(file, row_number, record)`` for every row of every input file, streaming.
 
     Malformed jsonl lines are recorded in ``report`` and skipped, or raise with ``strict``.

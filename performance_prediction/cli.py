@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from njsl.atomic import atomic_open
+from njsl.cli import guarded
 
 from .errors import PredictionInputError
 from .features import check_features, feature_set
@@ -259,6 +260,7 @@ def build_parser(prog: str | None = None, mode: str = "run") -> argparse.Argumen
     return p
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     mode = argv[0] if argv and argv[0] in ("report", "select", "significance") else "run"
@@ -270,26 +272,18 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 def _dispatch(mode: str, argv: list[str], prog: str | None) -> int:
     args = build_parser(prog, mode).parse_args(argv)
-    try:
-        if mode == "report":
-            return run_report_cmd(args)
-        if mode == "select":
-            return run_selection(args)
-        if mode == "significance":
-            return run_significance(args)
-        if mode == "gradual":
-            return run_significance(args) if args.test_significance else run_selection(args)
-        return run_paper(args)
-    except (PredictionInputError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except ValueError as err:   # store errors (model_metadata_db.StoreError) are ValueErrors with a message
-        if type(err).__module__.startswith(("model_metadata_db", "performance_prediction")):
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        raise
+    if mode == "report":
+        return run_report_cmd(args)
+    if mode == "select":
+        return run_selection(args)
+    if mode == "significance":
+        return run_significance(args)
+    if mode == "gradual":
+        return run_significance(args) if args.test_significance else run_selection(args)
+    return run_paper(args)
 
 
+@guarded
 def gradual_main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """performance_predict_from_db_gradual.py: forward selection, or --test_significance."""
     return _dispatch("gradual", list(sys.argv[1:] if argv is None else argv), prog)

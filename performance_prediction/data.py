@@ -128,6 +128,8 @@ def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "a
     """
     own = store is None
     if own:
+        if db_path is None:
+            raise PredictionInputError("give the store: --db_path PATH")
         store = open_store(db_path)
     try:
         check_tables(store)

@@ -64,8 +64,8 @@ class CVResult:
 
 def predictor_params(name: str, metric: str, seed: int, cfg: CVConfig, pseudo: list[str]) -> dict:
     params = {"seed": seed, "grid": cfg.grid, "inner_folds": cfg.inner_folds, "search": cfg.search,
-              "nthread": 1, "max_bin": cfg.max_bin, "pseudo": tuple(pseudo), "higher_is_better": metric != "brier_score",
-              "upper": 1.0 if metric != "brier_score" else 2.0}
+              "nthread": 1, "max_bin": cfg.max_bin, "pseudo": tuple(pseudo),
+              "higher_is_better": metric != "brier_score", "upper": 1.0 if metric != "brier_score" else 2.0}
     if name in cfg.feature_overrides:
         params["features"] = [f for f in cfg.feature_overrides[name] if f != "id"]
     if not cfg.search and cfg.fixed_params:
@@ -103,7 +103,7 @@ def _run_unit(X: pd.DataFrame, y: np.ndarray, fams: list[str], task: str, scheme
         # folds may drop different all-empty columns: align on the union, in order of first appearance
         cols = list(dict.fromkeys(c for f in shap_feats for c in f.columns))
         vals = [pd.DataFrame(v, columns=f.columns, index=f.index).reindex(columns=cols) for v, f in
-                zip(shap_vals, shap_feats)]
+                zip(shap_vals, shap_feats, strict=False)]
         shap_out = (pd.concat(vals), pd.concat([f.reindex(columns=cols) for f in shap_feats]))
     return task, scheme, seed, pd.concat(rows, ignore_index=True), shap_out, params_out
 
@@ -136,7 +136,7 @@ def run_cv(data: PredictionData, cfg: CVConfig) -> CVResult:
                    for X, y, f, t, s, seed, w in units)
     else:
         results = Parallel(n_jobs=workers, return_as="generator_unordered")(jobs)
-    for task, scheme, seed, frame, sh, par in results:
+    for task, scheme, _seed, frame, sh, par in results:
         preds.append(frame)
         params += par
         if sh is not None:

@@ -10,7 +10,7 @@ import pandas as pd
 def shap_importance(shap: dict) -> pd.DataFrame:
     """Long table task, scheme, feature, mean_abs_shap, mean_shap, rank (1 = most important)."""
     rows = []
-    for (task, scheme), (vals, feats) in shap.items():
+    for (task, scheme), (vals, _feats) in shap.items():
         for col in vals.columns:
             v = vals[col].to_numpy(dtype=float)
             v = v[np.isfinite(v)]

@@ -87,7 +87,7 @@ class FeatureEncoder(BaseEstimator, TransformerMixin):
         for j, col in enumerate(self.columns_):
             if col in self.categories_:
                 codes = {c: i for i, c in enumerate(self.categories_[col])}
-                vals = X[col].map(lambda v: codes.get(str(v), np.nan) if pd.notna(v) else np.nan)
+                vals = X[col].map(lambda v, codes=codes: codes.get(str(v), np.nan) if pd.notna(v) else np.nan)
                 out[:, j] = vals.to_numpy(dtype=float)
             else:
                 vals = pd.to_numeric(X[col], errors="coerce").to_numpy(dtype=float)

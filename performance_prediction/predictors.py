@@ -12,6 +12,7 @@ Adding a predictor = one small registered factory::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 from itertools import product
 
 import numpy as np
@@ -60,7 +61,7 @@ def make_predictor(name: str, **params) -> BaseEstimator:
     return est
 
 
-def resolve_grid(grid) -> dict[str, list]:
+def resolve_grid(grid) -> dict[str, Any]:
     if isinstance(grid, dict):
         return grid
     if grid not in GRIDS:
@@ -213,8 +214,8 @@ class XGBSearchRegressor(BaseEstimator, RegressorMixin):
                     z = booster.predict(dva, iteration_range=(0, n))
                     pred = self._inv(off + (self.shrink * z if self.residual else z))
                     err[i, j] += np.abs(pred - y[va]).sum()
-        i, j = np.unravel_index(np.argmin(err), err.shape)   # first minimum: deterministic tie-break
-        return {"max_depth": combos[i][0], "learning_rate": combos[i][1], "n_estimators": sizes[j]}
+        best, size = np.unravel_index(np.argmin(err), err.shape)   # first minimum: deterministic tie-break
+        return {"max_depth": combos[best][0], "learning_rate": combos[best][1], "n_estimators": sizes[size]}
 
     def transform_features(self, X: pd.DataFrame) -> np.ndarray:
         """Encoded matrix as the booster sees it (for SHAP)."""

@@ -98,7 +98,7 @@ def _fig_pred_vs_actual(pred: pd.DataFrame, scheme: str, predictor: str, path: P
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
-    for ax, task in zip(axes.flat, tasks):
+    for ax, task in zip(axes.flat, tasks, strict=False):
         g = p[p.task == task]
         ax.scatter(g.y_true, g.y_pred, s=10, alpha=0.7)
         lo, hi = float(min(g.y_true.min(), g.y_pred.min())), float(max(g.y_true.max(), g.y_pred.max()))
@@ -318,7 +318,7 @@ def _unscored_md(cfg: ReportConfig, new: pd.DataFrame) -> list[str]:
     L += ["Features used (params; tokens in billions; data composition in %; how many architecture decisions and "
           "generation features are known):", "", _md_table(shown.reset_index(), ".1f"), ""]
     cell = new.assign(cell=[f"{p:.3f} [{lo:.3f}, {hi:.3f}]" for p, lo, hi in
-                            zip(new.predicted, new.lower, new.upper)])
+                            zip(new.predicted, new.lower, new.upper, strict=False)])
     for metric, g in cell.groupby("metric", sort=False):
         piv = g.pivot(index="id", columns="task", values="cell").fillna("scored").reset_index()
         L += [f"{metric}: predicted [interval] per task (`scored`: the store has its score):", "",
@@ -333,7 +333,8 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
          f"pseudo features: `{cfg.pseudo_feats_csv or 'none'}`; drop instruction-tuned: {cfg.drop_instruction_tuned}.",
          f"Runtime: {cfg.timings}.", "",
          "**Headline: family-grouped validation** (no model family on both sides of a split; families from "
-         "`performance_prediction/families.py` + `families.yaml`). Random folds are shown for comparison with the paper.",
+         "`performance_prediction/families.py` + `families.yaml`). Random folds are shown for comparison with "
+         "the paper.",
          ""]
     for scheme in cfg.schemes:
         d = mae[mae.scheme == scheme]
@@ -373,7 +374,7 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
         L += ["## SHAP importance (TreeExplainer, xgb_all, held-out folds of the first seed): top 5", "",
               _md_table(top), "", "Full table: [shap_importance.csv](shap_importance.csv)", ""]
     L += _unscored_md(cfg, new)
-    for m, (folds, summary) in sel_tables.items():
+    for m, (_folds, summary) in sel_tables.items():
         L += [f"## Forward feature selection ({m}, nested, family folds)", "",
               "`inner_gain_mean`: gain measured on the folds that chose the features (as in the paper); "
               "`outer_gain_mean`: gain on outer folds that did not choose them.", "",
@@ -382,7 +383,7 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
     L += ["SHAP summaries:", ""] + [f"- [{f}]({f})" for f in shap_figs] + [""]
     skipped = {m: d.skipped_tasks for m, d in datas.items() if d.skipped_tasks}
     L += ["## Data notes", "",
-          f"- Models per task: " + "; ".join(f"{m}: " + ", ".join(
+          "- Models per task: " + "; ".join(f"{m}: " + ", ".join(
               f"{t} {d.targets[d.targets.task == t].id.nunique()}" for t in d.task_names) for m, d in datas.items()),
           f"- Skipped tasks: {skipped or 'none'}",
           "- Alias rule: canonical lm-eval names win over legacy aliases (`arc:challenge`, `hendrycksTest-*`); "

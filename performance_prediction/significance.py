@@ -87,7 +87,7 @@ def compare(predictions: pd.DataFrame, a: str = "xgb_all", b: str = "xgb_scaling
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    for scheme, idx in out.groupby("scheme").groups.items():
+    for _scheme, idx in out.groupby("scheme").groups.items():
         for col in ("p_paired", "p_corrected", "p_family_perm"):
             out.loc[idx, col.replace("p_", "q_")] = bh(out.loc[idx, col])
     return out

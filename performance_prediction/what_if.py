@@ -19,20 +19,123 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import PredictionFileNotFoundError, PredictionInputError
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
+from njsl.cli import guarded
 
 TOP_KEYS = {"id", "total_params", "tokens_billions", "architecture", "data", "pseudo"}
 DATA_SHORT = {c.removeprefix("pretraining_summary_percentage_"): c for c in DATA_FEATURES}
+COMPOSITION = ("web", "code", "books", "reference", "academic")
+
+
+def _number(value: Any, field: str) -> float:
+    try:
+        return float(value)  # YAML 1.1 reads 1e9 as a string
+    except (TypeError, ValueError):
+        raise ValueError(f"field {field!r} must be a number, got {value!r}") from None
+
+
+def _positive(value: Any, field: str) -> float:
+    val = _number(value, field)
+    if not val > 0:
+        raise ValueError(f"field {field!r} must be > 0, got {val}")
+    return val
+
+
+class WhatIfSpec(BaseModel):
+    """A planned model: scale, architecture decisions, data composition (percentages), generation features."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    total_params: float
+    tokens_billions: float
+    architecture: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    pseudo: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _label(cls, v: Any) -> Any:
+        return None if v is None else str(v)
+
+    @field_validator("total_params", "tokens_billions", mode="before")
+    @classmethod
+    def _scale(cls, v: Any, info: ValidationInfo) -> float:
+        return _positive(v, str(info.field_name))
+
+    @field_validator("architecture", "data", "pseudo", mode="before")
+    @classmethod
+    def _mapping(cls, v: Any, info: ValidationInfo) -> dict:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            what = "a mapping of percentages" if info.field_name == "data" else "a mapping"
+            raise ValueError(f"field {info.field_name!r} must be {what}")
+        return v
+
+    @field_validator("architecture")
+    @classmethod
+    def _architecture(cls, arch: dict) -> dict:
+        out: dict[str, Any] = {}
+        for k, v in arch.items():
+            if k in NUMERIC_ARCH:
+                out[k] = _positive(v, f"architecture.{k}")
+            elif k in CATEGORICAL:
+                out[k] = str(v)
+            else:
+                raise ValueError(f"unknown field 'architecture.{k}'; allowed: {', '.join(NUMERIC_ARCH + CATEGORICAL)}")
+        return out
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, data: dict) -> dict:
+        out: dict[str, float] = {}
+        for k, v in data.items():
+            col = DATA_SHORT.get(k, k if k in DATA_FEATURES else None)
+            if col is None:
+                raise ValueError(f"unknown field 'data.{k}'; allowed: {', '.join(DATA_SHORT)}")
+            val = _number(v, f"data.{k}")
+            if not 0 <= val <= 100:
+                raise ValueError(f"data.{k} = {val} is not a percentage in [0, 100]")
+            out[col] = val
+        share = sum(out.get(DATA_SHORT[k], 0.0) for k in COMPOSITION)
+        if share > 105:
+            raise ValueError(f"data percentages (web+code+books+reference+academic) sum to {share:.1f} > 100")
+        return out
+
+    @field_validator("pseudo")
+    @classmethod
+    def _pseudo(cls, pseudo: dict) -> dict:
+        return {str(k): _number(v, f"pseudo.{k}") for k, v in pseudo.items()}
+
+    def row(self) -> dict[str, Any]:
+        """The model-table row (store column names)."""
+        return {"total_params": self.total_params, "pretraining_summary_total_tokens_billions": self.tokens_billions,
+                **self.architecture, **self.data, **self.pseudo}
+
+
+def _spec_error(error: Any) -> str:
+    loc = ".".join(str(p) for p in error.get("loc", ()))
+    if error["type"] == "extra_forbidden":
+        return f"unknown field(s) {loc}; allowed: {', '.join(sorted(TOP_KEYS))}"
+    if error["type"] == "missing":
+        return f"field {loc!r} is required"
+    if error["type"] == "model_type":
+        return "expected a mapping with total_params, tokens_billions, ..."
+    ctx = error.get("ctx", {}).get("error")
+    return str(ctx) if ctx is not None else f"field {loc!r}: {error['msg']}"
 
 
 def load_spec(path: str | Path) -> pd.DataFrame:
-    """Validate SPEC.yaml and turn it into a one-row model table (store column names)."""
+    """Validate SPEC.yaml (:class:`WhatIfSpec`) and turn it into a one-row model table (store column names)."""
     p = Path(path)
     if not p.is_file():
         raise PredictionFileNotFoundError(f"spec {p} does not exist")
@@ -40,63 +143,11 @@ def load_spec(path: str | Path) -> pd.DataFrame:
         doc = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise PredictionInputError(f"spec {p} is not valid YAML: {err}") from err
-    if not isinstance(doc, dict):
-        raise PredictionInputError(f"spec {p}: expected a mapping with total_params, tokens_billions, ...")
-    unknown = set(doc) - TOP_KEYS
-    if unknown:
-        raise PredictionInputError(f"spec {p}: unknown field(s) {', '.join(sorted(unknown))}; "
-                                   f"allowed: {', '.join(sorted(TOP_KEYS))}")
-    row: dict = {}
-    for key, col in (("total_params", "total_params"), ("tokens_billions", "pretraining_summary_total_tokens_billions")):
-        if key not in doc:
-            raise PredictionInputError(f"spec {p}: field {key!r} is required")
-        row[col] = _positive(doc[key], key, p)
-    arch = doc.get("architecture") or {}
-    if not isinstance(arch, dict):
-        raise PredictionInputError(f"spec {p}: field 'architecture' must be a mapping")
-    for k, v in arch.items():
-        if k in NUMERIC_ARCH:
-            row[k] = _positive(v, f"architecture.{k}", p)
-        elif k in CATEGORICAL:
-            row[k] = str(v)
-        else:
-            raise PredictionInputError(f"spec {p}: unknown field 'architecture.{k}'; allowed: "
-                                       f"{', '.join(NUMERIC_ARCH + CATEGORICAL)}")
-    data = doc.get("data") or {}
-    if not isinstance(data, dict):
-        raise PredictionInputError(f"spec {p}: field 'data' must be a mapping of percentages")
-    for k, v in data.items():
-        col = DATA_SHORT.get(k, k if k in DATA_FEATURES else None)
-        if col is None:
-            raise PredictionInputError(f"spec {p}: unknown field 'data.{k}'; allowed: {', '.join(DATA_SHORT)}")
-        val = _number(v, f"data.{k}", p)
-        if not 0 <= val <= 100:
-            raise PredictionInputError(f"spec {p}: data.{k} = {val} is not a percentage in [0, 100]")
-        row[col] = val
-    share = sum(row.get(DATA_SHORT[k], 0.0) for k in ("web", "code", "books", "reference", "academic"))
-    if share > 105:
-        raise PredictionInputError(f"spec {p}: data percentages (web+code+books+reference+academic) sum to "
-                                   f"{share:.1f} > 100")
-    pseudo = doc.get("pseudo") or {}
-    if not isinstance(pseudo, dict):
-        raise PredictionInputError(f"spec {p}: field 'pseudo' must be a mapping")
-    for k, v in pseudo.items():
-        row[str(k)] = _number(v, f"pseudo.{k}", p)
-    return pd.DataFrame([row], index=pd.Index([str(doc.get("id", p.stem))], name="id"))
-
-
-def _number(v, field: str, p: Path) -> float:
     try:
-        return float(v)
-    except (TypeError, ValueError) as err:
-        raise PredictionInputError(f"spec {p}: field {field!r} must be a number, got {v!r}") from err
-
-
-def _positive(v, field: str, p: Path) -> float:
-    val = _number(v, field, p)
-    if not val > 0:
-        raise PredictionInputError(f"spec {p}: field {field!r} must be > 0, got {val}")
-    return val
+        spec = WhatIfSpec.model_validate(doc)
+    except ValidationError as exc:
+        raise PredictionInputError(f"spec {p}: {_spec_error(exc.errors()[0])}") from None
+    return pd.DataFrame([spec.row()], index=pd.Index([spec.id or p.stem], name="id"))
 
 
 def predict_models(data, models: pd.DataFrame, half_widths: pd.Series, cfg, predictor: str = "xgb_all",
@@ -126,9 +177,9 @@ def predict_models(data, models: pd.DataFrame, half_widths: pd.Series, cfg, pred
         h = float(half_widths.get(task, np.nan))
         # Tree ensembles and the log-linear fit can step outside the metric's range; a score cannot.
         pred, lo, hi = (np.clip(v, 0.0, upper) for v in (raw, raw - h, raw + h))
-        for mid, p, l, u in zip(todo.index, pred, lo, hi):
-            rows.append({"id": mid, "metric": data.metric, "task": task, "predicted": float(p), "lower": float(l),
-                         "upper": float(u), "interval": f"{1 - alpha:.0%}", "n_train_models": len(y)})
+        for mid, p, low, up in zip(todo.index, pred, lo, hi, strict=False):
+            rows.append({"id": mid, "metric": data.metric, "task": task, "predicted": float(p), "lower": float(low),
+                         "upper": float(up), "interval": f"{1 - alpha:.0%}", "n_train_models": len(y)})
     return pd.DataFrame(rows, columns=["id", "metric", "task", "predicted", "lower", "upper", "interval",
                                        "n_train_models"])
 
@@ -167,13 +218,16 @@ def predict_model(spec: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_
     return pd.concat(frames, ignore_index=True)
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     from njsl.paths import paper_release_dir
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", help="YAML file describing the planned model")
     parser.add_argument("--db_path", default=None, help="store (default: the shared paper release)")
-    parser.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy", "brier_score"])
+    parser.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy",
+                                                                                              "brier_score"])
     parser.add_argument("--predictor", default="xgb_all")
     parser.add_argument("--alpha", type=float, default=0.1, help="1 - coverage of the interval")
     parser.add_argument("--pseudo_feats_csv", default=None)
@@ -182,16 +236,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--output", default=None, help="also write the table as CSV")
     parser.add_argument("--n_jobs", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        if not 0 < args.alpha < 1:
-            raise PredictionInputError(f"--alpha must be in (0, 1), got {args.alpha}")
-        spec = load_spec(args.spec)
-        table = predict_model(spec, args.db_path or str(paper_release_dir()), metrics=args.metrics,
-                              predictor=args.predictor, alpha=args.alpha, pseudo_feats_csv=args.pseudo_feats_csv,
-                              residuals_csv=args.residuals_csv, n_jobs=args.n_jobs)
-    except (PredictionInputError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if not 0 < args.alpha < 1:
+        raise PredictionInputError(f"--alpha must be in (0, 1), got {args.alpha}")
+    spec = load_spec(args.spec)
+    table = predict_model(spec, args.db_path or str(paper_release_dir()), metrics=args.metrics,
+                          predictor=args.predictor, alpha=args.alpha, pseudo_feats_csv=args.pseudo_feats_csv,
+                          residuals_csv=args.residuals_csv, n_jobs=args.n_jobs)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.output:
         from njsl.atomic import atomic_open

@@ -167,15 +167,20 @@ def error_message(cls: type[BaseModel], error: Any, prefix: str = "",
     if not loc:  # a model-level check: its message already starts with the field name
         return prefix + str(error.get("ctx", {}).get("error") or error["msg"]).removeprefix("Value error, ")
     where = prefix + ".".join(loc)
+    owner: Any = cls  # the (possibly nested) model that holds the failing field
+    for part in loc[:-1]:
+        outer = _field(owner, part) if owner is not None else None
+        owner = next((t for t in _walk(outer.annotation) if isinstance(t, type) and issubclass(t, BaseModel)),
+                     None) if outer is not None else None
     if kind == "extra_forbidden":
-        return f"{where}: " + unknown.format(known=sorted(cls.model_fields))
+        return f"{where}: " + unknown.format(known=sorted((owner or cls).model_fields))
     if kind == "missing":
         return f"{where}: missing required field"
-    field = _field(cls, loc[0])
+    field = _field(owner, loc[-1]) if owner is not None else None
     allowed = _allowed_values(field) if field is not None else None
     if kind == "literal_error" and allowed is not None:
         return f"{where}: unknown value {value!r}; use one of {allowed}"
-    description = _description(field) if field is not None and len(loc) == 1 else None
+    description = _description(field) if field is not None else None
     if description is None:
         return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
     return f"{where}: expected {description}, got {value!r}"
@@ -201,8 +206,8 @@ class ModelConfig(_Section):
     dimension: PositiveInt
     num_layers: PositiveInt
     num_heads: PositiveInt
-    num_kv_heads: PositiveInt | None = None
-    ffn_hidden_size: PositiveInt | None = None
+    num_kv_heads: PositiveInt  # default num_heads (multi-head attention)
+    ffn_hidden_size: PositiveInt  # or mlp_ratio x dimension
     mlp_ratio: PositiveFloat | None = None
     activation: Annotated[Literal[ACTIVATIONS], _alias("activation")] = "swiglu"  # type: ignore[valid-type]
     layer_norm_type: Annotated[Literal[NORMS], _alias("layer_norm_type")] = "rmsnorm"  # type: ignore[valid-type]
@@ -232,14 +237,26 @@ class ModelConfig(_Section):
     extra: Annotated[dict[str, Any], Field(description="a mapping of family-specific options")] = \
         Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, raw: Any) -> Any:
+        """Fill ``num_kv_heads`` (= num_heads) and ``ffn_hidden_size`` (= mlp_ratio x dimension) when not given."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        if raw.get("num_kv_heads") is None and "num_heads" in raw:
+            raw["num_kv_heads"] = raw["num_heads"]
+        if raw.get("ffn_hidden_size") is None:
+            try:
+                raw["ffn_hidden_size"] = int(round(float(raw["mlp_ratio"]) * _integral(raw["dimension"])))
+            except (KeyError, TypeError, ValueError):
+                if raw.get("mlp_ratio") is None:
+                    raise ValueError("ffn_hidden_size: give ffn_hidden_size or mlp_ratio") from None
+                raw.pop("ffn_hidden_size", None)  # the bad mlp_ratio/dimension is reported by its own field
+        return raw
+
     @model_validator(mode="after")
-    def _resolve_and_check(self) -> ModelConfig:
-        if self.num_kv_heads is None:
-            self.num_kv_heads = self.num_heads
-        if self.ffn_hidden_size is None and self.mlp_ratio is not None:
-            self.ffn_hidden_size = int(round(self.mlp_ratio * self.dimension))
-        if self.ffn_hidden_size is None:
-            raise ValueError("ffn_hidden_size: give ffn_hidden_size or mlp_ratio")
+    def _check(self) -> ModelConfig:
         if self.dimension % self.num_heads:
             raise ValueError(f"num_heads: dimension {self.dimension} is not divisible by num_heads {self.num_heads}")
         if self.num_kv_heads > self.num_heads or self.num_heads % self.num_kv_heads:
@@ -248,6 +265,13 @@ class ModelConfig(_Section):
         if self.num_experts > 1 and self.moe_top_k > self.num_experts:
             raise ValueError(f"moe_top_k: {self.moe_top_k} is more than num_experts {self.num_experts}")
         return self
+
+    @property
+    def vocab(self) -> int:
+        """``vocab_size``, which is None until a tokenizer sets it; an error naming the field when unset."""
+        if self.vocab_size is None:
+            raise ConfigError("model.vocab_size: not set; give it in the config or pass a tokenizer")
+        return self.vocab_size
 
     @property
     def head_dim(self) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from njsl.cli import guarded
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -22,18 +23,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from tokenization.tokenizer import load_tokenizer, train_tokenizer
 
-    try:
-        out = train_tokenizer(args.input, args.output, vocab_size=args.vocab_size, type=args.type,
-                              backend=args.backend, text_column=args.text_column, limit=args.limit,
-                              min_frequency=args.min_frequency, show_progress=sys.stderr.isatty())
-        tok = load_tokenizer(out)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    out = train_tokenizer(args.input, args.output, vocab_size=args.vocab_size, type=args.type,
+                          backend=args.backend, text_column=args.text_column, limit=args.limit,
+                          min_frequency=args.min_frequency, show_progress=sys.stderr.isatty())
+    tok = load_tokenizer(out)
     print(f"wrote {out} ({args.type}, vocab {tok.vocab_size}, eos id {tok.eod_id})")
     return 0
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from njsl.atomic import atomic_path
 from tokenization.kmer import build_kmer_tokenizer, is_kmer_name
@@ -43,7 +44,7 @@ class TextTokenizer:
     kind: str  # "hf" | "sentencepiece"
     vocab_size: int
     eod_id: int | None
-    _impl: object = None
+    _impl: Any = None  # the sentencepiece processor or the HF tokenizer
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text, without BOS/EOS (the caller appends the end-of-document id)."""
@@ -107,7 +108,8 @@ def load_tokenizer(spec: str | os.PathLike) -> TextTokenizer:
         from transformers import PreTrainedTokenizerFast
 
         tok = PreTrainedTokenizerFast(tokenizer_file=str(path))
-        eos = next((t for t in (EOS, "</s>", "<eos>", "<|eos|>") if tok.convert_tokens_to_ids(t) not in (None, tok.unk_token_id)), None)
+        eos = next((t for t in (EOS, "</s>", "<eos>", "<|eos|>")
+                    if tok.convert_tokens_to_ids(t) not in (None, tok.unk_token_id)), None)
         if eos is not None:
             tok.eos_token = eos
         return _wrap_hf(spec, tok)
@@ -119,14 +121,15 @@ def load_tokenizer(spec: str | os.PathLike) -> TextTokenizer:
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(spec, local_files_only=_offline() or path.is_dir())
+        auto: Any = AutoTokenizer.from_pretrained(spec, local_files_only=_offline() or path.is_dir())
     except (OSError, ValueError) as exc:
-        hint = " (offline: HF_HUB_OFFLINE is set, so only local folders and the local HF cache work)" if _offline() else ""
+        hint = (" (offline: HF_HUB_OFFLINE is set, so only local folders and the local HF cache work)"
+                if _offline() else "")
         raise TokenizerError(
             f"cannot load tokenizer {spec!r}{hint}: {exc}. Pass an HF name, a local tokenizer folder, "
             "a tokenizer.json, or a sentencepiece .model file (train one with 'njsl tokenizer train')."
         ) from exc
-    return _wrap_hf(spec, tok)
+    return _wrap_hf(spec, auto)
 
 
 class _BackendOnly:
@@ -176,7 +179,7 @@ def _text_batches(inputs: Iterable[str | os.PathLike], text_column: str, limit: 
     remaining = limit
     batch: list[str] = []
     for inp in inputs:
-        for doc in iter_documents(inp, text_column=text_column, limit=remaining):
+        for doc in iter_documents(Path(inp), text_column=text_column, limit=remaining):
             batch.append(doc.text)
             if remaining is not None:
                 remaining -= 1

@@ -7,8 +7,8 @@ whole_corpus_measures/default_tokenizer), counts (previous n tokens, next token)
 whole corpus, and writes H(next | previous n tokens) in bits: the count-weighted conditional entropy, the
 paper's unweighted mean over contexts, median and percentiles, contexts and tokens. ``--ngram`` takes one
 or more orders (0 = unigram entropy). A Megatron dataset from ``njsl preprocess`` is read as is (its
-tokenizer, EOD removed), so one tokenization serves many measurements. ``--max_memory_mb`` bounds the counts held in memory; beyond it,
-sorted runs are spilled to ``--tmp_dir`` and merged, so corpora larger than RAM work.
+tokenizer, EOD removed), so one tokenization serves many measurements. ``--max_memory_mb`` bounds the counts
+held in memory; beyond it, sorted runs are spilled to ``--tmp_dir`` and merged, so corpora larger than RAM work.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from njsl.cli import guarded
 
 DEFAULT_TOKENIZER = "njsl-default-bpe16k"
 _SHIPPED_TOKENIZER = Path(__file__).resolve().parent / "default_tokenizer"
@@ -64,7 +65,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="JSON file to write")
     p.add_argument("--text_column", default="text")
     p.add_argument("--resps_format", action="store_true", help="text is resps[0][0] (lm-eval --log_samples files)")
-    p.add_argument("--ngram", type=int, nargs="+", default=[1], help="context length(s) n: H(next | previous n tokens); default 1")
+    p.add_argument("--ngram", type=int, nargs="+", default=[1],
+                   help="context length(s) n: H(next | previous n tokens); default 1")
     p.add_argument("--num_docs", type=int, default=None, help="use only the first N documents")
     p.add_argument("--tokenizer", default=DEFAULT_TOKENIZER,
                    help="HF tokenizer name or folder, tokenizer.json, or sentencepiece .model "
@@ -73,7 +75,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--tmp_dir", default=None, help="folder for spilled runs (default: system temp)")
     p.add_argument("--batch_chars", type=int, default=None,
                    help="characters tokenized per batch (default: from --max_memory_mb, at most 4M)")
-    p.add_argument("--strict", action="store_true", help="a malformed jsonl line is fatal (default: skipped and reported)")
+    p.add_argument("--strict", action="store_true",
+                   help="a malformed jsonl line is fatal (default: skipped and reported)")
     return p
 
 
@@ -218,15 +221,12 @@ def run(args) -> dict:
     }
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from njsl.atomic import write_text_atomic
 
-    try:
-        out = run(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    out = run(args)
     write_text_atomic(args.output, json.dumps(out, indent=1) + "\n")
     if out["malformed_lines"]:
         shown = ", ".join(f"{Path(m['file']).name}:{m['line']}" for m in out["malformed_lines"][:10])

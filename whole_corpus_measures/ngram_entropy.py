@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -159,7 +159,7 @@ class OrderStats:
             "conditional_entropy_bits": max(cond, 0.0) if self.events else cond,
             "mean_context_entropy_bits": self.quantiles.mean(),
             "median_context_entropy_bits": pct[PERCENTILES.index(50)],
-            "percentiles_context_entropy_bits": {f"p{p}": v for p, v in zip(PERCENTILES, pct)},
+            "percentiles_context_entropy_bits": {f"p{p}": v for p, v in zip(PERCENTILES, pct, strict=False)},
         }
 
 
@@ -276,7 +276,7 @@ class NgramCounter:
         pos = [0] * len(runs)
         # blocks of all runs together stay within the budget (fan-in keeps this above the minimum block)
         B = max(min(self.merge_block, self.max_bytes // (self._per_entry * len(runs))), self._min_block)
-        while any(p < len(r[1]) for p, r in zip(pos, runs)):
+        while any(p < len(r[1]) for p, r in zip(pos, runs, strict=False)):
             blocks = []
             for i, (words, counts) in enumerate(runs):
                 if pos[i] < len(counts):
@@ -293,10 +293,8 @@ class NgramCounter:
                         frontier = last
             taken_words, taken_counts = [], []
             for i, words, counts, _ in blocks:
-                if frontier is None:
-                    k = len(counts)
-                else:
-                    k = int(_lex_less(self.spec.context_words(words), frontier).sum())  # a prefix: sorted
+                # below the frontier: a prefix, since blocks are sorted
+                k = len(counts) if frontier is None else int(_lex_less(self.spec.context_words(words), frontier).sum())
                 taken_words.append([w[:k] for w in words])
                 taken_counts.append(counts[:k])
                 pos[i] += k
@@ -337,7 +335,7 @@ def _lex_less(words: list[np.ndarray], other: list[np.ndarray]) -> np.ndarray:
     """Element-wise ``words < other`` for multi-word keys (word -1 most significant); ``other`` broadcasts."""
     less = np.zeros(len(words[0]), dtype=bool)
     equal = np.ones(len(words[0]), dtype=bool)
-    for w, o in zip(reversed(words), reversed(other)):
+    for w, o in zip(reversed(words), reversed(other), strict=False):
         less |= equal & (w < o)
         equal &= w == o
     return less

@@ -7,7 +7,7 @@ from ..errors import StoreError
 from ..export_folder import load_export_folder
 from ..report import ImportReport
 from ..schema import KEYS, TABLES, column_names
-from ..store import upsert_arrow
+from ..upsert import upsert_arrow
 
 
 def import_export_folder(store, folder: str | Path) -> ImportReport:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import numbers
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from ..benchmarks import LM_EVAL_METRICS, benchmark_from_lm_eval_task, setting_for_shots
 from ..errors import StoreError

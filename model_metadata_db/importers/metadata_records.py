@@ -23,7 +23,8 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from ..errors import StoreError, StoreFileNotFoundError
 from ..report import ImportReport

@@ -28,7 +28,7 @@ import sys
 import sysconfig
 import warnings
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from pretraining.data.mixes import DataMix, load_mix
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from njsl.cli import guarded
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -23,21 +24,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from pretraining.data.mixes import load_mix, parse_token_count
 
-    try:
-        if args.command == "validate":
-            mix = load_mix(args.mix, check_paths=not args.no_check_paths)
-            print(f"ok: {mix.name}: " + ", ".join(f"{d.name} {100 * d.weight:.2f}%" for d in mix.domains))
-            return 0
-        budget = parse_token_count(args.tokens) if args.tokens is not None else None
-        mix = load_mix(args.mix)
-        rows = mix.report(budget)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.command == "validate":
+        mix = load_mix(args.mix, check_paths=not args.no_check_paths)
+        print(f"ok: {mix.name}: " + ", ".join(f"{d.name} {100 * d.weight:.2f}%" for d in mix.domains))
+        return 0
+    budget = parse_token_count(args.tokens) if args.tokens is not None else None
+    mix = load_mix(args.mix)
+    rows = mix.report(budget)
     comp = mix.composition()
     if args.json:
         print(json.dumps({"mix": mix.name, "token_budget": budget, "domains": rows, "composition_pct": comp}, indent=1))

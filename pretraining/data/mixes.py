@@ -26,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 CATEGORIES = ("web", "code", "books", "reference", "academic")
 
@@ -155,9 +155,7 @@ def expand_vars(text: str, where: str, env: Mapping[str, str] | None = None) -> 
 def _parse_weight(value, where: str) -> float:
     if isinstance(value, bool):
         raise MixError(f"{where}: weight must be a positive number, got {value!r}")
-    if isinstance(value, (int, float)):
-        weight = float(value)
-    elif isinstance(value, str) and _NUMBER.match(value.strip()):
+    if isinstance(value, (int, float)) or isinstance(value, str) and _NUMBER.match(value.strip()):
         weight = float(value)
     else:
         raise MixError(f"{where}: weight must be a positive number like 0.25 or 25, got {value!r}"
@@ -227,7 +225,8 @@ def _finish(domains: list[Domain], name: str, source: str | None) -> DataMix:
 
 def parse_paper_mix(text: str, *, base: Path = Path("."), source: str | None = None, env=None,
                     check_paths: bool = True, categories: Mapping[str, str] | None = None) -> DataMix:
-    """Parse ``weight prefix weight prefix ...``; categories come from ``categories`` (by prefix name) or are guessed."""
+    """Parse ``weight prefix weight prefix ...``; categories come from ``categories`` (by prefix name), or are
+    guessed."""
     where = source or "mix"
     items = [tok for line in text.splitlines() for tok in line.split("#", 1)[0].split()]
     if not items:
@@ -238,7 +237,7 @@ def parse_paper_mix(text: str, *, base: Path = Path("."), source: str | None = N
              for k in range(0, len(items), 2)]
     weights = [_parse_weight(w_raw, here) for w_raw, _, here in pairs]  # all syntax errors before any path check
     domains = []
-    for weight, (_, p_raw, here) in zip(weights, pairs):
+    for weight, (_, p_raw, here) in zip(weights, pairs, strict=False):
         prefix = _resolve_prefix(p_raw, base, here, env, check_paths)
         name = Path(prefix).name
         if categories and name in categories:

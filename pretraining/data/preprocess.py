@@ -27,7 +27,7 @@ import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from njsl.atomic import atomic_open, write_text_atomic
 from njsl.documents import JSONL_SUFFIXES, DocumentFormatError, ReadReport, input_files, iter_documents
 
 MANIFEST_FORMAT = "njsl-megatron-manifest/1"
+# k-mer tokenizers: the largest share of unknown tokens accepted without --allow_unk. Real DNA has runs of N
+# (assembly gaps: ~5% of hg38), each N one unknown token; RNA through a DNA vocabulary gives ~40% (every U).
+DEFAULT_MAX_UNK_RATE = 0.10
 _SHARD_FORMAT = 1  # bump when the shard layout changes, so old work dirs are not reused
 
 
@@ -169,6 +172,7 @@ class _ShardStats:
     empty_documents: int = 0
     malformed_lines: int = 0
     decode_replacements: int = 0
+    unknown_tokens: int = 0
     first_malformed: list = field(default_factory=list)
 
 
@@ -188,16 +192,22 @@ def preprocess(
     batch_docs: int = 256,
     batch_chars: int = 1 << 20,
     progress: bool | None = None,
+    overwrite: bool = False,
+    allow_unk: bool = False,
+    max_unk_rate: float = DEFAULT_MAX_UNK_RATE,
 ) -> PreprocessResult:
     """Tokenize every document under ``input_path`` into ``<output_dir>/<name>.{bin,idx}`` + manifest.
 
     ``json_dir`` holds the per-shard work files (resume state) and, with ``keep_jsonl``, the intermediate
     jsonl of exactly the documents written; it defaults to ``output_dir``. ``limit`` caps the number of
     (non-empty) documents. Returns the prefix and the manifest (also written to ``<prefix>.manifest.json``).
+
+    Refused with a :class:`PreprocessError` (one line; nothing written or replaced): an output or json folder
+    that is a file; an output folder holding another tokenizer's output (unless ``overwrite``); an input without
+    a single non-empty document; for k-mer tokenizers, more than ``max_unk_rate`` unknown tokens (e.g. RNA into a
+    DNA vocabulary; unless ``allow_unk``). The manifest records the unknown-token count and rate.
     """
     from tqdm import tqdm
-
-    from tokenization.tokenizer import load_tokenizer
 
     t0 = time.time()
     if workers < 1:
@@ -206,32 +216,27 @@ def preprocess(
         raise PreprocessError(f"--limit must be >= 1, got {limit}")
     input_path = Path(input_path)
     sources = input_files(input_path)  # FileNotFoundError / DocumentFormatError name the problem
-    tok = load_tokenizer(tokenizer)
-    if append_eod and tok.eod_id is None:
-        raise PreprocessError(
-            f"tokenizer {tokenizer!r} has no EOS token to append as end-of-document; "
-            "pick a tokenizer with one, or pass --no_append_eod"
-        )
+    tok = _load_checked_tokenizer(tokenizer, append_eod)
     idx_mod = _megatron_indexed()
     dtype = idx_mod.DType.optimal_dtype(tok.vocab_size)
 
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    json_dir = Path(json_dir) if json_dir is not None else output_dir
+    for flag, folder in (("--output_dir", output_dir), ("--json_dir", json_dir)):
+        if folder.exists() and not folder.is_dir():
+            raise PreprocessError(f"{flag}: {folder} is a file, not a folder; give a folder path")
     name = output_prefix or default_output_name(input_path, text_column)
     prefix = output_dir / name
-    json_dir = Path(json_dir) if json_dir is not None else output_dir
+    payload = tok.worker_payload()
+    settings = _shard_settings(tok, payload, append_eod, text_column, dtype)
+    if not overwrite:
+        check_output_folder(output_dir, prefix, settings)
+    unk_id = kmer_unknown_id(tok)
+    output_dir.mkdir(parents=True, exist_ok=True)
     work = json_dir / f".{name}.work"
     work.mkdir(parents=True, exist_ok=True)
     for stale in work.glob("*.tmp*"):  # leftovers of a killed run: never reused
         _remove_quietly(stale)
-
-    payload = tok.worker_payload()
-    settings = {
-        "format": _SHARD_FORMAT, "tokenizer": tok.spec, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
-        # the tokenizer's content, not just its name: a retrained tokenizer in the same folder invalidates shards
-        "tokenizer_sha256": hashlib.sha256("\0".join(payload).encode("utf-8", "surrogatepass")).hexdigest(),
-        "append_eod": append_eod, "text_column": text_column, "dtype": np.dtype(dtype).name,
-    }
     shard_infos: list[dict] = []
     resumed = 0
     remaining = limit
@@ -258,16 +263,93 @@ def preprocess(
                     encoder.append(_Encoder(payload, workers))
                 _remove_quietly(marker)
                 stats = _write_shard(src, shard, encoder[0], idx_mod, dtype, tok.eod_id if append_eod else None,
-                                     text_column, remaining, jsonl_fh, batch_docs, batch_chars, progress)
+                                     text_column, remaining, jsonl_fh, batch_docs, batch_chars, progress, unk_id)
                 info = {"key": expected, "stats": stats.__dict__, "bytes": _size(src)}
                 write_text_atomic(marker, json.dumps(info, indent=1))  # the shard's commit point
             shard_infos.append(info)
             if remaining is not None:
                 remaining -= info["stats"]["documents"]
+        try:
+            _refuse_content(shard_infos, tok.spec, input_path, unk_id, append_eod, allow_unk, max_unk_rate)
+        except PreprocessError:
+            shutil.rmtree(work, ignore_errors=True)  # nothing half-written stays behind
+            raise
         manifest = _assemble(prefix, work, shard_infos, idx_mod, dtype, tok, settings, t0, workers, limit,
                              input_path)
     shutil.rmtree(work, ignore_errors=True)
     return PreprocessResult(prefix, manifest, resumed)
+
+
+def _load_checked_tokenizer(spec: str, append_eod: bool):
+    from tokenization.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(spec)
+    if append_eod and tok.eod_id is None:
+        raise PreprocessError(f"tokenizer {spec!r} has no EOS token to append as end-of-document; "
+                              "pick a tokenizer with one, or pass --no_append_eod")
+    return tok
+
+
+def _shard_settings(tok, payload, append_eod: bool, text_column: str, dtype) -> dict:
+    """What a finished shard must have been made with to be reused on resume."""
+    return {
+        "format": _SHARD_FORMAT, "tokenizer": tok.spec, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
+        # the tokenizer's content, not just its name: a retrained tokenizer in the same folder invalidates shards
+        "tokenizer_sha256": hashlib.sha256("\0".join(payload).encode("utf-8", "surrogatepass")).hexdigest(),
+        "append_eod": append_eod, "text_column": text_column, "dtype": np.dtype(dtype).name,
+    }
+
+
+def check_output_folder(output_dir: Path, prefix: Path, settings: dict) -> None:
+    """Refuse an output folder holding data of another tokenizer (mixing them breaks every mix built on it)."""
+    if not output_dir.is_dir():
+        return
+    for manifest_path in sorted(output_dir.glob("*.manifest.json")):
+        try:
+            tok = json.loads(manifest_path.read_text(encoding="utf-8")).get("tokenizer") or {}
+        except ValueError:
+            tok = {}
+        same = (tok.get("sha256") == settings["tokenizer_sha256"] if tok.get("sha256") else
+                (tok.get("name"), tok.get("vocab_size"), tok.get("eod_id")) ==
+                (settings["tokenizer"], settings["vocab_size"], settings["eod_id"]))
+        if not same:
+            raise PreprocessError(f"--output_dir: {output_dir} holds {manifest_path.name}, preprocessed with "
+                                  f"tokenizer {tok.get('name')!r} (vocab {tok.get('vocab_size')}), not "
+                                  f"{settings['tokenizer']!r}; use another folder, or --overwrite to write beside it")
+    if Path(f"{prefix}.bin").exists() and not Path(f"{prefix}.manifest.json").exists():
+        raise PreprocessError(f"--output_dir: {prefix}.bin exists without a manifest (tokenizer unknown); use "
+                              "another folder or --output_prefix, or --overwrite to replace it")
+
+
+def kmer_unknown_id(tok) -> int | None:
+    """The unknown-token id of a k-mer tokenizer (a k-mer name, or a saved folder of one); None otherwise."""
+    from tokenization.kmer import is_kmer_name
+
+    impl = getattr(tok, "_impl", None)
+    if is_kmer_name(tok.spec) or (getattr(impl, "init_kwargs", None) or {}).get("kmer_spec"):
+        return getattr(impl, "unk_token_id", None)
+    return None
+
+
+def unknown_rate(shard_infos: list[dict], append_eod: bool) -> tuple[int, float]:
+    """(unknown tokens, their share of the text tokens, end-of-document ids excluded)."""
+    unk = sum(int(s["stats"].get("unknown_tokens", 0)) for s in shard_infos)
+    text = sum(int(s["stats"]["tokens"]) - (int(s["stats"]["documents"]) if append_eod else 0) for s in shard_infos)
+    return unk, unk / text if text else 0.0
+
+
+def _refuse_content(shard_infos, spec, input_path, unk_id, append_eod, allow_unk, max_unk_rate) -> None:
+    docs = sum(int(s["stats"]["documents"]) for s in shard_infos)
+    if docs == 0:
+        empty = sum(int(s["stats"]["empty_documents"]) for s in shard_infos)
+        bad = sum(int(s["stats"]["malformed_lines"]) for s in shard_infos)
+        raise PreprocessError(f"--input: {input_path} holds no non-empty document ({empty} empty, {bad} malformed "
+                              "line(s)); nothing to train on, nothing written")
+    unk, rate = unknown_rate(shard_infos, append_eod)
+    if unk_id is not None and rate > max_unk_rate and not allow_unk:
+        raise PreprocessError(f"--tokenizer: {rate:.1%} of the tokens of {input_path} are unknown to the k-mer "
+                              f"tokenizer {spec!r} (above {max_unk_rate:.0%}; RNA into a DNA vocabulary or vice "
+                              "versa? use the -rna/-dna variant); pass --allow_unk to keep them, nothing written")
 
 
 def _size(path: Path) -> int:
@@ -282,7 +364,7 @@ def _read_marker(marker: Path) -> dict | None:
 
 
 def _write_shard(src, shard: Path, encoder: _Encoder, idx_mod, dtype, eod_id, text_column, limit, jsonl_fh,
-                 batch_docs, batch_chars, progress) -> _ShardStats:
+                 batch_docs, batch_chars, progress, unk_id: int | None = None) -> _ShardStats:
     from tqdm import tqdm
 
     report = ReadReport()
@@ -297,6 +379,8 @@ def _write_shard(src, shard: Path, encoder: _Encoder, idx_mod, dtype, eod_id, te
     try:
         for flat, lengths, nbytes in encoder.map(_batches(docs, kept_docs, batch_docs, batch_chars)):
             offsets = np.concatenate(([0], np.cumsum(lengths)))
+            if unk_id is not None:
+                stats.unknown_tokens += int(np.count_nonzero(flat == unk_id))
             for k in range(len(lengths)):
                 ids = flat[offsets[k]:offsets[k + 1]]
                 if eod is not None:
@@ -350,7 +434,8 @@ def _assemble(prefix: Path, work: Path, shard_infos, idx_mod, dtype, tok, settin
         "prefix": prefix.name,
         "input": str(input_path),
         "dtype": settings["dtype"],
-        "tokenizer": {"name": tok.spec, "kind": tok.kind, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id},
+        "tokenizer": {"name": tok.spec, "kind": tok.kind, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
+                      "sha256": settings["tokenizer_sha256"]},
         "append_eod": settings["append_eod"],
         "text_column": settings["text_column"],
         "limit": limit,
@@ -359,6 +444,8 @@ def _assemble(prefix: Path, work: Path, shard_infos, idx_mod, dtype, tok, settin
         "text_bytes": total("text_bytes"),
         "source_bytes": sum(s["bytes"] for s in shard_infos),
         "bin_bytes": tmp_bin.stat().st_size,
+        "unknown_tokens": unknown_rate(shard_infos, settings["append_eod"])[0],
+        "unknown_rate": round(unknown_rate(shard_infos, settings["append_eod"])[1], 6),
         "skipped": {"empty_documents": total("empty_documents"), "malformed_lines": total("malformed_lines"),
                     "decode_replacements": total("decode_replacements")},
         "sources": [{"path": s["key"]["source"], "sha256": s["key"]["sha256"], "bytes": s["bytes"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from njsl.cli import guarded
 
 
 def _limit(text: str) -> int | float:
@@ -51,42 +52,39 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     from pretraining.evaluate.lm_eval import EvalError, EvalOptions, evaluate_model, import_results, load_task_groups
     from pretraining.evaluate.lm_eval import score_rows
 
-    try:
-        if args.list_groups:
-            for name, group in load_task_groups().items():
-                tasks = ", ".join(f"{s.task}:{s.num_fewshot}" if s.num_fewshot is not None else s.task
-                                  for s in group.tasks)
-                print(f"{name:<16} {group.description}\n{'':<16} {tasks}")
-            return 0
-        if not (args.model and args.tasks and args.output_dir):
-            parser.error("MODEL, TASKS and OUTPUT_DIR are required (or --list_groups)")
-        if args.db and not args.model_id:
-            raise EvalError("--db needs --model_id: the id under which the scores are stored "
-                            "(the same id as the model's annotation, e.g. org/name)")
-        opts = EvalOptions(batch_size=args.batch_size, dtype=args.dtype, device=args.device, limit=args.limit,
-                           log_samples=args.log_samples, tokenizer=args.tokenizer, include_path=args.include_path,
-                           allow_code_execution=args.allow_code_execution, seed=args.seed,
-                           max_length=args.max_length)
-        out = evaluate_model(args.model, args.tasks, args.output_dir, opts)
-        for row in score_rows(out.results):
-            stderr = "" if row["metric_stderr"] is None else f" ± {row['metric_stderr']:.4f}"
-            print(f"{row['benchmark']:<32} {row['setting']:<8} {row['metric']:<12} {row['metric_value']:.4f}{stderr}")
-        print(f"wrote {out.results_path}" + (f" and {len(out.sample_paths)} samples file(s)" if out.sample_paths
-                                             else ""))
-        if args.db:
-            report = import_results(args.db, out.results_path, args.model_id)
-            print(f"stored: {report.summary()}")
-            for w in report.warnings:
-                print(f"  note: {w}")
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.list_groups:
+        for name, group in load_task_groups().items():
+            tasks = ", ".join(f"{s.task}:{s.num_fewshot}" if s.num_fewshot is not None else s.task
+                              for s in group.tasks)
+            print(f"{name:<16} {group.description}\n{'':<16} {tasks}")
+        return 0
+    if not (args.model and args.tasks and args.output_dir):
+        parser.error("MODEL, TASKS and OUTPUT_DIR are required (or --list_groups)")
+    if args.db and not args.model_id:
+        raise EvalError("--db needs --model_id: the id under which the scores are stored "
+                        "(the same id as the model's annotation, e.g. org/name)")
+    opts = EvalOptions(batch_size=args.batch_size, dtype=args.dtype, device=args.device, limit=args.limit,
+                       log_samples=args.log_samples, tokenizer=args.tokenizer, include_path=args.include_path,
+                       allow_code_execution=args.allow_code_execution, seed=args.seed,
+                       max_length=args.max_length)
+    out = evaluate_model(args.model, args.tasks, args.output_dir, opts)
+    for row in score_rows(out.results):
+        stderr = "" if row["metric_stderr"] is None else f" ± {row['metric_stderr']:.4f}"
+        print(f"{row['benchmark']:<32} {row['setting']:<8} {row['metric']:<12} {row['metric_value']:.4f}{stderr}")
+    print(f"wrote {out.results_path}" + (f" and {len(out.sample_paths)} samples file(s)" if out.sample_paths
+                                         else ""))
+    if args.db:
+        report = import_results(args.db, out.results_path, args.model_id)
+        print(f"stored: {report.summary()}")
+        for w in report.warnings:
+            print(f"  note: {w}")
     return 0
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pretraining.config import ConfigError
 from pretraining.models.run_config import load_run_config
 
 
@@ -32,7 +31,7 @@ def export_checkpoint(run_dir: str | Path, output: str | Path | None = None, ste
     ckpt_dir = run_dir / "checkpoints"
     ckpt = ckpt_dir / f"step_{step}" if step is not None else latest_checkpoint(ckpt_dir)
     if ckpt is None or not ckpt.is_dir():
-        raise ExportError(f"{ckpt_dir}: no {'step_%d ' % step if step is not None else ''}checkpoint to export; "
+        raise ExportError(f"{ckpt_dir}: no {f'step_{step} ' if step is not None else ''}checkpoint to export; "
                           "train first (njsl train) or pick an existing --step")
     tok_spec = tokenizer or cfg.data.tokenizer
     if not tok_spec:

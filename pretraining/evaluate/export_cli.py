@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pretraining.config import ConfigError
-from pretraining.evaluate.export import ExportError, export_checkpoint
+from pretraining.evaluate.export import export_checkpoint
+from njsl.cli import guarded
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", help="trainer run directory (has config.yaml and checkpoints/)")
@@ -18,11 +19,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--step", type=int, help="checkpoint step (default: latest)")
     ap.add_argument("--tokenizer", help="tokenizer to bundle (default: the run's)")
     args = ap.parse_args(argv)
-    try:
-        out = export_checkpoint(args.run_dir, args.output, args.step, args.tokenizer)
-    except (ConfigError, ExportError, FileNotFoundError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    out = export_checkpoint(args.run_dir, args.output, args.step, args.tokenizer)
     print(out)
     return 0
 

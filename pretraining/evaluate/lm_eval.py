@@ -20,9 +20,11 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Annotated, Any
+from collections.abc import Iterable, Mapping
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from njsl.atomic import atomic_open, write_text_atomic
 
@@ -84,12 +86,54 @@ class TaskGroup:
 # Named groups and task arguments
 # ----------------------------------------------------------------------------------------------------
 
-def _fewshot(value: Any, where: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise EvalError(f"{where}: num_fewshot must be a whole number >= 0, got {value!r}")
-    return value
+class _TaskItem(BaseModel):
+    """One task of a group: ``{task: NAME, num_fewshot: N, metrics: [...]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Annotated[str, Field(strict=True)]
+    num_fewshot: int | None = None
+    metrics: list[str] = Field(default_factory=list)
+
+    @field_validator("num_fewshot", mode="before")
+    @classmethod
+    def _shots(cls, v: Any) -> Any:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ValueError(f"num_fewshot must be a whole number >= 0, got {v!r}")
+        return v
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metrics(cls, v: Any) -> Any:
+        v = v or []
+        if not isinstance(v, list) or any(m not in METRICS for m in v):
+            raise ValueError(f"metrics must be a list of {sorted(METRICS)}, got {v!r}")
+        return v
+
+
+class _TaskGroupBody(BaseModel):
+    """A named group of ``groups.yml``: a description and a non-empty list of tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    tasks: Annotated[list[_TaskItem], Field(min_length=1)]
+
+
+def _group_error(errors: list[Any], where: str) -> str:
+    """One message for a group's validation errors (unknown fields listed together, as a user fixes them)."""
+    first = errors[0]
+    loc = first["loc"]
+    item = f"{where} tasks[{loc[1]}]" if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int) else None
+    extra = sorted(str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden" and e["loc"][:-1] == loc[:-1])
+    if first["type"] == "extra_forbidden":
+        allowed = "task, num_fewshot, metrics" if item else "tasks, description"
+        return f"{item or where}: unknown field(s) {extra}; allowed: {allowed}"
+    if item is None and loc[:1] in ((), ("tasks",)) and first["type"] != "value_error":
+        return f"{where}: needs a non-empty 'tasks' list"
+    if first["type"] == "value_error":
+        return f"{item or where}: {first['ctx']['error']}"
+    return f"{item}: expected {{task: NAME, num_fewshot: N, metrics: [...]}}"
 
 
 def load_task_groups(path: str | Path = GROUPS_FILE) -> dict[str, TaskGroup]:
@@ -105,25 +149,12 @@ def load_task_groups(path: str | Path = GROUPS_FILE) -> dict[str, TaskGroup]:
         raise EvalError(f"{path}: expected a mapping of group name -> {{tasks: [...]}}")
     groups = {}
     for name, body in raw.items():
-        where = f"{path}: group {name!r}"
-        if not isinstance(body, dict) or not isinstance(body.get("tasks"), list) or not body["tasks"]:
-            raise EvalError(f"{where}: needs a non-empty 'tasks' list")
-        unknown = set(body) - {"tasks", "description"}
-        if unknown:
-            raise EvalError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: tasks, description")
-        specs = []
-        for i, item in enumerate(body["tasks"]):
-            here = f"{where} tasks[{i}]"
-            if not isinstance(item, dict) or not isinstance(item.get("task"), str):
-                raise EvalError(f"{here}: expected {{task: NAME, num_fewshot: N, metrics: [...]}}")
-            bad = set(item) - {"task", "num_fewshot", "metrics"}
-            if bad:
-                raise EvalError(f"{here}: unknown field(s) {sorted(bad)}; allowed: task, num_fewshot, metrics")
-            metrics = item.get("metrics") or []
-            if not isinstance(metrics, list) or any(m not in METRICS for m in metrics):
-                raise EvalError(f"{here}: metrics must be a list of {sorted(METRICS)}, got {metrics!r}")
-            specs.append(TaskSpec(item["task"], _fewshot(item.get("num_fewshot"), here), tuple(metrics)))
-        groups[str(name)] = TaskGroup(str(name), tuple(specs), str(body.get("description") or ""))
+        try:
+            group = _TaskGroupBody.model_validate(body)
+        except ValidationError as exc:
+            raise EvalError(_group_error(exc.errors(), f"{path}: group {name!r}")) from None
+        specs = tuple(TaskSpec(t.task, t.num_fewshot, tuple(t.metrics)) for t in group.tasks)
+        groups[str(name)] = TaskGroup(str(name), specs, group.description or "")
     return groups
 
 

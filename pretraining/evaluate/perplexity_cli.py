@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 from pretraining.evaluate.perplexity import perplexity
+from njsl.cli import guarded
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("model", help="Hugging Face model folder (e.g. RUN_DIR/hf) or hub name")
@@ -24,20 +26,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--device", default="cuda" if _cuda() else "cpu")
     ap.add_argument("--output", help="write the result JSON here too")
     args = ap.parse_args(argv)
-    try:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if not Path(args.model).exists() and "/" not in args.model:
-            raise FileNotFoundError(f"model {args.model} not found")
-        tok = AutoTokenizer.from_pretrained(args.model)
-        model = AutoModelForCausalLM.from_pretrained(args.model).to(args.device).eval()
-        seq = args.seq_len or min(getattr(model.config, "max_position_embeddings", 2048) or 2048, 2048)
-        result = perplexity(model, tok, args.data, seq_len=seq, batch_size=args.batch_size,
-                            text_column=args.text_column, limit=args.limit, objective=args.objective,
-                            device=args.device)
-    except (FileNotFoundError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if not Path(args.model).exists() and "/" not in args.model:
+        raise FileNotFoundError(f"model {args.model} not found")
+    tok = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model).to(args.device).eval()
+    seq = args.seq_len or min(getattr(model.config, "max_position_embeddings", 2048) or 2048, 2048)
+    result = perplexity(model, tok, args.data, seq_len=seq, batch_size=args.batch_size,
+                        text_column=args.text_column, limit=args.limit, objective=args.objective,
+                        device=args.device)
     text = json.dumps(result, indent=2)
     if args.output:
         from njsl.atomic import write_text_atomic

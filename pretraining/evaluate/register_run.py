@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from njsl.cli import guarded
 
 EVAL_DIR = "eval"
 _MIX_SUFFIXES = (".yaml", ".yml", ".txt", ".mix")
@@ -184,6 +185,7 @@ def register_run(run_dir: str | Path, db: str | Path, *, model_id: str | None = 
         store.close()
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -199,12 +201,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if not args.db:
         print("error: give the store with --db PATH (or set NJSL_DB)", file=sys.stderr)
         return 2
-    try:
-        record, counts = register_run(args.run_dir, args.db, model_id=args.model_id, eval_results=args.eval_results,
-                                      mix=args.mix)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    record, counts = register_run(args.run_dir, args.db, model_id=args.model_id, eval_results=args.eval_results,
+                                  mix=args.mix)
     print(f"registered {record.model_id} in {args.db}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
     for note in record.notes:
         print(f"  note: {note}")

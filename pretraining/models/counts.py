@@ -26,7 +26,7 @@ def embedding_params(cfg: ModelConfig) -> int:
     """Parameters of lookup tables (token and learned position embeddings): they cost no matmul FLOPs."""
     if cfg.vocab_size is None:
         raise ConfigError("model.vocab_size: needed for the parameter count")
-    n = cfg.vocab_size * cfg.dimension
+    n = cfg.vocab * cfg.dimension
     if cfg.positional_embeddings == "learned":
         n += cfg.sequence_length * cfg.dimension
     return n
@@ -43,7 +43,7 @@ def flops_per_token(cfg: ModelConfig, sequence_length: int | None = None, traini
     t = sequence_length or cfg.sequence_length
     n_matmul = active_param_count(cfg) - embedding_params(cfg)
     if cfg.weight_tying:
-        n_matmul += cfg.vocab_size * cfg.dimension  # the tied head still does a matmul
+        n_matmul += cfg.vocab * cfg.dimension  # the tied head still does a matmul
     # norms and biases are not matmuls; their share is negligible but excluded for an exact count
     n_matmul -= family_non_matmul_params(cfg)
     fwd = 2 * n_matmul + 4 * cfg.num_layers * cfg.dimension * t

@@ -179,46 +179,9 @@ def model_config_from_layout(raw: dict, vocab_size: int | None = None, mask_toke
                               "dropout": float(dropout)}
 
     if family == "transformer":
-        model = mc.get("model", "gpt2")
-        if model not in TRANSFORMER_MODELS:
-            raise JsonConfigError(f"model_config.model: unknown transformer {model!r}; use one of "
-                                  f"{sorted(TRANSFORMER_MODELS)}")
-        if mode == "mlm" and model not in MLM_TRANSFORMER_MODELS:
-            raise JsonConfigError(f"model_config.model: {model!r} with mode mlm is not supported; a masked-LM "
-                                  f"transformer is a BERT encoder: use one of {list(MLM_TRANSFORMER_MODELS)}")
-        if mode == "clm" and model == "bert":
-            raise JsonConfigError("model_config.model: 'bert' is an encoder; use mode mlm, or gpt2/llama/gpt_neox "
-                                  "for clm")
-        fields.update(TRANSFORMER_MODELS[model])
-        n_head = _int(mc, "n_head", max(1, d // 64))
-        if d % n_head:
-            raise JsonConfigError(f"model_config.n_head: d_model {d} is not divisible by n_head {n_head}")
-        fields.update(num_heads=n_head, num_kv_heads=_int(mc, "n_kv_head", n_head),
-                      ffn_hidden_size=_int(mc, "d_intermediate", 4 * d))
-        if "pos_embedding" in mc:
-            pos = _POSITIONS.get(str(mc["pos_embedding"]).lower())
-            if pos is None:
-                raise JsonConfigError(f"model_config.pos_embedding: unknown value {mc['pos_embedding']!r}; use "
-                                      f"one of {sorted(_POSITIONS)}")
-            fields["positional_embeddings"] = pos
-        if "activation" in mc:
-            fields["activation"] = mc["activation"]
-        if "norm" in mc:
-            fields["layer_norm_type"] = mc["norm"]
+        fields.update(_transformer_fields(mc, d, mode))
     else:
-        # No attention: num_heads is a placeholder the config needs (the store annotation leaves heads empty).
-        fields.update(num_heads=1, num_kv_heads=1, block_type="sequential", weight_tying=True)
-        if family == "mamba":
-            expand = _int(mc, "expand", 2)
-            fields.update(ffn_hidden_size=expand * d, activation="silu", layer_norm_type="rmsnorm",
-                          positional_embeddings="none", biases="none")
-            extra.update(state_size=_int(mc, "d_state", 16), conv_kernel=_int(mc, "d_conv", 4))
-        else:
-            fields.update(ffn_hidden_size=_int(mc, "d_intermediate", 4 * d), activation="gelu_new",
-                          layer_norm_type="layernorm", positional_embeddings="none", biases="all")
-            extra.update(order=_int(mc, "order", 2), filter_order=_int(mc, "filter_order", 64),
-                         filter_emb_dim=_int(mc, "filter_emb_dim", 33, minimum=3),
-                         short_filter_order=_int(mc, "short_filter_order", 3))
+        fields.update(_attention_free_fields(mc, d, family, extra))
     fields["weight_tying"] = _bool(mc, "tie_embeddings", fields.get("weight_tying", False))
     fields["extra"] = extra
     fields.update({field: mc[key] for key, field in _PASS_THROUGH.items() if key in mc})
@@ -232,6 +195,54 @@ def model_config_from_layout(raw: dict, vocab_size: int | None = None, mask_toke
         if why is not None:
             raise JsonConfigError(f"model_config: a masked-LM transformer is a BERT encoder and {why}")
     return cfg
+
+
+def _transformer_fields(mc: dict, d: int, mode: str) -> dict[str, Any]:
+    """Store-vocabulary fields of a transformer ``model_config`` (the HF model's defaults, then the keys given)."""
+    model = mc.get("model", "gpt2")
+    if model not in TRANSFORMER_MODELS:
+        raise JsonConfigError(f"model_config.model: unknown transformer {model!r}; use one of "
+                              f"{sorted(TRANSFORMER_MODELS)}")
+    if mode == "mlm" and model not in MLM_TRANSFORMER_MODELS:
+        raise JsonConfigError(f"model_config.model: {model!r} with mode mlm is not supported; a masked-LM "
+                              f"transformer is a BERT encoder: use one of {list(MLM_TRANSFORMER_MODELS)}")
+    if mode == "clm" and model == "bert":
+        raise JsonConfigError("model_config.model: 'bert' is an encoder; use mode mlm, or gpt2/llama/gpt_neox "
+                              "for clm")
+    fields: dict[str, Any] = dict(TRANSFORMER_MODELS[model])
+    n_head = _int(mc, "n_head", max(1, d // 64))
+    if d % n_head:
+        raise JsonConfigError(f"model_config.n_head: d_model {d} is not divisible by n_head {n_head}")
+    fields.update(num_heads=n_head, num_kv_heads=_int(mc, "n_kv_head", n_head),
+                  ffn_hidden_size=_int(mc, "d_intermediate", 4 * d))
+    if "pos_embedding" in mc:
+        pos = _POSITIONS.get(str(mc["pos_embedding"]).lower())
+        if pos is None:
+            raise JsonConfigError(f"model_config.pos_embedding: unknown value {mc['pos_embedding']!r}; use "
+                                  f"one of {sorted(_POSITIONS)}")
+        fields["positional_embeddings"] = pos
+    if "activation" in mc:
+        fields["activation"] = mc["activation"]
+    if "norm" in mc:
+        fields["layer_norm_type"] = mc["norm"]
+    return fields
+
+
+def _attention_free_fields(mc: dict, d: int, family: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Fields of a Mamba or Hyena ``model_config``; their own options go to ``extra``."""
+    # No attention: num_heads is a placeholder the config needs (the store annotation leaves heads empty).
+    fields: dict[str, Any] = {"num_heads": 1, "num_kv_heads": 1, "block_type": "sequential", "weight_tying": True}
+    if family == "mamba":
+        fields.update(ffn_hidden_size=_int(mc, "expand", 2) * d, activation="silu", layer_norm_type="rmsnorm",
+                      positional_embeddings="none", biases="none")
+        extra.update(state_size=_int(mc, "d_state", 16), conv_kernel=_int(mc, "d_conv", 4))
+    else:
+        fields.update(ffn_hidden_size=_int(mc, "d_intermediate", 4 * d), activation="gelu_new",
+                      layer_norm_type="layernorm", positional_embeddings="none", biases="all")
+        extra.update(order=_int(mc, "order", 2), filter_order=_int(mc, "filter_order", 64),
+                     filter_emb_dim=_int(mc, "filter_emb_dim", 33, minimum=3),
+                     short_filter_order=_int(mc, "short_filter_order", 3))
+    return fields
 
 
 def run_config_from_layout(raw: dict, default_name: str = "model") -> RunConfig:

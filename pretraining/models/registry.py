@@ -147,6 +147,11 @@ NON_GATED: Requirement = (lambda c: not c.gated, "needs a non-gated activation (
 MHA: Requirement = (lambda c: c.num_kv_heads == c.num_heads, "multi-head attention only (num_kv_heads == num_heads)")
 
 
+def _rope(c: ModelConfig) -> dict:
+    # transformers 5 reads the RoPE base from rope_parameters only (a rope_theta keyword is silently ignored)
+    return {"rope_type": "default", "rope_theta": c.rope_theta}
+
+
 def _llama_check(c: ModelConfig) -> str | None:
     return first_unmet(c, (needs("layer_norm_type", "rmsnorm"), ROPE, SEQUENTIAL,
                            (lambda c: c.gated, "needs a gated activation (swiglu or geglu)"),
@@ -157,10 +162,10 @@ def _llama_config(c: ModelConfig):
     from transformers import LlamaConfig
 
     return LlamaConfig(
-        vocab_size=c.vocab_size, hidden_size=c.dimension, intermediate_size=c.ffn_hidden_size,
+        vocab_size=c.vocab, hidden_size=c.dimension, intermediate_size=c.ffn_hidden_size,
         num_hidden_layers=c.num_layers, num_attention_heads=c.num_heads, num_key_value_heads=c.num_kv_heads,
         hidden_act=GATED_ACTIVATIONS[c.activation], max_position_embeddings=c.sequence_length,
-        rms_norm_eps=c.norm_eps, rope_theta=c.rope_theta, initializer_range=c.init_std,
+        rms_norm_eps=c.norm_eps, rope_parameters=_rope(c), initializer_range=c.init_std,
         tie_word_embeddings=c.weight_tying, attention_bias=c.biases in ("attn_only", "all"),
         mlp_bias=c.biases == "all", attention_dropout=c.dropout, use_cache=False,
         bos_token_id=None, eos_token_id=None, pad_token_id=None,
@@ -174,7 +179,7 @@ def _llama_params(c: ModelConfig) -> tuple[int, int]:
     mlp_bias = (2 * f + d) if c.biases == "all" else 0
     norms = 2 * d
     layer = d * q + 2 * d * kv + q * d + 3 * d * f + attn_bias + mlp_bias + norms
-    total = c.vocab_size * d + c.num_layers * layer + d + (0 if c.weight_tying else c.vocab_size * d)
+    total = c.vocab * d + c.num_layers * layer + d + (0 if c.weight_tying else c.vocab * d)
     return total, c.num_layers * (attn_bias + mlp_bias + norms) + d
 
 
@@ -186,10 +191,11 @@ def _neox_config(c: ModelConfig):
     from transformers import GPTNeoXConfig
 
     return GPTNeoXConfig(
-        vocab_size=c.vocab_size, hidden_size=c.dimension, intermediate_size=c.ffn_hidden_size,
+        vocab_size=c.vocab, hidden_size=c.dimension, intermediate_size=c.ffn_hidden_size,
         num_hidden_layers=c.num_layers, num_attention_heads=c.num_heads, hidden_act=c.activation,
-        rotary_pct=1.0, max_position_embeddings=c.sequence_length, layer_norm_eps=c.norm_eps,
-        rope_theta=c.rope_theta, initializer_range=c.init_std, tie_word_embeddings=c.weight_tying,
+        max_position_embeddings=c.sequence_length, layer_norm_eps=c.norm_eps,
+        rope_parameters={**_rope(c), "partial_rotary_factor": 1.0}, initializer_range=c.init_std,
+        tie_word_embeddings=c.weight_tying,
         use_parallel_residual=c.block_type == "parallel", attention_dropout=c.dropout, hidden_dropout=c.dropout,
         use_cache=False, bos_token_id=None, eos_token_id=None, pad_token_id=None,
     )
@@ -199,7 +205,7 @@ def _neox_params(c: ModelConfig) -> tuple[int, int]:
     d, f = c.dimension, c.ffn_hidden_size
     non_matmul = 4 * d + 3 * d + d + f + d  # 2 layernorms, qkv/dense biases, mlp biases
     layer = 4 * d * d + 2 * d * f + non_matmul
-    total = c.vocab_size * d + c.num_layers * layer + 2 * d + (0 if c.weight_tying else c.vocab_size * d)
+    total = c.vocab * d + c.num_layers * layer + 2 * d + (0 if c.weight_tying else c.vocab * d)
     return total, c.num_layers * non_matmul + 2 * d
 
 
@@ -212,7 +218,7 @@ def _gpt2_config(c: ModelConfig):
     from transformers import GPT2Config
 
     return GPT2Config(
-        vocab_size=c.vocab_size, n_embd=c.dimension, n_inner=c.ffn_hidden_size, n_layer=c.num_layers,
+        vocab_size=c.vocab, n_embd=c.dimension, n_inner=c.ffn_hidden_size, n_layer=c.num_layers,
         n_head=c.num_heads, activation_function=c.activation, n_positions=c.sequence_length,
         layer_norm_epsilon=c.norm_eps, initializer_range=c.init_std, tie_word_embeddings=c.weight_tying,
         resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout, use_cache=False,
@@ -237,7 +243,7 @@ def _falcon_config(c: ModelConfig):
     from transformers import FalconConfig
 
     return FalconConfig(
-        vocab_size=c.vocab_size, hidden_size=c.dimension, ffn_hidden_size=c.ffn_hidden_size,
+        vocab_size=c.vocab, hidden_size=c.dimension, ffn_hidden_size=c.ffn_hidden_size,
         num_hidden_layers=c.num_layers, num_attention_heads=c.num_heads, alibi=True,
         multi_query=c.num_kv_heads == 1 and c.num_heads > 1, new_decoder_architecture=False,
         parallel_attn=c.block_type == "parallel", bias=c.biases == "all", layer_norm_epsilon=c.norm_eps,
@@ -253,7 +259,7 @@ def _falcon_params(c: ModelConfig) -> tuple[int, int]:
     bias = (d + 2 * kv + d + f + d) if c.biases == "all" else 0
     norms = 2 * d * (1 if c.block_type == "parallel" else 2)
     layer = d * (d + 2 * kv) + d * d + 2 * d * f + bias + norms
-    total = c.vocab_size * d + c.num_layers * layer + 2 * d + (0 if c.weight_tying else c.vocab_size * d)
+    total = c.vocab * d + c.num_layers * layer + 2 * d + (0 if c.weight_tying else c.vocab * d)
     return total, c.num_layers * (bias + norms) + 2 * d
 
 

@@ -90,15 +90,6 @@ def _begin(ckpt_dir: Path, step: int, model, optimizer, scheduler, trainer_state
     return final, partial, {"model": model_sd, "optim": optim_sd}
 
 
-def save_checkpoint(ckpt_dir: Path, step: int, model, optimizer, scheduler, trainer_state: dict,
-                    generator: torch.Generator | None, rank: int, keep_last: int) -> Path:
-    """Collective, synchronous: every rank calls it. Returns the finished ``step_N`` folder."""
-    final, partial, state = _begin(ckpt_dir, step, model, optimizer, scheduler, trainer_state, generator, rank)
-    dcp.save(state, checkpoint_id=str(partial))
-    _finish(ckpt_dir, partial, final, rank, keep_last)
-    return final
-
-
 class AsyncCheckpointer:
     """``dcp.async_save`` with staging: the training thread only copies the state into (pinned) CPU memory;
     a background thread writes it, and training goes on.
@@ -148,7 +139,7 @@ class AsyncCheckpointer:
 
 
 def load_checkpoint(path: Path, model, optimizer, scheduler, generator: torch.Generator | None, rank: int) -> dict:
-    """Restore everything saved by :func:`save_checkpoint`; returns the trainer state (step, tokens...)."""
+    """Restore everything saved by :class:`AsyncCheckpointer`; returns the trainer state (step, tokens...)."""
     model_sd, optim_sd = get_state_dict(model, optimizer)
     state = {"model": model_sd, "optim": optim_sd}
     dcp.load(state, checkpoint_id=str(path))

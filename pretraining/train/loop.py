@@ -27,10 +27,13 @@ from pretraining.train.distributed import (DistInfo, all_reduce_sum, autocast, b
 from pretraining.train.metrics import MetricsLogger, init_wandb, memory_gib, peak_flops, truncate_metrics
 from pretraining.train.norms import NormTracker
 from pretraining.train.schedule import lr_lambda, warmup_warning
+from tokenization.tokenizer import load_tokenizer
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf; the message names the step and the last good checkpoint."""
+
+    exit_code = 3  # njsl.cli: a diverged run is neither success nor a bad input
 
 
 def train_step(model, optimizer, scheduler, batches, loss_fn, *, generator, mode, amp, grad_clip,
@@ -105,18 +108,8 @@ def evaluate(model, dataset, objective, *, samples, micro_batch, info: DistInfo,
 
 def tokenizer_info(spec: str) -> tuple[int, int]:
     """(vocabulary size, end-of-document id) of a tokenizer (HF name/folder, tokenizer.json, sentencepiece)."""
-    try:
-        from tokenization.tokenizer import load_tokenizer
-    except ImportError:
-        load_tokenizer = None
-    if load_tokenizer is not None:
-        tok = load_tokenizer(spec)
-        vocab, eod = tok.vocab_size, tok.eod_id
-    else:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(spec)
-        vocab, eod = len(tok), tok.eos_token_id
+    tok = load_tokenizer(spec)
+    vocab, eod = tok.vocab_size, tok.eod_id
     if eod is None:
         raise ConfigError(f"data.tokenizer: {spec} has no end-of-document (eos) token")
     return vocab, eod
@@ -179,14 +172,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress: bool | None = None, 
 
 def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None, extend: bool) -> dict:
     m, t = cfg.model, cfg.training
-    if not cfg.data.path or not cfg.data.tokenizer:
-        raise ConfigError("data.path: training needs a data path (mix or .bin/.idx prefix) and data.tokenizer")
-    vocab, eod = tokenizer_info(cfg.data.tokenizer)
-    if m.vocab_size is None:
-        m.vocab_size = vocab
-    elif m.vocab_size < vocab:
-        raise ConfigError(f"model.vocab_size: {m.vocab_size} is smaller than the tokenizer's {vocab} tokens")
-    check_vocab(cfg.data.path, m.vocab_size)
+    vocab, eod = _resolve_vocab(cfg)
     p = plan(cfg, info.world_size)
     ckpt_dir, metrics_path = run_dir / "checkpoints", run_dir / "metrics.jsonl"
     fp = resume.fingerprint(cfg, p["steps"], vocab, eod)
@@ -207,13 +193,7 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None,
     n_params = count_parameters(model)
     layer_blocks = blocks(model)  # before DDP wraps it (FSDP2 shards these modules in place)
     model, mode = parallelize(model, t, info, dtype)
-    decay = [q for q in model.parameters() if q.ndim >= 2]  # no weight decay on norms and biases
-    no_decay = [q for q in model.parameters() if q.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=t.lr, betas=(t.beta1, t.beta2),
-                                  eps=t.eps, fused=info.device.type == "cuda")
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
-        lr=t.lr, min_lr=t.min_lr, warmup_steps=t.warmup_steps, ends=ends))
+    optimizer, scheduler = _optimizer(model, t, ends, info)
     generator = torch.Generator(device=info.device).manual_seed(t.seed + info.rank)
     splits = build_datasets(cfg.data.path, seed=t.seed, sequence_length=m.sequence_length, split=t.split,
                             vocab_size=vocab, eod_id=eod, n_train=p["steps"] * p["global_batch"],
@@ -403,6 +383,32 @@ def codon_vocabulary(tokenizer: str | None) -> list[str] | None:
         return tokenizer_vocabulary(tokenizer) if tokenizer else None
     except HelmError:
         return None
+
+
+def _resolve_vocab(cfg: RunConfig) -> tuple[int, int]:
+    """(tokenizer vocabulary, end-of-document id); fills ``model.vocab_size`` and checks the data fits it."""
+    m = cfg.model
+    if not cfg.data.path or not cfg.data.tokenizer:
+        raise ConfigError("data.path: training needs a data path (mix or .bin/.idx prefix) and data.tokenizer")
+    vocab, eod = tokenizer_info(cfg.data.tokenizer)
+    if m.vocab_size is None:
+        m.vocab_size = vocab
+    elif m.vocab_size < vocab:
+        raise ConfigError(f"model.vocab_size: {m.vocab_size} is smaller than the tokenizer's {vocab} tokens")
+    check_vocab(cfg.data.path, m.vocab_size)
+    return vocab, eod
+
+
+def _optimizer(model, t, ends: list[int], info: DistInfo):
+    """AdamW (no weight decay on norms and biases) and the warmup + cosine schedule (segments ``ends``)."""
+    decay = [q for q in model.parameters() if q.ndim >= 2]
+    no_decay = [q for q in model.parameters() if q.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=t.lr, betas=(t.beta1, t.beta2),
+                                  eps=t.eps, fused=info.device.type == "cuda")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
+        lr=t.lr, min_lr=t.min_lr, warmup_steps=t.warmup_steps, ends=ends))
+    return optimizer, scheduler
 
 
 def _agree(flag: bool, info: DistInfo) -> bool:

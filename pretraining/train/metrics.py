@@ -38,7 +38,8 @@ class MetricsLogger:
 
     def __init__(self, path: Path, enabled: bool, wandb_run=None):
         self.path, self.enabled, self.wandb = path, enabled, wandb_run
-        self._fh = open(path, "a", encoding="utf-8") if enabled else None
+        # held open for the whole run (one line per step), closed by close()
+        self._fh = open(path, "a", encoding="utf-8") if enabled else None  # noqa: SIM115
 
     def log(self, record: dict) -> None:
         if not self.enabled:

@@ -81,16 +81,17 @@ def read_state(run_dir: Path) -> dict | None:
 def check_resume(run_dir: Path, new: dict, *, extend: bool, has_checkpoint: bool) -> list[int]:
     """The schedule's segment ends for this (re)start of ``run_dir``, or a :class:`ConfigError` with the diff.
 
-    A fresh directory starts one segment. ``extend`` without a previous run is an error (nothing to extend).
+    A directory without a checkpoint starts afresh (one segment): nothing of it can be resumed, so nothing is
+    corrupted. ``extend`` there is an error (nothing to extend).
     """
     steps = new["schedule"]["steps"]
     state = read_state(run_dir)
-    if state is None:
-        if has_checkpoint:
-            raise ConfigError(f"resume: {run_dir} has checkpoints but no {RESUME_FILE} (written by an older "
-                              "trainer), so what it was trained with cannot be checked; use a new output directory")
+    if state is None and has_checkpoint:
+        raise ConfigError(f"resume: {run_dir} has checkpoints but no {RESUME_FILE} (written by an older "
+                          "trainer), so what it was trained with cannot be checked; use a new output directory")
+    if state is None or not has_checkpoint:  # nothing to resume (a run killed before its first checkpoint)
         if extend:
-            raise ConfigError(f"--extend: {run_dir} holds no run to extend; drop --extend to start one")
+            raise ConfigError(f"--extend: {run_dir} holds no checkpointed run to extend; drop --extend to start one")
         return [steps]
     old, ends = state["fingerprint"], list(state["schedule_ends"])
     diff = differences({k: v for k, v in old.items() if k != "schedule"},

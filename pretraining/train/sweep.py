@@ -27,14 +27,78 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
 import yaml
 
-from pretraining.config import ConfigError, apply_overrides
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from pretraining.config import ConfigError, PositiveFloat, apply_overrides, error_message
 from pretraining.models.counts import format_params
 from pretraining.models.run_config import run_config_from_dict
+from njsl.cli import guarded
 
-_KEYS = {"name", "base", "output_dir", "data", "set", "grid", "variants", "mixes", "param_budget"}
+
+
+class ParamBudget(BaseModel):
+    """Keep only runs with ``|params - target| <= tolerance * target``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: PositiveFloat
+    tolerance: Annotated[float, BeforeValidator(lambda v: float(v) if isinstance(v, str) else v),
+                         Field(strict=True, ge=0, description="a fraction >= 0 (0.1 = 10 %)")]
+
+
+class SweepGrid(BaseModel):
+    """A sweep grid file (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    base: Annotated[str, Field(description="the path of the base run config, relative to the grid file")]
+    output_dir: str | None = None
+    data: Annotated[dict[str, Any], Field(description="a mapping of data fields")] = Field(default_factory=dict)
+    set: Annotated[dict[str, Any], Field(description="a mapping of section.field: value overrides")] = \
+        Field(default_factory=dict)
+    grid: Annotated[dict[str, list[Any]], Field(description="a mapping of field: [values]")] = \
+        Field(default_factory=dict)
+    variants: Annotated[list[dict[str, Any]], Field(description="a list of mappings of field: value")] = \
+        Field(default_factory=lambda: [{}])
+    mixes: Annotated[list[str | None], Field(description="a list of mix files")] = Field(default_factory=lambda: [None])
+    param_budget: ParamBudget | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none_is_default(cls, raw: Any) -> Any:
+        # an empty YAML key (``grid:``) means the default, as before
+        return {k: v for k, v in raw.items() if v is not None} if isinstance(raw, dict) else raw
+
+    @model_validator(mode="after")
+    def _non_empty_grid(self) -> SweepGrid:
+        for key, values in self.grid.items():
+            if not values:
+                raise ValueError(f"grid.{key}: expected a non-empty list of values")
+        if not self.variants:
+            self.variants = [{}]
+        return self
+
+
+def load_grid(grid_path: Path) -> SweepGrid:
+    """Read and validate a grid file; :class:`ConfigError` names the bad field."""
+    if not grid_path.is_file():
+        raise FileNotFoundError(f"sweep grid {grid_path} not found")
+    try:
+        raw = yaml.safe_load(grid_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{grid_path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{grid_path}: expected a mapping")
+    try:
+        return SweepGrid.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(error_message(SweepGrid, exc.errors()[0],
+                                        unknown="unknown sweep field; use {known}")) from None
 
 
 @dataclass
@@ -63,61 +127,34 @@ def expand(grid_path: str | Path) -> tuple[dict, list[PlannedRun], list[str]]:
     from pretraining.models.counts import param_count
 
     grid_path = Path(grid_path)
-    if not grid_path.is_file():
-        raise FileNotFoundError(f"sweep grid {grid_path} not found")
-    spec = yaml.safe_load(grid_path.read_text(encoding="utf-8")) or {}
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{grid_path}: expected a mapping")
-    for key in spec:
-        if key not in _KEYS:
-            raise ConfigError(f"{key}: unknown sweep field; use {sorted(_KEYS)}")
-    if "base" not in spec:
-        raise ConfigError("base: the sweep needs a base run config")
-    base_path = (grid_path.parent / spec["base"]).resolve()
+    spec = load_grid(grid_path)
+    base_path = (grid_path.parent / spec.base).resolve()
     if not base_path.is_file():
         raise FileNotFoundError(f"base: {base_path} not found")
     base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
-    base.setdefault("data", {}).update(spec.get("data") or {})
-    name = spec.get("name") or grid_path.stem
+    base.setdefault("data", {}).update(spec.data)
+    name = spec.name or grid_path.stem
     # values are re-read as YAML: None must become null, not the string "None"
-    common = [f"{k}={'null' if v is None and not k.startswith('data.') else v}"
-              for k, v in (spec.get("set") or {}).items()]
-    grid = spec.get("grid") or {}
-    for key, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"grid.{key}: expected a non-empty list of values")
-    variants = spec.get("variants") or [{}]
-    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
-        raise ConfigError("variants: expected a list of mappings of field: value")
-    mixes = spec.get("mixes") or [None]
-    budget = spec.get("param_budget")
-    if budget is not None and not (isinstance(budget, dict) and {"target", "tolerance"} <= set(budget)):
-        raise ConfigError("param_budget: expected {target: N, tolerance: fraction}")
-    out_dir = Path(spec.get("output_dir") or f"runs/{name}")
+    common = [f"{k}={'null' if v is None and not k.startswith('data.') else v}" for k, v in spec.set.items()]
+    grid, variants, mixes, budget = spec.grid, spec.variants, spec.mixes, spec.param_budget
+    out_dir = Path(spec.output_dir or f"runs/{name}")
     runs, notes = [], []
     for values, variant, mix in itertools.product(itertools.product(*grid.values()) if grid else [()],
                                                   variants, mixes):
-        changes = dict(zip(grid.keys(), values))
+        changes = dict(zip(grid.keys(), values, strict=False))
         changes.update(variant)
         if mix is not None:
             mix_path = Path(mix) if Path(mix).is_absolute() else (grid_path.parent / mix)
             changes["data.path"] = str(mix_path if mix_path.exists() else mix)
         overrides = common + [f"{k}={v if not isinstance(v, bool) else str(v).lower()}" for k, v in changes.items()]
         raw = apply_overrides(base, overrides)
-        try:
+        try:  # also checks a backend implements it: an unsupported combination fails now, not hours later
             cfg = run_config_from_dict(raw)
         except ConfigError as exc:
             raise ConfigError(f"sweep run {_slug(changes)}: {exc}") from None
-        if cfg.model.family == "transformer":  # an unsupported combination fails now, not hours later
-            from pretraining.models.registry import transformer_backend
-
-            try:
-                transformer_backend(cfg.model)
-            except ConfigError as exc:
-                raise ConfigError(f"sweep run {_slug(changes)}: {exc}") from None
         params = param_count(cfg.model) if cfg.model.vocab_size else None
         if budget and params is not None:
-            target, tol = float(budget["target"]), float(budget["tolerance"])
+            target, tol = budget.target, budget.tolerance
             if abs(params - target) > tol * target:
                 notes.append(f"dropped {_slug(changes)}: {format_params(params)} is off the budget "
                              f"{format_params(int(target))} +/- {tol:.0%}")
@@ -169,6 +206,7 @@ def _train(run: PlannedRun, extra: list[str]) -> int:
     return train_main(["--config", str(config), "--output", str(run.run_dir), *extra])
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,12 +218,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--sbatch_template", type=Path, help="template with {{NAME}} {{ARRAY}} {{GRID}} {{LOG_DIR}}")
     ap.add_argument("--nproc_per_node", default="1", help="passed to njsl train")
     args = ap.parse_args(argv)
-    try:
-        meta, runs, notes = expand(args.grid)
-        tsv = write_plan(meta, runs)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    meta, runs, notes = expand(args.grid)
+    tsv = write_plan(meta, runs)
     for note in notes:
         print(note, file=sys.stderr)
     if args.only is not None:

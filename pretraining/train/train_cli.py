@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 
+from njsl.cli import guarded
 from pretraining.config import ConfigError
 from pretraining.models.run_config import load_run_config
 
@@ -70,63 +71,52 @@ def _relaunch(args, argv: list[str]) -> int:
     return subprocess.call(cmd)
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(prog).parse_args(argv)
     from pretraining.train.env import load_env
 
-    try:
-        load_env(args.env)
-        if "LOCAL_RANK" not in os.environ and (_nproc(args.nproc_per_node) > 1 or args.nnodes > 1):
-            return _relaunch(args, argv)
-        overrides = list(args.set)
-        if args.data:
-            overrides.append(f"data.path={args.data}")
-        if args.tokenizer:
-            overrides.append(f"data.tokenizer={args.tokenizer}")
-        if args.train_tokens is not None:
-            from pretraining.data.mixes import MixError, parse_token_count
-
-            try:
-                overrides.append(f"training.train_tokens={parse_token_count(args.train_tokens)}")
-            except MixError:
-                raise ConfigError(f"--train_tokens: expected a token count such as 300M, 1.5B or 2e9, got "
-                                  f"{args.train_tokens!r}") from None
-        if args.max_steps is not None:
-            overrides.append(f"training.max_steps={args.max_steps}")
-        cfg = load_run_config(args.config, overrides)
-        if args.dry_run:
-            from pretraining.models.counts import active_param_count, format_params, param_count
-            from pretraining.train.loop import plan
-
-            print(cfg.to_yaml())
-            if cfg.model.vocab_size:
-                n, active = param_count(cfg.model), active_param_count(cfg.model)
-                print(f"# parameters: {format_params(n)} ({n:,})" + (
-                    f"; active per token: {format_params(active)} ({active:,})" if active != n else ""))
-            if cfg.training.train_tokens or cfg.training.max_steps:
-                print(f"# plan (1 process): {plan(cfg, 1)}")
-            return 0
-        from pretraining.train import TrainingDiverged, train
-        from pretraining.data.batches import DataError
+    load_env(args.env)
+    if "LOCAL_RANK" not in os.environ and (_nproc(args.nproc_per_node) > 1 or args.nnodes > 1):
+        return _relaunch(args, argv)
+    overrides = list(args.set)
+    if args.data:
+        overrides.append(f"data.path={args.data}")
+    if args.tokenizer:
+        overrides.append(f"data.tokenizer={args.tokenizer}")
+    if args.train_tokens is not None:
+        from pretraining.data.mixes import MixError, parse_token_count
 
         try:
-            info = train(cfg, args.output, progress=False if args.no_progress else None, extend=args.extend)
-        except TrainingDiverged as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 3
-        except DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        if int(os.environ.get("RANK", "0")) == 0:
-            state = ("finished" if info["finished"] else
-                     f"stopped after step {info['steps_done']} of {info['total_steps']} (rerun to resume)")
-            print(f"{info['model_id']}: {state}; {info['tokens_seen']:,} tokens; checkpoint {info['last_checkpoint']}")
-        return 0
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+            overrides.append(f"training.train_tokens={parse_token_count(args.train_tokens)}")
+        except MixError:
+            raise ConfigError(f"--train_tokens: expected a token count such as 300M, 1.5B or 2e9, got "
+                              f"{args.train_tokens!r}") from None
+    if args.max_steps is not None:
+        overrides.append(f"training.max_steps={args.max_steps}")
+    cfg = load_run_config(args.config, overrides)
+    if args.dry_run:
+        from pretraining.models.counts import active_param_count, format_params, param_count
+        from pretraining.train.loop import plan
 
+        print(cfg.to_yaml())
+        if cfg.model.vocab_size:
+            n, active = param_count(cfg.model), active_param_count(cfg.model)
+            print(f"# parameters: {format_params(n)} ({n:,})" + (
+                f"; active per token: {format_params(active)} ({active:,})" if active != n else ""))
+        if cfg.training.train_tokens or cfg.training.max_steps:
+            print(f"# plan (1 process): {plan(cfg, 1)}")
+        return 0
+    from pretraining.train import train
+
+    # a diverged run exits 3 (TrainingDiverged.exit_code), a data error 2: njsl.cli.guarded maps them
+    info = train(cfg, args.output, progress=False if args.no_progress else None, extend=args.extend)
+    if int(os.environ.get("RANK", "0")) == 0:
+        state = ("finished" if info["finished"] else
+                 f"stopped after step {info['steps_done']} of {info['total_steps']} (rerun to resume)")
+        print(f"{info['model_id']}: {state}; {info['tokens_seen']:,} tokens; checkpoint {info['last_checkpoint']}")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -47,8 +48,13 @@ print(json.dumps({"njsl": njsl.__file__, "missing_main": missing_main, "mixes": 
 
 @pytest.mark.slow
 def test_wheel_gives_every_subcommand(tmp_path):
+    # built from a copy: setuptools writes build/ and *.egg-info beside the sources
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".mypy_cache", ".ruff_cache", "tests",
+        "benchmarks", "runs", "outputs", "reports", "wandb"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True)
+                            "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("not_just_scaling_laws-*.whl"))
     site = tmp_path / "site"
@@ -61,6 +67,7 @@ def test_wheel_gives_every_subcommand(tmp_path):
         assert f"Provides-Extra: {extra}" in meta
     assert not (site / "tests").exists()
 
+    shutil.rmtree(src)
     # Run from the unpacked wheel only: outside the repo, the wheel's folder first on the path.
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     run = subprocess.run([sys.executable, "-c", _IMPORT_EVERY_COMMAND], cwd=tmp_path, env=env,

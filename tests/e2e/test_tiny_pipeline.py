@@ -66,5 +66,5 @@ def test_tiny_pipeline_end_to_end(tmp_path, shared):
     from performance_prediction.data import load_data
 
     data = load_data(out / "store.duckdb", metric="accuracy", sel_tasks=sorted(tasks))
-    scored = set(zip(data.targets.task, data.targets.id))
-    assert not any((t, i) in scored for t, i in zip(pred.task, pred.id))
+    scored = set(zip(data.targets.task, data.targets.id, strict=False))
+    assert not any((t, i) in scored for t, i in zip(pred.task, pred.id, strict=False))

@@ -68,7 +68,7 @@ def test_spill_path_equals_in_memory(vocab):
     mem = corpus_entropy(batches(docs, 400), [1, 2, 3], vocab)
     disk = corpus_entropy(batches(docs, 9), [1, 2, 3], vocab, max_memory_mb=0.01, merge_block=8,
                           max_context_entropies_in_memory=16)
-    for a, b in zip(mem.orders, disk.orders):
+    for a, b in zip(mem.orders, disk.orders, strict=False):
         assert a["spilled_runs"] == 0 and b["spilled_runs"] > 1
         assert b["context_entropies_spilled"] == (b["contexts"] > 16)
         if vocab == 5:  # tiny budget: more runs than one merge may read, so runs are merged on disk first
@@ -147,7 +147,8 @@ def test_num_docs_and_spill_flag(corpus, tmp_path):
     assert b["documents"] == 4 and b["tokens"] < a["tokens"]
     assert c["entropy"]["1"]["spilled_runs"] > 0
     assert c["entropy"]["1"]["contexts"] == a["entropy"]["1"]["contexts"]
-    assert c["entropy"]["1"]["conditional_entropy_bits"] == pytest.approx(a["entropy"]["1"]["conditional_entropy_bits"], rel=1e-12)
+    assert c["entropy"]["1"]["conditional_entropy_bits"] == \
+        pytest.approx(a["entropy"]["1"]["conditional_entropy_bits"], rel=1e-12)
     assert not list(tmp_path.glob("njsl-entropy-*"))  # spill folder removed
 
 

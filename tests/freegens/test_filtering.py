@@ -34,9 +34,9 @@ def test_rejection_reasons(text, reason):
 
 
 def test_helpers():
-    assert longest_word_run("a b b B b c".split()) == 4
-    assert duplicate_ngram_fraction("a b c a b c".split(), 3) == 1.0
-    assert duplicate_ngram_fraction("a b c d e f".split(), 3) == 0.0
+    assert longest_word_run(["a", "b", "b", "B", "b", "c"]) == 4
+    assert duplicate_ngram_fraction(["a", "b", "c", "a", "b", "c"], 3) == 1.0
+    assert duplicate_ngram_fraction(["a", "b", "c", "d", "e", "f"], 3) == 0.0
 
 
 def test_thresholds_are_flags():

@@ -84,9 +84,14 @@ def test_feature_names_match_the_paper_csv(shared):
 
 
 def test_detect_language():
-    from freegens.language import detect_language
+    """freegens' language column comes from the taggers' detector: one English decision per run."""
+    from data_tagging.language import EnglishDetector, lingua_language
 
     langs = ("en", "de", "fr")
-    assert detect_language("The cat sat on the mat and looked at the birds outside.", langs) == "en"
-    assert detect_language("Die Katze sitzt auf der Matte und schaut die Vögel an.", langs) == "de"
-    assert detect_language("   ", langs) == "unknown"
+    detector = EnglishDetector(languages=langs)
+    assert detector.detect("The cat sat on the mat and looked at the birds outside.").language == "en"
+    assert detector.detect("Die Katze sitzt auf der Matte und schaut die Vögel an.").language == "de"
+    assert detector.detect("   ").language == "unknown"
+    # the lingua stage alone decides text without English function words (terse technical English too)
+    assert lingua_language("Kubernetes cluster autoscaling configuration reference", langs) == "en"
+    assert lingua_language("Die Katze sitzt auf der Matte.", langs) == "de"

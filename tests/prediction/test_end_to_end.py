@@ -28,7 +28,7 @@ def test_no_family_on_both_sides(tiny_store_path):
     data = load_data(tiny_store_path)
     res = run_cv(data, CVConfig(predictors=("median",), schemes=("family",), seeds=(1, 2), n_jobs=1, progress=False))
     p = res.predictions
-    for (task, seed), g in p.groupby(["task", "seed"]):
+    for _key, g in p.groupby(["task", "seed"]):
         fam_folds = g.groupby("family").fold.nunique()
         assert (fam_folds == 1).all()
 
@@ -51,8 +51,8 @@ def test_selection_and_significance_cli(tiny_store_path, tmp_path):
     assert {"selected_features", "inner_gain_mean", "outer_gain_mean", "task"} <= set(summary.columns)
     assert "pretraining_summary_percentage_code" in summary.selected_features.iloc[0]   # the planted signal
     assert gradual_main(["--db_path", str(tiny_store_path), "--test_significance", "--initial_features_csv",
-                         str(out / "forward_selection_accuracy_family.csv"), "--n_seeds", "2", "--sel_tasks", "arc_challenge",
-                         "--output_dir", str(out), *FAST]) == 0
+                         str(out / "forward_selection_accuracy_family.csv"), "--n_seeds", "2",
+                         "--sel_tasks", "arc_challenge", "--output_dir", str(out), *FAST]) == 0
     sig = pd.read_csv(out / "significance_accuracy_random.csv")
     assert {"p_paired", "p_corrected", "q_corrected", "p_family_perm"} <= set(sig.columns)
 

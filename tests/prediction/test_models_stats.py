@@ -39,16 +39,42 @@ def test_predictors_fit_predict(name):
         assert np.mean(np.abs(pred - y[45:])) < np.mean(np.abs(np.median(y[:45]) - y[45:]))
 
 
-def test_search_scores_each_size_like_a_separate_fit():
-    """Scoring n_estimators by iteration_range equals training a model with that many trees."""
+def _brute_force_search(est, Z, y, groups, grid):
+    """The inner search re-stated without its shortcut: one separately trained booster per (depth, lr, trees),
+    summed absolute error over the same inner folds, first minimum in (depth, lr, trees) order."""
+    from sklearn.model_selection import GroupKFold, KFold
+
+    if groups is not None:
+        splits = list(GroupKFold(est.inner_folds, shuffle=True, random_state=est.seed).split(Z, y, groups))
+    else:
+        splits = list(KFold(est.inner_folds, shuffle=True, random_state=est.seed).split(Z))
+    errors = {}
+    for depth in grid["max_depth"]:
+        for lr in grid["learning_rate"]:
+            for n in sorted(grid["n_estimators"]):
+                total = 0.0
+                for tr, va in splits:
+                    booster = xgb.train({**est._base_params(), "max_depth": depth, "eta": lr},
+                                        xgb.DMatrix(Z[tr], y[tr]), n)
+                    total += np.abs(booster.predict(xgb.DMatrix(Z[va])) - y[va]).sum()
+                errors[(depth, lr, n)] = total
+    best = min(errors, key=errors.get)  # dicts keep insertion order: ties go to the first, as in _search
+    return {"max_depth": best[0], "learning_rate": best[1], "n_estimators": best[2]}, errors
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_search_picks_what_separate_fits_pick(grouped):
+    """XGBSearchRegressor._search (one booster per (depth, lr), scored at every size with iteration_range)
+    chooses exactly what training a separate model per grid point chooses."""
     X, y = _frame()
-    est = XGBSearchRegressor(feature_kind="scaling", max_bin=32).fit(X, y)
+    groups = np.repeat(np.arange(12), 5) if grouped else None
+    grid = {"max_depth": [1, 3], "learning_rate": [0.05, 0.3], "n_estimators": [5, 20, 60]}
+    est = XGBSearchRegressor(feature_kind="all", max_bin=32, grid=grid, seed=3).fit(X, y, groups=groups)
     Z = est.encoder_.transform(X)
-    d = xgb.DMatrix(Z, y)
-    p = {**est._base_params(), "max_depth": 3, "eta": 0.1}
-    big = xgb.train(p, d, 100)
-    small = xgb.train(p, d, 50)
-    np.testing.assert_allclose(big.predict(d, iteration_range=(0, 50)), small.predict(d), rtol=1e-6)
+    chosen = est._search(Z, y, y, X, groups, est._base_params(), grid)
+    expected, errors = _brute_force_search(est, Z, y, groups, grid)
+    assert len({round(e, 9) for e in errors.values()}) > 1  # the grid points differ: the choice means something
+    assert chosen == expected == est.best_params_
 
 
 def test_monotone_constraint_holds():
@@ -65,7 +91,7 @@ def test_family_splits_never_share_a_family():
         assert not set(groups[tr]) & set(groups[te])
     a = outer_splits("family", 50, groups, 3, seed=1)
     b = outer_splits("family", 50, groups, 3, seed=2)
-    assert any(not np.array_equal(x[1], y[1]) for x, y in zip(a, b))   # seeds reshuffle families
+    assert any(not np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=False))   # seeds reshuffle families
 
 
 def test_corrected_ttest_matches_formula_and_is_more_conservative():

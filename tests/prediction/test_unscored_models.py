@@ -48,12 +48,13 @@ def test_unscored_models_listed_with_prediction_and_interval(store_with_new, tmp
     assert _report(store_with_new, out) == 0
     table = pd.read_csv(out / "unscored_models_predictions.csv")
     # the new model on both tasks, the partly scored one only where it lacks a score, no fully scored model
-    assert sorted(zip(table.id, table.task)) == [(NEW, "arc_challenge"), (NEW, "hellaswag"), (PARTIAL, "hellaswag")]
+    assert sorted(zip(table.id, table.task, strict=False)) == [(NEW, "arc_challenge"), (NEW, "hellaswag"), (PARTIAL,
+                                                                                                            "hellaswag")]
     assert table.predicted.between(0, 1).all()
     assert (table.lower <= table.predicted).all() and (table.predicted <= table.upper).all()
     assert (table.upper > table.lower).all()
     # fit on every scored model of the task (PARTIAL is scored on arc_challenge)
-    assert dict(zip(table.task, table.n_train_models)) == {"arc_challenge": 41, "hellaswag": 40}
+    assert dict(zip(table.task, table.n_train_models, strict=False)) == {"arc_challenge": 41, "hellaswag": 40}
     row = table[table.id == NEW].iloc[0]
     assert row.family == "lab/planned" and row.total_params == pytest.approx(1.1e9)
     assert row.tokens_billions == 300 and row.pct_code == 30 and row.pct_web == 70
@@ -65,7 +66,7 @@ def test_unscored_models_listed_with_prediction_and_interval(store_with_new, tmp
     preds = pd.read_csv(out / "predictions.csv")
     q = interval_half_widths(preds, "xgb_all", "family", 0.1)
     for r in table.itertuples():
-        if 0 < r.lower and r.upper < 1:     # not clipped at the range of the metric
+        if r.lower > 0 and r.upper < 1:     # not clipped at the range of the metric
             assert (r.upper - r.lower) / 2 == pytest.approx(q[r.task], rel=1e-6)
 
     index = (out / "index.md").read_text(encoding="utf-8")

@@ -25,7 +25,7 @@ def stdlib_documents(stdlib_dir: Path, n_code: int = 30, n_doc: int = 30) -> lis
                 docs.append(doc)
         if len(code) >= n_code and len(docs) >= n_doc:
             break
-    return [d for pair in zip(code, docs) for d in pair]
+    return [d for pair in zip(code, docs, strict=False) for d in pair]
 
 
 def write_jsonl(path: Path, texts, key: str = "text") -> Path:

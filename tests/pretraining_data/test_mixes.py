@@ -28,7 +28,8 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_paper_format(data, tmp_path):
-    mix = load_mix(write(tmp_path / "m.txt", f"# NL/code 80/20\n80 {data}/nl_text_document\n20 {data}/code_text_document.bin\n"))
+    mix = load_mix(write(tmp_path / "m.txt",
+                         f"# NL/code 80/20\n80 {data}/nl_text_document\n20 {data}/code_text_document.bin\n"))
     assert [d.name for d in mix.domains] == ["nl_text_document", "code_text_document"]
     assert [d.weight for d in mix.domains] == pytest.approx([0.8, 0.2])
     assert mix.megatron_blend() == [pytest.approx(0.8), f"{data}/nl_text_document", pytest.approx(0.2),
@@ -49,10 +50,12 @@ domains:
 """))
     assert mix.name == "demo" and mix.domains[1].path_prefix == str(tmp_path / "rel" / "code_text_document")
     comp = mix.composition()
-    assert comp["web"] == pytest.approx(30) and comp["books"] == pytest.approx(35) and comp["academic"] == pytest.approx(35)
+    assert comp["web"] == pytest.approx(30) and comp["books"] == pytest.approx(35)
+    assert comp["academic"] == pytest.approx(35)
     assert sum(comp.values()) == pytest.approx(100)
     row = mix.dataset_info_row("my-model", 2e9)
-    assert row["pretraining_summary_total_tokens_billions"] == 2 and row["pretraining_summary_percentage_books"] == pytest.approx(35)
+    assert row["pretraining_summary_total_tokens_billions"] == 2
+    assert row["pretraining_summary_percentage_books"] == pytest.approx(35)
     assert json.loads(row["metadata"])["mix"] == "demo"
 
 
@@ -78,7 +81,8 @@ def test_paper_format_errors(data, tmp_path, text, message):
     ("domains:\n  - {name: a, weight: '1/4', path: X/nl_text_document, category: web}", r"domain 'a'\.weight.*1/4"),
     ("domains:\n  - {name: a, weight: 1, path: X/nl_text_document, category: news}", r"category must be one of web"),
     ("domains:\n  - {name: a, weight: 1, path: X/nl_text_document, category: {books: 0.5, code: 0.2}}", "sum to 1"),
-    ("domains:\n  - {name: a, weight: 1, path: X/nl_text_document, category: web, colour: red}", r"unknown field\(s\) \['colour'\]"),
+    ("domains:\n  - {name: a, weight: 1, path: X/nl_text_document, category: web, colour: red}",
+     r"unknown field\(s\) \['colour'\]"),
     ("domains:\n  - {name: a, weight: 1, path: X/nl_text_document, category: web}\n"
      "  - {name: a, weight: 1, path: X/code_text_document, category: code}", "duplicate domain"),
     ("mixture: 1", r"unknown top-level field\(s\) \['mixture'\]"),
@@ -116,7 +120,8 @@ def test_shipped_templates(tmp_path):
         assert comp["web"] == pytest.approx(web) and sum(comp[c] for c in CATEGORIES[2:]) == pytest.approx(other)
     with pytest.raises(MixError, match="DATA_ROOT"):
         load_mix(mixes["nl_code_80_20"], env={}, check_paths=False)
-    assert load_mix(mixes["nl_code_80_20.txt"], env={"DATA_ROOT": "/d"}, check_paths=False).composition()["code"] == pytest.approx(20)
+    assert load_mix(mixes["nl_code_80_20.txt"], env={"DATA_ROOT": "/d"},
+                    check_paths=False).composition()["code"] == pytest.approx(20)
 
 
 def test_token_counts():

@@ -66,9 +66,9 @@ def test_input_formats_give_identical_output(tmp_path, corpus_jsonl, corpus_text
 
     table = pa.table({"text": corpus_texts})
     pq.write_table(table, tmp_path / "c.parquet")
-    with pa.OSFile(str(tmp_path / "c.arrow"), "wb") as sink:  # Arrow IPC stream, as HF datasets writes
-        with pa.ipc.new_stream(sink, table.schema) as w:
-            w.write_table(table)
+    # Arrow IPC stream, as HF datasets writes
+    with pa.OSFile(str(tmp_path / "c.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
     datasets.Dataset.from_dict({"text": corpus_texts}).save_to_disk(str(tmp_path / "hf"))
     raw = corpus_jsonl.read_bytes()
     (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(raw))

@@ -175,10 +175,9 @@ def test_export_folder_with_a_broken_csv_changes_nothing(seeded, release_dir, tm
 
 def test_failed_write_inside_a_transaction_rolls_back_earlier_writes(seeded):
     before = snapshot(seeded)
-    with pytest.raises(StoreError, match="must be a number"):
-        with seeded.transaction():
-            seeded.upsert_annotation({"id": "new/one", "dimension": 8})
-            seeded.upsert_annotation({"id": "new/two", "dimension": "eight"})
+    with pytest.raises(StoreError, match="must be a number"), seeded.transaction():
+        seeded.upsert_annotation({"id": "new/one", "dimension": 8})
+        seeded.upsert_annotation({"id": "new/two", "dimension": "eight"})
     assert_unchanged(before, snapshot(seeded))
 
 

@@ -125,12 +125,11 @@ def test_features_replace_names_for_one_id(store):
 
 
 def test_transaction_rolls_back_everything(store):
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.upsert_annotation({"id": "a", "dimension": 1})
-            with store.transaction():  # nested: joins the outer one
-                store.set_features("model", "a", {"x": 1.0}, source="s")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert_annotation({"id": "a", "dimension": 1})
+        with store.transaction():  # nested: joins the outer one
+            store.set_features("model", "a", {"x": 1.0}, source="s")
+        raise RuntimeError("boom")
     assert store.counts()["model_annotations"] == 0 and store.counts()["features"] == 0
     with store.transaction():
         store.upsert_annotation({"id": "a", "dimension": 1})

@@ -52,3 +52,14 @@ def test_backend_reasons(kw, expected):
 ])
 def test_bert_check_shares_the_wording(kw, reason):
     assert bert_check(_cfg(**kw)) == reason
+
+
+def test_rope_theta_reaches_the_model_config():
+    """A non-default RoPE base is what the built model uses (transformers 5 ignores a rope_theta keyword)."""
+    from pretraining.models.registry import transformer_backend
+
+    for kw in (dict(), dict(layer_norm_type="layernorm", activation="gelu", biases="all")):
+        m = ModelConfig(dimension=64, num_layers=1, num_heads=4, ffn_hidden_size=96, vocab_size=50,
+                        rope_theta=500000.0, **kw)
+        config = transformer_backend(m).make_config(m)
+        assert config.rope_parameters["rope_theta"] == 500000.0

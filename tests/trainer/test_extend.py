@@ -128,3 +128,23 @@ def test_token_counts_take_suffixes(tiny_config):
     assert cfg.training.train_tokens == 10_000_000_000 and cfg.training.global_batch_tokens == 512_000
     with pytest.raises(ConfigError, match="training.train_tokens: expected a token count"):
         load_run_config(tiny_config, ["training.train_tokens=1..5B"])
+
+
+def test_check_resume_rules(tmp_path):
+    from pretraining.train.resume import check_resume, differences, write_state
+
+    fp = {"model": {"dimension": 64}, "training": {"lr": 0.003}, "schedule": {"steps": 6},
+          "data": {"d": {"idx_sha256": "a"}}, "tokenizer": {"hash": "t"}}
+    assert check_resume(tmp_path, fp, extend=False, has_checkpoint=False) == [6]
+    with pytest.raises(ConfigError, match="--extend: .* no checkpointed run"):
+        check_resume(tmp_path, fp, extend=True, has_checkpoint=False)
+    with pytest.raises(ConfigError, match="no resume.json"):
+        check_resume(tmp_path, fp, extend=False, has_checkpoint=True)
+    write_state(tmp_path, fp, [6])
+    other = {**fp, "data": {"d": {"idx_sha256": "b"}}, "schedule": {"steps": 9}}
+    assert differences(fp, other) == ["data.d.idx_sha256: 'a' -> 'b'", "schedule.steps: 6 -> 9"]
+    with pytest.raises(ConfigError, match="data.d.idx_sha256: 'a' -> 'b'"):
+        check_resume(tmp_path, other, extend=True, has_checkpoint=True)
+    # killed before its first checkpoint: nothing to resume, so new settings start afresh
+    assert check_resume(tmp_path, other, extend=False, has_checkpoint=False) == [9]
+    assert check_resume(tmp_path, {**fp, "schedule": {"steps": 9}}, extend=True, has_checkpoint=True) == [6, 9]

@@ -50,7 +50,8 @@ def test_tiny_config_size():
 
 
 @pytest.mark.parametrize("kw", [
-    dict(), dict(activation="geglu", biases="all", num_kv_heads=2), dict(biases="attn_only", num_kv_heads=1, weight_tying=True),
+    dict(), dict(activation="geglu", biases="all", num_kv_heads=2), dict(biases="attn_only", num_kv_heads=1,
+                                                                         weight_tying=True),
     dict(layer_norm_type="layernorm", activation="gelu", biases="all"),
     dict(layer_norm_type="layernorm", activation="relu", biases="all", block_type="parallel", weight_tying=True),
     dict(layer_norm_type="layernorm", activation="gelu_new", biases="all", positional_embeddings="learned"),
@@ -58,7 +59,8 @@ def test_tiny_config_size():
          num_kv_heads=1, block_type="parallel"),
 ])
 def test_design_decisions_build_and_count(kw):
-    m = ModelConfig(dimension=64, num_layers=2, num_heads=4, ffn_hidden_size=96, vocab_size=100, sequence_length=32, **kw)
+    m = ModelConfig(dimension=64, num_layers=2, num_heads=4, ffn_hidden_size=96, vocab_size=100, sequence_length=32,
+                    **kw)
     m.validate()
     model = build_model(m)
     assert count_parameters(model) == param_count(m)

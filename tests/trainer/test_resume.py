@@ -1,6 +1,7 @@
 """kill -9 mid-run, resume: the same losses step for step as an uninterrupted run; SIGTERM checkpoints and exits."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,10 +37,8 @@ def _records(run_dir: Path) -> list[dict]:
         return []
     out = []
     for line in path.read_text().splitlines():
-        try:
+        with contextlib.suppress(json.JSONDecodeError):  # a line cut by the kill
             out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
     return out
 
 
@@ -60,6 +59,9 @@ def test_kill9_resume_matches_uninterrupted(tiny_config, tiny_data, tiny_overrid
     proc = subprocess.Popen(_cmd(tiny_config, tiny_data, tiny_overrides, run_dir), env=_env(), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_step(proc, run_dir, 7)  # after the step-6 checkpoint, before step 9's
+    t0 = time.time()  # checkpoints are written in the background: wait until step 6's is the latest
+    while json.loads((run_dir / "run_info.json").read_text())["steps_done"] < 6 and time.time() - t0 < 120:
+        time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     info = json.loads((run_dir / "run_info.json").read_text())

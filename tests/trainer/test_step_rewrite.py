@@ -150,3 +150,37 @@ def test_bf16_logits_chunked_cross_entropy_matches_fp32():
     assert chunked.dtype == torch.float32 and logits.grad.dtype == torch.bfloat16
     assert torch.allclose(chunked, full, rtol=1e-5)
     assert torch.allclose(g_chunked.float(), logits.grad.float(), atol=1e-2)
+
+
+def test_fused_skip_under_fsdp2_sharded_params():
+    """The GPU path's skip (fused AdamW ``found_inf``) also holds when the parameters are FSDP2 DTensors."""
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        model = _tiny_model()
+        for block in model.model.layers:
+            fully_shard(block)
+        fully_shard(model)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+        tokens = torch.randint(0, 50, (2, 17))
+        kw = dict(generator=None, mode="fsdp", amp=autocast("fsdp", torch.float32, torch.device("cpu")),
+                  grad_clip=1.0, world_size=1)
+
+        def inf_grad(model, tokens, pad_id, generator):
+            ls, n = causal_lm(model, tokens, pad_id, generator)
+            return _InfGrad.apply(ls), n
+
+        def weights():
+            return [p.full_tensor().clone() for p in model.parameters()]
+
+        train_step(model, opt, sched, [tokens], causal_lm, **kw)
+        before = weights()
+        assert train_step(model, opt, sched, [tokens], inf_grad, **kw)[3].item() == 1.0
+        assert all(torch.equal(a, b) for a, b in zip(before, weights(), strict=True))
+        assert train_step(model, opt, sched, [tokens], causal_lm, **kw)[3].item() == 0.0
+        assert not all(torch.equal(a, b) for a, b in zip(before, weights(), strict=True))
+    finally:
+        dist.destroy_process_group()

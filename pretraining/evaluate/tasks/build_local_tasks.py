@@ -21,9 +21,10 @@ import re
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from njsl.atomic import write_text_atomic
+from njsl.cli import guarded
 
 NUM_CHOICES = 4
 CONTEXT_LINES = 6
@@ -137,6 +138,7 @@ def source_files(folder: str | Path | None = None) -> set[str]:
     return out
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", required=True, help="folder for the jsonl files")
@@ -144,12 +146,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stdlib_dir", default=None, help="default: this Python's standard library")
     args = parser.parse_args(argv)
-    try:
-        for path in write_tasks(args.output, args.num_items, args.seed, args.stdlib_dir):
-            print(f"wrote {path}")
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    for path in write_tasks(args.output, args.num_items, args.seed, args.stdlib_dir):
+        print(f"wrote {path}")
     return 0
 
 

@@ -74,14 +74,14 @@ def _check_objective(cfg: ModelConfig) -> None:
 def _vocab_and_mask(cfg: ModelConfig, opts: dict[str, Any]) -> tuple[int, int | None]:
     """(embedding rows, mask id): masked-LM models without a tokenizer mask token get one extra id."""
     if cfg.objective != "mlm":
-        return cfg.vocab_size, None
+        return cfg.vocab, None
     mid = opts.get("mask_token_id")
     if mid is None:
-        return cfg.vocab_size + 1, cfg.vocab_size
-    if mid >= cfg.vocab_size:
+        return cfg.vocab + 1, cfg.vocab
+    if mid >= cfg.vocab:
         raise ConfigError(f"model.extra.mask_token_id: {mid} is outside the vocabulary (vocab_size "
-                          f"{cfg.vocab_size}); omit it to append a mask id")
-    return cfg.vocab_size, mid
+                          f"{cfg.vocab}); omit it to append a mask id")
+    return cfg.vocab, mid
 
 
 # ---------------------------------------------------------------------------------------------- mamba
