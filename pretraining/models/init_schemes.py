@@ -46,11 +46,12 @@ def _layer_index(name: str) -> int:
 def _targets(model: nn.Module):
     """``(name, parameter, role, fan_in)`` for every weight a scheme initialises; role input|output|embedding."""
     seen: set[int] = set()
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    get_head = getattr(model, "get_output_embeddings", None)
+    head = get_head() if callable(get_head) else None
     for name, module in model.named_modules():
         if getattr(module, "_keep_default_init", False) or name.endswith("dt_proj"):
             continue  # Hyena's filter MLP; Mamba's dt projection has its own (softplus-inverse) initialisation
-        found: list[tuple[str, nn.Parameter, str, int]] = []
+        found: list[tuple[str, torch.Tensor, str, int]] = []
         if isinstance(module, nn.Embedding):
             found.append((name, module.weight, "embedding", module.embedding_dim))
         elif isinstance(module, nn.Linear):

@@ -307,10 +307,9 @@ def layout_from_model_config(cfg: ModelConfig, tokenizer: str | None = None) -> 
     else:
         mc.update(d_intermediate=cfg.ffn_hidden_size,
                   **{k: v for k, v in cfg.extra.items() if k != "mask_token_id"})
-    default = ModelConfig(dimension=1, num_layers=1, num_heads=1, ffn_hidden_size=1)
     mc.update({key: getattr(cfg, field) for key, field in _PASS_THROUGH.items()
-               if getattr(cfg, field) != getattr(default, field)})
-    layout = {"model_type": cfg.family, "mode": cfg.objective, "tokenizer": tokenizer, "helm": cfg.helm,
+               if getattr(cfg, field) != ModelConfig.model_fields[field].default})
+    layout: dict[str, Any] = {"model_type": cfg.family, "mode": cfg.objective, "tokenizer": tokenizer, "helm": cfg.helm,
               "model_config": mc}
     if cfg.helm:
         layout["alpha"] = cfg.helm_alpha

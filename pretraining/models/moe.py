@@ -80,7 +80,7 @@ def inactive_params(cfg: Any) -> int:
 def router_aux_loss(model: torch.nn.Module, output: Any) -> torch.Tensor | None:
     """``router_aux_loss_coef × aux_loss`` of a training forward of an MoE model, else None."""
     aux = getattr(output, "aux_loss", None)
-    inner = getattr(model, "module", model)
+    inner: Any = getattr(model, "module", model)  # DDP keeps the model in .module
     if aux is None or not inner.training or not torch.is_tensor(aux):
         return None
-    return inner.config.router_aux_loss_coef * aux
+    return float(inner.config.router_aux_loss_coef) * aux

@@ -17,7 +17,9 @@ model config asks for it. Models that return a router ``aux_loss`` (mixture of e
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -76,14 +78,13 @@ def with_router_aux_loss(model: nn.Module, output, loss_sum: torch.Tensor, n_tok
 
 def objective_for(model_cfg, tokenizer: str | None = None) -> Objective:
     """The objective of ``model_cfg``: its registered objective, with HELM's loss when ``helm`` is set."""
-    import functools
-
     base = get_objective(model_cfg.objective)
     if not getattr(model_cfg, "helm", False):
         return base
     from pretraining.models.helm import HelmLoss
 
-    fn = functools.partial(base, token_loss=HelmLoss.for_tokenizer(tokenizer, model_cfg.helm_alpha))
+    token_loss = HelmLoss.for_tokenizer(tokenizer, model_cfg.helm_alpha)
+    fn: Any = functools.partial(cast(Any, base), token_loss=token_loss)
     fn.perplexity_name = "exp_helm_loss"  # exp(HELM loss) is no perplexity; codon metrics report the real one
     return fn
 
