@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from njsl.atomic import atomic_path
+from njsl.cli import guarded
 
 
 class RunsError(ValueError):
@@ -113,6 +114,7 @@ def plot_run(run_dir: str | Path, output: str | Path | None = None) -> Path:
     return output
 
 
+@guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,12 +123,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument("run_dir", help="run directory (holds metrics.jsonl)")
     p.add_argument("--output", help="PNG path (default RUN_DIR/metrics.png)")
     args = ap.parse_args(argv)
-    try:
-        out = plot_run(args.run_dir, args.output)
-    except RunsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(out)
+    print(plot_run(args.run_dir, args.output))
     return 0
 
 
