@@ -74,7 +74,7 @@ def train_and_resume(raw: dict, run_dir) -> dict[int, float]:
     return first
 
 
-def export_matches(run_dir, cfg, docs) -> None:
+def export_matches(run_dir, cfg, docs):
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
     from pretraining.evaluate.export import export_checkpoint
@@ -89,6 +89,7 @@ def export_matches(run_dir, cfg, docs) -> None:
     ids = torch.tensor([AutoTokenizer.from_pretrained(hf_dir)(docs[0][:90], add_special_tokens=False)["input_ids"]])
     with torch.no_grad():
         assert torch.equal(back(input_ids=ids).logits, model.eval()(input_ids=ids).logits)
+    return hf_dir
 
 
 def store_row(run_dir) -> dict:
@@ -132,7 +133,14 @@ def test_moe_run_with_mitchell_init_and_norms(codon_data, tmp_path):
     info = json.loads((run_dir / "run_info.json").read_text())
     d, f, layers = 32, 128, 2
     assert info["params"] - info["active_params"] == layers * (4 - 2) * 3 * d * f
-    export_matches(run_dir, cfg, codon_data["docs"])
+    hf_dir = export_matches(run_dir, cfg, codon_data["docs"])
+    pytest.importorskip("lm_eval")
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=str(hf_dir), batch_size=1, device="cpu")  # lm-eval reads the Mixtral export
+    (ll, _), = lm.loglikelihood([Instance("loglikelihood", {}, ("AUGGCUGCA", "GCC"), 0)])
+    assert ll < 0
     row = store_row(run_dir)
     assert row["num_experts"] == 4 and row["moe_top_k"] == 2
     assert row["active_params"] == info["active_params"] and row["total_params"] == info["params"]
