@@ -16,7 +16,9 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 # Columns we appended to the release's model_annotations (all nullable).
 EXTRA_ANNOTATION_COLUMNS = ("num_layers", "num_kv_heads", "vocab_size", "ffn_hidden_size", "architecture_family",
-                            "training_objective", "training_framework", "source_url")
+                            "training_objective", "training_framework", "source_url",
+                            # mixture of experts (active_params: parameters one token uses) and the loss (HELM)
+                            "num_experts", "moe_top_k", "active_params", "training_loss", "helm_alpha")
 NUMERIC_TYPES = ("INTEGER", "BIGINT", "DOUBLE")
 # Numeric columns in which the release writes -1 for "missing"; reads turn it into NaN. metric_value is not
 # among them: "*_diff" metrics (truthfulqa_gen) are legitimately negative.

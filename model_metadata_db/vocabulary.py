@@ -21,6 +21,7 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "activation": ("swiglu", "geglu", "gelu", "gelu_new", "gelu_fast", "silu", "relu", "relu2"),
     "architecture_family": ("transformer", "mamba", "hyena", "rwkv", "retnet", "hybrid"),
     "training_objective": ("clm", "mlm", "prefix_lm"),
+    "training_loss": ("cross_entropy", "helm"),  # helm: HELM's hierarchical cross-entropy over codons
 }
 
 ALIASES: dict[str, dict[str, str]] = {

@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("pretraining.train.train_cli", "pretrain a model from a config on a data mix"),
     "sweep": ("pretraining.train.sweep", "expand a grid of design decisions/mixes into runs"),
     "export": ("pretraining.evaluate.export_cli", "export a checkpoint to a Hugging Face folder"),
+    "runs": ("pretraining.train.runs_cli", "inspect training runs: plot loss, lr and norms (runs plot RUN_DIR)"),
     "perplexity": ("pretraining.evaluate.perplexity_cli", "held-out perplexity of a model on a dataset"),
     "tag": ("data_tagging.cli", "document-level taggers and their aggregation into the store"),
     "entropy": ("whole_corpus_measures.cli", "whole-corpus n-gram next-token entropy"),

@@ -71,7 +71,9 @@ def _load(args):
 
 
 def _available(data) -> list[str]:
-    return feature_set("all", data.pseudo_features)
+    from .features import OPTIONAL_ARCH
+
+    return feature_set("all", data.pseudo_features) + [c for c in OPTIONAL_ARCH if c in data.models.columns]
 
 
 def _cv_config(args, predictors, overrides=None, seeds=None):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PredictionFileNotFoundError, PredictionInputError
-from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH, SCALING
+from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH, OPTIONAL_ARCH, SCALING
 from .tasks import MIN_MODELS, TaskSpec, build_targets, mmlu_subjects, paper_tasks, resolve_aliases
 
 _log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "a
         # features written to the store (kind "model") are pseudo features; the store prefixes clashing names
         pseudo += [c for c in models.columns if c not in known and pd.api.types.is_float_dtype(models[c])
                    and c not in {"batch_instances", "batch_tokens", "num_layers", "num_kv_heads", "vocab_size",
-                                 "ffn_hidden_size", "total_params"} and models[c].notna().any()]
+                                 "ffn_hidden_size", "total_params", *OPTIONAL_ARCH} and models[c].notna().any()]
     if pseudo_feats_csv:
         extra = load_pseudo_features(pseudo_feats_csv)
         extra = extra[[c for c in extra.columns if c not in known]]

@@ -26,7 +26,10 @@ DATA_FEATURES: tuple[str, ...] = (
     "pretraining_summary_percentage_academic", "pretraining_summary_percentage_english")
 # the paper's non_scaling_laws predictor also drops these size-like decisions
 SIZE_LIKE: tuple[str, ...] = ("dimension", "sequence_length", "num_heads")
-LOG_FEATURES = SCALING
+# store columns the paper's release lacks (mixture of experts, HELM): selectable with --sel_features, e.g.
+# active_params in place of total_params for MoE models; not in the paper's feature sets
+OPTIONAL_ARCH: tuple[str, ...] = ("active_params", "num_experts", "moe_top_k", "training_loss", "helm_alpha")
+LOG_FEATURES = (*SCALING, "active_params")
 
 
 def feature_set(kind: str, pseudo: list[str] | tuple[str, ...] = ()) -> list[str]:

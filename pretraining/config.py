@@ -17,6 +17,9 @@ One YAML file describes a run::
       weight_tying: false
       sequence_length: 2048
       vocab_size: 32000            # null: taken from the tokenizer
+      init: default                # default | normal | scaled_output | mitchell | small (with init_std)
+      num_experts: 1               # > 1: mixture-of-experts MLP (Mixtral), moe_top_k experts per token
+      helm: false                  # HELM hierarchical cross-entropy (codon tokenizers), helm_alpha: 0.2
     training: {...}     # TrainingConfig fields (all optional; the paper's schedule by default)
     data: {path: ..., tokenizer: ...}   # optional here; the CLI can give them
 
@@ -47,6 +50,8 @@ NORMS = ("rmsnorm", "layernorm")
 POSITIONS = ("rope", "learned", "alibi", "none")
 BIASES = ("none", "attn_only", "ln_only", "all")
 BLOCKS = ("sequential", "parallel")
+# weight initialisation schemes (pretraining.models.init_schemes)
+INIT_SCHEMES = ("default", "normal", "scaled_output", "mitchell", "small")
 # aliases accepted on load, normalised to the names above (store spellings included)
 _ALIASES = {
     "layer_norm_type": {"parametric": "layernorm", "layer_norm": "layernorm", "rms_norm": "rmsnorm"},
@@ -218,7 +223,16 @@ class ModelConfig(_Section):
     norm_eps: PositiveFloat = 1e-5
     rope_theta: PositiveFloat = 10000.0
     init_std: PositiveFloat = 0.02
+    init: Literal[INIT_SCHEMES] = "default"  # type: ignore[valid-type]  # scheme (pretraining.models.init_schemes)
     dropout: Fraction = 0.0
+    # mixture of experts (Llama-style transformer -> Mixtral; pretraining.models.moe): experts per layer,
+    # experts per token, weight of the load-balancing loss
+    num_experts: PositiveInt = 1
+    moe_top_k: PositiveInt = 2
+    router_aux_loss_coef: NonNegativeFloat = 0.02
+    # HELM: hierarchical cross-entropy over the codon tree (codon tokenizers only; pretraining.models.helm)
+    helm: Flag = False
+    helm_alpha: NonNegativeFloat = 0.2
     # family-specific options (e.g. Mamba's state size)
     extra: Annotated[dict[str, Any], Field(description="a mapping of family-specific options")] = \
         Field(default_factory=dict)
@@ -248,6 +262,8 @@ class ModelConfig(_Section):
         if self.num_kv_heads > self.num_heads or self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_kv_heads: {self.num_kv_heads} must divide num_heads {self.num_heads} "
                              "(mha: equal, mqa: 1, gqa: a divisor)")
+        if self.num_experts > 1 and self.moe_top_k > self.num_experts:
+            raise ValueError(f"moe_top_k: {self.moe_top_k} is more than num_experts {self.num_experts}")
         return self
 
     @property
@@ -308,6 +324,7 @@ class TrainingConfig(_Section):
     checkpoint_every: NonNegativeInt = 1000  # steps; a final checkpoint is always written
     keep_last: PositiveInt = 3
     log_every: PositiveInt = 1
+    norms_every: NonNegativeInt = 100  # steps between weight/gradient/activation norm records (0: never)
     parallelism: Literal["auto", "fsdp", "ddp", "none"] = "auto"
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     compile: Flag = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from pretraining.config import ModelConfig, RunConfig
-from pretraining.models.counts import param_count
+from pretraining.models.counts import active_param_count, param_count
 
 # our norm names -> the store's vocabulary
 _STORE_NORM = {"rmsnorm": "rmsnorm", "layernorm": "parametric"}
@@ -15,6 +15,8 @@ def annotation_from_model_config(cfg: ModelConfig | RunConfig, model_id: str) ->
     """The ``model_annotations`` row (store columns and vocabulary) for a model trained from ``cfg``.
 
     A :class:`RunConfig` adds the batch size; attention-free families have no heads or attention variant.
+    Mixture-of-experts models record ``num_experts``, ``moe_top_k`` and ``active_params``; HELM runs record
+    ``training_loss`` ``helm`` and ``helm_alpha`` (cross-entropy runs ``cross_entropy``).
     """
     run = cfg if isinstance(cfg, RunConfig) else None
     m = run.model if run else cfg
@@ -43,6 +45,12 @@ def annotation_from_model_config(cfg: ModelConfig | RunConfig, model_id: str) ->
         "architecture_family": m.family,
         "training_objective": m.objective,
         "training_framework": "njsl-pretraining (PyTorch, HF transformers)",
+        # mixture of experts: total_params counts every expert, active_params those a token is routed to
+        "num_experts": m.num_experts,
+        "moe_top_k": m.moe_top_k if m.num_experts > 1 else None,
+        "active_params": active_param_count(m) if m.vocab_size else None,
+        "training_loss": "helm" if m.helm else "cross_entropy",
+        "helm_alpha": m.helm_alpha if m.helm else None,
     }
     if m.family in ATTENTION_FREE:  # num_heads is only a placeholder in their config
         row.update(num_heads=None, num_kv_heads=None, attention_variant=None)

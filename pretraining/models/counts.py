@@ -15,6 +15,13 @@ def param_count(cfg: ModelConfig) -> int:
     return family_param_count(cfg)
 
 
+def active_param_count(cfg: ModelConfig) -> int:
+    """Parameters one token uses: the total minus the experts it is not routed to (= total for dense models)."""
+    from pretraining.models.moe import inactive_params
+
+    return param_count(cfg) - inactive_params(cfg)
+
+
 def embedding_params(cfg: ModelConfig) -> int:
     """Parameters of lookup tables (token and learned position embeddings): they cost no matmul FLOPs."""
     if cfg.vocab_size is None:
@@ -31,9 +38,10 @@ def flops_per_token(cfg: ModelConfig, sequence_length: int | None = None, traini
     ``6 * N_matmul + 12 * L * d * T`` for a training step (forward 2x, backward 4x), where ``N_matmul`` is the
     parameter count without lookup embeddings (the LM head counts, tied or not) and the attention term counts
     the full T x T score and value products (causal masking is not discounted). Forward only: a third of it.
+    Mixture of experts: ``N_matmul`` counts the *active* parameters (the experts a token is routed to).
     """
     t = sequence_length or cfg.sequence_length
-    n_matmul = param_count(cfg) - embedding_params(cfg)
+    n_matmul = active_param_count(cfg) - embedding_params(cfg)
     if cfg.weight_tying:
         n_matmul += cfg.vocab * cfg.dimension  # the tied head still does a matmul
     # norms and biases are not matmuls; their share is negligible but excluded for an exact count

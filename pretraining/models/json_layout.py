@@ -5,7 +5,8 @@ Layout (every key is validated; a bad one is named in the error)::
     {"model_type": "transformer",          # transformer | mamba | hyena
      "mode": "mlm",                        # clm (next token) | mlm (15% masking, bidirectional)
      "tokenizer": "3mer",                  # nuc | 3mer | 6mer (+ -rna) | HF name | tokenizer folder/file
-     "helm": false,                        # kept for compatibility with existing files; not used in training
+     "helm": false,                        # true: HELM hierarchical cross-entropy (codon tokenizers 3mer/3mer-rna)
+     "alpha": 0.2,                         # HELM's level decay (only with helm: true)
      "model_config": {"model": "gpt2", "d_model": 640, "n_layer": 10, "d_intermediate": 2560,
                       "pos_embedding": "absolute", "max_position_embeddings": 2048, "bidirectional": true},
      "name": "...", "training": {...}, "data": {...}}   # optional: same sections as the YAML run config
@@ -22,7 +23,11 @@ Layout (every key is validated; a bad one is named in the error)::
   masked LM is a BERT encoder (absolute positions, layernorm, non-gated activation);
 * mamba: ``d_state`` [16], ``d_conv`` [4], ``expand`` [2];
 * hyena: ``d_intermediate`` [4·d_model], ``order`` [2], ``filter_order`` [64], ``filter_emb_dim`` [33],
-  ``short_filter_order`` [3].
+  ``short_filter_order`` [3];
+* initialisation (all): ``init`` default | normal | scaled_output | mitchell | small [default], ``init_std``
+  [0.02];
+* mixture of experts (transformer ``llama``, clm): ``num_experts`` [1], ``moe_top_k`` [2],
+  ``router_aux_loss_coef`` [0.02].
 
 The result is an ordinary :class:`~pretraining.config.RunConfig` (family, objective, store-vocabulary
 fields), so the trainer, parameter counts and the store annotation need nothing JSON-specific.
@@ -38,19 +43,23 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pretraining.config import (ConfigError, Flag, ModelConfig, RunConfig, error_message, parse_run_config,
                                 parse_section)
 from pretraining.models.architectures.families import bert_check
+from pretraining.models.helm import check_helm
 from pretraining.models.presets import PresetError, preset
 from pretraining.models.registry import check_buildable
 from tokenization.kmer import MASK, KmerSpecError, is_kmer_name, load_any_tokenizer, parse_kmer_name
 
 MODEL_TYPES = ("transformer", "mamba", "hyena")
 MODES = ("clm", "mlm")
-TOP_KEYS = ("model_type", "mode", "tokenizer", "helm", "model_config", "name", "training", "data")
+TOP_KEYS = ("model_type", "mode", "tokenizer", "helm", "alpha", "model_config", "name", "training", "data")
 
 _COMMON = {"d_model", "n_layer", "max_position_embeddings", "sequence_length", "bidirectional",
-           "tie_embeddings", "dropout", "preset"}
+           "tie_embeddings", "dropout", "preset", "init", "init_std"}
+# JSON key -> ModelConfig field, passed through unchanged (validated by ModelConfig)
+_PASS_THROUGH = {"init": "init", "init_std": "init_std", "num_experts": "num_experts", "moe_top_k": "moe_top_k",
+                 "router_aux_loss_coef": "router_aux_loss_coef"}
 MODEL_CONFIG_KEYS: dict[str, set[str]] = {
     "transformer": _COMMON | {"model", "n_head", "n_kv_head", "d_intermediate", "pos_embedding", "activation",
-                              "norm"},
+                              "norm", "num_experts", "moe_top_k", "router_aux_loss_coef"},
     "mamba": _COMMON | {"d_state", "d_conv", "expand"},
     "hyena": _COMMON | {"d_intermediate", "order", "filter_order", "filter_emb_dim", "short_filter_order"},
 }
@@ -109,6 +118,7 @@ class JsonLayout(BaseModel):
     tokenizer: Annotated[str | None, Field(strict=True, description="a k-mer name (nuc, 3mer, 6mer), an HF name "
                                            "or a path"), AfterValidator(_non_blank)] = None
     helm: Flag = False
+    alpha: Annotated[float | None, Field(strict=True, ge=0, description="a number >= 0 (HELM's level decay)")] = None
     arch: Annotated[dict[str, Any], Field(alias="model_config", description="an object of architecture keys")]
     name: str | None = None
     training: Annotated[dict[str, Any] | None, Field(description="a mapping of TrainingConfig fields")] = None
@@ -116,6 +126,8 @@ class JsonLayout(BaseModel):
 
     @model_validator(mode="after")
     def _known_arch_keys(self) -> JsonLayout:
+        if self.alpha is not None and not self.helm:
+            raise ValueError("alpha: HELM's alpha is given but helm is false; set \"helm\": true or drop alpha")
         allowed = MODEL_CONFIG_KEYS[self.model_type]
         for key in self.arch:
             if key not in allowed:
@@ -172,6 +184,11 @@ def model_config_from_layout(raw: dict, vocab_size: int | None = None, mask_toke
         fields.update(_attention_free_fields(mc, d, family, extra))
     fields["weight_tying"] = _bool(mc, "tie_embeddings", fields.get("weight_tying", False))
     fields["extra"] = extra
+    fields.update({field: mc[key] for key, field in _PASS_THROUGH.items() if key in mc})
+    if raw.get("helm"):
+        fields["helm"] = True
+        if raw.get("alpha") is not None:
+            fields["helm_alpha"] = raw["alpha"]
     cfg = parse_section(ModelConfig, fields, "model_config -> model.")
     if family == "transformer" and mode == "mlm":  # fail at load time, not when the model is built
         why = bert_check(cfg)
@@ -242,6 +259,7 @@ def run_config_from_layout(raw: dict, default_name: str = "model") -> RunConfig:
     cfg = parse_run_config({"name": raw.get("name") or default_name, "model": model.to_dict(),
                             "training": raw.get("training") or {}, "data": data}, default_name)
     check_buildable(cfg.model)
+    check_helm(cfg.model, cfg.data.tokenizer)
     return cfg
 
 
@@ -277,6 +295,9 @@ def layout_from_model_config(cfg: ModelConfig, tokenizer: str | None = None) -> 
                           "max_position_embeddings": cfg.sequence_length,
                           "bidirectional": cfg.objective == "mlm", "tie_embeddings": cfg.weight_tying}
     if cfg.family == "transformer":
+        # the "model" whose defaults give the biases and norm (the other decisions are written explicitly)
+        mc["model"] = next((name for name, d in TRANSFORMER_MODELS.items()
+                            if d["biases"] == cfg.biases and d["layer_norm_type"] == cfg.layer_norm_type), "gpt2")
         mc.update(n_head=cfg.num_heads, n_kv_head=cfg.num_kv_heads, d_intermediate=cfg.ffn_hidden_size,
                   pos_embedding="absolute" if cfg.positional_embeddings == "learned" else cfg.positional_embeddings,
                   activation=cfg.activation, norm=cfg.layer_norm_type)
@@ -286,5 +307,10 @@ def layout_from_model_config(cfg: ModelConfig, tokenizer: str | None = None) -> 
     else:
         mc.update(d_intermediate=cfg.ffn_hidden_size,
                   **{k: v for k, v in cfg.extra.items() if k != "mask_token_id"})
-    return {"model_type": cfg.family, "mode": cfg.objective, "tokenizer": tokenizer, "helm": False,
-            "model_config": mc}
+    mc.update({key: getattr(cfg, field) for key, field in _PASS_THROUGH.items()
+               if getattr(cfg, field) != ModelConfig.model_fields[field].default})
+    layout: dict[str, Any] = {"model_type": cfg.family, "mode": cfg.objective, "tokenizer": tokenizer, "helm": cfg.helm,
+              "model_config": mc}
+    if cfg.helm:
+        layout["alpha"] = cfg.helm_alpha
+    return layout

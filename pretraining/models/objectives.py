@@ -10,10 +10,16 @@ An objective is ``fn(model, tokens, pad_id, generator) -> (loss_sum, n_tokens)``
   checkpointed, so a resumed run draws the same masks.
 
 New objectives (e.g. masked LM) register with ``@register_objective("mlm")``.
+
+The per-token loss is a parameter: ``token_loss(logits, labels) -> summed loss`` (labels -100 where nothing is
+scored), plain cross-entropy by default. :func:`objective_for` binds HELM's hierarchical cross-entropy when the
+model config asks for it. Models that return a router ``aux_loss`` (mixture of experts) add it while training.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +29,7 @@ from njsl.registry import Registry
 from pretraining.config import ConfigError
 
 Objective = Callable[[nn.Module, torch.Tensor, int, "torch.Generator | None"], tuple[torch.Tensor, torch.Tensor]]
+TokenLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits [..., V], labels, -100 = skip) -> sum
 # mlm registers itself when the architectures package is imported (on the first lookup).
 OBJECTIVES: Registry[Objective] = Registry("objective", where="model.objective: ", error=ConfigError,
                                            plugins=("pretraining.models.architectures",))
@@ -39,22 +46,6 @@ def register_objective(name: str):
 def get_objective(name: str) -> Objective:
     """The loss function registered as ``name``."""
     return OBJECTIVES.get(name)
-
-
-@register_objective("clm")
-def causal_lm(model: nn.Module, tokens: torch.Tensor, pad_id: int = PAD_ID,
-              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Next-token prediction: inputs ``tokens[:, :-1]``, labels ``tokens[:, 1:]``, padded labels ignored.
-
-    Right padding only: a causal model never attends from a real token to a later pad, so no attention
-    mask is needed (and the fused SDPA kernels stay usable).
-    """
-    inputs, labels = tokens[:, :-1], tokens[:, 1:]
-    # pad ids may be outside the vocabulary (-1): feed token 0 there; those positions are never scored
-    inputs = inputs.masked_fill(inputs == pad_id, 0)
-    keep = labels != pad_id
-    logits = model(input_ids=inputs).logits
-    return cross_entropy_sum(logits, labels.masked_fill(~keep, -100)), keep.sum()
 
 
 def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor, chunk_tokens: int = 8192) -> torch.Tensor:
@@ -75,3 +66,43 @@ def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor, chunk_tokens: 
 
     return sum(checkpoint(piece, flat[i:i + chunk_tokens], target[i:i + chunk_tokens], use_reentrant=False)
                for i in range(0, flat.size(0), chunk_tokens))
+
+
+def with_router_aux_loss(model: nn.Module, output, loss_sum: torch.Tensor, n_tokens: torch.Tensor) -> torch.Tensor:
+    """``loss_sum`` plus the MoE load-balancing term (weighted per token like the loss) in training forwards."""
+    from pretraining.models.moe import router_aux_loss
+
+    aux = router_aux_loss(model, output)
+    return loss_sum if aux is None else loss_sum + aux.to(loss_sum.dtype) * n_tokens
+
+
+def objective_for(model_cfg, tokenizer: str | None = None) -> Objective:
+    """The objective of ``model_cfg``: its registered objective, with HELM's loss when ``helm`` is set."""
+    base = get_objective(model_cfg.objective)
+    if not getattr(model_cfg, "helm", False):
+        return base
+    from pretraining.models.helm import HelmLoss
+
+    token_loss = HelmLoss.for_tokenizer(tokenizer, model_cfg.helm_alpha)
+    fn: Any = functools.partial(cast(Any, base), token_loss=token_loss)
+    fn.perplexity_name = "exp_helm_loss"  # exp(HELM loss) is no perplexity; codon metrics report the real one
+    return fn
+
+
+@register_objective("clm")
+def causal_lm(model: nn.Module, tokens: torch.Tensor, pad_id: int = PAD_ID,
+              generator: torch.Generator | None = None,
+              token_loss: TokenLoss = cross_entropy_sum) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-token prediction: inputs ``tokens[:, :-1]``, labels ``tokens[:, 1:]``, padded labels ignored.
+
+    Right padding only: a causal model never attends from a real token to a later pad, so no attention
+    mask is needed (and the fused SDPA kernels stay usable).
+    """
+    inputs, labels = tokens[:, :-1], tokens[:, 1:]
+    # pad ids may be outside the vocabulary (-1): feed token 0 there; those positions are never scored
+    inputs = inputs.masked_fill(inputs == pad_id, 0)
+    keep = labels != pad_id
+    output = model(input_ids=inputs)
+    n_tokens = keep.sum()
+    loss_sum = token_loss(output.logits, labels.masked_fill(~keep, -100))
+    return with_router_aux_loss(model, output, loss_sum, n_tokens), n_tokens

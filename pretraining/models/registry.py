@@ -22,6 +22,7 @@ from torch import nn
 
 from njsl.registry import Registry
 from pretraining.config import GATED_ACTIVATIONS, ConfigError, ModelConfig
+from pretraining.models.moe import is_moe, mixtral_config, mixtral_params, moe_check
 
 
 class UnsupportedArchitecture(ConfigError):
@@ -64,11 +65,23 @@ def builder_key(cfg: ModelConfig) -> str:
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """Instantiate the model for ``cfg`` (randomly initialised, on the current default device)."""
+    """Instantiate the model for ``cfg`` (randomly initialised with ``cfg.init``, on the current default device)."""
+    from pretraining.models.init_schemes import apply_init
+
     family = FAMILIES.get(builder_key(cfg))  # unknown: an error naming model.family, with a did-you-mean
     if cfg.vocab_size is None:
         raise ConfigError("model.vocab_size: not set; give it in the config or pass a tokenizer")
-    return family.build(cfg)
+    _check_moe(cfg)
+    model = family.build(cfg)
+    apply_init(model, cfg.init, std=cfg.init_std, num_layers=cfg.num_layers, dimension=cfg.dimension)
+    return model
+
+
+def _check_moe(cfg: ModelConfig) -> None:
+    if cfg.num_experts > 1 and builder_key(cfg) != "transformer":
+        raise UnsupportedArchitecture(f"model.num_experts: mixture of experts is implemented for the Llama-style "
+                                      f"causal transformer only, not {builder_key(cfg)} (objective "
+                                      f"{cfg.objective}); use num_experts 1")
 
 
 def family_param_count(cfg: ModelConfig) -> int:
@@ -91,6 +104,7 @@ def family_non_matmul_params(cfg: ModelConfig) -> int:
 
 def check_buildable(cfg: ModelConfig) -> None:
     """Raise :class:`UnsupportedArchitecture` at load time when no transformer backend implements ``cfg``."""
+    _check_moe(cfg)
     if builder_key(cfg) == "transformer":
         transformer_backend(cfg)
 
@@ -255,6 +269,8 @@ def _falcon_params(c: ModelConfig) -> tuple[int, int]:
 
 
 BACKENDS: tuple[HFBackend, ...] = (
+    HFBackend("mixtral", "num_experts > 1: rmsnorm + rope + sequential + swiglu; mha/gqa/mqa; biases none",
+              moe_check, mixtral_config, "MixtralForCausalLM", mixtral_params),
     HFBackend("llama", "rmsnorm + rope + sequential + swiglu|geglu; mha/gqa/mqa; biases none|attn_only|all",
               _llama_check, _llama_config, "LlamaForCausalLM", _llama_params),
     HFBackend("gpt_neox", "layernorm + rope + sequential|parallel + gelu|gelu_new|relu|silu; mha; biases all",
@@ -270,14 +286,16 @@ def transformer_backend(cfg: ModelConfig) -> HFBackend:
     """The Hugging Face backend implementing ``cfg``'s decisions, or an error listing what is supported."""
     reasons = []
     for backend in BACKENDS:
-        why = backend.check(cfg)
+        # mixture of experts is Mixtral's alone; the dense backends would silently drop the experts
+        why = backend.check(cfg) if backend.name == "mixtral" or not is_moe(cfg) else "dense MLP only (num_experts 1)"
         if why is None:
             return backend
         reasons.append(f"  {backend.name}: {backend.supports} ({why})")
     raise UnsupportedArchitecture(
         f"model: no transformer backend implements layer_norm_type={cfg.layer_norm_type}, "
         f"positional_embeddings={cfg.positional_embeddings}, block_type={cfg.block_type}, "
-        f"activation={cfg.activation}, attention={cfg.attention_variant}, biases={cfg.biases}. "
+        f"activation={cfg.activation}, attention={cfg.attention_variant}, biases={cfg.biases}, "
+        f"num_experts={cfg.num_experts}. "
         "Supported combinations:\n" + "\n".join(reasons))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from pretraining.config import ConfigError, RunConfig, apply_overrides, parse_run_config
+from pretraining.models.helm import check_helm
 from pretraining.models.json_layout import is_json_layout, run_config_from_layout
 from pretraining.models.registry import check_buildable
 
@@ -15,6 +16,7 @@ def run_config_from_dict(raw: Any, default_name: str = "model") -> RunConfig:
     """Build and validate a :class:`RunConfig` from a parsed YAML mapping (every field, and the architecture)."""
     cfg = parse_run_config(raw, default_name)
     check_buildable(cfg.model)  # a combination no HF backend implements fails on load, not at build time
+    check_helm(cfg.model, cfg.data.tokenizer)
     return cfg
 
 

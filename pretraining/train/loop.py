@@ -1,6 +1,7 @@
 """The training loop: build, parallelise, resume, then step / evaluate / checkpoint until the budget is spent."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -16,13 +17,15 @@ from njsl.atomic import write_text_atomic
 from pretraining.config import ConfigError, RunConfig
 from pretraining.data.batches import StepBatches, build_datasets, check_vocab, eval_batches, step_loader
 from pretraining.models.counts import flops_per_token, format_params, steps_for_budget
-from pretraining.models.objectives import PAD_ID, get_objective
+from pretraining.models.moe import inactive_params
+from pretraining.models.objectives import PAD_ID, objective_for
 from pretraining.models.registry import build_model, count_parameters
 from pretraining.train import checkpoint as ckpt
 from pretraining.train import resume
-from pretraining.train.distributed import (DistInfo, all_reduce_sum, autocast, barrier, destroy_distributed,
+from pretraining.train.distributed import (DistInfo, all_reduce_sum, autocast, barrier, blocks, destroy_distributed,
                                            gradient_sync, init_distributed, parallelize, resolve_precision)
 from pretraining.train.metrics import MetricsLogger, init_wandb, memory_gib, peak_flops, truncate_metrics
+from pretraining.train.norms import NormTracker
 from pretraining.train.schedule import lr_lambda, warmup_warning
 from tokenization.tokenizer import load_tokenizer
 
@@ -188,6 +191,7 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None,
     with torch.device(info.device):
         model = build_model(m)
     n_params = count_parameters(model)
+    layer_blocks = blocks(model)  # before DDP wraps it (FSDP2 shards these modules in place)
     model, mode = parallelize(model, t, info, dtype)
     optimizer, scheduler = _optimizer(model, t, ends, info)
     generator = torch.Generator(device=info.device).manual_seed(t.seed + info.rank)
@@ -209,7 +213,10 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None,
     if info.is_main:
         truncate_metrics(metrics_path, start)
         write_text_atomic(run_dir / "run_info.json", json.dumps(run_info, indent=2))
-        print(f"{cfg.name}: {format_params(n_params)} parameters ({n_params:,}), {mode} on {info.world_size} x "
+        active = run_info["active_params"]
+        print(f"{cfg.name}: {format_params(n_params)} parameters ({n_params:,}"
+              + (f"; {format_params(active)} active per token, {m.moe_top_k} of {m.num_experts} experts"
+                 if active != n_params else "") + f"), {mode} on {info.world_size} x "
               f"{info.device.type} in {str(dtype).removeprefix('torch.')}; {p['steps']} steps of "
               f"{p['global_batch']} x {m.sequence_length} tokens ({p['accumulation']} micro-batches of "
               f"{t.micro_batch_size}/rank)" + (f", stopping after step {p['stop_at']}" if p["stop_at"] < p["steps"]
@@ -220,6 +227,8 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None,
     wandb_run = init_wandb(t.wandb_project, run_dir, cfg.name, cfg.to_dict(), wandb_id) if info.is_main else None
     loop = _Loop(cfg, p, info, run_dir, n_params, model, optimizer, scheduler, generator, splits, mode, dtype,
                  MetricsLogger(metrics_path, info.is_main, wandb_run))
+    loop.norms = NormTracker(model, layer_blocks, t.norms_every, t.grad_clip, activations=not t.compile,
+                             reduce=all_reduce_sum if info.distributed else None)
     try:
         return loop.run(start, tokens_seen, last_ckpt, progress)
     finally:
@@ -238,7 +247,10 @@ class _Loop:
         self.cfg, self.p, self.info, self.run_dir, self.n_params = cfg, p, info, run_dir, n_params
         self.model, self.optimizer, self.scheduler, self.generator = model, optimizer, scheduler, generator
         self.splits, self.mode, self.logger = splits, mode, logger
-        self.loss_fn, self.amp = get_objective(cfg.model.objective), autocast(mode, dtype, info.device)
+        # the objective's loss, HELM's hierarchical cross-entropy when model.helm is set
+        self.loss_fn, self.amp = objective_for(cfg.model, cfg.data.tokenizer), autocast(mode, dtype, info.device)
+        self.norms: NormTracker | None = None  # norm records every training.norms_every steps (set by _train)
+        self.codon_vocab = codon_vocabulary(cfg.data.tokenizer)  # codon tokenizers: codon metrics at evaluation
         self.flops_tok, self.peak = flops_per_token(cfg.model), peak_flops(info.device)
         self.on_log: list = []
         # a separate gloo group for background checkpoint writes: their collectives never interleave the step's
@@ -266,9 +278,12 @@ class _Loop:
                                        desc=self.cfg.name, unit="step") as bar:
             for step, batches in enumerate(loader, start + 1):
                 lr = self.optimizer.param_groups[0]["lr"]  # the LR this step uses (logged as such)
-                stats = train_step(self.model, self.optimizer, self.scheduler, batches, self.loss_fn,
-                                   generator=self.generator, mode=self.mode, amp=self.amp, grad_clip=t.grad_clip,
-                                   world_size=info.world_size)
+                with self.norms.watch(step) if self.norms else contextlib.nullcontext() as acts:
+                    stats = train_step(self.model, self.optimizer, self.scheduler, batches, self.loss_fn,
+                                       generator=self.generator, mode=self.mode, amp=self.amp,
+                                       grad_clip=t.grad_clip, world_size=info.world_size)
+                if self.norms is not None and self.norms.due(step):
+                    self.logger.log(self.norms.record(step, float(stats[2]), acts))
                 bad = ~torch.isfinite(stats[0])
                 flags[0] += stats[3]
                 flags[1] += bad.float()
@@ -338,11 +353,36 @@ class _Loop:
         t, splits = self.cfg.training, self.splits
         kw = dict(samples=t.eval_samples, micro_batch=t.micro_batch_size, info=self.info, amp=self.amp, seed=t.seed)
         if splits.valid is not None and t.eval_every and (step % t.eval_every == 0 or last):
-            self.logger.log({"kind": "eval", "step": step, **evaluate(self.model, splits.valid, self.loss_fn, **kw)})
+            self.logger.log({"kind": "eval", "step": step, **evaluate(self.model, splits.valid, self.loss_fn, **kw),
+                             **self._codon_metrics(splits.valid, kw)})
         if splits.test is not None and last:  # held-out test split, once at the end
-            result = evaluate(self.model, splits.test, self.loss_fn, **kw)
+            result = {**evaluate(self.model, splits.test, self.loss_fn, **kw), **self._codon_metrics(splits.test, kw)}
             self.logger.log({"kind": "test", "step": step,
                              **{k.replace("val_", "test_", 1): v for k, v in result.items()}})
+
+    def _codon_metrics(self, dataset, kw: dict) -> dict:
+        """Codon perplexity and codon/amino-acid accuracy (``pretraining.evaluate.codon``) for codon tokenizers."""
+        if self.codon_vocab is None:
+            return {}
+        from pretraining.evaluate.codon import codon_metric_counts, codon_metrics_from_counts
+
+        info = self.info
+        n = (min(kw["samples"], len(dataset)) // info.world_size) * info.world_size  # as evaluate(): same samples
+        with self.amp:
+            counts = codon_metric_counts(self.model, eval_batches(dataset, n, kw["micro_batch"], info.rank,
+                                                                  info.world_size),
+                                         self.cfg.model.objective, self.codon_vocab, seed=kw["seed"])
+        return codon_metrics_from_counts(all_reduce_sum(counts.float()), prefix="val_")
+
+
+def codon_vocabulary(tokenizer: str | None) -> list[str] | None:
+    """Token strings of a codon (3-mer) tokenizer, None for any other tokenizer."""
+    from pretraining.models.helm import HelmError, tokenizer_vocabulary
+
+    try:
+        return tokenizer_vocabulary(tokenizer) if tokenizer else None
+    except HelmError:
+        return None
 
 
 def _resolve_vocab(cfg: RunConfig) -> tuple[int, int]:
@@ -383,5 +423,6 @@ def _run_info(cfg: RunConfig, run_dir: Path, p: dict, n_params: int, step: int, 
               last_ckpt: Path | None, finished: bool) -> dict:
     return {"model_id": run_dir.name, "config_name": cfg.name, "mix": cfg.data.path,
             "tokenizer": cfg.data.tokenizer, "params": n_params, "steps_done": step, "total_steps": p["steps"],
+            "active_params": n_params - inactive_params(cfg.model), "helm": cfg.model.helm,
             "tokens_seen": tokens_seen, "tokens_per_step": p["tokens_per_step"],
             "last_checkpoint": str(last_ckpt) if last_ckpt else None, "finished": finished}

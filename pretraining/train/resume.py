@@ -19,7 +19,7 @@ from pretraining.config import ConfigError, RunConfig
 RESUME_FILE = "resume.json"
 # fields a resumed run may change: they neither alter the samples nor the numbers of the steps taken
 MAY_CHANGE = ("max_steps", "log_every", "eval_every", "checkpoint_every", "keep_last", "wandb_project",
-              "data_workers")
+              "data_workers", "norms_every")
 
 
 def _sha256(path: Path) -> str:

@@ -97,13 +97,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         overrides.append(f"training.max_steps={args.max_steps}")
     cfg = load_run_config(args.config, overrides)
     if args.dry_run:
-        from pretraining.models.counts import format_params, param_count
+        from pretraining.models.counts import active_param_count, format_params, param_count
         from pretraining.train.loop import plan
 
         print(cfg.to_yaml())
         if cfg.model.vocab_size:
-            n = param_count(cfg.model)
-            print(f"# parameters: {format_params(n)} ({n:,})")
+            n, active = param_count(cfg.model), active_param_count(cfg.model)
+            print(f"# parameters: {format_params(n)} ({n:,})" + (
+                f"; active per token: {format_params(active)} ({active:,})" if active != n else ""))
         if cfg.training.train_tokens or cfg.training.max_steps:
             print(f"# plan (1 process): {plan(cfg, 1)}")
         return 0

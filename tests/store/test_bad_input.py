@@ -148,7 +148,7 @@ def test_unknown_benchmark_is_kept_but_reported(seeded):
 
 
 def test_unknown_column_and_vocabulary(seeded):
-    fails(seeded, r"unknown column\(s\) \['num_experts'\]", seeded.upsert_annotation, {"id": "x", "num_experts": 8})
+    fails(seeded, r"unknown column\(s\) \['num_routers'\]", seeded.upsert_annotation, {"id": "x", "num_routers": 8})
     fails(seeded, "attention_variant: unknown value 'sparse'", seeded.upsert_annotation,
           {"id": "x", "attention_variant": "sparse"})
 

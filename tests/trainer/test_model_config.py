@@ -149,7 +149,9 @@ def test_annotation_row_uses_store_vocabulary():
 
 @pytest.mark.parametrize("kw", [dict(), dict(num_kv_heads=1, weight_tying=True),
                                 dict(layer_norm_type="layernorm", activation="gelu", biases="all",
-                                     block_type="parallel")])
+                                     block_type="parallel"),
+                                # mixture of experts: tokens only run through their top-k experts (active params)
+                                dict(num_experts=4, moe_top_k=2, router_aux_loss_coef=0.0)])
 def test_flops_formula_matches_flop_counter(kw):
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -157,6 +159,8 @@ def test_flops_formula_matches_flop_counter(kw):
                     sequence_length=32, **kw)
     model = build_model(m)
     model.set_attn_implementation("eager")  # explicit matmuls, so the counter sees the attention products
+    if m.num_experts > 1:  # transformers' default grouped_mm expert kernel is invisible to the counter
+        model.set_experts_implementation("eager")  # one F.linear per expert on its routed tokens
     tokens = torch.randint(0, 300, (2, 32))
     with FlopCounterMode(display=False) as counter:
         model(input_ids=tokens).logits.float().sum().backward()

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pretraining.models.objectives import PAD_ID, register_objective
+from pretraining.models.objectives import PAD_ID, TokenLoss, cross_entropy_sum, register_objective
 
 MASK_PROB = 0.15
 REPLACE_MASK, REPLACE_RANDOM = 0.8, 0.1  # the remaining 0.1 keeps the original token
@@ -80,7 +80,8 @@ def mask_tokens(tokens: torch.Tensor, pad_id: int, mask_id: int, vocab_size: int
 
 @register_objective("mlm")
 def masked_lm(model: nn.Module, tokens: torch.Tensor, pad_id: int = PAD_ID,
-              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              generator: torch.Generator | None = None,
+              token_loss: TokenLoss = cross_entropy_sum) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked-LM loss: (sum of cross-entropies at masked positions, number of masked positions).
 
     ``tokens`` is the trainer's ``[batch, sequence_length + 1]`` window; the last column only exists for
@@ -90,9 +91,7 @@ def masked_lm(model: nn.Module, tokens: torch.Tensor, pad_id: int = PAD_ID,
     vocab_size = _unwrap(model).get_input_embeddings().num_embeddings
     inputs, labels, attention_mask = mask_tokens(tokens, pad_id, mask_token_id(model), vocab_size, generator)
     logits = model(input_ids=inputs, attention_mask=attention_mask).logits
-    loss_sum = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1),
-                               ignore_index=-100, reduction="sum")
-    return loss_sum, (labels != -100).sum()
+    return token_loss(logits, labels), (labels != -100).sum()
 
 
 masked_lm.perplexity_name = "pseudo_perplexity"  # exp(masked loss) is reported under this name
