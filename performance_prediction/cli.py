@@ -200,7 +200,7 @@ def run_selection(args) -> int:
 
 
 def run_report_cmd(args) -> int:
-    from .predictors import IMPROVEMENT_PREDICTORS, PAPER_PREDICTORS
+    from .predictors import DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, LAW_PREDICTORS, PAPER_PREDICTORS
     from .report import ReportConfig, run_report
 
     if args.n_seeds < 1:
@@ -209,7 +209,10 @@ def run_report_cmd(args) -> int:
         raise PredictionInputError(f"--improvement_seeds must be >= 0, got {args.improvement_seeds}")
     cfg = ReportConfig(db_path=args.db_path or _default_db(), out=args.out, metrics=tuple(args.metrics),
                        seeds=tuple(range(args.seed, args.seed + args.n_seeds)), predictors=PAPER_PREDICTORS,
-                       improvements=() if args.paper_only else IMPROVEMENT_PREDICTORS,
+                       improvements=IMPROVEMENT_PREDICTORS if args.variants and not args.paper_only else (),
+                       laws=() if args.paper_only else LAW_PREDICTORS,
+                       designs=() if args.paper_only else DESIGN_PREDICTORS[:2],
+                       n_boot=0 if args.paper_only else args.n_boot,
                        improvement_seeds=args.improvement_seeds, grid=args.grid,
                        max_bin=args.max_bin, pseudo_feats_csv=args.pseudo_feats_csv,
                        drop_instruction_tuned=args.drop_instruction_tuned, merge_arithmetic=args.merge_arithmetic,
@@ -236,7 +239,11 @@ def build_parser(prog: str | None = None, mode: str = "run") -> argparse.Argumen
         p.add_argument("--drop_instruction_tuned", action="store_true")
         p.add_argument("--merge_arithmetic", action="store_true")
         p.add_argument("--selection", action="store_true", help="also run nested forward selection")
-        p.add_argument("--paper_only", action="store_true", help="only the paper's four predictors")
+        p.add_argument("--paper_only", action="store_true", help="only the paper's four predictors (no laws, no "
+                       "design-aware predictors, no effects)")
+        p.add_argument("--variants", action="store_true", help="also run the XGBoost family-generalisation "
+                       "variants (xgb_all_logit, xgb_resid, ...) on --improvement_seeds seeds")
+        p.add_argument("--n_boot", type=int, default=100, help="family-bootstrap refits for the design effects")
         p.add_argument("--improvement_seeds", type=int, default=3,
                        help="seeds for the family-generalisation variants (family scheme only)")
         p.add_argument("--sel_tasks", nargs="+", default=None)
