@@ -58,6 +58,8 @@ CHANCE_LEVELS: dict[str, tuple[float, str]] = {
     "logiqa2": (0.75, "4 options: 1 - 1/4"),
 }
 LAW_FORMS = ("compute", "nd", "params")
+# No model's design decisions together are credited with more than this factor of compute (either way).
+MAX_MULTIPLIER = 10.0
 _TOKENS = "pretraining_summary_total_tokens_billions"
 
 
@@ -125,11 +127,17 @@ class Curve:
     slopes: np.ndarray
     b: float
     w: np.ndarray
+    cap: float = np.inf   # largest design shift of u (a compute multiplier of MAX_MULTIPLIER)
+
+    def shift(self, D: np.ndarray) -> np.ndarray:
+        """Design shift of u: D @ w, squashed smoothly into (-cap, cap)."""
+        raw = D @ self.w
+        return self.cap * np.tanh(raw / self.cap) if np.isfinite(self.cap) else raw
 
     def u(self, S: np.ndarray, D: np.ndarray | None = None) -> np.ndarray:
         u = S @ self.slopes + self.b
         if D is not None and len(self.w):
-            u = u + D @ self.w
+            u = u + self.shift(D)
         return u
 
     def value(self, u: np.ndarray) -> np.ndarray:
@@ -194,9 +202,12 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
 
 
 def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: float, f_scale: float = 0.02,
-              max_iter: int = 50) -> Curve:
-    """Design weights ``w`` of ``u = law_u + D @ w`` with the law fixed: soft-L1 data term + ridge ``ridge * n``.
+              max_iter: int = 50, cap: float = np.inf) -> Curve:
+    """Design weights ``w`` of ``u = law_u + cap * tanh(D @ w / cap)`` with the law fixed: soft-L1 data term +
+    ridge ``ridge * n``.
 
+    The cap matters where the training models sit on a flat part of the curve (near chance): there the data
+    hardly constrain ``w`` and a large shift would only show once a larger model reaches the steep part.
     Damped Gauss-Newton with soft-L1 weights (IRLS); small matrices, so it is ~100x cheaper than a general
     least-squares call and deterministic (starts from no correction).
     """
@@ -204,19 +215,24 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
     n, m = D.shape
     u0 = law.u(S)
     lam = ridge * n
+    shape = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, np.zeros(m), cap)
 
     def objective(w):
-        return _soft_l1_cost(law.value(u0 + D @ w) - y, f_scale) + lam * float(w @ w)
+        shape.w = w
+        return _soft_l1_cost(law.value(u0 + shape.shift(D)) - y, f_scale) + lam * float(w @ w)
 
     w = np.zeros(m)
     obj = objective(w)
     span = (law.upper - law.base) if law.increasing else law.base
     sign = 1.0 if law.increasing else -1.0
     for _ in range(max_iter):
-        u = u0 + D @ w
+        raw = D @ w
+        squash = 1.0 - np.tanh(raw / cap) ** 2 if np.isfinite(cap) else 1.0
+        shape.w = w
+        u = u0 + shape.shift(D)
         sig = _sigmoid(u)
         r = law.value(u) - y
-        J = (sign * span * law.s * sig * (1 - sig))[:, None] * D
+        J = (sign * span * law.s * sig * (1 - sig) * squash)[:, None] * D
         om = 1.0 / np.sqrt(1.0 + (r / f_scale) ** 2)
         A = J.T @ (om[:, None] * J) + lam * np.eye(m)
         step = np.linalg.solve(A, -(J.T @ (om * r) + lam * w))
@@ -232,7 +248,7 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
         obj = new
         if improvement < 1e-10 * max(obj, 1e-12):
             break
-    return Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w)
+    return Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap)
 
 
 # ----------------------------------------------------------------------------------------------- design
@@ -376,7 +392,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  metric: str = "accuracy", upper: float = 1.0, higher_is_better: bool = True,
                  cv_folds: int = 5, ridge_grid: tuple[float, ...] = RIDGE_GRID, f_scale: float = 0.02,
                  alpha: float = 0.1, pseudo: tuple = (), seed: int = 0, intervals: bool = True,
-                 max_slope: float = 5.0, n_opt: int = 4, select: bool = True, calibration: float = 0.6):
+                 max_slope: float = 5.0, n_opt: int = 4, select: bool = True, calibration: float = 0.5):
         self.form = form
         self.design = design
         self.task = task
@@ -424,8 +440,9 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             if enc.names:
                 fitted.enc = enc
                 D = enc.transform(raw)
+                cap = max(scale.dlogc(form, law.slopes) * np.log(MAX_MULTIPLIER), 1e-3)
                 for lam in ridges:
-                    fitted.curves[lam] = fit_shift(law, S, D, y, lam, self.f_scale)
+                    fitted.curves[lam] = fit_shift(law, S, D, y, lam, self.f_scale, cap=cap)
         return fitted
 
     @staticmethod

@@ -209,18 +209,22 @@ def check_ids(ids, data, cfg: ReportConfig) -> None:
 def unscored_predictions(data, result: CVResult, cfg: ReportConfig, cv: CVConfig) -> pd.DataFrame:
     """Predictions with conformal intervals for the store's models that lack a score on a task.
 
-    The predictor (``cfg.unscored_predictor``, xgb_all) is fit once per task on every scored model; the interval
-    half-width is the conformal quantile of the report's own out-of-fold residuals of that predictor (family
+    The predictor (``cfg.unscored_predictor``, the design-aware one; ``xgb_all`` when that did not run) is fit
+    once per task on every scored model. Its interval is its own (law/design predictors: normalised conformal
+    of inner family-CV residuals) or, for XGBoost, the conformal quantile of the report's own out-of-fold
+    residuals of that predictor (family
     scheme when run), so ``conformal_coverage.csv`` measures how often such intervals hold. Each row carries
     the features the prediction used: family, params, tokens, data composition, how many architecture
     decisions and generation features are known.
     """
     candidates = data.models if cfg.unscored_ids is None else data.models.loc[list(cfg.unscored_ids)]
-    if cfg.unscored_predictor not in set(result.predictions["predictor"]) or candidates.empty:
+    ran = set(result.predictions["predictor"])
+    who = cfg.unscored_predictor if cfg.unscored_predictor in ran else "xgb_all"
+    if who not in ran or candidates.empty:
         return pd.DataFrame()
     scheme = "family" if "family" in cfg.schemes else cfg.schemes[0]
-    q = interval_half_widths(result.predictions, cfg.unscored_predictor, scheme, cfg.alpha)
-    table = predict_models(data, candidates, q, cv, cfg.unscored_predictor, cfg.alpha, only_unscored=True)
+    q = interval_half_widths(result.predictions, who, scheme, cfg.alpha)
+    table = predict_models(data, candidates, q, cv, who, cfg.alpha, only_unscored=True)
     if table.empty:
         return table
     feats = candidates.loc[table["id"].unique()]
@@ -232,7 +236,7 @@ def unscored_predictions(data, result: CVResult, cfg: ReportConfig, cv: CVConfig
     info["n_architecture_known"] = feats[[*NUMERIC_ARCH, *CATEGORICAL]].notna().sum(axis=1)
     info["n_generation_features"] = (feats[list(data.pseudo_features)].notna().sum(axis=1)
                                      if data.pseudo_features else 0)
-    return table.assign(scheme_of_residuals=scheme, predictor=cfg.unscored_predictor).join(info, on="id")
+    return table.assign(scheme_of_residuals=scheme).join(info, on="id")
 
 
 def run_report(cfg: ReportConfig) -> Path:
@@ -384,19 +388,23 @@ def improvement_table(result: CVResult, cfg: ReportConfig) -> pd.DataFrame:
     return piv.reset_index()
 
 
-UNSCORED_COLUMNS = ["id", "metric", "task", "predicted", "lower", "upper", "interval", "n_train_models",
-                    "scheme_of_residuals", "predictor", "family", "total_params", "tokens_billions",
+UNSCORED_COLUMNS = ["id", "metric", "task", "predictor", "predicted", "lower", "upper", "basis", "interval",
+                    "n_train_models", "scheme_of_residuals", "family", "total_params", "tokens_billions",
                     *("pct_" + c.removeprefix("pretraining_summary_percentage_") for c in DATA_FEATURES),
                     "n_architecture_known", "n_generation_features"]
 
 
 def _unscored_md(cfg: ReportConfig, new: pd.DataFrame) -> list[str]:
+    used = str(new.predictor.iloc[0]) if len(new) else cfg.unscored_predictor
     who = (f"the models named with `--ids` ({', '.join(cfg.unscored_ids)})" if cfg.unscored_ids else
            "every annotated model with params and tokens")
     L = ["## Models in the store without scores on these tasks", "",
-         f"Predicted scores for {who} on each task it has no score for: `{cfg.unscored_predictor}` fit once per "
-         f"task on all scored models; interval = prediction ± the {1 - cfg.alpha:.0%} conformal quantile of this "
-         "report's out-of-fold residuals (family scheme; measured coverage above). "
+         f"Predicted scores for {who} on each task it has no score for: `{used}` fit once per task on all scored "
+         f"models; {1 - cfg.alpha:.0%} interval: "
+         + ("the predictor's own (normalised conformal on inner family-CV residuals; measured coverage of these "
+            "intervals in the coverage table above). " if used.startswith(("law_", "design_")) else
+            "prediction ± the conformal quantile of this report's out-of-fold residuals (family scheme; measured "
+            "coverage above). ") +
          "Full table: [unscored_models_predictions.csv](unscored_models_predictions.csv).", ""]
     if new.empty:
         return L + ["None: every such model is scored on every task of this report.", ""]
