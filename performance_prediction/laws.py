@@ -58,6 +58,9 @@ CHANCE_LEVELS: dict[str, tuple[float, str]] = {
     "logiqa2": (0.75, "4 options: 1 - 1/4"),
 }
 LAW_FORMS = ("compute", "nd", "params")
+# Least growth of the interval scale per standardised unit of distance from the training models, in units of
+# the mean |out-of-fold residual|.
+DISTANCE_GROWTH = 1.0
 # No model's design decisions together are credited with more than this factor of compute (either way).
 MAX_MULTIPLIER = 10.0
 _TOKENS = "pretraining_summary_total_tokens_billions"
@@ -354,6 +357,9 @@ class ScaleModel:
         """``alpha``: miscoverage targeted on the inner out-of-fold residuals."""
         F = np.column_stack([np.ones_like(abs_r), slope, dist])
         coef, _ = nnls(F, abs_r)
+        # Inner folds seldom leave the training range, so the data cannot show how errors grow outside it;
+        # assume at least one mean |residual| more per standardised unit of distance.
+        coef[2] = max(coef[2], DISTANCE_GROWTH * float(np.mean(abs_r)))
         floor = max(0.25 * float(np.mean(abs_r)), 1e-4)
         sig = np.maximum(F @ coef, floor)
         return cls(coef=coef, floor=floor, q=conformal_quantile(abs_r / sig, alpha))
