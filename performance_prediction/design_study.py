@@ -246,8 +246,8 @@ def conclusions(mae: pd.DataFrame, preds: pd.DataFrame, coverage_summary: pd.Dat
         piv = g.pivot_table(index="task", columns="predictor", values="mae")
         law, design = best_of(piv.mean(), LAW_PREFIX), best_of(piv.mean(), DESIGN_PREFIX)
         parts = [f"`{p}` {piv[p].mean():.4f}" for p in (law, design, "xgb_all", "xgb_scaling") if p and p in piv]
-        s = f"**{metric}, larger models** (train below the compute cutoff, test on the top 20 % per task): " + \
-            ", ".join(parts)
+        s = (f"**{metric}, larger models** (train below the compute cutoff, test on the top 20 % per task; "
+             f"{int(g.n_seeds.max())} seeds), mean MAE: " + ", ".join(parts))
         if design and "xgb_all" in piv:
             wins = int((piv[design] < piv["xgb_all"]).sum())
             s += f"; `{design}` beats `xgb_all` on {wins}/{len(piv)} tasks"

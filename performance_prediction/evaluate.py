@@ -40,6 +40,8 @@ class CVConfig:
     progress: bool = True
     alpha: float = 0.1              # predictors with ``predict_interval`` give (1 - alpha) intervals
     extrapolation_top: float = 0.2  # scheme "extrapolation": the largest 20 % by compute are the test set
+    # predictors that compute intervals (law/design ones need an inner CV for them); None: every one that can
+    interval_predictors: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -70,6 +72,8 @@ def predictor_params(name: str, metric: str, seed: int, cfg: CVConfig, pseudo: l
               "nthread": 1, "max_bin": cfg.max_bin, "pseudo": tuple(pseudo),
               "higher_is_better": metric != "brier_score", "upper": 1.0 if metric != "brier_score" else 2.0,
               "task": task, "metric": metric, "alpha": cfg.alpha}
+    if cfg.interval_predictors is not None:
+        params["intervals"] = name in cfg.interval_predictors
     if name in cfg.feature_overrides:
         params["features"] = [f for f in cfg.feature_overrides[name] if f != "id"]
     if not cfg.search and cfg.fixed_params:

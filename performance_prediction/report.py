@@ -68,6 +68,10 @@ class ReportConfig:
     laws: tuple[str, ...] = LAW_PREDICTORS
     designs: tuple[str, ...] = DESIGN_PREDICTORS[:2]
     law_schemes: tuple[str, ...] = ("family", "extrapolation")
+    # the extrapolation split is the same for every seed (seeds only change inner folds): the first 3 suffice
+    extrapolation_seeds: int = 3
+    # intervals (and their coverage) for these law/design predictors; the plain laws skip the inner CV
+    interval_predictors: tuple[str, ...] = ("law_auto", *DESIGN_PREDICTORS)
     # trees run on the extrapolation split too, to compare with the laws on the largest models
     extrapolation_trees: tuple[str, ...] = ("xgb_scaling", "xgb_all")
     effects_predictor: str = "design_arch"
@@ -269,12 +273,17 @@ def run_report(cfg: ReportConfig) -> Path:
                 shap=results[metric].shap,
                 best_params=pd.concat([results[metric].best_params, extra.best_params], ignore_index=True))
         law_names = (*cfg.laws, *cfg.designs)
-        if law_names and cfg.law_schemes:
-            laws = run_cv(data, replace(cv, predictors=law_names, schemes=tuple(cfg.law_schemes), shap_predictor=None))
-            parts = [laws]
-            if "extrapolation" in cfg.law_schemes and cfg.extrapolation_trees:
+        parts = []
+        lcv = replace(cv, predictors=law_names, shap_predictor=None, interval_predictors=cfg.interval_predictors)
+        ext_seeds = tuple(cfg.seeds[:cfg.extrapolation_seeds])
+        if law_names and "family" in cfg.law_schemes:
+            parts.append(run_cv(data, replace(lcv, schemes=("family",))))
+        if law_names and "extrapolation" in cfg.law_schemes:
+            parts.append(run_cv(data, replace(lcv, schemes=("extrapolation",), seeds=ext_seeds)))
+            if cfg.extrapolation_trees:
                 parts.append(run_cv(data, replace(cv, predictors=tuple(cfg.extrapolation_trees),
-                                                  schemes=("extrapolation",), shap_predictor=None)))
+                                                  schemes=("extrapolation",), seeds=ext_seeds, shap_predictor=None)))
+        if parts:
             results[metric] = CVResult(
                 predictions=pd.concat([results[metric].predictions, *(p.predictions for p in parts)],
                                       ignore_index=True),
