@@ -67,10 +67,11 @@ def interval_coverage(preds: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.Dat
     fam = fam[fam.n >= 3]
     rows = []
     for k, g in p.groupby(keys):
-        q = by_q.set_index(keys).loc[k]
-        f = fam.set_index(keys).loc[[k]] if k in fam.set_index(keys).index else pd.DataFrame()
-        worst = f.sort_values("coverage").iloc[0] if len(f) else None
-        rows.append({**dict(zip(keys, k, strict=True)), "coverage": g.hit.mean(), "mean_width": g.width.mean(),
+        sel = dict(zip(keys, k, strict=True))
+        q = by_q[np.logical_and.reduce([by_q[c] == v for c, v in sel.items()])]
+        f = fam[np.logical_and.reduce([fam[c] == v for c, v in sel.items()])]
+        worst = f.sort_values("coverage", kind="mergesort").iloc[0] if len(f) else None
+        rows.append({**sel, "coverage": g.hit.mean(), "mean_width": g.width.mean(),
                      **{f"q{int(i)}": c for i, c in zip(q.quintile, q.coverage, strict=True)},
                      "worst_quintile": q.coverage.min(),
                      "worst_family": worst["family"] if worst is not None else "",

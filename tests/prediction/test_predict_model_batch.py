@@ -72,3 +72,29 @@ def test_bad_specs_are_named_and_nothing_is_written(tiny_store_path, tmp_path, c
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists() and list(tmp_path.iterdir()) == [spec]
+
+
+def test_report_leads_with_conclusions_and_writes_intervals(tiny_store_path, tmp_path):
+    """Default report on the tiny store (1 seed): laws, design predictors, extrapolation, coverage, effects."""
+    from performance_prediction.cli import main
+
+    out = tmp_path / "report"
+    assert main(["report", "--db_path", str(tiny_store_path), "--out", str(out), "--metrics", "accuracy",
+                 "--n_seeds", "1", "--n_boot", "5", "--n_jobs", "1", "--sel_tasks", "hellaswag"]) == 0
+    preds = pd.read_csv(out / "predictions.csv")
+    assert {"lower", "upper"} <= set(preds.columns)
+    assert set(preds.scheme) == {"family", "random", "extrapolation"}
+    ours = preds[preds.predictor.isin(["law_auto", "design_data", "design_arch"]) & (preds.scheme == "family")]
+    assert ours.lower.notna().all() and (ours.lower <= ours.y_pred).all() and (ours.y_pred <= ours.upper).all()
+    assert preds[preds.predictor == "xgb_all"].lower.isna().all()         # no interval of its own
+    ext = preds[preds.scheme == "extrapolation"]
+    assert ext.groupby("predictor").id.nunique().eq(8).all()             # top 20 % of 40 models
+    cov = pd.read_csv(out / "interval_coverage.csv")
+    assert {"q1", "q5", "worst_quintile", "worst_family"} <= set(cov.columns)
+    eff = pd.read_csv(out / "design_effects.csv")
+    assert {"compute_multiplier", "multiplier_lo", "multiplier_hi", "few_families"} <= set(eff.columns)
+    index = (out / "index.md").read_text(encoding="utf-8")
+    first = index[index.index("## "):]
+    assert first.startswith("## Conclusions") and "best pure scaling law" in first
+    # the headline table's reference column is the best pure law
+    assert "reference = best pure law `law_" in index
