@@ -545,6 +545,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                 du, unit = wj * 10.0 / scale, "+10 points"
             else:
                 du, unit = wj, ("level" if kind == "cat" else "+1 sd")
+            with np.errstate(over="ignore"):   # a nearly flat law: a shift worth "infinite" compute stays inf
+                mult = float(np.exp(du / g)) if g > 0 else np.nan
             rows.append({"feature": name, "source": src, "level": level, "unit": unit, "delta_u": float(du),
-                         "compute_multiplier": float(np.exp(du / g)) if g > 0 else np.nan})
+                         "compute_multiplier": mult})
         return pd.DataFrame(rows, columns=cols)
