@@ -151,7 +151,10 @@ def _fig_effects(eff: pd.DataFrame, path: Path) -> None:
     piv = eff.pivot_table(index="feature", columns="task", values="compute_multiplier")
     few = eff.pivot_table(index="feature", columns="task", values="few_families", aggfunc="max")
     val = np.log2(piv.to_numpy(dtype=float))
-    lim = float(np.nanmax(np.abs(val))) if np.isfinite(val).any() else 1.0
+    finite = np.isfinite(val)
+    lim = float(np.max(np.abs(val[finite]))) if finite.any() else 1.0
+    # a decision on a nearly flat law can be "worth" unbounded compute: shown saturated, labelled xinf
+    val = np.clip(val, -lim, lim)
     fig, ax = plt.subplots(figsize=(1.2 * len(piv.columns) + 3, 0.35 * len(piv) + 1.5))
     im = ax.imshow(val, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(piv.columns)), piv.columns, rotation=35, ha="right", fontsize=8)
