@@ -554,5 +554,10 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
           "- [significance.csv](significance.csv), [conformal_coverage.csv](conformal_coverage.csv), "
           "[best_params.csv](best_params.csv), [paper_comparison.csv](paper_comparison.csv)",
           "- [unscored_models_predictions.csv](unscored_models_predictions.csv): predicted score and interval of "
-          "the store's models on the tasks they have no score for, with the features used", ""]
+          "the store's models on the tasks they have no score for, with the features used",
+          "- [interval_coverage.csv](interval_coverage.csv), "
+          "[interval_coverage_by_quintile.csv](interval_coverage_by_quintile.csv): coverage of the law/design "
+          "intervals (`lower`, `upper` in predictions.csv)",
+          "- [design_effects.csv](design_effects.csv), [design_vs_law_tests.csv](design_vs_law_tests.csv), "
+          "[missingness_probe.csv](missingness_probe.csv)", ""]
     return "\n".join(L)

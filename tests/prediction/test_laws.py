@@ -72,7 +72,7 @@ def test_accuracy_prediction_never_falls_with_compute_and_extrapolates():
     p = est.predict(spec)
     assert np.all(np.diff(p) >= -1e-12)
     lo, hi = est.predict_interval(spec)
-    assert np.all((0 <= lo) & (lo <= p) & (p <= hi) & (hi <= 1))
+    assert np.all((lo >= 0) & (lo <= p) & (p <= hi) & (hi <= 1))
     # far outside the training range the interval is wider than inside it
     assert (hi - lo)[-1] > (hi - lo)[1]
 
