@@ -199,7 +199,7 @@ def missingness_probe(data, predictors: tuple[str, ...], seed: int = 42) -> pd.D
 
 # ----------------------------------------------------------------------------------------------- conclusions
 def _pct(a: float, b: float) -> str:
-    return f"{100 * (a - b) / b:+.0f} %"
+    return f"{100 * (a - b) / b:+.1f} %"
 
 
 def conclusions(mae: pd.DataFrame, preds: pd.DataFrame, coverage_summary: pd.DataFrame,
