@@ -232,6 +232,12 @@ def conclusions(mae: pd.DataFrame, preds: pd.DataFrame, coverage_summary: pd.Dat
                  f"vs the law{goal_s}). It is better than the law by more than {TIE} on "
                  f"{len(helped)}/{len(diff)} tasks ({', '.join(helped) or 'none'}), worse by more than {TIE} on "
                  f"{len(hurt)} ({', '.join(hurt) or 'none'}).")
+        laws = [c for c in d.columns if str(c).startswith(LAW_PREFIX)]
+        per_task = d[design] - d[laws].min(axis=1)
+        behind = [f"{t} (+{v:.4f} vs `{d.loc[t, laws].idxmin()}`)" for t, v in per_task.items() if v > TIE]
+        L.append(f"Against the best pure law of each task (chosen after the fact, so a hard reference): within "
+                 f"{TIE} on {int((per_task <= TIE).sum())}/{len(per_task)} tasks"
+                 + (f"; behind on {', '.join(behind)}." if behind else "."))
         sig = compare(preds[(preds.metric == metric) & (preds.scheme == "family")], a=design, b=law)
         if len(sig):
             sig = sig.assign(metric=metric, design=design, law=law)
