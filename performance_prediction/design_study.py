@@ -92,7 +92,7 @@ def _families_per_feature(X: pd.DataFrame, fams: np.ndarray, source: str, level:
 
 
 def design_effects(data, predictor: str = "design_arch", n_boot: int = 100, seed: int = 0,
-                   alpha: float = 0.1) -> pd.DataFrame:
+                   alpha: float = 0.1, n_jobs: int = 1) -> pd.DataFrame:
     """Effect of each design decision per task, as a shift of the law's midpoint.
 
     The design predictor is fit on all models of the task (form and ridge chosen by its inner family CV).
@@ -101,52 +101,62 @@ def design_effects(data, predictor: str = "design_arch", n_boot: int = 100, seed
     median-compute model; ``compute_multiplier``: the compute that shift is worth. Intervals: refits on
     ``n_boot`` family-bootstrap samples (form and ridge fixed), percentile (1 - alpha). ``few_families``: the
     decision varies within fewer than three families (it has the level in < 3 families, or < 3 families are
-    known to lack it), so its effect may be a family's.
+    known to lack it), so its effect may be a family's. Tasks run in parallel (``n_jobs``); each task has its
+    own random stream (seed, task position), so the result does not depend on ``n_jobs``.
     """
+    from joblib import Parallel, delayed
+
+    args = [(data, task, i, predictor, n_boot, seed, alpha) for i, task in enumerate(data.task_names)]
+    frames = (Parallel(n_jobs=n_jobs)(delayed(_task_effects)(*a) for a in args) if n_jobs != 1
+              else [_task_effects(*a) for a in args])
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _task_effects(data, task: str, position: int, predictor: str, n_boot: int, seed: int,
+                  alpha: float) -> pd.DataFrame:
     from .evaluate import CVConfig, predictor_params
     from .predictors import make_predictor
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, position])
     rows = []
-    for task in data.task_names:
-        X, y = data.task_frame(task)
-        fams = np.asarray(families(X.index))
-        params = predictor_params(predictor, data.metric, seed, CVConfig(alpha=alpha), data.pseudo_features, task)
-        est = make_predictor(predictor, **{**params, "intervals": False}).fit(X, y, fams)
-        used = bool(np.isfinite(est.ridge_))
-        ridge = est.ridge_ if used else max(est.ridge_grid)
-        fixed = dict(params, form=est.form_, ridge_grid=(ridge,), select=False, intervals=False)
-        if not used:
-            est = make_predictor(predictor, **fixed).fit(X, y, fams)
-        base = _effects_with_points(est, X)
-        if base.empty:
-            continue
-        boots = []
-        uniq = np.unique(fams)
-        for _ in range(n_boot):
-            pick = rng.choice(uniq, size=len(uniq), replace=True)
-            idx = np.concatenate([np.flatnonzero(fams == f) for f in pick])
-            try:
-                b = make_predictor(predictor, **fixed).fit(X.iloc[idx], y[idx], fams[idx])
-            except (ValueError, np.linalg.LinAlgError):
-                continue   # a degenerate resample (e.g. one family): skip it rather than fail the report
-            boots.append(_effects_with_points(b, X).set_index("feature")[["score_points", "compute_multiplier"]])
-        for r in base.itertuples(index=False):
-            pts = np.array([b.score_points.get(r.feature, np.nan) for b in boots], float)
-            mult = np.array([b.compute_multiplier.get(r.feature, np.nan) for b in boots], float)
-            n_with, n_other = _families_per_feature(X, fams, r.source, r.level)
-            lo_q, hi_q = 100 * alpha / 2, 100 * (1 - alpha / 2)
-            rows.append({"metric": data.metric, "task": task, "feature": r.feature, "unit": r.unit,
-                         "score_points": r.score_points,
-                         "points_lo": np.nanpercentile(pts, lo_q) if np.isfinite(pts).any() else np.nan,
-                         "points_hi": np.nanpercentile(pts, hi_q) if np.isfinite(pts).any() else np.nan,
-                         "compute_multiplier": r.compute_multiplier,
-                         "multiplier_lo": np.nanpercentile(mult, lo_q) if np.isfinite(mult).any() else np.nan,
-                         "multiplier_hi": np.nanpercentile(mult, hi_q) if np.isfinite(mult).any() else np.nan,
-                         "n_families_with": n_with, "n_families_other": n_other,
-                         "few_families": min(n_with, n_other) < 3 if r.level is not None else n_with < 3,
-                         "used_in_predictions": used, "ridge": ridge, "form": est.form_,
-                         "n_boot": len(boots)})
+    X, y = data.task_frame(task)
+    fams = np.asarray(families(X.index))
+    params = predictor_params(predictor, data.metric, seed, CVConfig(alpha=alpha), data.pseudo_features, task)
+    est = make_predictor(predictor, **{**params, "intervals": False}).fit(X, y, fams)
+    used = bool(np.isfinite(est.ridge_))
+    ridge = est.ridge_ if used else max(est.ridge_grid)
+    fixed = dict(params, form=est.form_, ridge_grid=(ridge,), select=False, intervals=False)
+    if not used:
+        est = make_predictor(predictor, **fixed).fit(X, y, fams)
+    base = _effects_with_points(est, X)
+    if base.empty:
+        return pd.DataFrame()
+    boots = []
+    uniq = np.unique(fams)
+    for _ in range(n_boot):
+        pick = rng.choice(uniq, size=len(uniq), replace=True)
+        idx = np.concatenate([np.flatnonzero(fams == f) for f in pick])
+        try:
+            b = make_predictor(predictor, **fixed).fit(X.iloc[idx], y[idx], fams[idx])
+        except (ValueError, np.linalg.LinAlgError):
+            continue   # a degenerate resample (e.g. one family): skip it rather than fail the report
+        boots.append(_effects_with_points(b, X).set_index("feature")[["score_points", "compute_multiplier"]])
+    for r in base.itertuples(index=False):
+        pts = np.array([b.score_points.get(r.feature, np.nan) for b in boots], float)
+        mult = np.array([b.compute_multiplier.get(r.feature, np.nan) for b in boots], float)
+        n_with, n_other = _families_per_feature(X, fams, r.source, r.level)
+        lo_q, hi_q = 100 * alpha / 2, 100 * (1 - alpha / 2)
+        rows.append({"metric": data.metric, "task": task, "feature": r.feature, "unit": r.unit,
+                     "score_points": r.score_points,
+                     "points_lo": np.nanpercentile(pts, lo_q) if np.isfinite(pts).any() else np.nan,
+                     "points_hi": np.nanpercentile(pts, hi_q) if np.isfinite(pts).any() else np.nan,
+                     "compute_multiplier": r.compute_multiplier,
+                     "multiplier_lo": np.nanpercentile(mult, lo_q) if np.isfinite(mult).any() else np.nan,
+                     "multiplier_hi": np.nanpercentile(mult, hi_q) if np.isfinite(mult).any() else np.nan,
+                     "n_families_with": n_with, "n_families_other": n_other,
+                     "few_families": min(n_with, n_other) < 3 if r.level is not None else n_with < 3,
+                     "used_in_predictions": used, "ridge": ridge, "form": est.form_, "n_boot": len(boots)})
     return pd.DataFrame(rows)
 
 

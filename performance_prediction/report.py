@@ -22,7 +22,7 @@ from njsl.atomic import atomic_path
 
 from .conformal import coverage, interval_half_widths
 from .data import load_data
-from .evaluate import CVConfig, CVResult, run_cv
+from .evaluate import CVConfig, CVResult, n_workers, run_cv
 from .errors import PredictionInputError
 from .explain import shap_importance, shap_summary_png
 from .families import families
@@ -296,7 +296,8 @@ def run_report(cfg: ReportConfig) -> Path:
         cfg.timings[f"cv_{metric}_s"] = round(time.perf_counter() - t0, 1)
         if cfg.effects_predictor and cfg.n_boot:
             t0 = time.perf_counter()
-            effects[metric] = design_effects(data, cfg.effects_predictor, n_boot=cfg.n_boot, alpha=cfg.alpha)
+            effects[metric] = design_effects(data, cfg.effects_predictor, n_boot=cfg.n_boot, alpha=cfg.alpha,
+                                             n_jobs=n_workers(cfg.n_jobs))
             probes[metric] = missingness_probe(data, ("xgb_all", cfg.effects_predictor), seed=cfg.seeds[0])
             cfg.timings[f"effects_{metric}_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
