@@ -204,7 +204,7 @@ def run_selection(args) -> int:
 
 
 def run_report_cmd(args) -> int:
-    from .predictors import IMPROVEMENT_PREDICTORS, PAPER_PREDICTORS
+    from .predictors import DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, LAW_PREDICTORS, PAPER_PREDICTORS
     from .report import ReportConfig, run_report
 
     if args.n_seeds < 1:
@@ -215,7 +215,10 @@ def run_report_cmd(args) -> int:
         raise PredictionInputError(f"--improvement_report_seeds must be >= 0, got {args.improvement_report_seeds}")
     cfg = ReportConfig(db_path=args.db_path or _default_db(), out=args.out, metrics=tuple(args.metrics),
                        seeds=tuple(range(args.seed, args.seed + args.n_seeds)), predictors=PAPER_PREDICTORS,
-                       improvements=() if args.paper_only else IMPROVEMENT_PREDICTORS,
+                       improvements=IMPROVEMENT_PREDICTORS if args.variants and not args.paper_only else (),
+                       laws=() if args.paper_only else LAW_PREDICTORS,
+                       designs=() if args.paper_only else DESIGN_PREDICTORS[:2],
+                       n_boot=0 if args.paper_only else args.n_boot,
                        improvement_seeds=args.improvement_seeds, grid=args.grid,
                        improvement_report_seeds=args.improvement_report_seeds,
                        max_bin=args.max_bin, pseudo_feats_csv=args.pseudo_feats_csv,
@@ -273,7 +276,12 @@ def build_parser(prog: str | None = None, mode: str = "run") -> argparse.Argumen
         p.add_argument("--selection", action="store_true", help="also run nested forward selection")
         p.add_argument("--selection_scheme", choices=["family", "random"], default="family",
                        help="outer folds of the nested forward selection (random: the paper's)")
-        p.add_argument("--paper_only", action="store_true", help="only the paper's four predictors")
+        p.add_argument("--paper_only", action="store_true", help="only the paper's four predictors (no laws, no "
+                       "design-aware predictors, no effects)")
+        p.add_argument("--variants", action="store_true", help="also run the XGBoost family-generalisation "
+                       "variants (xgb_all_logit, xgb_resid, ...): chosen on --improvement_seeds seeds, reported on "
+                       "the next --improvement_report_seeds seeds")
+        p.add_argument("--n_boot", type=int, default=100, help="family-bootstrap refits for the design effects")
         p.add_argument("--improvement_seeds", type=int, default=2,
                        help="seeds on which the family-generalisation variants run and the best is chosen")
         p.add_argument("--improvement_report_seeds", type=int, default=3,

@@ -18,7 +18,7 @@ from .data import PredictionData
 from .families import families
 from .predictors import PREDICTORS, make_predictor
 from .progress import Progress
-from .validation import outer_splits
+from .validation import log_compute, outer_splits
 
 
 @dataclass
@@ -38,11 +38,15 @@ class CVConfig:
     feature_overrides: dict = field(default_factory=dict)   # predictor -> columns (paper's --sel_features)
     fixed_params: dict | None = None   # no search: these XGBoost settings (paper's --n_estimators/--lr/--max_depth)
     progress: bool = True
+    alpha: float = 0.1              # predictors with ``predict_interval`` give (1 - alpha) intervals
+    extrapolation_top: float = 0.2  # scheme "extrapolation": the largest 20 % by compute are the test set
+    # predictors that compute intervals (law/design ones need an inner CV for them); None: every one that can
+    interval_predictors: tuple[str, ...] | None = None
 
 
 @dataclass
 class CVResult:
-    predictions: pd.DataFrame       # task, scheme, seed, fold, predictor, id, family, y_true, y_pred
+    predictions: pd.DataFrame       # task, scheme, seed, fold, predictor, id, family, y_true, y_pred, lower, upper
     shap: dict = field(default_factory=dict)   # task -> (values [n, f], features DataFrame)
     best_params: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -62,10 +66,14 @@ class CVResult:
                 .rename(columns={"mean": "mae", "std": "mae_std_over_seeds", "count": "n_seeds"}).reset_index())
 
 
-def predictor_params(name: str, metric: str, seed: int, cfg: CVConfig, pseudo: list[str]) -> dict:
+def predictor_params(name: str, metric: str, seed: int, cfg: CVConfig, pseudo: list[str],
+                     task: str | None = None) -> dict:
     params = {"seed": seed, "grid": cfg.grid, "inner_folds": cfg.inner_folds, "search": cfg.search,
               "nthread": 1, "max_bin": cfg.max_bin, "pseudo": tuple(pseudo),
-              "higher_is_better": metric != "brier_score", "upper": 1.0 if metric != "brier_score" else 2.0}
+              "higher_is_better": metric != "brier_score", "upper": 1.0 if metric != "brier_score" else 2.0,
+              "task": task, "metric": metric, "alpha": cfg.alpha}
+    if cfg.interval_predictors is not None:
+        params["intervals"] = name in cfg.interval_predictors
     if name in cfg.feature_overrides:
         params["features"] = [f for f in cfg.feature_overrides[name] if f != "id"]
     if not cfg.search and cfg.fixed_params:
@@ -76,7 +84,8 @@ def predictor_params(name: str, metric: str, seed: int, cfg: CVConfig, pseudo: l
 def _run_unit(X: pd.DataFrame, y: np.ndarray, fams: list[str], task: str, scheme: str, seed: int,
               cfg: CVConfig, metric: str, pseudo: list[str], want_shap: bool):
     rows, shap_out, params_out = [], None, []
-    folds = outer_splits(scheme, len(y), fams, cfg.outer_folds, seed)
+    folds = outer_splits(scheme, len(y), fams, cfg.outer_folds, seed, compute=log_compute(X),
+                         top=cfg.extrapolation_top)
     ids = X.index.to_numpy()
     fams_arr = np.asarray(fams)
     shap_vals, shap_feats = [], []
@@ -84,11 +93,14 @@ def _run_unit(X: pd.DataFrame, y: np.ndarray, fams: list[str], task: str, scheme
         Xtr, Xte = X.iloc[tr], X.iloc[te]
         groups = fams_arr[tr] if scheme == "family" else None
         for name in cfg.predictors:
-            est = make_predictor(name, **predictor_params(name, metric, seed, cfg, pseudo))
-            est.fit(Xtr, y[tr], groups=groups)
+            est = make_predictor(name, **predictor_params(name, metric, seed, cfg, pseudo, task))
+            # the inner search is family-grouped whenever families are known (family and extrapolation schemes)
+            est.fit(Xtr, y[tr], groups=groups if scheme != "extrapolation" else fams_arr[tr])
             pred = est.predict(Xte)
+            lo, hi = est.predict_interval(Xte) if hasattr(est, "predict_interval") else (np.nan, np.nan)
             rows.append(pd.DataFrame({"task": task, "scheme": scheme, "seed": seed, "fold": k, "predictor": name,
-                                      "id": ids[te], "family": fams_arr[te], "y_true": y[te], "y_pred": pred}))
+                                      "id": ids[te], "family": fams_arr[te], "y_true": y[te], "y_pred": pred,
+                                      "lower": lo, "upper": hi}))
             if hasattr(est, "best_params_"):
                 params_out.append({"task": task, "scheme": scheme, "seed": seed, "fold": k, "predictor": name,
                                    **est.best_params_})
@@ -108,7 +120,7 @@ def _run_unit(X: pd.DataFrame, y: np.ndarray, fams: list[str], task: str, scheme
         # folds may drop different all-empty columns: align on the union, in order of first appearance
         cols = list(dict.fromkeys(c for f in shap_feats for c in f.columns))
         vals = [pd.DataFrame(v, columns=f.columns, index=f.index).reindex(columns=cols) for v, f in
-                zip(shap_vals, shap_feats, strict=False)]
+                zip(shap_vals, shap_feats, strict=True)]
         shap_out = (pd.concat(vals), pd.concat([f.reindex(columns=cols) for f in shap_feats]))
     return task, scheme, seed, pd.concat(rows, ignore_index=True), shap_out, params_out
 

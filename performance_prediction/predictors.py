@@ -26,6 +26,7 @@ from njsl.registry import Registry
 
 from .errors import PredictionInputError
 from .features import SCALING, FeatureEncoder, feature_set
+from .laws import LawRegressor
 
 # The paper's inner grid (performance_predict_from_db.py, train_and_evaluate_w_search).
 PAPER_GRID = {"max_depth": [2, 3, 5], "learning_rate": [0.01, 0.1, 0.3], "n_estimators": [50, 100]}
@@ -288,3 +289,43 @@ def _xgb_resid_data_mono():
 PAPER_PREDICTORS = ("median", "loglinear", "xgb_scaling", "xgb_all")
 IMPROVEMENT_PREDICTORS = ("xgb_all_logit", "xgb_all_mono", "xgb_resid", "xgb_resid_shrink", "xgb_scaling_data",
                           "xgb_resid_data_mono")
+
+
+# ----------------------------------------------------------------------------------------------- laws
+@register("law_sigmoid_compute", "sigmoid law in log(6ND) with the chance level as floor anchor (robust fit)")
+def _law_sigmoid_compute():
+    return LawRegressor(form="compute")
+
+
+@register("law_sigmoid_nd", "sigmoid law in separate log params and log tokens")
+def _law_sigmoid_nd():
+    return LawRegressor(form="nd")
+
+
+@register("law_sigmoid_params", "sigmoid law in log params alone (for specs without tokens)")
+def _law_sigmoid_params():
+    return LawRegressor(form="params")
+
+
+@register("law_auto", "sigmoid law, compute or N/D form chosen by family CV inside the training families")
+def _law_auto():
+    return LawRegressor(form="auto")
+
+
+@register("design_data", "best law + midpoint shift (effective compute) from data composition, ridge by inner CV")
+def _design_data():
+    return LawRegressor(form="auto", design="data")
+
+
+@register("design_arch", "best law + midpoint shift from data composition and architecture decisions")
+def _design_arch():
+    return LawRegressor(form="auto", design="data_arch")
+
+
+@register("design_all", "best law + midpoint shift from data, architecture and generation features")
+def _design_all():
+    return LawRegressor(form="auto", design="all")
+
+
+LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_auto")
+DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all")

@@ -29,7 +29,9 @@ from .errors import PredictionInputError
 from .explain import PROXY_MISSING_SHARE, shap_importance, shap_summary_png
 from .families import families
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
-from .predictors import IMPROVEMENT_PREDICTORS, PAPER_PREDICTORS, PREDICTORS
+from .design_study import (best_of, conclusions, design_effects, headline_table, interval_coverage,
+                           missingness_probe, scheme_means)
+from .predictors import DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, LAW_PREDICTORS, PAPER_PREDICTORS, PREDICTORS
 from .selection import SelectionConfig, fold_sets_table, nested_forward_selection, selection_verdict
 from .significance import compare
 from .what_if import predict_models
@@ -63,11 +65,31 @@ class ReportConfig:
     sel_tasks: tuple[str, ...] | None = None
     # models to predict where they lack scores (None: every annotated model with params and tokens)
     unscored_ids: tuple[str, ...] | None = None
-    unscored_predictor: str = "xgb_all"
+    unscored_predictor: str = "design_arch"
+    # parametric laws and design-aware predictors (issue 12): family and scale-extrapolation schemes, all seeds
+    laws: tuple[str, ...] = LAW_PREDICTORS
+    designs: tuple[str, ...] = DESIGN_PREDICTORS[:2]
+    law_schemes: tuple[str, ...] = ("family", "extrapolation")
+    # the extrapolation split is the same for every seed (seeds only change inner folds): the first 3 suffice
+    extrapolation_seeds: int = 3
+    # intervals (and their coverage) for these law/design predictors; the plain laws skip the inner CV
+    interval_predictors: tuple[str, ...] = ("law_auto", *DESIGN_PREDICTORS)
+    # trees run on the extrapolation split too, to compare with the laws on the largest models
+    extrapolation_trees: tuple[str, ...] = ("xgb_scaling", "xgb_all")
+    effects_predictor: str = "design_arch"
+    n_boot: int = 100
     progress: bool = True
     # issue 12b: seeds of the paper-pipeline port (paper_port.py); fewer than ``seeds`` to keep the main job short
     paper_port_seeds: tuple[int, ...] = (42,)
     timings: dict = field(default_factory=dict)
+
+
+def _headline_predictors(mae: pd.DataFrame, scheme: str) -> list[str]:
+    """Best pure law first (the reference), then the best design-aware predictor and the paper's predictors."""
+    means = mae[mae.scheme == scheme].groupby("predictor")["mae"].mean()
+    law, design = best_of(means, "law_"), best_of(means, "design_")
+    order = [law, design, "xgb_scaling", "xgb_all", "loglinear", "median"]
+    return [p for p in dict.fromkeys(order) if p and p in means]
 
 
 def _fig_mae_bars(mae: pd.DataFrame, scheme: str, path: Path) -> None:
@@ -76,20 +98,23 @@ def _fig_mae_bars(mae: pd.DataFrame, scheme: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    d = mae[(mae.scheme == scheme) & mae.predictor.isin(["median", "loglinear", "xgb_scaling", "xgb_all"])]
+    order = _headline_predictors(mae, scheme)
+    d = mae[(mae.scheme == scheme) & mae.predictor.isin(order)]
     piv = d.pivot_table(index="task", columns="predictor", values="mae")
     err = d.pivot_table(index="task", columns="predictor", values="mae_std_over_seeds")
-    order = [c for c in ["median", "loglinear", "xgb_scaling", "xgb_all"] if c in piv]
     ax = piv[order].plot.bar(yerr=err.reindex(columns=order), figsize=(11, 4.5), width=0.8, capsize=2)
-    ax.set_ylabel("MAE (mean over seeds)")
-    ax.set_title(f"MAE per task, {scheme} validation: scaling-only vs all features")
+    ax.set_ylabel("MAE (mean over seeds of the per-seed MAE)")
+    means = ", ".join(f"{p} {piv[p].mean():.4f}" for p in order[:4])
+    ax.set_title(f"MAE per task, {scheme} validation; reference: best pure law {order[0]}\nmean over tasks: {means}",
+                 fontsize=9)
     plt.xticks(rotation=35, ha="right")
     plt.tight_layout()
     plt.savefig(path, dpi=110)
     plt.close("all")
 
 
-def _fig_pred_vs_actual(pred: pd.DataFrame, scheme: str, predictor: str, path: Path) -> None:
+def _fig_pred_vs_actual(pred: pd.DataFrame, mae: pd.DataFrame, scheme: str, predictor: str, path: Path) -> None:
+    """Out-of-fold predictions (mean over seeds, for the scatter) titled with the table's MAE per task."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,6 +122,7 @@ def _fig_pred_vs_actual(pred: pd.DataFrame, scheme: str, predictor: str, path: P
 
     p = pred[(pred.scheme == scheme) & (pred.predictor == predictor)]
     p = p.groupby(["task", "id"])[["y_true", "y_pred"]].mean().reset_index()   # mean over seeds
+    table = mae[(mae.scheme == scheme) & (mae.predictor == predictor)].set_index("task")["mae"]
     tasks = sorted(p.task.unique())
     n = len(tasks)
     cols = min(4, n)
@@ -107,12 +133,44 @@ def _fig_pred_vs_actual(pred: pd.DataFrame, scheme: str, predictor: str, path: P
         ax.scatter(g.y_true, g.y_pred, s=10, alpha=0.7)
         lo, hi = float(min(g.y_true.min(), g.y_pred.min())), float(max(g.y_true.max(), g.y_pred.max()))
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        ax.set_title(f"{task} (MAE {np.mean(np.abs(g.y_pred - g.y_true)):.3f})", fontsize=9)
+        ax.set_title(f"{task} (MAE {table.get(task, np.nan):.3f})", fontsize=9)
         ax.set_xlabel("actual", fontsize=8)
         ax.set_ylabel("predicted", fontsize=8)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle(f"{predictor}, {scheme} validation (out-of-fold, mean over seeds)")
+    fig.suptitle(f"{predictor}, {scheme} validation (points: out-of-fold prediction averaged over seeds; "
+                 "titles: the tables' MAE)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close("all")
+
+
+def _fig_effects(eff: pd.DataFrame, path: Path) -> None:
+    """Heat map of log2 compute multiplier per decision x task; * = fewer than three families."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    piv = eff.pivot_table(index="feature", columns="task", values="compute_multiplier")
+    few = eff.pivot_table(index="feature", columns="task", values="few_families", aggfunc="max")
+    val = np.log2(piv.to_numpy(dtype=float))
+    finite = np.isfinite(val)
+    lim = float(np.max(np.abs(val[finite]))) if finite.any() else 1.0
+    # a decision on a nearly flat law can be "worth" unbounded compute: shown saturated, labelled xinf
+    val = np.clip(val, -lim, lim)
+    fig, ax = plt.subplots(figsize=(1.2 * len(piv.columns) + 3, 0.35 * len(piv) + 1.5))
+    im = ax.imshow(val, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(piv.columns)), piv.columns, rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(len(piv)), piv.index, fontsize=8)
+    for i in range(val.shape[0]):
+        for j in range(val.shape[1]):
+            if np.isfinite(val[i, j]):
+                star = "*" if bool(few.iloc[i, j]) else ""
+                ax.text(j, i, f"x{piv.iloc[i, j]:.2g}{star}", ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=ax, label="log2 compute multiplier")
+    ax.set_title("Design decisions as effective compute (data: +10 points; levels: vs average); "
+                 "* = < 3 families", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close("all")
@@ -264,18 +322,22 @@ def check_ids(ids, data, cfg: ReportConfig) -> None:
 def unscored_predictions(data, result: CVResult, cfg: ReportConfig, cv: CVConfig) -> pd.DataFrame:
     """Predictions with conformal intervals for the store's models that lack a score on a task.
 
-    The predictor (``cfg.unscored_predictor``, xgb_all) is fit once per task on every scored model; the interval
-    half-width is the conformal quantile of the report's own out-of-fold residuals of that predictor (family
+    The predictor (``cfg.unscored_predictor``, the design-aware one; ``xgb_all`` when that did not run) is fit
+    once per task on every scored model. Its interval is its own (law/design predictors: normalised conformal
+    of inner family-CV residuals) or, for XGBoost, the conformal quantile of the report's own out-of-fold
+    residuals of that predictor (family
     scheme when run), so ``conformal_coverage.csv`` measures how often such intervals hold. Each row carries
     the features the prediction used: family, params, tokens, data composition, how many architecture
     decisions and generation features are known.
     """
     candidates = data.models if cfg.unscored_ids is None else data.models.loc[list(cfg.unscored_ids)]
-    if cfg.unscored_predictor not in set(result.predictions["predictor"]) or candidates.empty:
+    ran = set(result.predictions["predictor"])
+    who = cfg.unscored_predictor if cfg.unscored_predictor in ran else "xgb_all"
+    if who not in ran or candidates.empty:
         return pd.DataFrame()
     scheme = "family" if "family" in cfg.schemes else cfg.schemes[0]
-    q = interval_half_widths(result.predictions, cfg.unscored_predictor, scheme, cfg.alpha)
-    table = predict_models(data, candidates, q, cv, cfg.unscored_predictor, cfg.alpha, only_unscored=True)
+    q = interval_half_widths(result.predictions, who, scheme, cfg.alpha)
+    table = predict_models(data, candidates, q, cv, who, cfg.alpha, only_unscored=True)
     if table.empty:
         return table
     feats = candidates.loc[table["id"].unique()]
@@ -287,7 +349,7 @@ def unscored_predictions(data, result: CVResult, cfg: ReportConfig, cv: CVConfig
     info["n_architecture_known"] = feats[[*NUMERIC_ARCH, *CATEGORICAL]].notna().sum(axis=1)
     info["n_generation_features"] = (feats[list(data.pseudo_features)].notna().sum(axis=1)
                                      if data.pseudo_features else 0)
-    return table.assign(scheme_of_residuals=scheme, predictor=cfg.unscored_predictor).join(info, on="id")
+    return table.assign(scheme_of_residuals=scheme).join(info, on="id")
 
 
 def run_report(cfg: ReportConfig) -> Path:
@@ -299,6 +361,8 @@ def run_report(cfg: ReportConfig) -> Path:
     sel_tables = {}
     choices: dict[str, dict] = {}
     unscored: dict[str, pd.DataFrame] = {}
+    effects: dict[str, pd.DataFrame] = {}
+    probes: dict[str, pd.DataFrame] = {}
     for metric in cfg.metrics:
         t0 = time.perf_counter()
         stage(f"{metric}: loading the store", cfg.progress)
@@ -310,7 +374,7 @@ def run_report(cfg: ReportConfig) -> Path:
             check_ids(cfg.unscored_ids, data, cfg)   # before the CV: a typo costs nothing
         cv = CVConfig(predictors=tuple(cfg.predictors), schemes=tuple(cfg.schemes), seeds=tuple(cfg.seeds),
                       grid=cfg.grid, max_bin=cfg.max_bin, n_jobs=cfg.n_jobs, shap_predictor="xgb_all",
-                      progress=cfg.progress)
+                      progress=cfg.progress, alpha=cfg.alpha)
         results[metric] = run_cv(data, cv)
         if cfg.improvements and "family" in cfg.schemes:
             extra = run_cv(data, replace(cv, predictors=tuple(cfg.improvements), schemes=("family",),
@@ -322,7 +386,31 @@ def run_report(cfg: ReportConfig) -> Path:
             results[metric], choice = _choose_and_rerun(data, cv, cfg, results[metric])
             if choice:
                 choices[metric] = choice
+        law_names = (*cfg.laws, *cfg.designs)
+        parts = []
+        lcv = replace(cv, predictors=law_names, shap_predictor=None, interval_predictors=cfg.interval_predictors)
+        ext_seeds = tuple(cfg.seeds[:cfg.extrapolation_seeds])
+        if law_names and "family" in cfg.law_schemes:
+            parts.append(run_cv(data, replace(lcv, schemes=("family",))))
+        if law_names and "extrapolation" in cfg.law_schemes:
+            parts.append(run_cv(data, replace(lcv, schemes=("extrapolation",), seeds=ext_seeds)))
+            if cfg.extrapolation_trees:
+                parts.append(run_cv(data, replace(cv, predictors=tuple(cfg.extrapolation_trees),
+                                                  schemes=("extrapolation",), seeds=ext_seeds, shap_predictor=None)))
+        if parts:
+            results[metric] = CVResult(
+                predictions=pd.concat([results[metric].predictions, *(p.predictions for p in parts)],
+                                      ignore_index=True),
+                shap=results[metric].shap,
+                best_params=pd.concat([results[metric].best_params, *(p.best_params for p in parts)],
+                                      ignore_index=True))
         cfg.timings[f"cv_{metric}_s"] = round(time.perf_counter() - t0, 1)
+        if cfg.effects_predictor and cfg.n_boot:
+            t0 = time.perf_counter()
+            effects[metric] = design_effects(data, cfg.effects_predictor, n_boot=cfg.n_boot, alpha=cfg.alpha,
+                                             n_jobs=n_workers(cfg.n_jobs))
+            probes[metric] = missingness_probe(data, ("xgb_all", cfg.effects_predictor), seed=cfg.seeds[0])
+            cfg.timings[f"effects_{metric}_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         stage(f"{metric}: predicting the store's models without scores", cfg.progress)
         unscored[metric] = unscored_predictions(data, results[metric], cfg, cv)
@@ -338,7 +426,7 @@ def run_report(cfg: ReportConfig) -> Path:
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         (tmp / "figures").mkdir()
-        _write(tmp, cfg, results, datas, sel_tables, unscored, port, choices)
+        _write(tmp, cfg, results, datas, sel_tables, unscored, effects, probes, port, choices)
     return out
 
 
@@ -355,7 +443,8 @@ def _run_paper_port(cfg: ReportConfig) -> PaperPortStudy | None:
     return port
 
 
-def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, port=None, choices=None) -> None:
+def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, effects, probes, port=None,
+           choices=None) -> None:
     preds = pd.concat([r.predictions.assign(metric=m) for m, r in results.items()], ignore_index=True)
     mae = pd.concat([r.mae_table().assign(metric=m) for m, r in results.items()], ignore_index=True)
     seed_mae = pd.concat([r.seed_mae().assign(metric=m) for m, r in results.items()], ignore_index=True)
@@ -391,15 +480,34 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, p
     for m, (folds, summary) in sel_tables.items():
         folds.to_csv(tmp / f"forward_selection_folds_{m}.csv", index=False)
         summary.to_csv(tmp / f"forward_selection_{m}.csv", index=False)
+    cov_summary, cov_q = interval_coverage(preds, next(iter(datas.values())).models)
+    cov_summary.to_csv(tmp / "interval_coverage.csv", index=False)
+    cov_q.to_csv(tmp / "interval_coverage_by_quintile.csv", index=False)
+    eff = pd.concat([e for e in effects.values() if len(e)], ignore_index=True) if any(
+        len(e) for e in effects.values()) else pd.DataFrame()
+    eff.to_csv(tmp / "design_effects.csv", index=False)
+    probe = pd.concat([p for p in probes.values() if len(p)], ignore_index=True) if any(
+        len(p) for p in probes.values()) else pd.DataFrame()
+    probe.to_csv(tmp / "missingness_probe.csv", index=False)
+    findings, tests = conclusions(mae, preds, cov_summary, len(cfg.seeds))
+    tests.to_csv(tmp / "design_vs_law_tests.csv", index=False)
     figs = []
-    for scheme in cfg.schemes:
+    for scheme in sorted(set(mae.scheme), key=lambda x: ("family", "extrapolation", "random").index(x)):
         for m in results:
+            if mae[(mae.metric == m) & (mae.scheme == scheme)].empty:
+                continue
             f = f"figures/mae_bars_{m}_{scheme}.png"
             _fig_mae_bars(mae[mae.metric == m], scheme, tmp / f)
             figs.append(f)
-            f = f"figures/pred_vs_actual_{m}_{scheme}.png"
-            _fig_pred_vs_actual(preds[preds.metric == m], scheme, "xgb_all", tmp / f)
+            shown = _headline_predictors(mae[mae.metric == m], scheme)
+            who = next((p for p in shown if p.startswith("design_")), "xgb_all")
+            f = f"figures/pred_vs_actual_{m}_{scheme}_{who}.png"
+            _fig_pred_vs_actual(preds[preds.metric == m], mae[mae.metric == m], scheme, who, tmp / f)
             figs.append(f)
+    for m in eff.metric.unique() if len(eff) else []:
+        f = f"figures/design_effects_{m}.png"
+        _fig_effects(eff[eff.metric == m], tmp / f)
+        figs.append(f)
     shap_figs = []
     for m, r in results.items():
         for (task, scheme), (vals, feats) in sorted(r.shap.items()):
@@ -409,8 +517,9 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, p
             shap_summary_png(vals, feats, f"SHAP, {task} ({scheme} CV, xgb_all)", tmp / f)
             shap_figs.append(f)
     (tmp / "config.json").write_text(json.dumps({k: v for k, v in asdict(cfg).items()}, indent=2, default=str))
+    headline = _headline_md(cfg, mae, findings, tests, cov_summary, eff, probe)
     (tmp / "index.md").write_text(_index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr,
-                                            new, port, choices or {}), encoding="utf-8")
+                                            new, headline, port, choices or {}), encoding="utf-8")
 
 
 def improvement_table(result: CVResult, cfg: ReportConfig) -> pd.DataFrame:
@@ -426,19 +535,23 @@ def improvement_table(result: CVResult, cfg: ReportConfig) -> pd.DataFrame:
     return piv.reset_index()
 
 
-UNSCORED_COLUMNS = ["id", "metric", "task", "predicted", "lower", "upper", "interval", "n_train_models",
-                    "scheme_of_residuals", "predictor", "family", "total_params", "tokens_billions",
+UNSCORED_COLUMNS = ["id", "metric", "task", "predictor", "predicted", "lower", "upper", "basis", "interval",
+                    "n_train_models", "scheme_of_residuals", "family", "total_params", "tokens_billions",
                     *("pct_" + c.removeprefix("pretraining_summary_percentage_") for c in DATA_FEATURES),
                     "n_architecture_known", "n_generation_features"]
 
 
 def _unscored_md(cfg: ReportConfig, new: pd.DataFrame) -> list[str]:
+    used = str(new.predictor.iloc[0]) if len(new) else cfg.unscored_predictor
     who = (f"the models named with `--ids` ({', '.join(cfg.unscored_ids)})" if cfg.unscored_ids else
            "every annotated model with params and tokens")
     L = ["## Models in the store without scores on these tasks", "",
-         f"Predicted scores for {who} on each task it has no score for: `{cfg.unscored_predictor}` fit once per "
-         f"task on all scored models; interval = prediction ± the {1 - cfg.alpha:.0%} conformal quantile of this "
-         "report's out-of-fold residuals (family scheme; measured coverage above). "
+         f"Predicted scores for {who} on each task it has no score for: `{used}` fit once per task on all scored "
+         f"models; {1 - cfg.alpha:.0%} interval: "
+         + ("the predictor's own (normalised conformal on inner family-CV residuals; measured coverage of these "
+            "intervals in the coverage table above). " if used.startswith(("law_", "design_")) else
+            "prediction ± the conformal quantile of this report's out-of-fold residuals (family scheme; measured "
+            "coverage above). ") +
          "Full table: [unscored_models_predictions.csv](unscored_models_predictions.csv).", ""]
     if new.empty:
         return L + ["None: every such model is scored on every task of this report.", ""]
@@ -451,7 +564,7 @@ def _unscored_md(cfg: ReportConfig, new: pd.DataFrame) -> list[str]:
     L += ["Features used (params; tokens in billions; data composition in %; how many architecture decisions and "
           "generation features are known):", "", _md_table(shown.reset_index(), ".1f"), ""]
     cell = new.assign(cell=[f"{p:.3f} [{lo:.3f}, {hi:.3f}]" for p, lo, hi in
-                            zip(new.predicted, new.lower, new.upper, strict=False)])
+                            zip(new.predicted, new.lower, new.upper, strict=True)])
     for metric, g in cell.groupby("metric", sort=False):
         piv = g.pivot(index="id", columns="task", values="cell").fillna("scored").reset_index()
         L += [f"{metric}: predicted [interval] per task (`scored`: the store has its score):", "",
@@ -459,25 +572,72 @@ def _unscored_md(cfg: ReportConfig, new: pd.DataFrame) -> list[str]:
     return L
 
 
-def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr, new, port=None,
-              choices=None) -> str:
+def _headline_md(cfg, mae, findings, tests, cov_summary, eff, probe) -> list[str]:
+    """The report's first sections: conclusions, headline tables with the best pure law as reference,
+    interval coverage, design-decision effects and the missingness check."""
+    L = ["## Conclusions (generated from this run's numbers)", ""] + [f"- {f}" for f in findings] + [""]
+    for scheme, what in (("family", "unseen families (family-grouped CV)"),
+                         ("extrapolation", "larger models (train below the compute cutoff, test on the top 20 %)")):
+        d = mae[mae.scheme == scheme]
+        if d.empty:
+            continue
+        for metric, g in d.groupby("metric", sort=False):
+            order = _headline_predictors(g, scheme)
+            table = headline_table(g, metric, scheme, order[0], order[1:4])
+            L += [f"### {metric}: MAE on {what}, reference = best pure law `{order[0]}`", "", _md_table(table), ""]
+    if len(tests):
+        cols = ["metric", "task", "design", "law", "mean_gain", "p_corrected", "q_corrected", "p_family_perm",
+                "q_family_perm"]
+        L += ["### Design-aware vs best pure law, per task (family CV; mean_gain > 0: design better)", "",
+              _md_table(tests[[c for c in cols if c in tests]], ".3g"), ""]
+    if len(cov_summary):
+        L += [f"### Interval coverage (nominal {1 - cfg.alpha:.0%}) by compute quintile (q1 smallest)", "",
+              "Intervals of the law and design predictors: normalised conformal on inner family-CV residuals, "
+              "widening with the law's slope and the distance from the training models, clipped to the metric's "
+              "range. Worst family: lowest coverage among families with >= 3 held-out predictions.", "",
+              _md_table(cov_summary, ".3f"), "",
+              "Per task and quintile: [interval_coverage_by_quintile.csv](interval_coverage_by_quintile.csv).", ""]
+    if len(eff):
+        top = eff.assign(abs_pts=eff.score_points.abs()).sort_values("abs_pts", ascending=False)
+        top = top[~top.few_families].groupby("metric").head(12)
+        cols = ["metric", "task", "feature", "unit", "score_points", "points_lo", "points_hi", "compute_multiplier",
+                "multiplier_lo", "multiplier_hi", "n_families_with", "used_in_predictions"]
+        L += [f"### Design decisions as effective compute (`{cfg.effects_predictor}`, all models, "
+              f"{cfg.n_boot} family-bootstrap refits, {1 - cfg.alpha:.0%} percentile intervals)", "",
+              "Largest effects among decisions that vary within >= 3 families (score points at the task's "
+              "median-compute model). `used_in_predictions` False: the inner CV chose no correction for that task, "
+              "the effect shown is estimated with the strongest ridge. Data domains are compositional: +10 points of "
+              "one domain comes out of the others. Observational data: an effect can be a confounder's (e.g. the "
+              "labs that report a data mix).", "", _md_table(top[cols], ".3g"), "",
+              "All decisions, flagged `few_families`: [design_effects.csv](design_effects.csv).", ""]
+    if len(probe):
+        L += ["### Missingness check: predictions with the data mix removed", "",
+              "For every model that knows its data mix: mean |change| of the prediction when the mix is removed, "
+              "and the share of models whose prediction moves towards (or stays at) the pure law's.", "",
+              _md_table(probe, ".3f"), ""]
+    return L
+
+
+def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr, new, headline=(),
+              port=None, choices=None) -> str:
     L = ["# Performance prediction report", "",
          f"Store: `{cfg.db_path}`; seeds {cfg.seeds[0]}..{cfg.seeds[-1]} ({len(cfg.seeds)}); 3 outer folds; "
          f"inner 3-fold grid search (`{cfg.grid}` grid, max_bin {cfg.max_bin}) scored by MAE; "
          f"pseudo features: `{cfg.pseudo_feats_csv or 'none'}`; drop instruction-tuned: {cfg.drop_instruction_tuned}.",
          f"Runtime: {cfg.timings}.", "",
          "**Headline: family-grouped validation** (no model family on both sides of a split; families from "
-         "`performance_prediction/families.py` + `families.yaml`). Random folds are shown for comparison with "
-         "the paper.",
-         ""]
-    for scheme in cfg.schemes:
+         "`performance_prediction/families.py` + `families.yaml`). Random folds are shown for comparison with the "
+         "paper.",
+         "", *headline]
+    shown = (*cfg.laws, *cfg.designs, *cfg.predictors)
+    for scheme in [x for x in ("family", "extrapolation", "random") if x in set(mae.scheme)]:
         d = mae[mae.scheme == scheme]
         piv = d.pivot_table(index=["metric", "task"], columns="predictor", values="mae").reset_index()
-        cols = ["metric", "task"] + [p for p in cfg.predictors if p in piv.columns]
+        cols = ["metric", "task"] + [p for p in shown if p in piv.columns]
         L += [f"## MAE per task, {scheme} validation (mean over seeds)", "", _md_table(piv[cols]), ""]
-        means = d.groupby(["metric", "predictor"])["mae"].mean().unstack("predictor").reset_index()
-        L += ["Mean over tasks:", "", _md_table(means[["metric"] + [p for p in cfg.predictors if p in means]]), ""]
-    L += ["Predictors:", ""] + [f"- `{p}`: {PREDICTORS[p][1]}" for p in (*cfg.predictors, *cfg.improvements)] + [""]
+        means = scheme_means(mae, scheme).reset_index()
+        L += ["Mean over tasks:", "", _md_table(means[["metric"] + [p for p in shown if p in means]]), ""]
+    L += ["Predictors:", ""] + [f"- `{p}`: {PREDICTORS[p][1]}" for p in (*shown, *cfg.improvements)] + [""]
     if len(impr):
         L += [f"## Making design features help on unseen families (family validation, seeds "
               f"{cfg.seeds[0]}..{cfg.seeds[min(cfg.improvement_seeds, len(cfg.seeds)) - 1]})", "",
@@ -525,5 +685,10 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
           "[best_params.csv](best_params.csv), [paper_comparison.csv](paper_comparison.csv), "
           "[paper_port.csv](paper_port.csv) (+ `paper_port_folds.csv`, `paper_port_predictions.csv`)",
           "- [unscored_models_predictions.csv](unscored_models_predictions.csv): predicted score and interval of "
-          "the store's models on the tasks they have no score for, with the features used", ""]
+          "the store's models on the tasks they have no score for, with the features used",
+          "- [interval_coverage.csv](interval_coverage.csv), "
+          "[interval_coverage_by_quintile.csv](interval_coverage_by_quintile.csv): coverage of the law/design "
+          "intervals (`lower`, `upper` in predictions.csv)",
+          "- [design_effects.csv](design_effects.csv), [design_vs_law_tests.csv](design_vs_law_tests.csv), "
+          "[missingness_probe.csv](missingness_probe.csv)", ""]
     return "\n".join(L)

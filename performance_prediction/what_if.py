@@ -1,18 +1,26 @@
-"""``njsl predict-model SPEC.yaml``: predicted scores of a planned model, with conformal intervals.
+"""``njsl predict-model SPECS --out OUT.csv``: predicted scores of planned models, with intervals.
 
-SPEC.yaml (validated on load; unknown fields are errors naming the field)::
+SPECS is a CSV (one planned model a row) or a YAML file (one spec, or a list of specs, or ``models: [...]``).
+
+CSV columns: ``id``, ``total_params``, ``tokens_billions`` (required columns; a row's tokens may be empty =
+unknown) and optionally any architecture / data / generation-feature column under the store's names
+(``activation``, ``pretraining_summary_percentage_code`` or short ``code``, ...). YAML spec::
 
     id: my-1b-code-heavy            # optional label
     total_params: 1.1e9             # required
-    tokens_billions: 100            # required (pretraining tokens, billions)
+    tokens_billions: 100            # optional: unknown tokens -> a law in params alone, flagged, wider interval
     architecture: {dimension: 2048, num_heads: 16, mlp_ratio: 4, sequence_length: 2048,
                    activation: swiglu, attention_variant: gqa, biases: none, block_type: sequential,
                    layer_norm_type: rmsnorm, positional_embeddings: rope}
     data: {web: 60, code: 30, books: 5, reference: 3, academic: 2, english: 95}   # percentages
     pseudo: {question_words_ratio: 0.01}       # optional generation features
 
-For every task of the chosen metrics the predictor is fit on all models of the store, and the interval is
-prediction +/- the conformal quantile of family-grouped out-of-fold residuals (see ``conformal.py``).
+OUT.csv: ``id, metric, task, predictor, predicted, lower, upper, basis``. ``basis``: ``design`` (the law plus
+the corrections of the design decisions the spec gives), ``law`` (no usable design decision given, or the
+inner CV chose no correction for that task: the pure scaling law), ``law_params_only`` (tokens unknown),
+``trees`` (an XGBoost predictor). An unknown design decision never shifts a prediction: the design-aware
+model applies only the corrections it knows. Every input is validated before anything is fit; the output
+is written atomically, so a bad input leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -24,198 +32,277 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import PredictionFileNotFoundError, PredictionInputError
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
 from njsl.cli import guarded
 
+TOKENS = "pretraining_summary_total_tokens_billions"
 TOP_KEYS = {"id", "total_params", "tokens_billions", "architecture", "data", "pseudo"}
 DATA_SHORT = {c.removeprefix("pretraining_summary_percentage_"): c for c in DATA_FEATURES}
-COMPOSITION = ("web", "code", "books", "reference", "academic")
+REQUIRED_CSV = ("id", "total_params", "tokens_billions")
+# shares of the whole mix (english is a share of the text, not a domain); rounding in published mixes
+DOMAINS = ("web", "code", "books", "reference", "academic")
+SUM_TOLERANCE = 0.5
+OUT_COLUMNS = ["id", "metric", "task", "predictor", "predicted", "lower", "upper", "basis"]
+DEFAULT_PREDICTOR = "design_arch"
+PARAMS_LAW = "law_sigmoid_params"
 
 
-def _number(value: Any, field: str) -> float:
+# ----------------------------------------------------------------------------------------------- specs
+def _number(v, where: str, field: str) -> float:
     try:
-        return float(value)  # YAML 1.1 reads 1e9 as a string
-    except (TypeError, ValueError):
-        raise ValueError(f"field {field!r} must be a number, got {value!r}") from None
-
-
-def _positive(value: Any, field: str) -> float:
-    val = _number(value, field)
-    if not val > 0:
-        raise ValueError(f"field {field!r} must be > 0, got {val}")
+        val = float(v)
+    except (TypeError, ValueError) as err:
+        raise PredictionInputError(f"{where}: field {field!r} must be a number, got {v!r}") from err
+    if not np.isfinite(val):
+        raise PredictionInputError(f"{where}: field {field!r} must be a finite number, got {v!r}")
     return val
 
 
-class WhatIfSpec(BaseModel):
-    """A planned model: scale, architecture decisions, data composition (percentages), generation features."""
+def _positive(v, where: str, field: str) -> float:
+    val = _number(v, where, field)
+    if not val > 0:
+        raise PredictionInputError(f"{where}: field {field!r} must be > 0, got {val}")
+    return val
 
-    model_config = ConfigDict(extra="forbid")
 
-    id: str | None = None
-    total_params: float
-    tokens_billions: float
-    architecture: dict[str, Any] = Field(default_factory=dict)
-    data: dict[str, Any] = Field(default_factory=dict)
-    pseudo: dict[str, Any] = Field(default_factory=dict)
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
 
-    @field_validator("id", mode="before")
-    @classmethod
-    def _label(cls, v: Any) -> Any:
-        return None if v is None else str(v)
 
-    @field_validator("total_params", "tokens_billions", mode="before")
-    @classmethod
-    def _scale(cls, v: Any, info: ValidationInfo) -> float:
-        return _positive(v, str(info.field_name))
-
-    @field_validator("architecture", "data", "pseudo", mode="before")
-    @classmethod
-    def _mapping(cls, v: Any, info: ValidationInfo) -> dict:
-        if v is None:
-            return {}
-        if not isinstance(v, dict):
-            what = "a mapping of percentages" if info.field_name == "data" else "a mapping"
-            raise ValueError(f"field {info.field_name!r} must be {what}")
-        return v
-
-    @field_validator("architecture")
-    @classmethod
-    def _architecture(cls, arch: dict) -> dict:
-        out: dict[str, Any] = {}
-        for k, v in arch.items():
-            if k in NUMERIC_ARCH:
-                out[k] = _positive(v, f"architecture.{k}")
-            elif k in CATEGORICAL:
-                out[k] = str(v)
-            else:
-                raise ValueError(f"unknown field 'architecture.{k}'; allowed: {', '.join(NUMERIC_ARCH + CATEGORICAL)}")
-        return out
-
-    @field_validator("data")
-    @classmethod
-    def _data(cls, data: dict) -> dict:
-        out: dict[str, float] = {}
-        for k, v in data.items():
-            col = DATA_SHORT.get(k, k if k in DATA_FEATURES else None)
-            if col is None:
-                raise ValueError(f"unknown field 'data.{k}'; allowed: {', '.join(DATA_SHORT)}")
-            val = _number(v, f"data.{k}")
+def _check_row(row: dict, where: str) -> dict:
+    """Validate one spec given in store column names; returns it with numbers as floats."""
+    out: dict = {}
+    for key, value in row.items():
+        if _missing(value):
+            continue
+        if key == "total_params":
+            out[key] = _positive(value, where, "total_params")
+        elif key == TOKENS:
+            out[key] = _positive(value, where, "tokens_billions")
+        elif key in NUMERIC_ARCH:
+            out[key] = _positive(value, where, key)
+        elif key in CATEGORICAL:
+            out[key] = str(value)
+        elif key in DATA_FEATURES:
+            short = key.removeprefix("pretraining_summary_percentage_")
+            val = _number(value, where, f"data.{short}")
             if not 0 <= val <= 100:
-                raise ValueError(f"data.{k} = {val} is not a percentage in [0, 100]")
-            out[col] = val
-        share = sum(out.get(DATA_SHORT[k], 0.0) for k in COMPOSITION)
-        if share > 105:
-            raise ValueError(f"data percentages (web+code+books+reference+academic) sum to {share:.1f} > 100")
-        return out
-
-    @field_validator("pseudo")
-    @classmethod
-    def _pseudo(cls, pseudo: dict) -> dict:
-        return {str(k): _number(v, f"pseudo.{k}") for k, v in pseudo.items()}
-
-    def row(self) -> dict[str, Any]:
-        """The model-table row (store column names)."""
-        return {"total_params": self.total_params, "pretraining_summary_total_tokens_billions": self.tokens_billions,
-                **self.architecture, **self.data, **self.pseudo}
+                raise PredictionInputError(f"{where}: data.{short} = {val} is not a percentage in [0, 100]")
+            out[key] = val
+        else:   # a generation (pseudo) feature: checked against the store's names once it is loaded
+            out[key] = _number(value, where, key)
+    if "total_params" not in out:
+        raise PredictionInputError(f"{where}: field 'total_params' is required")
+    share = sum(out.get(DATA_SHORT[k], 0.0) for k in DOMAINS)
+    if share > 100 + SUM_TOLERANCE:
+        raise PredictionInputError(f"{where}: data percentages ({'+'.join(DOMAINS)}) sum to {share:.1f} > 100")
+    return out
 
 
-def _spec_error(error: Any) -> str:
-    loc = ".".join(str(p) for p in error.get("loc", ()))
-    if error["type"] == "extra_forbidden":
-        return f"unknown field(s) {loc}; allowed: {', '.join(sorted(TOP_KEYS))}"
-    if error["type"] == "missing":
-        return f"field {loc!r} is required"
-    if error["type"] == "model_type":
-        return "expected a mapping with total_params, tokens_billions, ..."
-    ctx = error.get("ctx", {}).get("error")
-    return str(ctx) if ctx is not None else f"field {loc!r}: {error['msg']}"
+def _yaml_row(doc, where: str) -> tuple[str | None, dict]:
+    if not isinstance(doc, dict):
+        raise PredictionInputError(f"{where}: expected a mapping with total_params, tokens_billions, ...")
+    unknown = set(doc) - TOP_KEYS
+    if unknown:
+        raise PredictionInputError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+                                   f"allowed: {', '.join(sorted(TOP_KEYS))}")
+    row: dict = {"total_params": doc.get("total_params"), TOKENS: doc.get("tokens_billions")}
+    for section in ("architecture", "data", "pseudo"):
+        part = doc.get(section) or {}
+        if not isinstance(part, dict):
+            raise PredictionInputError(f"{where}: field {section!r} must be a mapping")
+        for k, v in part.items():
+            if section == "architecture" and k not in (*NUMERIC_ARCH, *CATEGORICAL):
+                raise PredictionInputError(f"{where}: unknown field 'architecture.{k}'; allowed: "
+                                           f"{', '.join(NUMERIC_ARCH + CATEGORICAL)}")
+            if section == "data":
+                if k not in DATA_SHORT and k not in DATA_FEATURES:
+                    raise PredictionInputError(f"{where}: unknown field 'data.{k}'; allowed: {', '.join(DATA_SHORT)}")
+                k = DATA_SHORT.get(k, k)
+            row[str(k)] = v
+    return (str(doc["id"]) if doc.get("id") is not None else None), row
 
 
-def load_spec(path: str | Path) -> pd.DataFrame:
-    """Validate SPEC.yaml (:class:`WhatIfSpec`) and turn it into a one-row model table (store column names)."""
+def load_specs(path: str | Path) -> pd.DataFrame:
+    """Validate SPECS (CSV or YAML) and turn it into a model table (index id, store column names)."""
     p = Path(path)
     if not p.is_file():
         raise PredictionFileNotFoundError(f"spec {p} does not exist")
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise PredictionInputError(f"spec {p} is not valid YAML: {err}") from err
-    try:
-        spec = WhatIfSpec.model_validate(doc)
-    except ValidationError as exc:
-        raise PredictionInputError(f"spec {p}: {_spec_error(exc.errors()[0])}") from None
-    return pd.DataFrame([spec.row()], index=pd.Index([spec.id or p.stem], name="id"))
+    rows: list[tuple[str, dict]] = []
+    if p.suffix.lower() == ".csv":
+        try:
+            frame = pd.read_csv(p, dtype=object)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise PredictionInputError(f"spec {p} is not a readable CSV: {err}") from err
+        missing = [c for c in REQUIRED_CSV if c not in frame.columns]
+        if missing:
+            raise PredictionInputError(f"spec {p} lacks required column(s) {', '.join(missing)} "
+                                       f"(columns: {', '.join(map(str, frame.columns))})")
+        if frame.empty:
+            raise PredictionInputError(f"spec {p} has no rows")
+        for i, rec in enumerate(frame.to_dict("records"), start=1):
+            mid = rec.pop("id")
+            where = f"spec {p} row {i}" + (f" (id {mid!r})" if not _missing(mid) else "")
+            if _missing(mid):
+                raise PredictionInputError(f"{where}: field 'id' is empty")
+            rec = {(TOKENS if k == "tokens_billions" else DATA_SHORT.get(k, k)): v for k, v in rec.items()}
+            rows.append((str(mid).strip(), _check_row(rec, where)))
+    else:
+        try:
+            doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise PredictionInputError(f"spec {p} is not valid YAML: {err}") from err
+        docs = doc.get("models") if isinstance(doc, dict) and "models" in doc else doc
+        many = isinstance(docs, list)
+        items: list = docs if isinstance(docs, list) else [docs]
+        for i, d in enumerate(items, start=1):
+            where = f"spec {p}" + (f" item {i}" if many else "")
+            mid, row = _yaml_row(d, where)
+            mid = mid or (f"{p.stem}-{i}" if many else p.stem)
+            rows.append((mid, _check_row(row, where + (f" (id {mid!r})" if many else ""))))
+    ids = [r[0] for r in rows]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise PredictionInputError(f"spec {p}: duplicate id(s) {', '.join(map(repr, dup))}; ids must be unique")
+    table = pd.DataFrame([r for _, r in rows], index=pd.Index(ids, name="id"))
+    if TOKENS not in table:
+        table[TOKENS] = np.nan
+    return table
 
 
-def predict_models(data, models: pd.DataFrame, half_widths: pd.Series, cfg, predictor: str = "xgb_all",
-                   alpha: float = 0.1, only_unscored: bool = True) -> pd.DataFrame:
-    """Predicted score and (1-alpha) conformal interval of every row of ``models`` on every task of ``data``.
+def load_spec(path: str | Path) -> pd.DataFrame:
+    """One YAML spec (the original interface): same as ``load_specs``."""
+    return load_specs(path)
 
-    Per task, ``predictor`` is fit once on all models scored on it (``data.task_frame``) and predicts all of
-    ``models`` at once; the interval is prediction +/- ``half_widths[task]`` (``conformal.interval_half_widths``
-    of cross-validation residuals). With ``only_unscored`` a model scored on the task is skipped for it (its
-    measured score is known). Columns: id, metric, task, predicted, lower, upper, interval, n_train_models.
-    """
+
+# ----------------------------------------------------------------------------------------------- predicting
+def _fit(predictor: str, data, task: str, seed: int, cfg):
     from .evaluate import predictor_params
     from .families import families
     from .predictors import make_predictor
 
+    X, y = data.task_frame(task)
+    est = make_predictor(predictor, **predictor_params(predictor, data.metric, seed, cfg, data.pseudo_features, task))
+    return est.fit(X, y, groups=families(X.index)), X, y
+
+
+def _basis(est, rows: pd.DataFrame) -> np.ndarray:
+    """Per row: ``design`` when a design correction was applied, else ``law``; ``trees`` for XGBoost."""
+    if not hasattr(est, "fitted_"):
+        return np.full(len(rows), "trees", dtype=object)
+    fitted, curve = est.fitted_, est.curve_
+    if fitted.enc is None or not len(curve.w):
+        return np.full(len(rows), "law", dtype=object)
+    _, raw = est._raw(rows)
+    used = np.abs(fitted.enc.transform(raw) @ curve.w) > 1e-12
+    return np.where(used, "design", "law").astype(object)
+
+
+def predict_models(data, models: pd.DataFrame, half_widths: pd.Series | None, cfg, predictor: str = DEFAULT_PREDICTOR,
+                   alpha: float = 0.1, only_unscored: bool = True, tasks: list[str] | None = None) -> pd.DataFrame:
+    """Predicted score and (1-alpha) interval of every row of ``models`` on every task of ``data``.
+
+    Per task, ``predictor`` is fit once on all models scored on it and predicts all rows at once. Intervals:
+    the predictor's own (law and design predictors: normalised conformal, see ``laws.py``) or, for XGBoost,
+    prediction +/- ``half_widths[task]`` (conformal quantile of cross-validation residuals). Rows without
+    tokens get the law in params alone (``basis`` ``law_params_only``). With ``only_unscored`` a model scored
+    on the task is skipped for it. Columns: id, metric, task, predictor, predicted, lower, upper, basis,
+    interval, n_train_models.
+    """
     upper = 1.0 if data.metric == "accuracy" else 2.0
     rows = []
-    for task in data.task_names:
+    tok = pd.to_numeric(models.get(TOKENS, pd.Series(np.nan, index=models.index)), errors="coerce")
+    for task in tasks or data.task_names:
         X, y = data.task_frame(task)
         todo = models[~models.index.isin(X.index)] if only_unscored else models
         if todo.empty:
             continue
-        est = make_predictor(predictor, **predictor_params(predictor, data.metric, cfg.seeds[0], cfg,
-                                                           data.pseudo_features))
-        est.fit(X, y, groups=families(X.index))
-        raw = np.asarray(est.predict(todo.reindex(columns=X.columns)), dtype=float)
-        h = float(half_widths.get(task, np.nan))
-        # Tree ensembles and the log-linear fit can step outside the metric's range; a score cannot.
-        pred, lo, hi = (np.clip(v, 0.0, upper) for v in (raw, raw - h, raw + h))
-        for mid, p, low, up in zip(todo.index, pred, lo, hi, strict=False):
-            rows.append({"id": mid, "metric": data.metric, "task": task, "predicted": float(p), "lower": float(low),
-                         "upper": float(up), "interval": f"{1 - alpha:.0%}", "n_train_models": len(y)})
-    return pd.DataFrame(rows, columns=["id", "metric", "task", "predicted", "lower", "upper", "interval",
-                                       "n_train_models"])
+        todo = todo.reindex(columns=X.columns)
+        for who, part in ((predictor, todo[(tok.reindex(todo.index) > 0).to_numpy()]),
+                          (PARAMS_LAW, todo[~(tok.reindex(todo.index) > 0).to_numpy()])):
+            if part.empty:
+                continue
+            est, X, y = _fit(who, data, task, cfg.seeds[0], cfg)
+            pred = np.asarray(est.predict(part), dtype=float)
+            if hasattr(est, "predict_interval"):
+                lo, hi = est.predict_interval(part)
+            else:
+                h = float(half_widths.get(task, np.nan)) if half_widths is not None else np.nan
+                lo, hi = pred - h, pred + h
+            basis = _basis(est, part) if who == predictor else np.full(len(part), "law_params_only", dtype=object)
+            # Tree ensembles can step outside the metric's range; a score cannot.
+            pred, lo, hi = (np.clip(v, 0.0, upper) for v in (pred, lo, hi))
+            rows.append(pd.DataFrame({"id": part.index, "metric": data.metric, "task": task, "predictor": who,
+                                      "predicted": pred, "lower": lo, "upper": hi, "basis": basis,
+                                      "interval": f"{1 - alpha:.0%}", "n_train_models": len(y)}))
+    cols = [*OUT_COLUMNS, "interval", "n_train_models"]
+    return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
 
 
-def predict_model(spec: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_score"), predictor: str = "xgb_all",
-                  alpha: float = 0.1, seeds=(42,), grid="fast", max_bin: int = 32, pseudo_feats_csv=None,
-                  residuals_csv: str | None = None, n_jobs: int = 0, progress: bool = True) -> pd.DataFrame:
-    """Predicted score and (1-alpha) interval per task for the planned model(s) in ``spec``."""
-    from .conformal import interval_half_widths
+def predict_specs(specs: pd.DataFrame, db_path: str, metrics=("accuracy", "brier_score"),
+                  predictor: str = DEFAULT_PREDICTOR, alpha: float = 0.1, tasks: list[str] | None = None,
+                  seeds=(42,), grid="fast", max_bin: int = 32, pseudo_feats_csv=None, residuals_csv: str | None = None,
+                  n_jobs: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Predicted score and (1-alpha) interval per task for the planned models in ``specs``.
+
+    Validates the predictor, the tasks and the spec columns against the store before fitting anything.
+    """
     from .data import load_data
     from .evaluate import CVConfig, run_cv
+    from .predictors import make_predictor
+    from .tasks import paper_tasks
 
-    frames = []
+    make_predictor(predictor)   # an unknown name is a clear error before any work
+    known_tasks = {t.name: m for m in metrics for t in paper_tasks(m)}
+    unknown = [t for t in tasks or [] if t not in known_tasks]
+    if unknown:
+        raise PredictionInputError(f"--tasks: unknown task(s) {', '.join(unknown)}; choose from "
+                                   f"{', '.join(known_tasks)}")
+    datas: dict[str, tuple[Any, list[str] | None]] = {}
     for metric in metrics:
+        want = [t for t in tasks or [] if known_tasks[t] == metric]
+        if tasks and not want:
+            continue
         data = load_data(db_path, metric=metric, merge_mmlu=True, pseudo_feats_csv=pseudo_feats_csv)
-        unknown = [c for c in spec.columns if c not in data.models.columns]
-        if unknown:
-            raise PredictionInputError(f"spec: unknown feature(s) {', '.join(unknown)} (pseudo features must be "
-                                       "named as in --pseudo_feats_csv or the store's features table)")
+        bad = [c for c in specs.columns if c not in data.models.columns]
+        if bad:
+            raise PredictionInputError(f"spec: unknown feature(s) {', '.join(bad)} (pseudo features must be named "
+                                       "as in --pseudo_feats_csv or the store's features table)")
+        skipped = [t for t in want if t not in data.task_names]
+        if skipped:
+            raise PredictionInputError(f"--tasks: {', '.join(skipped)} has too few models in this store "
+                                       f"({data.skipped_tasks.get(skipped[0], '')})")
+        datas[metric] = (data, want or None)
+    frames = []
+    for metric, (data, wanted) in datas.items():
         cfg = CVConfig(predictors=(predictor,), schemes=("family",), seeds=tuple(seeds), grid=grid, max_bin=max_bin,
-                       n_jobs=n_jobs, progress=progress)
-        if residuals_csv:
-            preds = pd.read_csv(residuals_csv)
-            need = {"task", "scheme", "predictor", "y_true", "y_pred"}
-            if not need <= set(preds.columns):
-                raise PredictionInputError(f"--residuals_csv {residuals_csv} lacks column(s) "
-                                           f"{', '.join(sorted(need - set(preds.columns)))}; give a report's "
-                                           "predictions.csv")
-            if "metric" in preds.columns:
-                preds = preds[preds["metric"] == metric]
-        else:
-            preds = run_cv(data, cfg).predictions
-        q = interval_half_widths(preds, predictor, "family", alpha)
+                       n_jobs=n_jobs, progress=progress, alpha=alpha)
+        q = None
+        if not predictor.startswith(("law_", "design_")):
+            q = _tree_half_widths(data, cfg, predictor, alpha, residuals_csv, metric, run_cv)
         # a planned model is predicted on every task, even if its id happens to be scored in the store
-        frames.append(predict_models(data, spec, q, cfg, predictor, alpha, only_unscored=False))
+        frames.append(predict_models(data, specs, q, cfg, predictor, alpha, only_unscored=False, tasks=wanted))
     return pd.concat(frames, ignore_index=True)
+
+
+def _tree_half_widths(data, cfg, predictor: str, alpha: float, residuals_csv: str | None, metric: str, run_cv):
+    """Conformal half-width per task for XGBoost predictors: a report's residuals or a fresh family CV."""
+    from .conformal import interval_half_widths
+
+    if residuals_csv:
+        preds = pd.read_csv(residuals_csv)
+        need = {"task", "scheme", "predictor", "y_true", "y_pred"}
+        if not need <= set(preds.columns):
+            raise PredictionInputError(f"--residuals_csv {residuals_csv} lacks column(s) "
+                                       f"{', '.join(sorted(need - set(preds.columns)))}; give a report's "
+                                       "predictions.csv")
+        if "metric" in preds.columns:
+            preds = preds[preds["metric"] == metric]
+    else:
+        preds = run_cv(data, cfg).predictions
+    return interval_half_widths(preds, predictor, "family", alpha)
 
 
 @guarded
@@ -224,30 +311,33 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("spec", help="YAML file describing the planned model")
+    parser.add_argument("spec", help="CSV or YAML file of planned models")
+    parser.add_argument("--out", "--output", dest="out", default=None, help="write the table as CSV")
     parser.add_argument("--db_path", default=None, help="store (default: the shared paper release)")
-    parser.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy",
-                                                                                              "brier_score"])
-    parser.add_argument("--predictor", default="xgb_all")
+    parser.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"],
+                        default=["accuracy", "brier_score"])
+    parser.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all of the metrics)")
+    parser.add_argument("--predictor", default=DEFAULT_PREDICTOR)
     parser.add_argument("--alpha", type=float, default=0.1, help="1 - coverage of the interval")
     parser.add_argument("--pseudo_feats_csv", default=None)
     parser.add_argument("--residuals_csv", default=None,
-                        help="predictions.csv of a report (reuses its family-CV residuals instead of running CV)")
-    parser.add_argument("--output", default=None, help="also write the table as CSV")
+                        help="XGBoost predictors: a report's predictions.csv (reuses its family-CV residuals)")
     parser.add_argument("--n_jobs", type=int, default=0)
     args = parser.parse_args(argv)
     if not 0 < args.alpha < 1:
         raise PredictionInputError(f"--alpha must be in (0, 1), got {args.alpha}")
-    spec = load_spec(args.spec)
-    table = predict_model(spec, args.db_path or str(paper_release_dir()), metrics=args.metrics,
-                          predictor=args.predictor, alpha=args.alpha, pseudo_feats_csv=args.pseudo_feats_csv,
-                          residuals_csv=args.residuals_csv, n_jobs=args.n_jobs)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if args.output:
+    specs = load_specs(args.spec)
+    table = predict_specs(specs, args.db_path or str(paper_release_dir()), metrics=args.metrics,
+                          predictor=args.predictor, alpha=args.alpha, tasks=args.tasks,
+                          pseudo_feats_csv=args.pseudo_feats_csv, residuals_csv=args.residuals_csv,
+                          n_jobs=args.n_jobs)
+    out = table[OUT_COLUMNS]
+    print(out.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
         from njsl.atomic import atomic_open
 
-        with atomic_open(args.output) as fh:
-            table.to_csv(fh, index=False)
+        with atomic_open(args.out) as fh:
+            out.to_csv(fh, index=False)
     return 0
 
 

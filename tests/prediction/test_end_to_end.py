@@ -106,7 +106,7 @@ def test_report_on_release(release, tmp_path):
         assert (out / f).exists(), f
         assert f in index or f.startswith("figures/shap") or f.endswith(".csv")
     mae = pd.read_csv(out / "mae_by_task.csv")
-    assert set(mae.scheme) == {"family", "random"} and {"xgb_all", "xgb_scaling"} <= set(mae.predictor)
+    assert set(mae.scheme) == {"family", "random", "extrapolation"} and {"xgb_all", "xgb_scaling"} <= set(mae.predictor)
     # issue 12b: the paper's pipeline is run (no typed-in column), the variant is reported on held-out seeds
     comp = pd.read_csv(out / "paper_comparison.csv").set_index("task")
     port = pd.read_csv(out / "paper_port.csv")

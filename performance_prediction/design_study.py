@@ -1,0 +1,281 @@
+"""Computations behind the report's headline: interval coverage by compute quintile, design-decision effects
+with family-bootstrap intervals, and conclusions generated from the measured numbers.
+
+Everything here is a pure function of cross-validation predictions and the prediction data; ``report.py``
+only renders the frames and sentences returned.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .families import families
+from .features import DATA_FEATURES
+from .laws import LawRegressor
+from .significance import compare
+from .validation import log_compute
+
+LAW_PREFIX, DESIGN_PREFIX = "law_", "design_"
+# what the issue asks of the design-aware predictor (family scheme, mean over tasks), shown next to the numbers
+GOALS = {"accuracy": 0.050, "brier_score": 0.052}
+TIE = 0.002   # "within 0.002 of the best pure law"
+
+
+# ----------------------------------------------------------------------------------------------- MAE summaries
+def scheme_means(mae: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    """Mean over tasks of the per-task MAE (itself the mean over seeds): metric x predictor."""
+    d = mae[mae.scheme == scheme]
+    return d.groupby(["metric", "predictor"])["mae"].mean().unstack("predictor")
+
+
+def best_of(means: pd.Series, prefix: str) -> str | None:
+    """Name of the predictor with the lowest mean MAE among those starting with ``prefix``."""
+    m = means[[p for p in means.index if str(p).startswith(prefix)]].dropna()
+    return str(m.idxmin()) if len(m) else None
+
+
+def headline_table(mae: pd.DataFrame, metric: str, scheme: str, reference: str, others: list[str]) -> pd.DataFrame:
+    """Per task MAE of ``reference`` (the best pure law) and each of ``others``, with the difference to it."""
+    d = mae[(mae.metric == metric) & (mae.scheme == scheme)]
+    piv = d.pivot_table(index="task", columns="predictor", values="mae")
+    cols = [reference, *[o for o in others if o in piv and o != reference]]
+    out = piv[cols].copy()
+    for o in cols[1:]:
+        out[f"{o} - {reference}"] = out[o] - out[reference]
+    out.loc["MEAN"] = out.mean()
+    return out.reset_index()
+
+
+# ----------------------------------------------------------------------------------------------- coverage
+def interval_coverage(preds: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coverage of the out-of-fold intervals: per (metric, scheme, predictor, task, compute quintile) and a
+    summary per (metric, scheme, predictor) with the worst quintile and the worst family (>= 3 predictions)."""
+    p = preds[preds["lower"].notna()].copy() if "lower" in preds else pd.DataFrame()
+    if p.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    logc = pd.Series(log_compute(models), index=models.index)
+    p["log_compute"] = logc.reindex(p["id"]).to_numpy()
+    p["hit"] = (p.y_true >= p.lower - 1e-12) & (p.y_true <= p.upper + 1e-12)
+    p["width"] = p.upper - p.lower
+    # quintiles of compute among the models of each task (rank first: ties split deterministically)
+    rank = p.groupby(["metric", "task"])["log_compute"].rank(method="dense", pct=True)
+    p["quintile"] = np.minimum((rank * 5 - 1e-9).astype(int), 4) + 1
+    keys = ["metric", "scheme", "predictor"]
+    by_q = (p.groupby([*keys, "quintile"]).agg(coverage=("hit", "mean"), mean_width=("width", "mean"),
+                                              n=("hit", "size")).reset_index())
+    fam = p.groupby([*keys, "family"]).agg(coverage=("hit", "mean"), n=("hit", "size")).reset_index()
+    fam = fam[fam.n >= 3]
+    rows = []
+    for k, g in p.groupby(keys):
+        sel = dict(zip(keys, k, strict=True))
+        q = by_q[np.logical_and.reduce([by_q[c] == v for c, v in sel.items()])]
+        f = fam[np.logical_and.reduce([fam[c] == v for c, v in sel.items()])]
+        worst = f.sort_values("coverage", kind="mergesort").iloc[0] if len(f) else None
+        rows.append({**sel, "coverage": g.hit.mean(), "mean_width": g.width.mean(),
+                     **{f"q{int(i)}": c for i, c in zip(q.quintile, q.coverage, strict=True)},
+                     "worst_quintile": q.coverage.min(),
+                     "worst_family": worst["family"] if worst is not None else "",
+                     "worst_family_coverage": worst["coverage"] if worst is not None else np.nan,
+                     "n": len(g)})
+    return pd.DataFrame(rows), by_q
+
+
+# ----------------------------------------------------------------------------------------------- effects
+def _families_per_feature(X: pd.DataFrame, fams: np.ndarray, source: str, level: str | None) -> tuple[int, int]:
+    """Families that have the level (or know the numeric value) and families known to have another level."""
+    v = X[source]
+    known = v.notna().to_numpy()
+    if level is None:
+        return len(set(fams[known])), len(set(fams[known]))
+    hit = (v.astype(str) == level).to_numpy() & known
+    return len(set(fams[hit])), len(set(fams[known & ~hit]))
+
+
+def design_effects(data, predictor: str = "design_arch", n_boot: int = 100, seed: int = 0,
+                   alpha: float = 0.1, n_jobs: int = 1) -> pd.DataFrame:
+    """Effect of each design decision per task, as a shift of the law's midpoint.
+
+    The design predictor is fit on all models of the task (form and ridge chosen by its inner family CV).
+    Where that CV chose no correction, the effects are estimated with the strongest ridge of the grid and
+    ``used_in_predictions`` is False. ``score_points``: the change of the predicted score of the task's
+    median-compute model; ``compute_multiplier``: the compute that shift is worth. Intervals: refits on
+    ``n_boot`` family-bootstrap samples (form and ridge fixed), percentile (1 - alpha). ``few_families``: the
+    decision varies within fewer than three families (it has the level in < 3 families, or < 3 families are
+    known to lack it), so its effect may be a family's. Tasks run in parallel (``n_jobs``); each task has its
+    own random stream (seed, task position), so the result does not depend on ``n_jobs``.
+    """
+    from joblib import Parallel, delayed
+
+    args = [(data, task, i, predictor, n_boot, seed, alpha) for i, task in enumerate(data.task_names)]
+    frames = (Parallel(n_jobs=n_jobs)(delayed(_task_effects)(*a) for a in args) if n_jobs != 1
+              else [_task_effects(*a) for a in args])
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _task_effects(data, task: str, position: int, predictor: str, n_boot: int, seed: int,
+                  alpha: float) -> pd.DataFrame:
+    from .evaluate import CVConfig, predictor_params
+    from .predictors import make_predictor
+
+    rng = np.random.default_rng([seed, position])
+    rows = []
+    X, y = data.task_frame(task)
+    fams = np.asarray(families(X.index))
+    params = predictor_params(predictor, data.metric, seed, CVConfig(alpha=alpha), data.pseudo_features, task)
+    est = make_predictor(predictor, **{**params, "intervals": False}).fit(X, y, fams)
+    used = bool(np.isfinite(est.ridge_))
+    ridge = est.ridge_ if used else max(est.ridge_grid)
+    fixed = dict(params, form=est.form_, ridge_grid=(ridge,), select=False, intervals=False)
+    if not used:
+        est = make_predictor(predictor, **fixed).fit(X, y, fams)
+    base = _effects_with_points(est, X)
+    if base.empty:
+        return pd.DataFrame()
+    boots = []
+    uniq = np.unique(fams)
+    for _ in range(n_boot):
+        pick = rng.choice(uniq, size=len(uniq), replace=True)
+        idx = np.concatenate([np.flatnonzero(fams == f) for f in pick])
+        try:
+            b = make_predictor(predictor, **fixed).fit(X.iloc[idx], y[idx], fams[idx])
+        except (ValueError, np.linalg.LinAlgError):
+            continue   # a degenerate resample (e.g. one family): skip it rather than fail the report
+        boots.append(_effects_with_points(b, X).set_index("feature")[["score_points", "compute_multiplier"]])
+    for r in base.itertuples(index=False):
+        pts = np.array([b.score_points.get(r.feature, np.nan) for b in boots], float)
+        mult = np.array([b.compute_multiplier.get(r.feature, np.nan) for b in boots], float)
+        n_with, n_other = _families_per_feature(X, fams, r.source, r.level)
+        lo_q, hi_q = 100 * alpha / 2, 100 * (1 - alpha / 2)
+        rows.append({"metric": data.metric, "task": task, "feature": r.feature, "unit": r.unit,
+                     "score_points": r.score_points,
+                     "points_lo": np.nanpercentile(pts, lo_q) if np.isfinite(pts).any() else np.nan,
+                     "points_hi": np.nanpercentile(pts, hi_q) if np.isfinite(pts).any() else np.nan,
+                     "compute_multiplier": r.compute_multiplier,
+                     "multiplier_lo": np.nanpercentile(mult, lo_q) if np.isfinite(mult).any() else np.nan,
+                     "multiplier_hi": np.nanpercentile(mult, hi_q) if np.isfinite(mult).any() else np.nan,
+                     "n_families_with": n_with, "n_families_other": n_other,
+                     "few_families": min(n_with, n_other) < 3 if r.level is not None else n_with < 3,
+                     "used_in_predictions": used, "ridge": ridge, "form": est.form_, "n_boot": len(boots)})
+    return pd.DataFrame(rows)
+
+
+def _effects_with_points(est: LawRegressor, X: pd.DataFrame) -> pd.DataFrame:
+    eff = est.design_effects()
+    if eff.empty:
+        return eff
+    fitted, curve = est.fitted_, est.curve_
+    S = fitted.scale.design(fitted.Z, fitted.form)
+    u_ref = float(np.median(S @ curve.slopes + curve.b))
+    y_ref = curve.value(np.array([u_ref]))[0]
+    eff["score_points"] = [float(curve.value(np.array([u_ref + du]))[0] - y_ref) for du in eff.delta_u]
+    return eff
+
+
+# ----------------------------------------------------------------------------------------------- missingness
+def missingness_probe(data, predictors: tuple[str, ...], seed: int = 42) -> pd.DataFrame:
+    """Does removing a model's data mix move its prediction towards the law or towards "modern model"?
+
+    Per task, each predictor is fit on all scored models; every model that knows its data mix is predicted
+    as is and with the mix removed. ``mean_shift``: mean |change| of the prediction; ``towards_law``: share of
+    models whose prediction without the mix is at least as close to the pure law's prediction as with it.
+    """
+    from .evaluate import CVConfig, predictor_params
+    from .predictors import make_predictor
+
+    rows = []
+    cfg = CVConfig()
+    for task in data.task_names:
+        X, y = data.task_frame(task)
+        fams = families(X.index)
+        known = X[list(DATA_FEATURES)].notna().any(axis=1).to_numpy()
+        if not known.any():
+            continue
+        blank = X.copy()
+        blank.loc[:, list(DATA_FEATURES)] = np.nan
+        law = make_predictor("law_auto", **{**predictor_params("law_auto", data.metric, seed, cfg, [], task),
+                                            "intervals": False}).fit(X, y, fams)
+        ref = law.predict(X)[known]
+        for name in predictors:
+            est = make_predictor(name, **{**predictor_params(name, data.metric, seed, cfg, data.pseudo_features,
+                                                             task), "intervals": False}).fit(X, y, fams)
+            with_mix, without = est.predict(X)[known], est.predict(blank)[known]
+            rows.append({"metric": data.metric, "task": task, "predictor": name, "n_models": int(known.sum()),
+                         "mean_shift": float(np.mean(np.abs(without - with_mix))),
+                         "mean_signed_shift": float(np.mean(without - with_mix)),
+                         "towards_law": float(np.mean(np.abs(without - ref) <= np.abs(with_mix - ref) + 1e-9))})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------- conclusions
+def _pct(a: float, b: float) -> str:
+    return f"{100 * (a - b) / b:+.1f} %"
+
+
+def conclusions(mae: pd.DataFrame, preds: pd.DataFrame, coverage_summary: pd.DataFrame,
+                n_seeds: int) -> tuple[list[str], pd.DataFrame]:
+    """Sentences (markdown bullets) stating what the measured numbers say, and the design-vs-law test table."""
+    L: list[str] = []
+    tests = []
+    fam = scheme_means(mae, "family") if "family" in set(mae.scheme) else pd.DataFrame()
+    for metric in fam.index:
+        means = fam.loc[metric]
+        law, design = best_of(means, LAW_PREFIX), best_of(means, DESIGN_PREFIX)
+        n_tasks = mae[(mae.metric == metric) & (mae.scheme == "family")].task.nunique()
+        if law is None:
+            continue
+        trees = {p: means[p] for p in ("xgb_all", "xgb_scaling") if p in means and np.isfinite(means[p])}
+        s = (f"**{metric}, unseen families** (family-grouped CV, {n_seeds} seeds, mean over {n_tasks} tasks): the "
+             f"best pure scaling law `{law}` has MAE {means[law]:.4f}")
+        s += "".join(f"; `{p}` {v:.4f} ({_pct(v, means[law])} vs the law)" for p, v in trees.items())
+        L.append(s + ".")
+        if design is None:
+            continue
+        d = mae[(mae.metric == metric) & (mae.scheme == "family")].pivot_table(index="task", columns="predictor",
+                                                                               values="mae")
+        diff = d[design] - d[law]
+        helped = diff[diff < -TIE].index.tolist()
+        hurt = diff[diff > TIE].index.tolist()
+        goal = GOALS.get(metric)
+        goal_s = (f"; goal <= {goal:.3f}: {'met' if means[design] <= goal else 'NOT met'}" if goal else "")
+        L.append(f"Best design-aware predictor `{design}`: MAE {means[design]:.4f} ({_pct(means[design], means[law])} "
+                 f"vs the law{goal_s}). It is better than the law by more than {TIE} on "
+                 f"{len(helped)}/{len(diff)} tasks ({', '.join(helped) or 'none'}), worse by more than {TIE} on "
+                 f"{len(hurt)} ({', '.join(hurt) or 'none'}).")
+        laws = [c for c in d.columns if str(c).startswith(LAW_PREFIX)]
+        per_task = d[design] - d[laws].min(axis=1)
+        behind = [f"{t} (+{v:.4f} vs `{d.loc[t, laws].idxmin()}`)" for t, v in per_task.items() if v > TIE]
+        L.append(f"Against the best pure law of each task (chosen after the fact, so a hard reference): within "
+                 f"{TIE} on {int((per_task <= TIE).sum())}/{len(per_task)} tasks"
+                 + (f"; behind on {', '.join(behind)}." if behind else "."))
+        sig = compare(preds[(preds.metric == metric) & (preds.scheme == "family")], a=design, b=law)
+        if len(sig):
+            sig = sig.assign(metric=metric, design=design, law=law)
+            tests.append(sig)
+            good = sig[(sig.q_family_perm < 0.05) & (sig.mean_gain > 0)].task.tolist()
+            bad = sig[(sig.q_family_perm < 0.05) & (sig.mean_gain < 0)].task.tolist()
+            L.append(f"Family permutation test of `{design}` vs `{law}` (BH across tasks, q < 0.05): design "
+                     f"features help significantly on {', '.join(good) or 'no task'}; significantly worse on "
+                     f"{', '.join(bad) or 'no task'}. Where they do not help, a new model is predicted as well by "
+                     f"params and tokens alone.")
+    ext = mae[mae.scheme == "extrapolation"]
+    for metric, g in ext.groupby("metric"):
+        piv = g.pivot_table(index="task", columns="predictor", values="mae")
+        law, design = best_of(piv.mean(), LAW_PREFIX), best_of(piv.mean(), DESIGN_PREFIX)
+        parts = [f"`{p}` {piv[p].mean():.4f}" for p in (law, design, "xgb_all", "xgb_scaling") if p and p in piv]
+        s = (f"**{metric}, larger models** (train below the compute cutoff, test on the top 20 % per task; "
+             f"{int(g.n_seeds.max())} seeds), mean MAE: " + ", ".join(parts))
+        if design and "xgb_all" in piv:
+            wins = int((piv[design] < piv["xgb_all"]).sum())
+            s += f"; `{design}` beats `xgb_all` on {wins}/{len(piv)} tasks"
+        L.append(s + ".")
+    if len(coverage_summary):
+        c = coverage_summary[coverage_summary.scheme == "family"]
+        for metric, g in c.groupby("metric"):
+            worst = g.sort_values("worst_quintile").iloc[0]
+            L.append(f"**Intervals ({metric}, family CV)**: nominal 90 % intervals cover "
+                     f"{g.coverage.min():.1%}-{g.coverage.max():.1%} overall; the worst compute quintile is "
+                     f"{worst.worst_quintile:.1%} (`{worst.predictor}`; goal >= 85 %: "
+                     f"{'met' if g.worst_quintile.min() >= 0.85 else 'NOT met'}); worst family "
+                     f"{worst.worst_family} {worst.worst_family_coverage:.0%}.")
+    return L, (pd.concat(tests, ignore_index=True) if tests else pd.DataFrame())

@@ -1,0 +1,103 @@
+"""Scaling laws, the design-aware shift, their intervals and the extrapolation split (issue 12)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from performance_prediction.laws import CHANCE_LEVELS, LawRegressor, ScaleFrame, chance_level, fit_law
+from performance_prediction.validation import log_compute, outer_splits
+
+TOK = "pretraining_summary_total_tokens_billions"
+CODE = "pretraining_summary_percentage_code"
+
+
+def _models(n: int = 60, seed: int = 0, code_effect: float = 0.0, missing_mix: float = 0.0):
+    """Synthetic models on a known sigmoid in log compute; code share shifts the midpoint by ``code_effect``
+    per 10 points (in units of the standardised log compute)."""
+    rng = np.random.default_rng(seed)
+    params = 10 ** rng.uniform(8, 10.5, n)
+    tokens = 10 ** rng.uniform(1.5, 3.5, n)
+    code = rng.uniform(0, 40, n)
+    X = pd.DataFrame({"total_params": params, TOK: tokens, CODE: code,
+                      "pretraining_summary_percentage_web": 100 - code},
+                     index=[f"org{i % 10}/fam{i % 10}-{i}b" for i in range(n)])
+    lc = log_compute(X)
+    z = (lc - lc.mean()) / lc.std()
+    u = 1.8 * z - 0.3 + code_effect * (code - code.mean()) / 10
+    y = 0.25 + 0.7 * 0.9 / (1 + np.exp(-u)) + rng.normal(0, 0.005, n)
+    if missing_mix:
+        drop = rng.random(n) < missing_mix
+        X.loc[drop, [CODE, "pretraining_summary_percentage_web"]] = np.nan
+    return X, y, [i.split("-")[0] for i in X.index]
+
+
+def test_chance_table_covers_the_paper_tasks():
+    from performance_prediction.tasks import ACCURACY_TASKS, BRIER_TASKS
+
+    assert {t.name for t in (*ACCURACY_TASKS, *BRIER_TASKS)} <= set(CHANCE_LEVELS)
+    assert chance_level("winogrande", "accuracy") == 0.5 and chance_level("mathqa", "brier_score") == pytest.approx(0.8)
+    assert chance_level("mmlu_abstract_algebra_5-shot", "accuracy") == 0.25
+
+
+def test_sigmoid_law_recovers_curve_within_bounds_and_is_deterministic():
+    X, y, _ = _models()
+    R = ScaleFrame.raw(X)
+    Z = ScaleFrame.fit(R).transform(R)
+    a = fit_law(Z[:, [2]], y, increasing=True, upper=1.0, chance=0.25)
+    b = fit_law(Z[:, [2]], y, increasing=True, upper=1.0, chance=0.25)
+    assert (a.base, a.s, a.b) == (b.base, b.s, b.b)
+    assert 0 <= a.base <= 0.35 and a.base + (1 - a.base) * a.s <= 1 + 1e-9      # floor bound, A + B <= 1
+    pred = a.value(a.u(Z[:, [2]]))
+    assert np.mean(np.abs(pred - y)) < 0.01
+    assert a.slopes[0] == pytest.approx(1.8, rel=0.15)
+
+
+def test_brier_law_falls_with_compute():
+    X, y, g = _models()
+    yb = 1.2 - (y - 0.25)          # a Brier-like score that falls with scale
+    est = LawRegressor(form="compute", metric="brier_score", task="anli", upper=2.0,
+                       higher_is_better=False).fit(X, yb, g)
+    big = X.iloc[:2].copy()
+    big["total_params"] = [1e9, 1e11]
+    p = est.predict(big)
+    assert p[1] < p[0]
+
+
+def test_accuracy_prediction_never_falls_with_compute_and_extrapolates():
+    X, y, g = _models()
+    est = LawRegressor(form="auto", design="data").fit(X, y, g)
+    spec = pd.DataFrame({"total_params": [1e8, 1e9, 7e10, 4e11, 1e12], TOK: [10, 100, 15e3, 40e3, 100e3],
+                         CODE: 10.0, "pretraining_summary_percentage_web": 90.0})
+    p = est.predict(spec)
+    assert np.all(np.diff(p) >= -1e-12)
+    lo, hi = est.predict_interval(spec)
+    assert np.all((lo >= 0) & (lo <= p) & (p <= hi) & (hi <= 1))
+    # far outside the training range the interval is wider than inside it
+    assert (hi - lo)[-1] > (hi - lo)[1]
+
+
+def test_design_shift_recovers_effect_and_unknown_mix_is_the_law():
+    X, y, g = _models(n=80, code_effect=0.5, missing_mix=0.3)
+    est = LawRegressor(form="compute", design="data", cv_folds=5).fit(X, y, g)
+    assert np.isfinite(est.ridge_)                      # the inner CV keeps the correction
+    eff = est.design_effects().set_index("feature")
+    assert eff.loc[CODE, "compute_multiplier"] > 1      # more code: worth more compute, as simulated
+    law = LawRegressor(form="compute").fit(X, y, g)
+    row = X.iloc[[0]].copy()
+    without = row.copy()
+    without[[CODE, "pretraining_summary_percentage_web"]] = np.nan
+    # no data mix: no correction at all; the prediction is the design model's own law
+    fitted = est.fitted_
+    S = fitted.scale.design(fitted.scale.transform(ScaleFrame.raw(without)), fitted.form)
+    assert est.predict(without)[0] == pytest.approx(est.curve_.value(S @ est.curve_.slopes + est.curve_.b)[0])
+    assert abs(est.predict(without)[0] - law.predict(without)[0]) < 0.01
+
+
+def test_extrapolation_split_tests_on_the_largest_models():
+    X, _, g = _models(n=50)
+    c = log_compute(X)
+    (tr, te), = outer_splits("extrapolation", len(X), g, 3, seed=1, compute=c)
+    assert len(te) == 10 and len(tr) == 40
+    assert c[te].min() > c[tr].max()
+    assert outer_splits("extrapolation", len(X), g, 3, seed=2, compute=c)[0][1].tolist() == te.tolist()
