@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pretraining import mix_cli
+from pretraining.data import mix_cli
 from pretraining.data.mixes import (CATEGORIES, MixError, count_tokens, load_mix, parse_token_count, shipped_mixes)
 
 

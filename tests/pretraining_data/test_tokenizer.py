@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pretraining import tokenizer_cli
+from tokenization import cli as tokenizer_cli
 from tokenization.tokenizer import EOS, TokenizerError, encoder_from_payload, load_tokenizer, train_tokenizer
 
 CODE = "def f(x):\n\tif x:  # é 中 🙂\n        return [1,\r\n 2]\n\n\n"
