@@ -467,7 +467,8 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, e
     impr = pd.concat([improvement_table(r, cfg).assign(metric=m) for m, r in results.items()], ignore_index=True)
     impr.to_csv(tmp / "improvements_family.csv", index=False)
     held = _held_out_frame(choices or {})
-    held.to_csv(tmp / "variant_held_out_seeds.csv", index=False)
+    if len(held):  # the variants are opt-in (--variants)
+        held.to_csv(tmp / "variant_held_out_seeds.csv", index=False)
     comp = compare_with_ours(port, results)
     comp.to_csv(tmp / "paper_comparison.csv", index=False)
     if port is not None:

@@ -99,7 +99,7 @@ def test_release_reproduces_paper_setup(release, tmp_path):
 def test_report_on_release(release, tmp_path):
     out = tmp_path / "report"
     assert main(["report", "--db_path", str(release), "--out", str(out), "--n_seeds", "2", "--improvement_seeds", "1",
-                 "--sel_tasks", "winogrande", "--metrics", "accuracy"]) == 0
+                 "--sel_tasks", "winogrande", "--metrics", "accuracy", "--variants"]) == 0
     index = (out / "index.md").read_text()
     for f in ("mae_by_task.csv", "significance.csv", "conformal_coverage.csv", "shap_importance.csv",
               "figures/mae_bars_accuracy_family.png", "figures/shap_accuracy_winogrande_family.png"):
