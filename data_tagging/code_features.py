@@ -258,9 +258,7 @@ class CodeFeatures(Tagger):
                     rows.append(nan_row(self, code_skip_reason="not code: no grammar parses it cleanly",
                                         code_note=note))
                     continue
-            else:
-                if lang not in self.parsers:
-                    self.parsers[lang] = __import__("tree_sitter").Parser(get_language(lang))
+            else:  # a fixed language has its parser; a named one is one of DETECT_LANGUAGES, all built
                 tree = self._parse(lang, source)
             stats = stats or tree_stats(tree, source)
             row: dict[str, Any] = {}

@@ -27,7 +27,7 @@ from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from data_tagging.registry import TAGGERS, TaggingError, output_schema, resolve_features, tagger_class
-from data_tagging.runner import build_taggers, tag_batch
+from data_tagging.runner import build_taggers, changed_fields, tag_batch
 from njsl.documents import ReadReport
 from njsl.scaleout.executors import ExecutorOptions, Pipeline, StageRun, fingerprint, run_stages
 from njsl.scaleout.io import FILE_KEY, DocumentReader, file_documents, list_inputs, mirrored_names, to_njsl
@@ -253,8 +253,8 @@ def run_tagging_pipeline(
         if previous is None:
             continue
         previous.pop("source", None)
-        if previous != json.loads(json.dumps(request)):
-            changed = sorted(k for k in request if previous.get(k) != json.loads(json.dumps(request[k])))
+        changed = changed_fields(previous, request)
+        if changed:
             raise TaggingError(f"{out.resolve_paths(target)} holds attributes of another request (different "
                                f"{', '.join(changed)}); use another --output folder or pass --overwrite")
         done += 1

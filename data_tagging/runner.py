@@ -328,13 +328,19 @@ def run_tagging(
     return summary
 
 
+def changed_fields(previous: dict[str, Any], request: dict[str, Any]) -> list[str]:
+    """Fields of ``request`` (compared as JSON, as it was recorded) that differ from a recorded ``previous``."""
+    now = json.loads(json.dumps(request))
+    return sorted(k for k in now.keys() | previous.keys() if previous.get(k) != now.get(k))
+
+
 def _claim_work_dir(work: Path, request: dict[str, Any]) -> None:
     """Start a run in ``work``, or check that the unfinished run there was started with the same request."""
     run_file = work / "run.json"
     if run_file.exists() and _part_files(work):  # with no part written there is nothing to keep or mix up
         previous = json.loads(run_file.read_text())
-        if previous != json.loads(json.dumps(request)):
-            changed = sorted(k for k in request if previous.get(k) != json.loads(json.dumps(request[k])))
+        changed = changed_fields(previous, request)
+        if changed:
             raise TaggingError(
                 f"{work} holds an unfinished run with different {', '.join(changed)}; rerun the same command "
                 "to resume it, or pass --overwrite to start over"

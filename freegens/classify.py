@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
+from data_tagging.language import DEFAULT_LANGUAGES, UNKNOWN, EnglishDetector
 from njsl.atomic import atomic_open
-from data_tagging.language import DEFAULT_LANGUAGES, EnglishDetector
 from njsl.documents import Document
 
 from .cache import AnswerCache, CachedAnswer, answer_key
-from data_tagging.language import UNKNOWN
 from .llm_backend import ChatBackend, EndpointError, Usage
 from .taxonomy import MIN_CHARS, PROMPT_VERSION, STAGES, build_messages, parse_choice, parse_yes_no
 

@@ -284,8 +284,11 @@ def render_slurm(executors: list, names: list[str], logging_root: str) -> dict[s
         scripts[name] = text
         script = ex.logging_dir.resolve_paths("launch_script.slurm")
         var = f"JOB_{name.upper()}"
-        dep = f" --dependency=afterok:${prev_var}" if prev_var else ""
         for offset in range(max(1, -(-n_jobs // max_array))):
+            # as launch_job chains them: each array job after the previous one, so that the next pipeline,
+            # which waits for the last, starts only when all of them have ended
+            deps = ([f"afterok:${prev_var}"] if prev_var else []) + ([f"afterany:${var}"] if offset else [])
+            dep = f" --dependency={','.join(deps)}" if deps else ""
             submit.append(f"{var}=$(sbatch --parsable --export=ALL,RUN_OFFSET={offset}{dep} {script})")
         prev_var = var
     with get_datafolder(logging_root).open("submit.sh", "w") as fh:

@@ -98,7 +98,9 @@ def test_slurm_dry_run_renders_the_submission_scripts(corpus, tmp_path, capsys):
     assert json.loads((logs / "count" / "ranks_to_run.json").read_text()) == [0, 1, 2]
     submit = (logs / "submit.sh").read_text().splitlines()
     # 3 tasks with arrays of at most 2: two array jobs (RUN_OFFSET 0 and 1), then the merge after them
-    assert sum("RUN_OFFSET" in line and "count/launch_script.slurm" in line for line in submit) == 2
+    count_lines = [line for line in submit if "RUN_OFFSET" in line and "count/launch_script.slurm" in line]
+    assert len(count_lines) == 2 and "--dependency" not in count_lines[0]
+    assert "--dependency=afterany:$JOB_COUNT " in count_lines[1]  # the last count job ends after the first
     assert any("--dependency=afterok:$JOB_COUNT" in line and "merge/launch_script.slurm" in line for line in submit)
     with open(logs / "count" / "executor.pik", "rb") as fh:
         executor = dill.load(fh)

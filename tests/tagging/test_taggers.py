@@ -80,6 +80,17 @@ def test_keyword_counts_follow_the_papers_patterns():
     assert feats["question_words_ratio_mean"] == pytest.approx((1e5 / len(text) + 2e5 / 13) / 2)
 
 
+def test_keyword_ratios_agree_with_the_oracle(docstrings):
+    """The data-file patterns against the paper's regexes written out literally in ``data_tagging.oracle``."""
+    from data_tagging.oracle import oracle_keyword_ratios
+
+    texts = docstrings[:30] + ["Q: What is 3.5%? A: Run it, or so they say. Data: 12."]
+    df = tag_documents([Document(str(i), t) for i, t in enumerate(texts)], "keyword_ratios")
+    for i, text in enumerate(texts):
+        for key, value in oracle_keyword_ratios(text).items():
+            assert df.loc[i, key] == pytest.approx(value), (key, text[:60])
+
+
 def test_parse_features_on_docstrings(parser, docstrings):
     docs = [Document(str(i), t) for i, t in enumerate(docstrings[:6])]
     rows = parser.tag(docs)
