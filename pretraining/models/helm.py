@@ -95,12 +95,8 @@ class Hierarchy:
         return self.paths.shape[1]
 
     def weights(self, alpha: float) -> torch.Tensor:
-        """Per-level weights ``exp(−alpha·(d−1))`` for d = 1..depth (float64, moved to the logits' device)."""
+        """Per-level weights ``exp(−alpha·(d−1))`` for d = 1..depth (float64, on the CPU)."""
         return torch.exp(-alpha * torch.arange(self.depth, dtype=torch.float64))
-
-    def ancestor(self, leaf_ids: torch.Tensor, level: int) -> torch.Tensor:
-        """The node at depth ``level`` (1 = the top level) on the path to each leaf."""
-        return self.paths[leaf_ids, level - 1]
 
 
 def build_hierarchy(vocab_size: int, tree: Mapping[str, object]) -> Hierarchy:
