@@ -16,6 +16,7 @@ import torch
 
 from pretraining.evaluate.codon import codon_metric_counts, codon_metrics_from_counts, encode_sequences
 from tokenization.kmer import parse_kmer_name
+from tokenization.special_tokens import MASK
 from pretraining.config import ModelConfig
 from pretraining.models.registry import build_model
 from pretraining.models.objectives import objective_for
@@ -37,7 +38,7 @@ def model_config(mode: str, alpha: float | None, vocab_size: int, mask_id: int) 
 def run(mode: str, alpha: float | None, seed: int, train: torch.Tensor, held_out: torch.Tensor, steps: int,
         batch: int, lr: float) -> dict:
     vocab = parse_kmer_name(TOKENIZER).vocabulary()
-    cfg = model_config(mode, alpha, len(vocab), vocab.index("<|mask|>"))
+    cfg = model_config(mode, alpha, len(vocab), vocab.index(MASK))
     torch.manual_seed(seed)
     model = build_model(cfg)
     objective = objective_for(cfg, TOKENIZER)

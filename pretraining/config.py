@@ -229,7 +229,7 @@ class ModelConfig(_Section):
     # experts per token, weight of the load-balancing loss
     num_experts: PositiveInt = 1
     moe_top_k: PositiveInt = 2
-    router_aux_loss_coef: NonNegativeFloat = 0.02
+    router_aux_loss_coef: NonNegativeFloat = 0.02  # Mixtral 8x7B's
     # HELM: hierarchical cross-entropy over the codon tree (codon tokenizers only; pretraining.models.helm)
     helm: Flag = False
     helm_alpha: NonNegativeFloat = 0.2

@@ -95,12 +95,8 @@ class Hierarchy:
         return self.paths.shape[1]
 
     def weights(self, alpha: float) -> torch.Tensor:
-        """Per-level weights ``exp(−alpha·(d−1))`` for d = 1..depth (float64, moved to the logits' device)."""
+        """Per-level weights ``exp(−alpha·(d−1))`` for d = 1..depth (float64, on the CPU)."""
         return torch.exp(-alpha * torch.arange(self.depth, dtype=torch.float64))
-
-    def ancestor(self, leaf_ids: torch.Tensor, level: int) -> torch.Tensor:
-        """The node at depth ``level`` (1 = the top level) on the path to each leaf."""
-        return self.paths[leaf_ids, level - 1]
 
 
 def build_hierarchy(vocab_size: int, tree: Mapping[str, object]) -> Hierarchy:
@@ -170,16 +166,20 @@ def codon_tree(vocab: Sequence[str]) -> dict[str, object]:
 
 def codon_hierarchy(vocab: Sequence[str], vocab_size: int | None = None) -> Hierarchy:
     """HELM's :class:`Hierarchy` for ``vocab``; ids beyond it (``vocab_size`` larger) are root leaves."""
+    if vocab_size is not None and vocab_size < len(vocab):
+        raise HelmError(f"model.vocab_size: {vocab_size} is smaller than the codon vocabulary ({len(vocab)})")
     return build_hierarchy(vocab_size or len(vocab), codon_tree(vocab))
 
 
-def tokenizer_vocabulary(tokenizer: str) -> list[str]:
+def tokenizer_vocabulary(tokenizer: str | None) -> list[str]:
     """Token strings by id of a codon tokenizer (a k-mer name or a saved k-mer tokenizer folder).
 
-    Anything that is not a 3-mer (codon) tokenizer raises :class:`HelmError` naming the tokenizer.
+    No tokenizer, or anything that is not a 3-mer (codon) tokenizer, raises :class:`HelmError` naming the field.
     """
     from tokenization.kmer import KmerSpecError, is_kmer_name, parse_kmer_name
 
+    if not tokenizer:
+        raise HelmError("model.helm: true needs data.tokenizer (3mer or 3mer-rna) to build the codon tree")
     why = (f"model.helm: true needs a codon tokenizer ({' or '.join(CODON_TOKENIZERS)}); data.tokenizer is "
            f"{tokenizer!r}")
     name = tokenizer
@@ -200,12 +200,7 @@ def tokenizer_vocabulary(tokenizer: str) -> list[str]:
 
 def hierarchy_for_tokenizer(tokenizer: str | None, vocab_size: int | None = None) -> Hierarchy:
     """HELM's hierarchy over the model's output ids for a codon tokenizer (clear error for any other)."""
-    if not tokenizer:
-        raise HelmError("model.helm: true needs data.tokenizer (3mer or 3mer-rna) to build the codon tree")
-    vocab = tokenizer_vocabulary(tokenizer)
-    if vocab_size is not None and vocab_size < len(vocab):
-        raise HelmError(f"model.vocab_size: {vocab_size} is smaller than the codon vocabulary ({len(vocab)})")
-    return codon_hierarchy(vocab, vocab_size)
+    return codon_hierarchy(tokenizer_vocabulary(tokenizer), vocab_size)
 
 
 def hierarchical_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, hierarchy: Hierarchy, alpha: float,
@@ -279,16 +274,11 @@ class HelmLoss:
     @classmethod
     def for_tokenizer(cls, tokenizer: str | None, alpha: float = PAPER_ALPHA) -> HelmLoss:
         """The loss for a codon tokenizer (``3mer``, ``3mer-rna`` or such a saved folder); other tokenizers fail."""
-        if not tokenizer:
-            raise HelmError("model.helm: true needs data.tokenizer (3mer or 3mer-rna) to build the codon tree")
         return cls(tokenizer_vocabulary(tokenizer), alpha)
 
     def hierarchy(self, vocab_size: int, device: torch.device) -> Hierarchy:
         key = (vocab_size, str(device))
         if key not in self._cache:
-            if vocab_size < len(self.vocab):
-                raise HelmError(f"model.vocab_size: {vocab_size} is smaller than the codon vocabulary "
-                                f"({len(self.vocab)})")
             h = codon_hierarchy(self.vocab, vocab_size)
             self._cache[key] = Hierarchy(h.node_names, h.members.to(device), h.paths.to(device))
         return self._cache[key]

@@ -34,7 +34,6 @@ fields), so the trainer, parameter counts and the store annotation need nothing 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -275,18 +274,6 @@ def tokenizer_sizes(tokenizer: str) -> tuple[int | None, int | None]:
         return None, None  # a hub name: the trainer resolves it (and the vocabulary) when it loads the data
     tok = load_any_tokenizer(tokenizer)
     return len(tok), tok.mask_token_id
-
-
-def load_json_config(path: str | Path) -> RunConfig:
-    """Read and validate a JSON model config file → :class:`RunConfig`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model config {path} not found; see pretraining/configs/json_examples/")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise JsonConfigError(f"{path}: not valid JSON ({exc})") from None
-    return run_config_from_layout(raw, default_name=path.stem)
 
 
 def layout_from_model_config(cfg: ModelConfig, tokenizer: str | None = None) -> dict[str, Any]:

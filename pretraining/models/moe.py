@@ -21,8 +21,6 @@ from typing import Any
 
 import torch
 
-DEFAULT_AUX_COEF = 0.02  # Mixtral 8x7B's router_aux_loss_coef
-
 
 def is_moe(cfg: Any) -> bool:
     """True when the model config asks for more than one expert."""

@@ -53,11 +53,6 @@ def register_family(name: str, *, param_count: Callable[[ModelConfig], int] | No
     return deco
 
 
-def load_plugins() -> None:
-    """Import the plugin families now (lookups do it on first use; kept for callers that relied on it)."""
-    FAMILIES.names()
-
-
 def builder_key(cfg: ModelConfig) -> str:
     """Registry key for ``cfg``: an objective-specific builder ("transformer+mlm") wins over the family's."""
     key = f"{cfg.family}+{cfg.objective}"

@@ -1,7 +1,6 @@
 """The training loop: build, parallelise, resume, then step / evaluate / checkpoint until the budget is spent."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -225,10 +224,10 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None,
     # a stable wandb id per run directory: a resumed run continues the same wandb run
     wandb_id = f"{run_dir.name}-{hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:8]}"
     wandb_run = init_wandb(t.wandb_project, run_dir, cfg.name, cfg.to_dict(), wandb_id) if info.is_main else None
+    norms = NormTracker(model, layer_blocks, t.norms_every, t.grad_clip, activations=not t.compile,
+                        reduce=all_reduce_sum if info.distributed else None)
     loop = _Loop(cfg, p, info, run_dir, n_params, model, optimizer, scheduler, generator, splits, mode, dtype,
-                 MetricsLogger(metrics_path, info.is_main, wandb_run))
-    loop.norms = NormTracker(model, layer_blocks, t.norms_every, t.grad_clip, activations=not t.compile,
-                             reduce=all_reduce_sum if info.distributed else None)
+                 MetricsLogger(metrics_path, info.is_main, wandb_run), norms)
     try:
         return loop.run(start, tokens_seen, last_ckpt, progress)
     finally:
@@ -238,21 +237,19 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None,
 class _Loop:
     """Step / log / evaluate / checkpoint until ``stop_at``. Host syncs happen only at log and checkpoint steps.
 
-    Extension points: ``loss_fn`` (from the objective registry), ``on_log`` (callbacks ``fn(record, model)``
-    run at log steps, e.g. extra norms; they may add keys to the record).
+    Extension point: ``loss_fn`` (from the objective registry).
     """
 
     def __init__(self, cfg, p, info, run_dir, n_params, model, optimizer, scheduler, generator, splits, mode, dtype,
-                 logger):
+                 logger, norms: NormTracker):
         self.cfg, self.p, self.info, self.run_dir, self.n_params = cfg, p, info, run_dir, n_params
         self.model, self.optimizer, self.scheduler, self.generator = model, optimizer, scheduler, generator
         self.splits, self.mode, self.logger = splits, mode, logger
         # the objective's loss, HELM's hierarchical cross-entropy when model.helm is set
         self.loss_fn, self.amp = objective_for(cfg.model, cfg.data.tokenizer), autocast(mode, dtype, info.device)
-        self.norms: NormTracker | None = None  # norm records every training.norms_every steps (set by _train)
+        self.norms = norms  # norm records every training.norms_every steps
         self.codon_vocab = codon_vocabulary(cfg.data.tokenizer)  # codon tokenizers: codon metrics at evaluation
         self.flops_tok, self.peak = flops_per_token(cfg.model), peak_flops(info.device)
-        self.on_log: list = []
         # a separate gloo group for background checkpoint writes: their collectives never interleave the step's
         group = torch.distributed.new_group(backend="gloo") if info.distributed else None
         self.ckpt = ckpt.AsyncCheckpointer(run_dir / "checkpoints", info.rank, cfg.training.keep_last,
@@ -278,11 +275,11 @@ class _Loop:
                                        desc=self.cfg.name, unit="step") as bar:
             for step, batches in enumerate(loader, start + 1):
                 lr = self.optimizer.param_groups[0]["lr"]  # the LR this step uses (logged as such)
-                with self.norms.watch(step) if self.norms else contextlib.nullcontext() as acts:
+                with self.norms.watch(step) as acts:
                     stats = train_step(self.model, self.optimizer, self.scheduler, batches, self.loss_fn,
                                        generator=self.generator, mode=self.mode, amp=self.amp,
                                        grad_clip=t.grad_clip, world_size=info.world_size)
-                if self.norms is not None and self.norms.due(step):
+                if self.norms.due(step):
                     self.logger.log(self.norms.record(step, float(stats[2]), acts))
                 bad = ~torch.isfinite(stats[0])
                 flags[0] += stats[3]
@@ -327,15 +324,13 @@ class _Loop:
                                      finished=start >= p["steps"])
 
     def _record(self, step: int, values: list, lr: float, skipped: int, tokens_seen: int, dt: float) -> dict:
-        """Log one train record (``dt``: mean step time since the previous record); ``on_log`` hooks extend it."""
+        """Log one train record (``dt``: mean step time since the previous record)."""
         tps, world = self.p["tokens_per_step"] / dt, self.info.world_size
         record = {"kind": "train", "step": step, "loss": values[0], "lr": lr, "grad_norm": values[2],
                   "tokens": int(values[1]), "tokens_seen": tokens_seen, "skipped_steps": skipped, "step_time_s": dt,
                   "tokens_per_s": tps, "tokens_per_s_per_device": tps / world, "flops": self.flops_tok * tokens_seen,
                   "mfu": self.flops_tok * tps / (self.peak * world) if self.peak else None,
                   "memory_gib": memory_gib(self.info.device)}
-        for callback in self.on_log:
-            callback(record, self.model)
         self.logger.log(record)
         return record
 

@@ -74,11 +74,14 @@ def truncate_metrics(path: Path, last_step: int) -> None:
 
 
 def read_metrics(path: str | Path, kind: str | None = "train") -> list[dict]:
-    """Records of ``metrics.jsonl`` (``kind`` train|eval|None for all)."""
+    """Records of ``metrics.jsonl`` (``kind`` train|eval|None for all); a line cut by a killed run is skipped."""
     out = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
-        rec = json.loads(line)
-        if kind is None or rec.get("kind") == kind:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by kill -9
+            continue
+        if isinstance(rec, dict) and (kind is None or rec.get("kind") == kind):
             out.append(rec)
     return out
 

@@ -73,10 +73,8 @@ def _group_norms(groups: dict[str, list[torch.Tensor | None]], prefix: str) -> d
     vec = torch.stack([s if s is not None else torch.zeros((), device=device) for s in sums])
     if sharded and torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.all_reduce(vec)
-    values = vec.sqrt().tolist()
-    out = {f"{prefix}/global": float(vec.sum().sqrt())}
-    out.update({f"{prefix}/{name}": v for name, v in zip(groups, values, strict=True)})
-    return out
+    *values, total = torch.cat([vec, vec.sum()[None]]).sqrt().tolist()
+    return {f"{prefix}/global": total, **{f"{prefix}/{name}": v for name, v in zip(groups, values, strict=True)}}
 
 
 def weight_norms(model: nn.Module, blocks: Sequence[nn.Module]) -> dict[str, float]:

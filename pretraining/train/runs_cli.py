@@ -9,13 +9,13 @@ and per layer), activation RMS per layer. Panels without data (e.g. norms not lo
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 
 from njsl.atomic import atomic_path
 from njsl.cli import guarded
+from pretraining.train.metrics import read_metrics
 
 
 class RunsError(ValueError):
@@ -29,14 +29,7 @@ def load_records(run_dir: Path) -> list[dict]:
         raise RunsError(f"{run_dir}: not a run directory")
     if not path.is_file():
         raise RunsError(f"{path}: no metrics log (the run has not logged a step yet)")
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and "step" in rec:
-            records.append(rec)
+    records = [rec for rec in read_metrics(path, kind=None) if "step" in rec]
     if not records:
         raise RunsError(f"{path}: no records to plot")
     return records

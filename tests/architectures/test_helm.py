@@ -144,6 +144,15 @@ def test_non_codon_tokenizer_is_a_clear_error(name):
         hierarchy_for_tokenizer(name, 100)
 
 
+def test_output_smaller_than_the_codon_vocabulary_is_a_clear_error():
+    from pretraining.models.helm import HelmLoss
+
+    with pytest.raises(HelmError, match="model.vocab_size: 10 is smaller"):
+        hierarchy_for_tokenizer("3mer", 10)
+    with pytest.raises(HelmError, match="model.vocab_size: 10 is smaller"):
+        HelmLoss.for_tokenizer("3mer")(torch.zeros(2, 10), torch.zeros(2, dtype=torch.long))
+
+
 def test_codon_tokenizer_folder_and_names(tmp_path):
     from tokenization.kmer import save_kmer_tokenizer
 

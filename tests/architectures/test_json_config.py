@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pretraining.models.json_layout import (JsonConfigError, layout_from_model_config, load_json_config,
-                                     model_config_from_layout, run_config_from_layout)
+from pretraining.config import ConfigError
+from pretraining.models.json_layout import (JsonConfigError, layout_from_model_config, model_config_from_layout,
+                                            run_config_from_layout)
+from pretraining.models.run_config import load_run_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "pretraining" / "configs" / "json_examples"
 ISSUE_EXAMPLE = {"model_type": "transformer", "mode": "mlm", "tokenizer": "3mer", "helm": False,
@@ -29,7 +31,7 @@ def test_issue_example_maps_to_store_vocabulary():
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
 def test_shipped_examples_load(path):
-    cfg = load_json_config(path)
+    cfg = load_run_config(path)  # the trainer's loader hands a JSON layout to run_config_from_layout
     raw = json.loads(path.read_text())
     assert cfg.model.family == raw["model_type"] and cfg.model.objective == raw["mode"]
     assert cfg.model.vocab_size is not None
@@ -83,17 +85,15 @@ def test_family_specific_keys_are_checked():
 
 
 def test_training_and_data_sections_use_the_trainer_validation():
-    from pretraining.config import ConfigError
-
     with pytest.raises(ConfigError, match="training.lrate: unknown field"):
         run_config_from_layout({**ISSUE_EXAMPLE, "training": {"lrate": 1}})
 
 
 def test_missing_and_invalid_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="json_examples"):
-        load_json_config(tmp_path / "nope.json")
+    with pytest.raises(FileNotFoundError, match="nope.json not found"):
+        load_run_config(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(JsonConfigError, match="not valid JSON"):
-        load_json_config(bad)
+    with pytest.raises(ConfigError, match="bad.json: not valid"):
+        load_run_config(bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]  # loading never writes

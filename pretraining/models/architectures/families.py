@@ -45,14 +45,9 @@ FAMILY_EXTRAS: dict[str, dict[str, Any]] = {
 }
 
 
-def family_key(cfg: ModelConfig) -> str:
-    """Registry key of ``cfg``: ``transformer+mlm`` for a masked-LM transformer, else the family name."""
-    return builder_key(cfg)
-
-
 def extras(cfg: ModelConfig) -> dict[str, Any]:
     """``cfg.extra`` merged over the family's defaults; an unknown key is a :class:`ConfigError`."""
-    key = family_key(cfg)
+    key = builder_key(cfg)  # transformer+mlm for a masked-LM transformer, else the family
     defaults = FAMILY_EXTRAS[key]
     for name in cfg.extra:
         if name not in defaults:
