@@ -57,8 +57,6 @@ from sklearn.model_selection import KFold, train_test_split
 from .errors import PredictionInputError
 from .progress import Progress
 
-PAPER_SOURCE = ("nightingal3/llm-pretraining-behaviours, performance_prediction/performance_predict_from_db.py "
-                "(commit 2849edc)")
 # task -> settings the paper predicts (its BENCHMARK_DEFAULTS; arithmetic, minerva, fld, asdiv commented out there)
 BENCHMARK_DEFAULTS: dict[str, tuple[str, ...]] = {
     "arc_challenge": ("25-shot",), "hellaswag": ("10-shot",), "mmlu": ("0-shot", "5-shot"),
