@@ -490,7 +490,7 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, e
     probe = pd.concat([p for p in probes.values() if len(p)], ignore_index=True) if any(
         len(p) for p in probes.values()) else pd.DataFrame()
     probe.to_csv(tmp / "missingness_probe.csv", index=False)
-    findings, tests = conclusions(mae, preds, cov_summary, len(cfg.seeds))
+    findings, tests = conclusions(mae, preds, cov_summary, len(cfg.seeds), cfg.alpha)
     tests.to_csv(tmp / "design_vs_law_tests.csv", index=False)
     figs = []
     for scheme in sorted(set(mae.scheme), key=lambda x: ("family", "extrapolation", "random").index(x)):
