@@ -92,6 +92,11 @@ def _headline_predictors(mae: pd.DataFrame, scheme: str) -> list[str]:
     return [p for p in dict.fromkeys(order) if p and p in means]
 
 
+def _reference(name: str) -> str:
+    """How the headline names its reference column (no law ran under --paper_only: the first paper predictor)."""
+    return f"best pure law `{name}`" if name.startswith("law_") else f"`{name}` (no scaling law in this run)"
+
+
 def _fig_mae_bars(mae: pd.DataFrame, scheme: str, path: Path) -> None:
     import matplotlib
 
@@ -105,7 +110,8 @@ def _fig_mae_bars(mae: pd.DataFrame, scheme: str, path: Path) -> None:
     ax = piv[order].plot.bar(yerr=err.reindex(columns=order), figsize=(11, 4.5), width=0.8, capsize=2)
     ax.set_ylabel("MAE (mean over seeds of the per-seed MAE)")
     means = ", ".join(f"{p} {piv[p].mean():.4f}" for p in order[:4])
-    ax.set_title(f"MAE per task, {scheme} validation; reference: best pure law {order[0]}\nmean over tasks: {means}",
+    ax.set_title(f"MAE per task, {scheme} validation; reference: {_reference(order[0]).replace('`', '')}\n"
+                 f"mean over tasks: {means}",
                  fontsize=9)
     plt.xticks(rotation=35, ha="right")
     plt.tight_layout()
@@ -585,7 +591,7 @@ def _headline_md(cfg, mae, findings, tests, cov_summary, eff, probe) -> list[str
         for metric, g in d.groupby("metric", sort=False):
             order = _headline_predictors(g, scheme)
             table = headline_table(g, metric, scheme, order[0], order[1:4])
-            L += [f"### {metric}: MAE on {what}, reference = best pure law `{order[0]}`", "", _md_table(table), ""]
+            L += [f"### {metric}: MAE on {what}, reference = {_reference(order[0])}", "", _md_table(table), ""]
     if len(tests):
         cols = ["metric", "task", "design", "law", "mean_gain", "p_corrected", "q_corrected", "p_family_perm",
                 "q_family_perm"]
