@@ -1,6 +1,6 @@
 """Time the main job (``njsl predict report`` with its defaults) and its CPU cost.
 
-    python benchmarks/bench_main_job.py [--n_seeds 10] [--n_jobs 2] [--out /tmp/report] [extra report args]
+    python benchmarks/bench_main_job.py [--n_seeds 10] [--n_jobs 2] [--out REPORT_DIR] [extra report args]
 
 Prints wall time, CPU seconds of this process and its (joined) worker processes, and the load average before
 and after: on a shared machine wall time is inflated by other processes; CPU / cores approximates the wall

@@ -44,6 +44,7 @@ tested against ``GridSearchCV`` + ``XGBRegressor``); nothing is written outside 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
 
@@ -55,10 +56,9 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold, train_test_split
 
 from .errors import PredictionInputError
+from .predictors import PAPER_GRID
 from .progress import Progress
 
-PAPER_SOURCE = ("nightingal3/llm-pretraining-behaviours, performance_prediction/performance_predict_from_db.py "
-                "(commit 2849edc)")
 # task -> settings the paper predicts (its BENCHMARK_DEFAULTS; arithmetic, minerva, fld, asdiv commented out there)
 BENCHMARK_DEFAULTS: dict[str, tuple[str, ...]] = {
     "arc_challenge": ("25-shot",), "hellaswag": ("10-shot",), "mmlu": ("0-shot", "5-shot"),
@@ -87,8 +87,6 @@ MIN_SAMPLES = 30
 OUTER_FOLDS = 3
 INNER_FOLDS = 3
 VAL_FRACTION = 0.2
-# the paper's grid (train_and_evaluate_w_search, "xgboost")
-PAPER_GRID: dict[str, tuple] = {"max_depth": (2, 3, 5), "learning_rate": (0.01, 0.1, 0.3), "n_estimators": (50, 100)}
 
 
 def paper_task_name(benchmark: str, setting: str) -> str | None:
@@ -257,7 +255,7 @@ def paper_splits(n_rows: int, seed: int) -> list[tuple[np.ndarray, np.ndarray, n
     return out
 
 
-def grid_order(grid: dict[str, tuple] = PAPER_GRID) -> list[dict]:
+def grid_order(grid: Mapping[str, Sequence] = PAPER_GRID) -> list[dict]:
     """The grid in ``sklearn.model_selection.ParameterGrid`` order (keys sorted, last key fastest)."""
     keys = sorted(grid)
     return [dict(zip(keys, values, strict=True)) for values in product(*(grid[k] for k in keys))]
@@ -282,7 +280,7 @@ def _train(params: dict, dtrain: xgb.DMatrix, rounds: int) -> xgb.Booster:
     return booster
 
 
-def grid_search(X: np.ndarray, y: np.ndarray, seed: int, grid: dict[str, tuple] = PAPER_GRID,
+def grid_search(X: np.ndarray, y: np.ndarray, seed: int, grid: Mapping[str, Sequence] = PAPER_GRID,
                 nthread: int = 1) -> tuple[dict, np.ndarray]:
     """The inner search: best params (first minimum in grid order) and the mean inner MAE of every grid point."""
     X = np.asarray(X)
@@ -302,7 +300,7 @@ def grid_search(X: np.ndarray, y: np.ndarray, seed: int, grid: dict[str, tuple] 
     return points[int(np.argmin(scores))], scores
 
 
-def run_task(task: PaperTask, predictor_type: str, seed: int, grid: dict[str, tuple] = PAPER_GRID,
+def run_task(task: PaperTask, predictor_type: str, seed: int, grid: Mapping[str, Sequence] = PAPER_GRID,
              nthread: int = 1) -> tuple[list[dict], pd.DataFrame]:
     """Steps 6-7 for one task and seed: per-fold rows and per-model out-of-fold predictions."""
     folds, preds = [], []
@@ -337,7 +335,7 @@ class PaperPortResult:
 
 
 def run_paper_port(datas: list[PaperData], seeds: tuple[int, ...] = (42,), n_jobs: int = 1,
-                   progress: bool = True, grid: dict[str, tuple] = PAPER_GRID) -> PaperPortResult:
+                   progress: bool = True, grid: Mapping[str, Sequence] = PAPER_GRID) -> PaperPortResult:
     """Run every (predictor type, task, seed) of ``datas``; workers in parallel, one XGBoost thread each."""
     units = [(d.predictor_type, t, s) for d in datas for t in d.tasks for s in seeds]
     if not units:

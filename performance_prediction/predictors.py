@@ -29,10 +29,10 @@ from .features import SCALING, FeatureEncoder, feature_set
 from .laws import LawRegressor
 
 # The paper's inner grid (performance_predict_from_db.py, train_and_evaluate_w_search).
-PAPER_GRID = {"max_depth": [2, 3, 5], "learning_rate": [0.01, 0.1, 0.3], "n_estimators": [50, 100]}
+PAPER_GRID: dict[str, list] = {"max_depth": [2, 3, 5], "learning_rate": [0.01, 0.1, 0.3], "n_estimators": [50, 100]}
 # A smaller grid: lr 0.01 with <= 100 trees under-fits on these targets and was never best in our runs
 # (see README); dropping it halves the search.
-FAST_GRID = {"max_depth": [2, 3, 5], "learning_rate": [0.1, 0.3], "n_estimators": [50, 100]}
+FAST_GRID: dict[str, list] = {"max_depth": [2, 3, 5], "learning_rate": [0.1, 0.3], "n_estimators": [50, 100]}
 GRIDS = {"paper": PAPER_GRID, "fast": FAST_GRID}
 
 # name -> (factory, one-line description for the report)

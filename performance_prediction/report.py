@@ -92,6 +92,11 @@ def _headline_predictors(mae: pd.DataFrame, scheme: str) -> list[str]:
     return [p for p in dict.fromkeys(order) if p and p in means]
 
 
+def _reference(name: str) -> str:
+    """How the headline names its reference column (no law ran under --paper_only: the first paper predictor)."""
+    return f"best pure law `{name}`" if name.startswith("law_") else f"`{name}` (no scaling law in this run)"
+
+
 def _fig_mae_bars(mae: pd.DataFrame, scheme: str, path: Path) -> None:
     import matplotlib
 
@@ -105,7 +110,8 @@ def _fig_mae_bars(mae: pd.DataFrame, scheme: str, path: Path) -> None:
     ax = piv[order].plot.bar(yerr=err.reindex(columns=order), figsize=(11, 4.5), width=0.8, capsize=2)
     ax.set_ylabel("MAE (mean over seeds of the per-seed MAE)")
     means = ", ".join(f"{p} {piv[p].mean():.4f}" for p in order[:4])
-    ax.set_title(f"MAE per task, {scheme} validation; reference: best pure law {order[0]}\nmean over tasks: {means}",
+    ax.set_title(f"MAE per task, {scheme} validation; reference: {_reference(order[0]).replace('`', '')}\n"
+                 f"mean over tasks: {means}",
                  fontsize=9)
     plt.xticks(rotation=35, ha="right")
     plt.tight_layout()
@@ -490,7 +496,7 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, e
     probe = pd.concat([p for p in probes.values() if len(p)], ignore_index=True) if any(
         len(p) for p in probes.values()) else pd.DataFrame()
     probe.to_csv(tmp / "missingness_probe.csv", index=False)
-    findings, tests = conclusions(mae, preds, cov_summary, len(cfg.seeds))
+    findings, tests = conclusions(mae, preds, cov_summary, len(cfg.seeds), cfg.alpha)
     tests.to_csv(tmp / "design_vs_law_tests.csv", index=False)
     figs = []
     for scheme in sorted(set(mae.scheme), key=lambda x: ("family", "extrapolation", "random").index(x)):
@@ -585,7 +591,7 @@ def _headline_md(cfg, mae, findings, tests, cov_summary, eff, probe) -> list[str
         for metric, g in d.groupby("metric", sort=False):
             order = _headline_predictors(g, scheme)
             table = headline_table(g, metric, scheme, order[0], order[1:4])
-            L += [f"### {metric}: MAE on {what}, reference = best pure law `{order[0]}`", "", _md_table(table), ""]
+            L += [f"### {metric}: MAE on {what}, reference = {_reference(order[0])}", "", _md_table(table), ""]
     if len(tests):
         cols = ["metric", "task", "design", "law", "mean_gain", "p_corrected", "q_corrected", "p_family_perm",
                 "q_family_perm"]

@@ -178,14 +178,14 @@ def load_spec(path: str | Path) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------- predicting
-def _fit(predictor: str, data, task: str, seed: int, cfg):
+def _fit(predictor: str, data, task: str, X: pd.DataFrame, y: np.ndarray, seed: int, cfg):
+    """``predictor`` fit on the task's scored models ``X``, ``y`` (from ``data.task_frame(task)``)."""
     from .evaluate import predictor_params
     from .families import families
     from .predictors import make_predictor
 
-    X, y = data.task_frame(task)
     est = make_predictor(predictor, **predictor_params(predictor, data.metric, seed, cfg, data.pseudo_features, task))
-    return est.fit(X, y, groups=families(X.index)), X, y
+    return est.fit(X, y, groups=families(X.index))
 
 
 def _basis(est, rows: pd.DataFrame) -> np.ndarray:
@@ -224,7 +224,7 @@ def predict_models(data, models: pd.DataFrame, half_widths: pd.Series | None, cf
                           (PARAMS_LAW, todo[~(tok.reindex(todo.index) > 0).to_numpy()])):
             if part.empty:
                 continue
-            est, X, y = _fit(who, data, task, cfg.seeds[0], cfg)
+            est = _fit(who, data, task, X, y, cfg.seeds[0], cfg)
             pred = np.asarray(est.predict(part), dtype=float)
             if hasattr(est, "predict_interval"):
                 lo, hi = est.predict_interval(part)
@@ -250,7 +250,7 @@ def predict_specs(specs: pd.DataFrame, db_path: str, metrics=("accuracy", "brier
     Validates the predictor, the tasks and the spec columns against the store before fitting anything.
     """
     from .data import load_data
-    from .evaluate import CVConfig, run_cv
+    from .evaluate import CVConfig
     from .predictors import make_predictor
     from .tasks import paper_tasks
 
@@ -281,15 +281,16 @@ def predict_specs(specs: pd.DataFrame, db_path: str, metrics=("accuracy", "brier
                        n_jobs=n_jobs, progress=progress, alpha=alpha)
         q = None
         if not predictor.startswith(("law_", "design_")):
-            q = _tree_half_widths(data, cfg, predictor, alpha, residuals_csv, metric, run_cv)
+            q = _tree_half_widths(data, cfg, predictor, alpha, residuals_csv, metric)
         # a planned model is predicted on every task, even if its id happens to be scored in the store
         frames.append(predict_models(data, specs, q, cfg, predictor, alpha, only_unscored=False, tasks=wanted))
     return pd.concat(frames, ignore_index=True)
 
 
-def _tree_half_widths(data, cfg, predictor: str, alpha: float, residuals_csv: str | None, metric: str, run_cv):
+def _tree_half_widths(data, cfg, predictor: str, alpha: float, residuals_csv: str | None, metric: str):
     """Conformal half-width per task for XGBoost predictors: a report's residuals or a fresh family CV."""
     from .conformal import interval_half_widths
+    from .evaluate import run_cv
 
     if residuals_csv:
         preds = pd.read_csv(residuals_csv)

@@ -121,3 +121,13 @@ def test_report_with_selection_shows_the_out_of_sample_verdict_and_fold_sets(tin
     assert len(folds) == 3 and "Per outer fold, the features its selection added" in index
     v = selection_verdict(folds.assign(selected_features=folds.selected_features.map(ast.literal_eval)))
     assert f"scaling-only {v['mean_outer_mae_scaling']:.4f}, selected {v['mean_outer_mae_selected']:.4f}" in index
+
+
+def test_coverage_conclusion_states_the_nominal_level_of_the_run():
+    from performance_prediction.design_study import conclusions
+
+    mae = pd.DataFrame(columns=["metric", "scheme", "predictor", "task", "mae", "n_seeds"])
+    cov = pd.DataFrame([{"metric": "accuracy", "scheme": "family", "predictor": "law_auto", "coverage": 0.78,
+                         "worst_quintile": 0.7, "worst_family": "org1", "worst_family_coverage": 0.5}])
+    text = " ".join(conclusions(mae, pd.DataFrame(), cov, 1, alpha=0.2)[0])
+    assert "nominal 80% intervals cover 78.0%" in text and "NOT met" in text

@@ -58,6 +58,9 @@ def test_unscored_models_listed_with_prediction_and_interval(store_with_new, tmp
     row = table[table.id == NEW].iloc[0]
     assert row.family == "lab/planned" and row.total_params == pytest.approx(1.1e9)
     assert row.tokens_billions == 300 and row.pct_code == 30 and row.pct_web == 70
+    # --paper_only runs no law: the headline does not call its reference column one
+    index = (out / "index.md").read_text(encoding="utf-8")
+    assert "reference = `xgb_scaling` (no scaling law in this run)" in index and "best pure law `" not in index
     assert row.predictor == "xgb_all" and row.scheme_of_residuals == "family"
 
     # the interval is the report's own family-CV conformal quantile (the same machinery as predict-model)
