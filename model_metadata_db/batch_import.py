@@ -7,24 +7,21 @@ all-or-nothing (a kill leaves all or none) unless ``continue_on_error`` drops th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .conflicts import Incoming
 from .errors import StoreError
+from .importers.metadata_records import ParsedRecord
 from .report import ImportReport
 
 
 @dataclass
-class ParsedSource:
-    """One source, parsed: its rows per table, whether ids are copied as they are, and notes."""
-    path: Path
-    kind: str
-    batch: dict[str, list[Incoming]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+class ParsedSource(ParsedRecord):
+    """One source, parsed: its rows per table, notes, and whether ids are copied as they are (``canonical``
+    False: an export folder). Sources that are metadata records carry their ``model_id`` for case resolution."""
     canonical: bool = True
-    records: list[Any] = field(default_factory=list)  # ParsedRecord objects (case resolution against the store)
 
 
 def source_kind(path: Path) -> str:
@@ -97,7 +94,7 @@ def parse_source(path: Path, *, model_id: str | None = None, assume_shots: int |
 def _from_record(path: Path, kind: str | None, assume_shots) -> ParsedSource:
     from .importers.metadata_records import parse_metadata_record
     rec = parse_metadata_record(path, kind, assume_shots=assume_shots)
-    return ParsedSource(path, rec.kind, rec.batch, rec.warnings, records=[rec])
+    return ParsedSource(path, rec.kind, rec.batch, rec.warnings, rec.model_id)
 
 
 def parse_export(folder: Path) -> ParsedSource:
@@ -154,7 +151,7 @@ def write_sources(store, parsed: list[ParsedSource], *, on_conflict: str = "erro
     """Write parsed sources in one transaction (all or nothing) under the conflict policy."""
     from .importers.metadata_records import _resolve_ids, known_ids
     report = ImportReport(source)
-    records = [r for p in parsed for r in p.records]
+    records = [p for p in parsed if p.model_id]  # metadata records: ids resolved up to case
     with store.transaction():
         if records:
             _resolve_ids(records, *known_ids(store))
