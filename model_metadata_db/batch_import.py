@@ -19,8 +19,7 @@ from .importers.common import read_json
 from .importers.csv_files import detect_csv_kind, read_csv_rows, rows_by_table
 from .importers.hf_config import annotation_from_hf_config, read_hf_config
 from .importers.lm_eval import parse_lm_eval_results
-from .importers.metadata_records import (ParsedRecord, _resolve_ids, failure_message, iter_record_files, known_ids,
-                                         parse_metadata_record)
+from .importers.metadata_records import ParsedRecord, _resolve_ids, iter_record_files, known_ids, parse_metadata_record
 from .report import ImportReport
 from .schema import KEYS, TABLES, column_names
 from .validation import validate_row
@@ -164,7 +163,3 @@ def write_sources(store, parsed: list[ParsedSource], *, on_conflict: str = "erro
         report.warnings += p.warnings
     return report
 
-
-def failure_text(failed: list[dict[str, str]], n_sources: int) -> str:
-    """Why an all-or-nothing import wrote nothing: every bad source with its reason."""
-    return failure_message(failed, n_sources)
