@@ -64,9 +64,10 @@ def source_kind(path: Path) -> str:
 
 
 def parse_source(path: Path, *, model_id: str | None = None, assume_shots: int | str | None = None,
-                 only: str | None = None) -> list[ParsedSource]:
-    """Parse one source (a records folder yields one entry per file); raises :class:`StoreError` when bad."""
-    kind = source_kind(path)
+                 only: str | None = None, kind: str | None = None) -> list[ParsedSource]:
+    """Parse one source (a records folder yields one entry per file); raises :class:`StoreError` when bad.
+    ``kind`` is :func:`source_kind`'s answer when the caller has it already."""
+    kind = kind or source_kind(path)
     if only and kind != only:
         raise StoreError(f"{path}: expected {only} results, found a {kind} source")
     if kind == "export":
@@ -130,14 +131,15 @@ def parse_sources(paths: list[Path], **kwargs: Any) -> tuple[list[ParsedSource],
     parsed, failed = [], []
     for path in map(Path, paths):
         try:
-            if source_kind(path) == "records":  # one entry per file: a bad file fails alone
+            kind = source_kind(path)
+            if kind == "records":  # one entry per file: a bad file fails alone
                 for kind, file in iter_record_files(path, ("dataset", "model", "scores")):
                     try:
                         parsed.append(_from_record(file, kind, kwargs.get("assume_shots")))
                     except (StoreError, FileNotFoundError) as err:
                         failed.append({"path": str(file), "reason": str(err)})
                 continue
-            parsed += parse_source(path, **kwargs)
+            parsed += parse_source(path, kind=kind, **kwargs)
         except (StoreError, FileNotFoundError) as err:
             failed.append({"path": str(path), "reason": str(err)})
     return parsed, failed
