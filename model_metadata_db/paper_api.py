@@ -219,8 +219,8 @@ class PaperAPI:
         nothing: (rows with new keys, conflicts with the stored values beyond rounding)."""
         items = score_rows_from_frame(scores_df)
         plan = Plan()
-        plan_rows("evaluation_results", items, self._stored_rows("evaluation_results", items), "keep", plan)
         stored = self._stored_rows("evaluation_results", items)
+        plan_rows("evaluation_results", items, stored, "keep", plan)
         new = [i.row for i in items if (i.row["id"], i.row["benchmark"], i.row["setting"], i.row["metric"])
                not in stored]
         return pd.DataFrame(new), plan.diff()
