@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from .aliases import canonical_id, load_aliases
-from .conflicts import REL_TOL, Incoming, Plan, plan_rows
+from .conflicts import Incoming, Plan, compare, plan_rows
 from .errors import StoreError
 from .importers.common import read_json
 from .importers.csv_files import _cell, _model_id, read_csv_rows, rows_by_table, score_rows_from_frame
@@ -261,8 +261,7 @@ class PaperAPI:
         rows = []
         for key, group in multi.groupby(keys, sort=True):
             values = group["metric_value"].tolist()
-            spread = max(values) - min(values)
-            if spread > REL_TOL * max(1.0, *map(abs, values)):
+            if compare(min(values), max(values), sentinel=False) == "conflict":  # the import's rounding rule
                 rows.append({"id": key[0], "benchmark": key[1], "setting": key[2], "metric": key[3],
                              "occurrence_count": len(group), "ids": group["id"].tolist(), "values": values})
         return pd.DataFrame(rows, columns=["id", "benchmark", "setting", "metric", "occurrence_count", "ids",
