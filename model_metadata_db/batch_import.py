@@ -7,29 +7,33 @@ all-or-nothing (a kill leaves all or none) unless ``continue_on_error`` drops th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .aliases import canonical_id
 from .conflicts import Incoming
 from .errors import StoreError
+from .export_folder import load_export_folder
+from .importers.common import read_json
+from .importers.csv_files import detect_csv_kind, read_csv_rows, rows_by_table
+from .importers.hf_config import annotation_from_hf_config, read_hf_config
+from .importers.lm_eval import parse_lm_eval_results
+from .importers.metadata_records import ParsedRecord, _resolve_ids, iter_record_files, known_ids, parse_metadata_record
 from .report import ImportReport
+from .schema import KEYS, TABLES, column_names
+from .validation import validate_row
 
 
 @dataclass
-class ParsedSource:
-    """One source, parsed: its rows per table, whether ids are copied as they are, and notes."""
-    path: Path
-    kind: str
-    batch: dict[str, list[Incoming]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+class ParsedSource(ParsedRecord):
+    """One source, parsed: its rows per table, notes, and whether ids are copied as they are (``canonical``
+    False: an export folder). Sources that are metadata records carry their ``model_id`` for case resolution."""
     canonical: bool = True
-    records: list[Any] = field(default_factory=list)  # ParsedRecord objects (case resolution against the store)
 
 
 def source_kind(path: Path) -> str:
     """export | records | hf-config | lm-eval | record | csv for one path (folders and JSON/CSV files)."""
-    from .importers.common import read_json
     if path.is_dir():
         if (path / "load.sql").is_file():
             return "export"
@@ -60,32 +64,27 @@ def source_kind(path: Path) -> str:
 
 
 def parse_source(path: Path, *, model_id: str | None = None, assume_shots: int | str | None = None,
-                 only: str | None = None) -> list[ParsedSource]:
-    """Parse one source (a records folder yields one entry per file); raises :class:`StoreError` when bad."""
-    kind = source_kind(path)
+                 only: str | None = None, kind: str | None = None) -> list[ParsedSource]:
+    """Parse one source (a records folder yields one entry per file); raises :class:`StoreError` when bad.
+    ``kind`` is :func:`source_kind`'s answer when the caller has it already."""
+    kind = kind or source_kind(path)
     if only and kind != only:
         raise StoreError(f"{path}: expected {only} results, found a {kind} source")
     if kind == "export":
         return [parse_export(path)]
     if kind == "records":
-        from .importers.metadata_records import iter_record_files
         return [_from_record(p, k, assume_shots) for k, p in iter_record_files(path, ("dataset", "model", "scores"))]
     if kind == "lm-eval":
-        from .importers.lm_eval import parse_lm_eval_results
         shots = assume_shots if isinstance(assume_shots, int) else None
         items, notes = parse_lm_eval_results(path, model_id, assume_shots=shots)
         return [ParsedSource(path, kind, {"evaluation_results": items}, notes)]
     if kind == "hf-config":
-        from .importers.hf_config import annotation_from_hf_config, read_hf_config
-        from .validation import validate_row
         if not model_id:
             raise StoreError(f"{path}: a config.json does not name its model; pass --model-id org/name")
-        from .aliases import canonical_id
         row = validate_row("model_annotations", annotation_from_hf_config(read_hf_config(path),
                                                                           canonical_id(model_id)))
         return [ParsedSource(path, kind, {"model_annotations": [Incoming(row, str(path))]})]
     if kind == "csv":
-        from .importers.csv_files import detect_csv_kind, read_csv_rows, rows_by_table
         header, _ = read_csv_rows(path)
         csv_kind = detect_csv_kind(header)
         extra = {"assume_shots": assume_shots if isinstance(assume_shots, int) else None} \
@@ -95,15 +94,12 @@ def parse_source(path: Path, *, model_id: str | None = None, assume_shots: int |
 
 
 def _from_record(path: Path, kind: str | None, assume_shots) -> ParsedSource:
-    from .importers.metadata_records import parse_metadata_record
     rec = parse_metadata_record(path, kind, assume_shots=assume_shots)
-    return ParsedSource(path, rec.kind, rec.batch, rec.warnings, records=[rec])
+    return ParsedSource(path, rec.kind, rec.batch, rec.warnings, rec.model_id)
 
 
 def parse_export(folder: Path) -> ParsedSource:
     """An export folder read completely into memory (a private DuckDB), ids as they are."""
-    from .export_folder import load_export_folder
-    from .schema import KEYS, TABLES, column_names
     stage, parsed = load_export_folder(folder)
     out = ParsedSource(folder, "export", canonical=False)
     try:
@@ -132,18 +128,18 @@ def parse_export(folder: Path) -> ParsedSource:
 
 def parse_sources(paths: list[Path], **kwargs: Any) -> tuple[list[ParsedSource], list[dict[str, str]]]:
     """Parse every source; (parsed, failures as {path, reason})."""
-    from .importers.metadata_records import iter_record_files
     parsed, failed = [], []
     for path in map(Path, paths):
         try:
-            if source_kind(path) == "records":  # one entry per file: a bad file fails alone
+            kind = source_kind(path)
+            if kind == "records":  # one entry per file: a bad file fails alone
                 for kind, file in iter_record_files(path, ("dataset", "model", "scores")):
                     try:
                         parsed.append(_from_record(file, kind, kwargs.get("assume_shots")))
                     except (StoreError, FileNotFoundError) as err:
                         failed.append({"path": str(file), "reason": str(err)})
                 continue
-            parsed += parse_source(path, **kwargs)
+            parsed += parse_source(path, kind=kind, **kwargs)
         except (StoreError, FileNotFoundError) as err:
             failed.append({"path": str(path), "reason": str(err)})
     return parsed, failed
@@ -152,9 +148,8 @@ def parse_sources(paths: list[Path], **kwargs: Any) -> tuple[list[ParsedSource],
 def write_sources(store, parsed: list[ParsedSource], *, on_conflict: str = "error",
                   source: str = "import") -> ImportReport:
     """Write parsed sources in one transaction (all or nothing) under the conflict policy."""
-    from .importers.metadata_records import _resolve_ids, known_ids
     report = ImportReport(source)
-    records = [r for p in parsed for r in p.records]
+    records = [p for p in parsed if p.model_id]  # metadata records: ids resolved up to case
     with store.transaction():
         if records:
             _resolve_ids(records, *known_ids(store))
@@ -170,8 +165,3 @@ def write_sources(store, parsed: list[ParsedSource], *, on_conflict: str = "erro
         report.warnings += p.warnings
     return report
 
-
-def failure_text(failed: list[dict[str, str]], n_sources: int) -> str:
-    """Why an all-or-nothing import wrote nothing: every bad source with its reason."""
-    from .importers.metadata_records import failure_message
-    return failure_message(failed, n_sources)

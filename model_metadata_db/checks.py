@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from .aliases import alias_overlaps, load_aliases, propose_aliases
 from .benchmarks import BENCHMARK_ALIASES
 from .schema import columns
 from .validation import PERCENT_COLUMNS, PERCENT_SUM_LIMIT
@@ -48,7 +49,6 @@ def _ids_everywhere(store) -> str:
 
 
 def check_path_ids(store) -> Finding:
-    from .aliases import load_aliases
     df = store.query(f"SELECT DISTINCT id, tbl FROM {_ids_everywhere(store)} WHERE {_PATH_SQL} ORDER BY id")
     unmapped = sorted(set(df["id"]) - set(load_aliases()))
     n = df["id"].nunique()
@@ -214,7 +214,6 @@ def check_flagged_scores(store) -> Finding:
 
 def check_alias_proposals(store) -> Finding:
     """Ids that look like one model under two names and are not yet in metadata/model_aliases.csv."""
-    from .aliases import propose_aliases
     ids = store.query(f"SELECT DISTINCT id FROM {_ids_everywhere(store)}")["id"].tolist()
     df = propose_aliases(ids)
     return Finding("alias_proposals", "warning" if len(df) else "info", len(df),
@@ -225,7 +224,6 @@ def check_alias_proposals(store) -> Finding:
 
 def check_alias_overlaps(store) -> Finding:
     """Scores a model has under an alias and its canonical id; reads keep the canonical id's value."""
-    from .aliases import alias_overlaps
     df = alias_overlaps(store.scores(canonical=False))
     differ = df[(df["alias_value"] - df["value"]).abs() > 1e-6] if len(df) else df
     return Finding("alias_overlaps", "warning" if len(differ) else "info", len(df),

@@ -85,14 +85,15 @@ def _assume_shots(text: str | None):
 
 def _run_import(args, sources: list[Path], only: str | None = None) -> int:
     """Parse every source (no lock held), then write them all in one transaction."""
-    from .batch_import import failure_text, parse_sources, write_sources
+    from .batch_import import parse_sources, write_sources
+    from .importers.metadata_records import failure_message
     parsed, failed = parse_sources(sources, model_id=args.model_id, assume_shots=_assume_shots(args.assume_shots),
                                    only=only)
     n = len(parsed) + len(failed)
     if failed and not args.continue_on_error:
-        raise StoreError(failure_text(failed, n))
+        raise StoreError(failure_message(failed, n))
     if not parsed:
-        raise StoreError("nothing to import: " + (failure_text(failed, n) if failed else "no sources"))
+        raise StoreError("nothing to import: " + (failure_message(failed, n) if failed else "no sources"))
     with open_for_write(args.db, create=getattr(args, "create", False)) as store:
         report = write_sources(store, parsed, on_conflict=args.on_conflict,
                                source=f"{len(parsed)} source file(s)")

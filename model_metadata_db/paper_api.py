@@ -13,7 +13,15 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from .aliases import canonical_id, load_aliases
+from .conflicts import Incoming, Plan, compare, plan_rows
 from .errors import StoreError
+from .importers.common import read_json
+from .importers.csv_files import _cell, _model_id, read_csv_rows, rows_by_table, score_rows_from_frame
+from .importers.lm_eval import model_id_from_results, rows_from_lm_eval
+from .importers.metadata_records import failure_message, parse_records, write_parsed
+from .schema import KEYS, TABLES, columns
+from .validation import validate_row, validate_score_rows
 
 # Facts of the paper's class, taken over as data (same names): metric aliases, stderr suffixes and the
 # default settings its import_scores_from_json_dir used for records without a shot level.
@@ -71,7 +79,6 @@ class PaperAPI:
 
     def get_model_profile(self, model_id: str) -> dict[str, pd.DataFrame]:
         """``model_features``, ``dataset_features`` and ``benchmark_scores`` of one model (canonical id)."""
-        from .aliases import canonical_id
         model_id = canonical_id(model_id)
         ann = self.annotations()
         info = self.dataset_info()
@@ -144,17 +151,14 @@ class PaperAPI:
 
     def import_model_features_from_csv(self, csv_path: str, *, on_conflict: str = "error"):
         """Import a model-features CSV (the paper's ``model.csv`` layout); returns the :class:`ImportReport`."""
-        from .importers.csv_files import rows_by_table
         return self._import_batch(rows_by_table("models", csv_path), str(csv_path), on_conflict)
 
     def import_dataset_features_from_csv(self, csv_path: str, *, on_conflict: str = "error"):
         """Import a dataset-features CSV (the paper's ``dataset.csv`` layout)."""
-        from .importers.csv_files import rows_by_table
         return self._import_batch(rows_by_table("datasets", csv_path), str(csv_path), on_conflict)
 
     def import_scores_from_csv(self, csv_path: str, *, on_conflict: str = "error", assume_shots: int | None = None):
         """Import a wide scores CSV (the paper's ``scores.csv`` layout: ``<bench>_<N>-shot_<metric>`` columns)."""
-        from .importers.csv_files import rows_by_table
         return self._import_batch(rows_by_table("scores", csv_path, assume_shots=assume_shots), str(csv_path),
                                   on_conflict)
 
@@ -163,10 +167,6 @@ class PaperAPI:
                                         on_conflict: str = "error"):
         """Import one lm-eval results file; tasks in ``excludes`` are skipped and ``alternate_name_map`` renames
         the model id (as in the paper's, which mapped checkpoint folders to model names)."""
-        from .conflicts import Incoming
-        from .importers.common import read_json
-        from .importers.lm_eval import model_id_from_results, rows_from_lm_eval
-        from .validation import validate_score_rows
 
         data = read_json(json_path)
         if isinstance(data, dict) and isinstance(data.get("results"), dict):
@@ -188,7 +188,6 @@ class PaperAPI:
         ``benchmark_defaults`` (task-name prefix -> ``"N-shot"``) gives the setting of tasks recorded without one;
         ``None`` refuses such records (the paper's defaults are ``AnalysisStore.BENCHMARK_DEFAULTS``).
         """
-        from .importers.metadata_records import failure_message, parse_records, write_parsed
         folder = Path(json_dir)
         if not folder.is_dir():
             raise StoreError(f"{folder}: not a folder of score records")
@@ -218,12 +217,10 @@ class PaperAPI:
     def safe_import_scores(self, scores_df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Compare a wide scores frame (``id`` + ``<bench>_<N>-shot_<metric>`` columns) with the store, writing
         nothing: (rows with new keys, conflicts with the stored values beyond rounding)."""
-        from .conflicts import Plan, plan_rows
-        from .importers.csv_files import score_rows_from_frame
         items = score_rows_from_frame(scores_df)
         plan = Plan()
-        plan_rows("evaluation_results", items, self._stored_rows("evaluation_results", items), "keep", plan)
         stored = self._stored_rows("evaluation_results", items)
+        plan_rows("evaluation_results", items, stored, "keep", plan)
         new = [i.row for i in items if (i.row["id"], i.row["benchmark"], i.row["setting"], i.row["metric"])
                not in stored]
         return pd.DataFrame(new), plan.diff()
@@ -233,7 +230,6 @@ class PaperAPI:
         """Import a wide scores frame: new scores are inserted; conflicts are kept as stored unless
         ``auto_resolve``, then ``newer`` (the imported values are the newer ones) or ``larger``/``smaller``
         replaces them and ``older`` keeps them. The paper's asked on stdin without ``auto_resolve``; ours keeps."""
-        from .importers.csv_files import score_rows_from_frame
         if resolution_strategy not in ("newer", "older", "larger", "smaller"):
             raise StoreError("resolution_strategy must be newer, older, larger or smaller, "
                              f"got {resolution_strategy!r}")
@@ -257,8 +253,6 @@ class PaperAPI:
         """Scores stored more than once for one model: the same (benchmark, setting, metric) under ids that are
         one model (alias table) with values differing beyond rounding. Columns: id, benchmark, setting, metric,
         occurrence_count, ids, values."""
-        from .aliases import load_aliases
-        from .conflicts import REL_TOL
         aliases = load_aliases()
         raw = self.scores(canonical=False)
         raw = raw.assign(canonical=raw["id"].map(lambda i: aliases.get(i, i)))
@@ -267,8 +261,7 @@ class PaperAPI:
         rows = []
         for key, group in multi.groupby(keys, sort=True):
             values = group["metric_value"].tolist()
-            spread = max(values) - min(values)
-            if spread > REL_TOL * max(1.0, *map(abs, values)):
+            if compare(min(values), max(values), sentinel=False) == "conflict":  # the import's rounding rule
                 rows.append({"id": key[0], "benchmark": key[1], "setting": key[2], "metric": key[3],
                              "occurrence_count": len(group), "ids": group["id"].tolist(), "values": values})
         return pd.DataFrame(rows, columns=["id", "benchmark", "setting", "metric", "occurrence_count", "ids",
@@ -278,7 +271,6 @@ class PaperAPI:
         """Settle the conflicts of :meth:`check_for_conflicts`: keep the ``larger`` or ``smaller`` value under the
         canonical id and remove the alias rows of those keys (one transaction). ``newer``/``older`` need
         timestamps, which the release does not keep: they are refused."""
-        from .conflicts import Incoming
         if resolution not in ("newer", "older", "larger", "smaller"):
             raise StoreError(f"resolution must be newer, older, larger or smaller, got {resolution!r}")
         if resolution in ("newer", "older"):
@@ -310,7 +302,6 @@ class PaperAPI:
     def preview_changes(self, temp_db_path: str = ":memory:") -> dict[str, pd.DataFrame]:
         """Rows that differ between this store and the store/export at ``temp_db_path``, per table (column
         ``change``: only_here / only_there). ``":memory:"`` or a missing path: nothing to compare, ``{}``."""
-        from .schema import TABLES
         if temp_db_path == ":memory:" or not Path(temp_db_path).exists():
             print("No previous database found. Skipping comparison.")
             return {}
@@ -342,10 +333,6 @@ def update_specific_columns(store, csv_path: str, columns_to_update: list[str], 
 
     The paper's version overwrote these columns; ours does the same (``on_conflict="replace"``) but reports
     every replaced value, and an empty cell keeps the stored value (as the paper's COALESCE did)."""
-    from .conflicts import Incoming
-    from .importers.csv_files import _cell, _model_id, read_csv_rows
-    from .schema import KEYS, columns
-    from .validation import validate_row
     if table not in ("model_annotations", "dataset_info"):
         raise StoreError(f"update_specific_columns: table must be model_annotations or dataset_info, got {table!r}")
     header, rows = read_csv_rows(csv_path)

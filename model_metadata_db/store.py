@@ -22,9 +22,11 @@ import pyarrow as pa
 
 from njsl.atomic import atomic_path
 
+from .aliases import apply_fills, canonical_id, canonicalize, load_aliases
 from .benchmarks import is_known_benchmark
 from .conflicts import Incoming, Plan, check_policy, plan_rows, raise_undecided
 from .errors import StoreError, StoreFileNotFoundError, StoreLockedError
+from .hygiene import flag_scores, training_mask
 from .paper_api import PaperAPI
 from .report import ImportReport
 from .schema import KEYS, SENTINEL, TABLES, column_names, columns, schema_sql, schema_statements
@@ -336,7 +338,6 @@ class AnalysisStore(PaperAPI):
         """
         frame = self._canonical(self._table("model_annotations"), ["id"], canonical)
         if canonical:
-            from .aliases import apply_fills
             frame = apply_fills(frame)
         return frame
 
@@ -370,26 +371,22 @@ class AnalysisStore(PaperAPI):
         frame = self._canonical(_clean(self.query(sql, params), "evaluation_results"),
                                 ["id", "benchmark", "setting", "metric"], canonical)
         if wanted is not None and canonical:
-            from .aliases import canonical_id
             frame = frame[frame["id"].isin([canonical_id(i) for i in wanted])].reset_index(drop=True)
         return frame
 
     def _canonical(self, frame: pd.DataFrame, keys: list[str], canonical: bool) -> pd.DataFrame:
         if not canonical:
             return frame
-        from .aliases import canonicalize
         return canonicalize(frame, keys)
 
     def flagged_scores(self) -> pd.DataFrame:
         """Scores that do not train the predictor by default, each with its flag and reason (hygiene.py)."""
-        from .hygiene import flag_scores
         return flag_scores(self.scores())
 
     def training_scores(self, metric: str | Sequence[str] | None = None, *, include_flagged: bool = False,
                         include_partial: bool = False, **filters: Any) -> pd.DataFrame:
         """Scores for training the predictor: canonical ids, without flagged (broken runs, rows outside a task's
         definition) and partial evaluations unless asked (``include_flagged`` / ``include_partial``)."""
-        from .hygiene import training_mask
         scores = self.scores(metric=metric, **filters)
         # flags are judged on every metric of a run (a broken perplexity flags the run's accuracy too)
         mask = training_mask(scores, self.flagged_scores(), include_flagged=include_flagged,
@@ -488,8 +485,6 @@ class AnalysisStore(PaperAPI):
         folder is copied as it is). Raises :class:`ConflictError` (nothing written) when a stored value would
         change and the policy does not decide it.
         """
-        from .aliases import load_aliases
-
         check_policy(on_conflict)
         report = report or ImportReport(source)
         aliases = load_aliases() if canonical else {}

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from ..aliases import canonical_id
 from ..conflicts import Incoming
 from ..errors import StoreError, StoreFileNotFoundError
-from ..schema import column_names
+from ..schema import column_names, columns
 from ..validation import validate_row
 from .common import check_model_id
 
@@ -79,7 +79,6 @@ def _model_id(value: Any, where: str) -> str:
 
 def model_rows_from_csv(path: str | Path) -> list[Incoming]:
     """``model_annotations`` rows of a model-features CSV (the paper's ``model.csv`` layout)."""
-    from ..schema import columns
     header, rows = read_csv_rows(path)
     types = {c.name: c.type for c in columns()["model_annotations"]}
     unknown = [c for c in header if c not in types and c != "safetensors:total"]

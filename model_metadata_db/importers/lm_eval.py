@@ -26,7 +26,9 @@ from ..benchmarks import LM_EVAL_METRICS, benchmark_from_lm_eval_task, setting_f
 from ..conflicts import Incoming
 from ..errors import StoreError
 from ..report import ImportReport
+from ..validation import validate_score_rows
 from .common import check_model_id, read_json
+from .leaderboard import read_jsonl, rows_from_leaderboard_v1, rows_from_leaderboard_v2
 
 _FILTER_PREFERENCE = ("none", "strict-match")
 
@@ -84,7 +86,6 @@ def rows_from_lm_eval(data: Any, model_id: str | None = None, *, source: str = "
     keep their sample counts in ``n_samples``/``n_total``.
     """
     if isinstance(data, Mapping) and isinstance(data.get("config_general"), Mapping):
-        from .leaderboard import rows_from_leaderboard_v1
         return rows_from_leaderboard_v1(data, model_id, source=source)
     if not isinstance(data, Mapping) or not isinstance(data.get("results"), Mapping):
         raise StoreError(f"{source}: not an lm-eval results file (no 'results' object); give the results_*.json "
@@ -159,17 +160,14 @@ def parse_lm_eval_results(results_json_path: str | Path, model_id: str | None = 
                           include_groups: bool = False, assume_shots: int | None = None
                           ) -> tuple[list[Incoming], list[str]]:
     """Read and validate one results file (lm-eval 0.4, Open LLM Leaderboard v1 or v2 rows) without a store."""
-    from ..validation import validate_score_rows
 
     path = Path(results_json_path)
     json_notes: list[str] = []
     if path.suffix == ".jsonl":
-        from .leaderboard import read_jsonl
         data: Any = read_jsonl(path)
     else:
         data = read_json(path, json_notes)
     if isinstance(data, list):
-        from .leaderboard import rows_from_leaderboard_v2
         rows, notes = rows_from_leaderboard_v2(data, source=str(path))
         updated = None
     else:
