@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..aliases import canonical_id
 from ..conflicts import Incoming
@@ -412,7 +412,7 @@ def parse_metadata_record(path: str | Path, kind: str | None = None, *,
     return parsed
 
 
-def _resolve_ids(parsed: list[ParsedRecord], annotated: set[str], everything: set[str]) -> None:
+def _resolve_ids(parsed: Sequence[ParsedRecord], annotated: set[str], everything: set[str]) -> None:
     """Give score records the spelling of an id known up to case (store or this import's model records)."""
     annotated = annotated | {p.model_id for p in parsed if p.kind == "model" and p.model_id}
     everything = everything | annotated
