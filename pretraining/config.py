@@ -23,7 +23,8 @@ One YAML file describes a run::
     training: {...}     # TrainingConfig fields (all optional; the paper's schedule by default)
     data: {path: ..., tokenizer: ...}   # optional here; the CLI can give them
 
-This module is the bottom of the pretraining package: it imports nothing else of the project. Reading a
+This module is the bottom of the pretraining package: of the project it imports only :mod:`njsl.units` (token
+counts, read as the mix report reads them). Reading a
 config *file* (YAML or the JSON layout) and checking that a model family can build it is
 :func:`pretraining.models.run_config.load_run_config`; parameter and FLOP counts are
 :mod:`pretraining.models.counts`; the store's annotation row is :mod:`pretraining.evaluate.annotation`.
@@ -38,6 +39,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from njsl.units import SUFFIXES, TokenCountError, parse_token_count
 
 
 class ConfigError(ValueError):
@@ -79,13 +82,11 @@ def _integral(value: Any) -> Any:
 
 def _token_count(value: Any) -> Any:
     # token counts take the suffixes the mix report takes ("10B", "300M"): one parser everywhere
-    if isinstance(value, str) and value.strip()[-1:].upper() in tuple("KMBGT"):
-        from pretraining.data.mixes import MixError, parse_token_count
-
+    if isinstance(value, str) and value.strip()[-1:].upper() in SUFFIXES:
         try:
             return parse_token_count(value)
-        except MixError:
-            return value
+        except TokenCountError:
+            return value  # reported by the field, with its name
     return _integral(value)
 
 

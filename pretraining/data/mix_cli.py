@@ -27,7 +27,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 @guarded
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
-    from pretraining.data.mixes import load_mix, parse_token_count
+    from njsl.units import parse_token_count
+    from pretraining.data.mixes import load_mix
 
     if args.command == "validate":
         mix = load_mix(args.mix, check_paths=not args.no_check_paths)

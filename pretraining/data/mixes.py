@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
 
+from njsl.units import NUMBER
+
 CATEGORIES = ("web", "code", "books", "reference", "academic")
 
 # Used only when a paper-format mix gives no categories: guessed from the prefix's name, and reported as guessed.
@@ -38,7 +40,6 @@ _CATEGORY_HINTS = [
     ("academic", ("arxiv", "pes2o", "pubmed", "academic", "paper", "s2orc", "science")),
 ]
 
-_NUMBER = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _VAR = re.compile(r"\$(\w+)|\$\{([^}]*)\}")
 
 
@@ -155,7 +156,7 @@ def expand_vars(text: str, where: str, env: Mapping[str, str] | None = None) -> 
 def _parse_weight(value, where: str) -> float:
     if isinstance(value, bool):
         raise MixError(f"{where}: weight must be a positive number, got {value!r}")
-    if isinstance(value, (int, float)) or isinstance(value, str) and _NUMBER.match(value.strip()):
+    if isinstance(value, (int, float)) or isinstance(value, str) and NUMBER.match(value.strip()):
         weight = float(value)
     else:
         raise MixError(f"{where}: weight must be a positive number like 0.25 or 25, got {value!r}"
@@ -308,18 +309,6 @@ def load_mix(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, c
         return parse_yaml_mix(data, base=base, source=str(path), env=env, check_paths=check_paths)
     return parse_paper_mix(text, base=base, source=str(path), env=env, check_paths=check_paths,
                            categories=categories)
-
-
-def parse_token_count(value: str | int | float) -> int:
-    """``"300M"``, ``"1.5B"``, ``"2e9"``, ``"10k"`` → an int; a :class:`MixError` otherwise."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value)
-    s = str(value).strip().upper().replace("_", "")
-    mult = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}.get(s[-1:], 1)
-    num = s[:-1] if s[-1:] in "KMBGT" else s
-    if not _NUMBER.match(num):
-        raise MixError(f"--tokens must be a number such as 300M, 1.5B or 2e9, got {value!r}")
-    return int(float(num) * mult)
 
 
 def shipped_mixes() -> dict[str, Path]:

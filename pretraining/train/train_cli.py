@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 from njsl.cli import guarded
-from pretraining.config import ConfigError
 from pretraining.models.run_config import load_run_config
 
 
@@ -86,13 +85,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if args.tokenizer:
         overrides.append(f"data.tokenizer={args.tokenizer}")
     if args.train_tokens is not None:
-        from pretraining.data.mixes import MixError, parse_token_count
+        from njsl.units import parse_token_count
 
-        try:
-            overrides.append(f"training.train_tokens={parse_token_count(args.train_tokens)}")
-        except MixError:
-            raise ConfigError(f"--train_tokens: expected a token count such as 300M, 1.5B or 2e9, got "
-                              f"{args.train_tokens!r}") from None
+        overrides.append(f"training.train_tokens={parse_token_count(args.train_tokens, '--train_tokens')}")
     if args.max_steps is not None:
         overrides.append(f"training.max_steps={args.max_steps}")
     cfg = load_run_config(args.config, overrides)

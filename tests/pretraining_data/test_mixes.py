@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pretraining.data import mix_cli
-from pretraining.data.mixes import (CATEGORIES, MixError, count_tokens, load_mix, parse_token_count, shipped_mixes)
+from njsl.units import TokenCountError, parse_token_count
+from pretraining.data.mixes import CATEGORIES, MixError, count_tokens, load_mix, shipped_mixes
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +128,12 @@ def test_shipped_templates(tmp_path):
 def test_token_counts():
     assert parse_token_count("300M") == 300_000_000 and parse_token_count("1.5B") == 1_500_000_000
     assert parse_token_count("2e9") == 2_000_000_000 and parse_token_count(10) == 10
-    with pytest.raises(MixError, match="--tokens"):
-        parse_token_count("lots")
+    assert parse_token_count("1_000k") == 1_000_000 and parse_token_count(" 10t ") == 10 ** 13
+    for bad in ("lots", "1/4B", "-5M", "B", "", True):
+        with pytest.raises(TokenCountError, match="--tokens: expected a token count"):
+            parse_token_count(bad)  # type: ignore[arg-type]
+    with pytest.raises(TokenCountError, match="^--train_tokens: .* got '3x'"):
+        parse_token_count("3x", "--train_tokens")
 
 
 def test_cli(data, tmp_path, capsys):

@@ -84,6 +84,7 @@ def test_resume_refused_with_diff_unless_extend(tiny_config, tiny_data, tiny_ove
                                        "--tokenizer", tiny_data["tokenizer"] + "/tokenizer.json")
     assert "cannot shrink" in refused("--train_tokens", str(3 * TOKENS_PER_STEP))
     assert "already planned for 6" in refused("--train_tokens", str(6 * TOKENS_PER_STEP), "--extend")
+    assert "--train_tokens: expected a token count" in refused("--train_tokens", "lots", "--extend")
 
     assert train_main(_args(tiny_config, tiny_data, tiny_overrides, out, "--train_tokens", more, "--extend")) == 0
     assert "resuming after step 6" in capsys.readouterr().err
