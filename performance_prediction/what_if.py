@@ -19,7 +19,8 @@ OUT.csv: ``id, metric, task, predictor, predicted, lower, upper, basis``. ``basi
 the corrections of the design decisions the spec gives), ``law`` (no usable design decision given, or the
 inner CV chose no correction for that task: the pure scaling law), ``law_params_only`` (tokens unknown),
 ``trees`` (an XGBoost predictor). An unknown design decision never shifts a prediction: the design-aware
-model applies only the corrections it knows. Every input is validated before anything is fit; the output
+model applies only the corrections it knows. Every input is validated before anything is fit (the spec by the
+typed models of :mod:`performance_prediction.specs`; errors name the row or item and the field); the output
 is written atomically, so a bad input leaves nothing behind.
 """
 from __future__ import annotations
@@ -31,145 +32,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from .errors import PredictionFileNotFoundError, PredictionInputError
-from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
+from .errors import PredictionInputError
+from .specs import TOKENS, load_specs
 from njsl.cli import guarded
 
-TOKENS = "pretraining_summary_total_tokens_billions"
-TOP_KEYS = {"id", "total_params", "tokens_billions", "architecture", "data", "pseudo"}
-DATA_SHORT = {c.removeprefix("pretraining_summary_percentage_"): c for c in DATA_FEATURES}
-REQUIRED_CSV = ("id", "total_params", "tokens_billions")
-# shares of the whole mix (english is a share of the text, not a domain); rounding in published mixes
-DOMAINS = ("web", "code", "books", "reference", "academic")
-SUM_TOLERANCE = 0.5
 OUT_COLUMNS = ["id", "metric", "task", "predictor", "predicted", "lower", "upper", "basis"]
 DEFAULT_PREDICTOR = "design_arch"
 PARAMS_LAW = "law_sigmoid_params"
-
-
-# ----------------------------------------------------------------------------------------------- specs
-def _number(v, where: str, field: str) -> float:
-    try:
-        val = float(v)
-    except (TypeError, ValueError) as err:
-        raise PredictionInputError(f"{where}: field {field!r} must be a number, got {v!r}") from err
-    if not np.isfinite(val):
-        raise PredictionInputError(f"{where}: field {field!r} must be a finite number, got {v!r}")
-    return val
-
-
-def _positive(v, where: str, field: str) -> float:
-    val = _number(v, where, field)
-    if not val > 0:
-        raise PredictionInputError(f"{where}: field {field!r} must be > 0, got {val}")
-    return val
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
-
-
-def _check_row(row: dict, where: str) -> dict:
-    """Validate one spec given in store column names; returns it with numbers as floats."""
-    out: dict = {}
-    for key, value in row.items():
-        if _missing(value):
-            continue
-        if key == "total_params":
-            out[key] = _positive(value, where, "total_params")
-        elif key == TOKENS:
-            out[key] = _positive(value, where, "tokens_billions")
-        elif key in NUMERIC_ARCH:
-            out[key] = _positive(value, where, key)
-        elif key in CATEGORICAL:
-            out[key] = str(value)
-        elif key in DATA_FEATURES:
-            short = key.removeprefix("pretraining_summary_percentage_")
-            val = _number(value, where, f"data.{short}")
-            if not 0 <= val <= 100:
-                raise PredictionInputError(f"{where}: data.{short} = {val} is not a percentage in [0, 100]")
-            out[key] = val
-        else:   # a generation (pseudo) feature: checked against the store's names once it is loaded
-            out[key] = _number(value, where, key)
-    if "total_params" not in out:
-        raise PredictionInputError(f"{where}: field 'total_params' is required")
-    share = sum(out.get(DATA_SHORT[k], 0.0) for k in DOMAINS)
-    if share > 100 + SUM_TOLERANCE:
-        raise PredictionInputError(f"{where}: data percentages ({'+'.join(DOMAINS)}) sum to {share:.1f} > 100")
-    return out
-
-
-def _yaml_row(doc, where: str) -> tuple[str | None, dict]:
-    if not isinstance(doc, dict):
-        raise PredictionInputError(f"{where}: expected a mapping with total_params, tokens_billions, ...")
-    unknown = set(doc) - TOP_KEYS
-    if unknown:
-        raise PredictionInputError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
-                                   f"allowed: {', '.join(sorted(TOP_KEYS))}")
-    row: dict = {"total_params": doc.get("total_params"), TOKENS: doc.get("tokens_billions")}
-    for section in ("architecture", "data", "pseudo"):
-        part = doc.get(section) or {}
-        if not isinstance(part, dict):
-            raise PredictionInputError(f"{where}: field {section!r} must be a mapping")
-        for k, v in part.items():
-            if section == "architecture" and k not in (*NUMERIC_ARCH, *CATEGORICAL):
-                raise PredictionInputError(f"{where}: unknown field 'architecture.{k}'; allowed: "
-                                           f"{', '.join(NUMERIC_ARCH + CATEGORICAL)}")
-            if section == "data":
-                if k not in DATA_SHORT and k not in DATA_FEATURES:
-                    raise PredictionInputError(f"{where}: unknown field 'data.{k}'; allowed: {', '.join(DATA_SHORT)}")
-                k = DATA_SHORT.get(k, k)
-            row[str(k)] = v
-    return (str(doc["id"]) if doc.get("id") is not None else None), row
-
-
-def load_specs(path: str | Path) -> pd.DataFrame:
-    """Validate SPECS (CSV or YAML) and turn it into a model table (index id, store column names)."""
-    p = Path(path)
-    if not p.is_file():
-        raise PredictionFileNotFoundError(f"spec {p} does not exist")
-    rows: list[tuple[str, dict]] = []
-    if p.suffix.lower() == ".csv":
-        try:
-            frame = pd.read_csv(p, dtype=object)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise PredictionInputError(f"spec {p} is not a readable CSV: {err}") from err
-        missing = [c for c in REQUIRED_CSV if c not in frame.columns]
-        if missing:
-            raise PredictionInputError(f"spec {p} lacks required column(s) {', '.join(missing)} "
-                                       f"(columns: {', '.join(map(str, frame.columns))})")
-        if frame.empty:
-            raise PredictionInputError(f"spec {p} has no rows")
-        for i, rec in enumerate(frame.to_dict("records"), start=1):
-            mid = rec.pop("id")
-            where = f"spec {p} row {i}" + (f" (id {mid!r})" if not _missing(mid) else "")
-            if _missing(mid):
-                raise PredictionInputError(f"{where}: field 'id' is empty")
-            rec = {(TOKENS if k == "tokens_billions" else DATA_SHORT.get(k, k)): v for k, v in rec.items()}
-            rows.append((str(mid).strip(), _check_row(rec, where)))
-    else:
-        try:
-            doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise PredictionInputError(f"spec {p} is not valid YAML: {err}") from err
-        docs = doc.get("models") if isinstance(doc, dict) and "models" in doc else doc
-        many = isinstance(docs, list)
-        items: list = docs if isinstance(docs, list) else [docs]
-        for i, d in enumerate(items, start=1):
-            where = f"spec {p}" + (f" item {i}" if many else "")
-            mid, row = _yaml_row(d, where)
-            mid = mid or (f"{p.stem}-{i}" if many else p.stem)
-            rows.append((mid, _check_row(row, where + (f" (id {mid!r})" if many else ""))))
-    ids = [r[0] for r in rows]
-    dup = sorted({i for i in ids if ids.count(i) > 1})
-    if dup:
-        raise PredictionInputError(f"spec {p}: duplicate id(s) {', '.join(map(repr, dup))}; ids must be unique")
-    table = pd.DataFrame([r for _, r in rows], index=pd.Index(ids, name="id"))
-    if TOKENS not in table:
-        table[TOKENS] = np.nan
-    return table
 
 
 def load_spec(path: str | Path) -> pd.DataFrame:

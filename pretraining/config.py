@@ -117,6 +117,9 @@ NonNegativeFloat = Annotated[float, BeforeValidator(_number),
 Fraction = Annotated[float, BeforeValidator(_number),
                      Field(strict=True, ge=0, lt=1, description="a number in [0, 1)")]
 Flag = Annotated[bool, Field(strict=True, description="true or false")]
+# store vocabulary, any case, store spellings accepted (rms_norm, rotary, ...)
+Activation = Annotated[Literal[ACTIVATIONS], _alias("activation")]  # type: ignore[valid-type]
+Norm = Annotated[Literal[NORMS], _alias("layer_norm_type")]  # type: ignore[valid-type]
 
 
 class _Section(BaseModel):
@@ -210,8 +213,8 @@ class ModelConfig(_Section):
     num_kv_heads: PositiveInt  # default num_heads (multi-head attention)
     ffn_hidden_size: PositiveInt  # or mlp_ratio x dimension
     mlp_ratio: PositiveFloat | None = None
-    activation: Annotated[Literal[ACTIVATIONS], _alias("activation")] = "swiglu"  # type: ignore[valid-type]
-    layer_norm_type: Annotated[Literal[NORMS], _alias("layer_norm_type")] = "rmsnorm"  # type: ignore[valid-type]
+    activation: Activation = "swiglu"
+    layer_norm_type: Norm = "rmsnorm"
     positional_embeddings: Annotated[Literal[POSITIONS],  # type: ignore[valid-type]
                                      _alias("positional_embeddings")] = "rope"
     biases: Annotated[Literal[BIASES], _alias("biases")] = "none"  # type: ignore[valid-type]

@@ -1,6 +1,7 @@
 """JSON model configs (``model_type``/``mode``/``tokenizer``/``model_config``) → the trainer's run config.
 
-Layout (every key is validated; a bad one is named in the error)::
+Layout (every key is validated by the pydantic models below, :class:`JsonLayout` and, per model type,
+:class:`TransformerKeys` / :class:`MambaKeys` / :class:`HyenaKeys`; a bad key is named in the error)::
 
     {"model_type": "transformer",          # transformer | mamba | hyena
      "mode": "mlm",                        # clm (next token) | mlm (15% masking, bidirectional)
@@ -34,13 +35,15 @@ fields), so the trainer, parameter counts and the store annotation need nothing 
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
+                      ValidationInfo, model_validator)
 
-from pretraining.config import (ConfigError, Flag, ModelConfig, RunConfig, error_message, parse_run_config,
-                                parse_section)
+from pretraining.config import (INIT_SCHEMES, Activation, ConfigError, Flag, ModelConfig, NonNegativeFloat, Norm,
+                                PositiveFloat, PositiveInt, RunConfig, error_message, parse_run_config, parse_section)
 from pretraining.models.architectures.families import bert_check
 from pretraining.models.helm import check_helm
 from pretraining.models.presets import PresetError, preset
@@ -51,17 +54,9 @@ MODEL_TYPES = ("transformer", "mamba", "hyena")
 MODES = ("clm", "mlm")
 TOP_KEYS = ("model_type", "mode", "tokenizer", "helm", "alpha", "model_config", "name", "training", "data")
 
-_COMMON = {"d_model", "n_layer", "max_position_embeddings", "sequence_length", "bidirectional",
-           "tie_embeddings", "dropout", "preset", "init", "init_std"}
-# JSON key -> ModelConfig field, passed through unchanged (validated by ModelConfig)
+# JSON key -> ModelConfig field, passed through unchanged
 _PASS_THROUGH = {"init": "init", "init_std": "init_std", "num_experts": "num_experts", "moe_top_k": "moe_top_k",
                  "router_aux_loss_coef": "router_aux_loss_coef"}
-MODEL_CONFIG_KEYS: dict[str, set[str]] = {
-    "transformer": _COMMON | {"model", "n_head", "n_kv_head", "d_intermediate", "pos_embedding", "activation",
-                              "norm", "num_experts", "moe_top_k", "router_aux_loss_coef"},
-    "mamba": _COMMON | {"d_state", "d_conv", "expand"},
-    "hyena": _COMMON | {"d_intermediate", "order", "filter_order", "filter_emb_dim", "short_filter_order"},
-}
 # transformer "model" → store-vocabulary defaults (the HF family the trainer builds for them)
 TRANSFORMER_MODELS: dict[str, dict[str, Any]] = {
     "gpt2": {"activation": "gelu_new", "layer_norm_type": "layernorm", "positional_embeddings": "learned",
@@ -87,30 +82,164 @@ def is_json_layout(raw: Any) -> bool:
     return isinstance(raw, dict) and ("model_type" in raw or "model_config" in raw)
 
 
-def _int(mc: dict, key: str, default: Any = None, minimum: int = 1) -> int:
-    value = mc.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise JsonConfigError(f"model_config.{key}: expected an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _bool(raw: dict, key: str, default: bool, where: str = "model_config.") -> bool:
-    value = raw.get(key, default)
-    if not isinstance(value, bool):
-        raise JsonConfigError(f"{where}{key}: expected true or false, got {value!r}")
-    return value
-
-
 def _non_blank(value: str | None) -> str | None:
     if value is not None and not value.strip():
         raise ValueError("blank")
     return value
 
 
-class JsonLayout(BaseModel):
-    """The top level of a JSON model config; ``model_config`` keys are checked against the model type."""
+def _known_transformer(model: Any) -> Any:
+    if not isinstance(model, str) or model not in TRANSFORMER_MODELS:
+        raise ValueError(f"unknown transformer {model!r}; use one of {sorted(TRANSFORMER_MODELS)}")
+    return model
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+def _known_position(value: Any) -> Any:
+    pos = _POSITIONS.get(value.lower()) if isinstance(value, str) else None
+    if pos is None:
+        raise ValueError(f"unknown value {value!r}; use one of {sorted(_POSITIONS)}")
+    return pos
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ``model_config``: one model per model type. Errors name the key (``model_config.n_head: ...``); checks that
+# need the top-level ``mode`` get it from the validation context.
+# ---------------------------------------------------------------------------------------------------------------
+
+Count = Annotated[int, Field(strict=True, ge=1, description="an integer >= 1")]
+
+
+class ArchKeys(BaseModel):
+    """The ``model_config`` keys every model type takes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    d_model: Count
+    n_layer: Count
+    max_position_embeddings: Count = 2048
+    sequence_length: Count | None = None  # default max_position_embeddings
+    bidirectional: Flag | None = None  # default: mode == mlm
+    tie_embeddings: Flag | None = None  # default: the model type's (transformer: the model's)
+    dropout: Annotated[float, Field(strict=True, ge=0, lt=1, description="a number in [0, 1)")] = 0.0
+    preset: str | None = None  # resolved into the size keys before validation
+    init: Literal[INIT_SCHEMES] | None = None  # type: ignore[valid-type]
+    init_std: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _agrees_with_mode(self, info: ValidationInfo) -> ArchKeys:
+        mode = (info.context or {}).get("mode", "clm")
+        if self.sequence_length is not None and self.sequence_length > self.max_position_embeddings:
+            raise ValueError(f"sequence_length: {self.sequence_length} exceeds max_position_embeddings "
+                             f"{self.max_position_embeddings}")
+        if self.bidirectional is not None and self.bidirectional != (mode == "mlm"):
+            raise ValueError(f"bidirectional: {self.bidirectional} contradicts mode {mode}: masked LM (mlm) needs "
+                             "bidirectional true, causal LM (clm) needs false")
+        return self
+
+    @abstractmethod
+    def store_fields(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """:class:`ModelConfig` fields this model type decides (its own options go into ``extra``)."""
+
+
+class TransformerKeys(ArchKeys):
+    """``model_config`` of ``model_type: transformer``: the HF model's defaults, then the keys given."""
+
+    model: Annotated[str, BeforeValidator(_known_transformer)] = "gpt2"
+    n_head: Count | None = None  # default d_model / 64
+    n_kv_head: Count | None = None  # default n_head
+    d_intermediate: Count | None = None  # default 4 d_model
+    pos_embedding: Annotated[str, BeforeValidator(_known_position)] | None = None  # stored as the store's name
+    activation: Activation | None = None
+    norm: Norm | None = None
+    num_experts: PositiveInt | None = None
+    moe_top_k: PositiveInt | None = None
+    router_aux_loss_coef: NonNegativeFloat | None = None
+
+    @model_validator(mode="after")
+    def _model_fits(self, info: ValidationInfo) -> TransformerKeys:
+        mode = (info.context or {}).get("mode", "clm")
+        if mode == "mlm" and self.model not in MLM_TRANSFORMER_MODELS:
+            raise ValueError(f"model: {self.model!r} with mode mlm is not supported; a masked-LM transformer is a "
+                             f"BERT encoder: use one of {list(MLM_TRANSFORMER_MODELS)}")
+        if mode == "clm" and self.model == "bert":
+            raise ValueError("model: 'bert' is an encoder; use mode mlm, or gpt2/llama/gpt_neox for clm")
+        if self.d_model % self.heads:
+            raise ValueError(f"n_head: d_model {self.d_model} is not divisible by n_head {self.heads}")
+        return self
+
+    @property
+    def heads(self) -> int:
+        return self.n_head or max(1, self.d_model // 64)
+
+    def store_fields(self, extra: dict[str, Any]) -> dict[str, Any]:
+        fields: dict[str, Any] = dict(TRANSFORMER_MODELS[self.model])
+        fields.update(num_heads=self.heads, num_kv_heads=self.n_kv_head or self.heads,
+                      ffn_hidden_size=self.d_intermediate or 4 * self.d_model)
+        for key, field in (("pos_embedding", "positional_embeddings"), ("activation", "activation"),
+                           ("norm", "layer_norm_type")):
+            if getattr(self, key) is not None:
+                fields[field] = getattr(self, key)
+        return fields
+
+
+class MambaKeys(ArchKeys):
+    """``model_config`` of ``model_type: mamba``."""
+
+    d_state: Count = 16
+    d_conv: Count = 4
+    expand: Count = 2
+
+    def store_fields(self, extra: dict[str, Any]) -> dict[str, Any]:
+        extra.update(state_size=self.d_state, conv_kernel=self.d_conv)
+        # No attention: num_heads is a placeholder the config needs (the store annotation leaves heads empty).
+        return {"num_heads": 1, "num_kv_heads": 1, "block_type": "sequential", "weight_tying": True,
+                "ffn_hidden_size": self.expand * self.d_model, "activation": "silu", "layer_norm_type": "rmsnorm",
+                "positional_embeddings": "none", "biases": "none"}
+
+
+class HyenaKeys(ArchKeys):
+    """``model_config`` of ``model_type: hyena``."""
+
+    d_intermediate: Count | None = None  # default 4 d_model
+    order: Count = 2
+    filter_order: Count = 64
+    filter_emb_dim: Annotated[int, Field(strict=True, ge=3, description="an integer >= 3")] = 33
+    short_filter_order: Count = 3
+
+    def store_fields(self, extra: dict[str, Any]) -> dict[str, Any]:
+        extra.update(order=self.order, filter_order=self.filter_order, filter_emb_dim=self.filter_emb_dim,
+                     short_filter_order=self.short_filter_order)
+        return {"num_heads": 1, "num_kv_heads": 1, "block_type": "sequential", "weight_tying": True,
+                "ffn_hidden_size": self.d_intermediate or 4 * self.d_model, "activation": "gelu_new",
+                "layer_norm_type": "layernorm", "positional_embeddings": "none", "biases": "all"}
+
+
+ARCH_KEYS: dict[str, type[ArchKeys]] = {"transformer": TransformerKeys, "mamba": MambaKeys, "hyena": HyenaKeys}
+MODEL_CONFIG_KEYS: dict[str, set[str]] = {family: set(cls.model_fields) for family, cls in ARCH_KEYS.items()}
+
+
+def parse_arch(family: str, mode: str, keys: Any) -> ArchKeys:
+    """The typed ``model_config`` of ``family`` trained with ``mode`` (a ``preset`` fills the size keys first);
+    raise :class:`JsonConfigError` naming the first bad key."""
+    cls = ARCH_KEYS[family]
+    if not isinstance(keys, dict):
+        raise JsonConfigError(f"model_config: expected an object of architecture keys, got {keys!r}")
+    if "preset" in keys:
+        try:
+            keys = {**preset(family, mode, keys["preset"]), **keys}
+        except PresetError as exc:
+            raise JsonConfigError(str(exc)) from None
+    try:
+        return cls.model_validate(keys, context={"mode": mode})
+    except ValidationError as exc:
+        raise JsonConfigError(error_message(cls, exc.errors()[0], "model_config.", unknown=(
+            f"unknown key for model_type {family}; known keys are {{known}}"))) from None
+
+
+class JsonLayout(BaseModel):
+    """The top level of a JSON model config; ``model_config`` is checked against the model type (:attr:`arch`)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     model_type: Literal[MODEL_TYPES]  # type: ignore[valid-type]
     mode: Literal[MODES]  # type: ignore[valid-type]
@@ -118,25 +247,28 @@ class JsonLayout(BaseModel):
                                            "or a path"), AfterValidator(_non_blank)] = None
     helm: Flag = False
     alpha: Annotated[float | None, Field(strict=True, ge=0, description="a number >= 0 (HELM's level decay)")] = None
-    arch: Annotated[dict[str, Any], Field(alias="model_config", description="an object of architecture keys")]
+    raw_arch: Annotated[dict[str, Any], Field(alias="model_config", description="an object of architecture keys")]
     name: str | None = None
     training: Annotated[dict[str, Any] | None, Field(description="a mapping of TrainingConfig fields")] = None
     data: Annotated[dict[str, Any] | None, Field(description="a mapping with path and tokenizer")] = None
+    _arch: ArchKeys | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _known_arch_keys(self) -> JsonLayout:
+    def _check(self) -> JsonLayout:
         if self.alpha is not None and not self.helm:
             raise ValueError("alpha: HELM's alpha is given but helm is false; set \"helm\": true or drop alpha")
-        allowed = MODEL_CONFIG_KEYS[self.model_type]
-        for key in self.arch:
-            if key not in allowed:
-                raise ValueError(f"model_config.{key}: unknown key for model_type {self.model_type}; "
-                                 f"known keys are {sorted(allowed)}")
+        self._arch = parse_arch(self.model_type, self.mode, self.raw_arch)
         return self
+
+    @property
+    def arch(self) -> ArchKeys:
+        """The typed ``model_config`` (:class:`TransformerKeys`, :class:`MambaKeys` or :class:`HyenaKeys`)."""
+        assert self._arch is not None  # set by the validator
+        return self._arch
 
 
 def validate_layout(raw: Any) -> JsonLayout:
-    """Check the top-level keys and their types; raise :class:`JsonConfigError` naming the first bad one."""
+    """The checked layout; raise :class:`JsonConfigError` naming the first bad key (``model_config.n_head``)."""
     if not isinstance(raw, dict):
         raise JsonConfigError("config: expected a JSON object with model_type, mode, tokenizer, model_config")
     try:
@@ -149,99 +281,31 @@ def validate_layout(raw: Any) -> JsonLayout:
 def model_config_from_layout(raw: dict, vocab_size: int | None = None, mask_token_id: int | None = None
                              ) -> ModelConfig:
     """The trainer's :class:`ModelConfig` for a JSON layout (validated; errors name the bad key)."""
-    validate_layout(raw)
-    family, mode = raw["model_type"], raw["mode"]
-    mc = dict(raw["model_config"])
-    if "preset" in mc:
-        try:
-            mc = {**preset(family, mode, mc["preset"]), **mc}
-        except PresetError as exc:
-            raise JsonConfigError(str(exc)) from None
-    d = _int(mc, "d_model")
-    n_layer = _int(mc, "n_layer")
-    max_pos = _int(mc, "max_position_embeddings", 2048)
-    seq = _int(mc, "sequence_length", max_pos)
-    if seq > max_pos:
-        raise JsonConfigError(f"model_config.sequence_length: {seq} exceeds max_position_embeddings {max_pos}")
-    bidirectional = _bool(mc, "bidirectional", mode == "mlm")
-    if bidirectional != (mode == "mlm"):
-        raise JsonConfigError(f"model_config.bidirectional: {bidirectional} contradicts mode {mode}: masked LM "
-                              "(mlm) needs bidirectional true, causal LM (clm) needs false")
-    dropout = mc.get("dropout", 0.0)
-    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
-        raise JsonConfigError(f"model_config.dropout: expected a number in [0, 1), got {dropout!r}")
+    layout = validate_layout(raw)
+    arch, mode = layout.arch, layout.mode
     extra: dict[str, Any] = {}
     if mode == "mlm" and mask_token_id is not None:
         extra["mask_token_id"] = mask_token_id
-    fields: dict[str, Any] = {"dimension": d, "num_layers": n_layer, "sequence_length": seq,
-                              "vocab_size": vocab_size, "family": family, "objective": mode,
-                              "dropout": float(dropout)}
-
-    if family == "transformer":
-        fields.update(_transformer_fields(mc, d, mode))
-    else:
-        fields.update(_attention_free_fields(mc, d, family, extra))
-    fields["weight_tying"] = _bool(mc, "tie_embeddings", fields.get("weight_tying", False))
+    fields: dict[str, Any] = {"dimension": arch.d_model, "num_layers": arch.n_layer,
+                              "sequence_length": arch.sequence_length or arch.max_position_embeddings,
+                              "vocab_size": vocab_size, "family": layout.model_type, "objective": mode,
+                              "dropout": float(arch.dropout)}
+    fields.update(arch.store_fields(extra))
+    if arch.tie_embeddings is not None:
+        fields["weight_tying"] = arch.tie_embeddings
     fields["extra"] = extra
-    fields.update({field: mc[key] for key, field in _PASS_THROUGH.items() if key in mc})
-    if raw.get("helm"):
+    fields.update({field: getattr(arch, key) for key, field in _PASS_THROUGH.items()
+                   if getattr(arch, key, None) is not None})
+    if layout.helm:
         fields["helm"] = True
-        if raw.get("alpha") is not None:
-            fields["helm_alpha"] = raw["alpha"]
+        if layout.alpha is not None:
+            fields["helm_alpha"] = layout.alpha
     cfg = parse_section(ModelConfig, fields, "model_config -> model.")
-    if family == "transformer" and mode == "mlm":  # fail at load time, not when the model is built
+    if layout.model_type == "transformer" and mode == "mlm":  # fail at load time, not when the model is built
         why = bert_check(cfg)
         if why is not None:
             raise JsonConfigError(f"model_config: a masked-LM transformer is a BERT encoder and {why}")
     return cfg
-
-
-def _transformer_fields(mc: dict, d: int, mode: str) -> dict[str, Any]:
-    """Store-vocabulary fields of a transformer ``model_config`` (the HF model's defaults, then the keys given)."""
-    model = mc.get("model", "gpt2")
-    if model not in TRANSFORMER_MODELS:
-        raise JsonConfigError(f"model_config.model: unknown transformer {model!r}; use one of "
-                              f"{sorted(TRANSFORMER_MODELS)}")
-    if mode == "mlm" and model not in MLM_TRANSFORMER_MODELS:
-        raise JsonConfigError(f"model_config.model: {model!r} with mode mlm is not supported; a masked-LM "
-                              f"transformer is a BERT encoder: use one of {list(MLM_TRANSFORMER_MODELS)}")
-    if mode == "clm" and model == "bert":
-        raise JsonConfigError("model_config.model: 'bert' is an encoder; use mode mlm, or gpt2/llama/gpt_neox "
-                              "for clm")
-    fields: dict[str, Any] = dict(TRANSFORMER_MODELS[model])
-    n_head = _int(mc, "n_head", max(1, d // 64))
-    if d % n_head:
-        raise JsonConfigError(f"model_config.n_head: d_model {d} is not divisible by n_head {n_head}")
-    fields.update(num_heads=n_head, num_kv_heads=_int(mc, "n_kv_head", n_head),
-                  ffn_hidden_size=_int(mc, "d_intermediate", 4 * d))
-    if "pos_embedding" in mc:
-        pos = _POSITIONS.get(str(mc["pos_embedding"]).lower())
-        if pos is None:
-            raise JsonConfigError(f"model_config.pos_embedding: unknown value {mc['pos_embedding']!r}; use "
-                                  f"one of {sorted(_POSITIONS)}")
-        fields["positional_embeddings"] = pos
-    if "activation" in mc:
-        fields["activation"] = mc["activation"]
-    if "norm" in mc:
-        fields["layer_norm_type"] = mc["norm"]
-    return fields
-
-
-def _attention_free_fields(mc: dict, d: int, family: str, extra: dict[str, Any]) -> dict[str, Any]:
-    """Fields of a Mamba or Hyena ``model_config``; their own options go to ``extra``."""
-    # No attention: num_heads is a placeholder the config needs (the store annotation leaves heads empty).
-    fields: dict[str, Any] = {"num_heads": 1, "num_kv_heads": 1, "block_type": "sequential", "weight_tying": True}
-    if family == "mamba":
-        fields.update(ffn_hidden_size=_int(mc, "expand", 2) * d, activation="silu", layer_norm_type="rmsnorm",
-                      positional_embeddings="none", biases="none")
-        extra.update(state_size=_int(mc, "d_state", 16), conv_kernel=_int(mc, "d_conv", 4))
-    else:
-        fields.update(ffn_hidden_size=_int(mc, "d_intermediate", 4 * d), activation="gelu_new",
-                      layer_norm_type="layernorm", positional_embeddings="none", biases="all")
-        extra.update(order=_int(mc, "order", 2), filter_order=_int(mc, "filter_order", 64),
-                     filter_emb_dim=_int(mc, "filter_emb_dim", 33, minimum=3),
-                     short_filter_order=_int(mc, "short_filter_order", 3))
-    return fields
 
 
 def run_config_from_layout(raw: dict, default_name: str = "model") -> RunConfig:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,36 @@ def test_missing_and_invalid_files(tmp_path):
     with pytest.raises(ConfigError, match="bad.json: not valid"):
         load_run_config(bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]  # loading never writes
+
+
+@pytest.mark.parametrize("family,keys,message", [
+    ("transformer", {"n_layer": 2}, "model_config.d_model: missing required field"),
+    ("transformer", {"dropout": 1.5}, "model_config.dropout: expected a number in [0, 1), got 1.5"),
+    ("transformer", {"dropout": True}, "model_config.dropout: expected a number in [0, 1)"),
+    ("transformer", {"n_layer": "2"}, "model_config.n_layer: expected an integer >= 1, got '2'"),
+    ("transformer", {"init": "xavier"}, "model_config.init: unknown value 'xavier'"),
+    ("transformer", {"num_experts": 0}, "model_config.num_experts: expected a positive integer"),
+    ("transformer", {"activation": "tanh"}, "model_config.activation: unknown value 'tanh'"),
+    ("transformer", {"tie_embeddings": "yes"}, "model_config.tie_embeddings: expected true or false"),
+    ("transformer", {"pos_embedding": 3}, "model_config.pos_embedding: unknown value 3"),
+    ("transformer", {"model": "bert"}, "model_config.model: 'bert' is an encoder"),  # mode clm comes from the top
+    ("mamba", {"expand": 0.5}, "model_config.expand: expected an integer >= 1, got 0.5"),
+    ("mamba", {"num_experts": 2}, "model_config.num_experts: unknown key for model_type mamba"),
+    ("hyena", {"filter_emb_dim": 2}, "model_config.filter_emb_dim: expected an integer >= 3, got 2"),
+    ("hyena", {"bidirectional": True}, "model_config.bidirectional: True contradicts mode clm"),
+])
+def test_model_config_keys_are_typed_per_model_type(family, keys, message):
+    raw = {"model_type": family, "mode": "clm", "model_config": {"d_model": 64, "n_layer": 2, **keys}}
+    if "d_model" not in keys and message.startswith("model_config.d_model"):
+        del raw["model_config"]["d_model"]
+    with pytest.raises(JsonConfigError, match="^" + re.escape(message)):
+        model_config_from_layout(raw)
+
+
+def test_store_spellings_and_defaults_of_model_config_keys():
+    cfg = model_config_from_layout({"model_type": "transformer", "mode": "clm", "model_config": {
+        "d_model": 128, "n_layer": 2, "model": "llama", "pos_embedding": "ROTARY", "activation": "SwiGLU",
+        "norm": "rms_norm", "n_kv_head": 1, "num_experts": 4}})
+    assert (cfg.positional_embeddings, cfg.activation, cfg.layer_norm_type) == ("rope", "swiglu", "rmsnorm")
+    assert (cfg.num_heads, cfg.num_kv_heads, cfg.ffn_hidden_size, cfg.num_experts) == (2, 1, 512, 4)
+    assert cfg.moe_top_k == 2 and cfg.weight_tying is False  # ModelConfig's default; llama's untied output
