@@ -22,7 +22,7 @@ class CharLen(Tagger):
         return [{"char_len": float(len(d.text))} for d in docs]
 
 
-def load_tokenizer(spec: str = DEFAULT_TOKENIZER) -> Callable[[list[str]], list[list[int | str]]]:
+def load_tokenizer(spec: str = DEFAULT_TOKENIZER) -> Callable[[Sequence[str]], Sequence[Sequence[int | str]]]:
     """A batch tokenizer: ``texts -> token lists``.
 
     ``whitespace`` (default) is the ``tokenizers`` library's ``Whitespace`` pre-tokenizer (``\\w+|[^\\w\\s]+``):

@@ -218,7 +218,7 @@ class CodeFeatures(Tagger):
         return self.parsers[lang].parse(source)
 
     def _detect(self, source: bytes) -> tuple[str | None, Any, dict | None]:
-        best = (math.inf, None, None, None)
+        best: tuple[float, str | None, Any, dict | None] = (math.inf, None, None, None)
         for lang in DETECT_LANGUAGES:
             tree = self._parse(lang, source)
             if not tree.root_node.has_error:
@@ -227,10 +227,10 @@ class CodeFeatures(Tagger):
             ratio = stats["errors"] / max(len(stats["depths"]), 1)
             if ratio < best[0]:
                 best = (ratio, lang, tree, stats)
-        ratio, lang, tree, stats = best
+        ratio, best_lang, best_tree, best_stats = best
         if ratio > self.max_error_ratio:
             return None, None, None
-        return lang, tree, stats
+        return best_lang, best_tree, best_stats
 
     def tag(self, docs: Sequence[Document]) -> list[dict[str, Any]]:
         rows = []

@@ -79,7 +79,7 @@ def import_spacy():
         import spacy
 
         return spacy
-    sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` raise ImportError
+    sys.modules["torch"] = None  # makes `import torch` raise ImportError
     try:
         import spacy
     finally:

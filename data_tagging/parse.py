@@ -157,7 +157,7 @@ def split_text(text: str, chunk_chars: int) -> list[str]:
     return pieces
 
 
-def doc_arrays(doc, pos_lookup: dict | None) -> dict[str, np.ndarray]:
+def doc_arrays(doc, pos_lookup: dict | None) -> dict[str, Any]:
     """Per-word and per-sentence arrays of one parsed spaCy ``Doc`` (numpy, no per-token objects).
 
     Words are the paper's (stanza's) words: every token except spaCy's whitespace tokens, punctuation

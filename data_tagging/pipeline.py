@@ -196,6 +196,7 @@ class _FileWriter:
         self.fh.close()
         self.folder.mv(self.tmp, self.target)
         source, self.source = self.source, None
+        assert source is not None, "commit() without open()"
         return source
 
 

@@ -140,8 +140,11 @@ def output_schema(names: Sequence[str]):
     return pa.schema(fields)
 
 
-def nan_row(cls: type[Tagger], **text_values: str) -> dict[str, Any]:
-    """A row with every value NaN (a skipped document), plus text columns such as the skip reason."""
+def nan_row(cls: type[Tagger] | Tagger, **text_values: str | None) -> dict[str, Any]:
+    """A row with every value NaN (a skipped document), plus text columns such as the skip reason.
+
+    ``cls``: the tagger's class or the tagger itself.
+    """
     row: dict[str, Any] = {c: math.nan for c in cls.columns}
     row.update({c: None for c in cls.text_columns})
     row.update(text_values)

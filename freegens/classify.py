@@ -89,6 +89,7 @@ class CascadeRun:
             if answer is None:
                 self.usage.unparsed_replies += 1  # counted, and read as "no" so the cascade goes on
             if answer:
+                assert stage.label is not None  # only the final choice stage has no label
                 return stage.label, stage.name
         raise AssertionError("the cascade ends with a choice stage")
 

@@ -21,6 +21,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -104,7 +105,8 @@ class HFGenerator:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device == "cuda" else torch.float32)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
+        loaded: Any = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype)  # .to(): no usable stub
+        self.model = loaded.to(self.device).eval()
         tok = self.tokenizer
         self.start_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -140,7 +142,7 @@ class HFGenerator:
             ids = row.tolist()
             eos = self.tokenizer.eos_token_id
             n = ids.index(eos) if eos is not None and eos in ids else len(ids)  # stop at the first EOS
-            results.append((self.tokenizer.decode(ids[:n], skip_special_tokens=True), n))
+            results.append((str(self.tokenizer.decode(ids[:n], skip_special_tokens=True)), n))
         return results
 
 
@@ -170,7 +172,7 @@ class VLLMGenerator:
         return [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
 
 
-BACKENDS = {"hf": HFGenerator, "vllm": VLLMGenerator}
+BACKENDS: dict[str, type[HFGenerator] | type[VLLMGenerator]] = {"hf": HFGenerator, "vllm": VLLMGenerator}
 
 
 def _done_batches(partial: Path) -> dict[int, list[dict]]:

@@ -12,6 +12,7 @@ import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 #: USD per million tokens (input, output) of hosted models; others need --price_input/--price_output.
 PRICES_PER_M: dict[str, tuple[float, float]] = {
@@ -103,8 +104,10 @@ class ChatBackend:
         attempt = 0
         while True:
             try:
+                # our messages are plain role/content dicts; openai types them as per-role TypedDicts
                 resp = await self._client.chat.completions.create(
-                    model=self.model, messages=messages, max_tokens=self.max_tokens, temperature=self.temperature)
+                    model=self.model, messages=cast(Any, messages), max_tokens=self.max_tokens,
+                    temperature=self.temperature)
             except (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError,
                     openai.InternalServerError) as exc:
                 reason, retry_after = _retry_reason(exc)

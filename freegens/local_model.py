@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -148,7 +149,7 @@ def _prep(texts) -> list[str]:
 @dataclass
 class LocalDomainClassifier:
     """A fitted pipeline plus its metadata; ``predict(texts)`` -> labels."""
-    pipeline: object
+    pipeline: Any  # a fitted sklearn Pipeline (sklearn is imported only when used)
     meta: dict
 
     @classmethod

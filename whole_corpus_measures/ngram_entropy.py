@@ -293,11 +293,11 @@ class NgramCounter:
         B = max(min(self.merge_block, self.max_bytes // (self._per_entry * len(runs))), self._min_block)
         while any(p < len(r[1]) for p, r in zip(pos, runs, strict=False)):
             blocks = []
-            for i, (words, counts) in enumerate(runs):
-                if pos[i] < len(counts):
-                    end = min(pos[i] + B, len(counts))
-                    blocks.append((i, [w.read(pos[i], end) for w in words], counts.read(pos[i], end),
-                                   end < len(counts)))
+            for i, (run_words, run_counts) in enumerate(runs):
+                if pos[i] < len(run_counts):
+                    end = min(pos[i] + B, len(run_counts))
+                    blocks.append((i, [w.read(pos[i], end) for w in run_words], run_counts.read(pos[i], end),
+                                   end < len(run_counts)))
             # frontier: the smallest last context among blocks whose run continues; contexts below it are
             # complete in every run (runs are sorted), so they can be finalised now.
             frontier = None

@@ -118,7 +118,7 @@ class StreamingQuantiles:
                 bin_lo = float(e[k])
                 bin_hi = b_ if k == _BINS - 1 else float(np.nextafter(e[k + 1], -np.inf))  # bins are [e_k, e_k+1)
                 picks[r] = (bin_lo, bin_hi, below + (int(cum[k - 1]) if k else 0), int(hist[k]))
-            collected = {r: [] for r, p in picks.items() if p[3] <= self.max_in_memory}
+            collected: dict[int, list[np.ndarray]] = {r: [] for r, p in picks.items() if p[3] <= self.max_in_memory}
             mins = {r: np.inf for r in picks}
             maxs = {r: -np.inf for r in picks}
             for blk in self._blocks():

@@ -12,6 +12,7 @@ import random
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -141,7 +142,7 @@ class AsyncCheckpointer:
 def load_checkpoint(path: Path, model, optimizer, scheduler, generator: torch.Generator | None, rank: int) -> dict:
     """Restore everything saved by :class:`AsyncCheckpointer`; returns the trainer state (step, tokens...)."""
     model_sd, optim_sd = get_state_dict(model, optimizer)
-    state = {"model": model_sd, "optim": optim_sd}
+    state: dict[str, Any] = {"model": model_sd, "optim": optim_sd}
     dcp.load(state, checkpoint_id=str(path))
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
     rank_file = path / f"trainer_state_rank{rank}.pt"

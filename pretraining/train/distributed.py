@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -92,7 +93,8 @@ def blocks(model: nn.Module) -> list[nn.Module]:
     found = [m for m in found if id(m) not in inner]
     if not found:  # families outside HF: every child of the largest ModuleList
         lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
-        found = list(max(lists, key=len)) if lists else []
+        sizes = [len(m) for m in lists]
+        found = list(lists[sizes.index(max(sizes))]) if lists else []
     return found
 
 
@@ -103,7 +105,8 @@ def parallelize(model: nn.Module, cfg: TrainingConfig, info: DistInfo, dtype: to
         if not getattr(model, "supports_gradient_checkpointing", False):
             raise ConfigError("training.activation_checkpointing: this model family does not support it")
         # non-reentrant checkpointing composes with FSDP2 and compile
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        hf: Any = model  # an HF PreTrainedModel (checked above); nn.Module does not declare the method
+        hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.compile:
         for block in blocks(model):
             block.compile()  # per-block, in place: parameter names (checkpoint keys) stay unchanged
@@ -136,10 +139,11 @@ def autocast(mode: str, dtype: torch.dtype, device: torch.device):
 @contextmanager
 def gradient_sync(model: nn.Module, mode: str, enabled: bool):
     """Skip the gradient all-reduce on all but the last micro-batch of an accumulation."""
+    wrapped: Any = model  # DDP (no_sync) or an FSDP2 module (set_requires_gradient_sync), by mode
     if mode == "ddp" and not enabled:
-        with model.no_sync():
+        with wrapped.no_sync():
             yield
     else:
         if mode == "fsdp":
-            model.set_requires_gradient_sync(enabled)
+            wrapped.set_requires_gradient_sync(enabled)
         yield

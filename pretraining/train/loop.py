@@ -9,6 +9,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -117,9 +118,9 @@ def tokenizer_info(spec: str) -> tuple[int, int]:
 class _StopFlag:
     """Set by SIGTERM/SIGUSR1 (Slurm preemption): the loop checkpoints and exits at the end of the step."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.signal: int | None = None
-        self._old = {}
+        self._old: dict[int, Any] = {}
 
     def __enter__(self):
         for sig in (signal.SIGTERM, signal.SIGUSR1):
@@ -194,6 +195,7 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None,
     model, mode = parallelize(model, t, info, dtype)
     optimizer, scheduler = _optimizer(model, t, ends, info)
     generator = torch.Generator(device=info.device).manual_seed(t.seed + info.rank)
+    assert cfg.data.path is not None  # train() checks it first
     splits = build_datasets(cfg.data.path, seed=t.seed, sequence_length=m.sequence_length, split=t.split,
                             vocab_size=vocab, eod_id=eod, n_train=p["steps"] * p["global_batch"],
                             n_valid=t.eval_samples, n_test=t.eval_samples, cache_dir=str(run_dir / "data_cache"))

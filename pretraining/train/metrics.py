@@ -42,7 +42,7 @@ class MetricsLogger:
         self._fh = open(path, "a", encoding="utf-8") if enabled else None  # noqa: SIM115
 
     def log(self, record: dict) -> None:
-        if not self.enabled:
+        if self._fh is None:  # disabled (not rank 0)
             return
         self._fh.write(json.dumps(record) + "\n")
         self._fh.flush()

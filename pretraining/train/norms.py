@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,17 +23,17 @@ from torch import nn
 
 def param_groups(model: nn.Module, blocks: Sequence[nn.Module]) -> dict[str, list[nn.Parameter]]:
     """Unique parameters of ``model`` by group, in a stable order (embedding, layer_0.., head, other)."""
-    inner = getattr(model, "module", model)  # DDP keeps the model in .module
+    inner: Any = getattr(model, "module", model)  # DDP keeps the model in .module; HF methods below
     owner: dict[int, str] = {}
     emb = inner.get_input_embeddings() if hasattr(inner, "get_input_embeddings") else None
     head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
     for i, block in enumerate(blocks):
         for p in block.parameters():
             owner.setdefault(id(p), f"layer_{i}")
-    for module in inner.modules():
-        if isinstance(module, nn.Embedding) or module is emb:
-            for p in module.parameters():
-                owner.setdefault(id(p), "embedding")
+    embeddings = [m for m in inner.modules() if isinstance(m, nn.Embedding)] + ([emb] if emb is not None else [])
+    for module in embeddings:
+        for p in module.parameters():
+            owner.setdefault(id(p), "embedding")
     if head is not None:
         for p in head.parameters():
             owner.setdefault(id(p), "head")  # a tied head's weight is already the embedding's
@@ -128,8 +129,9 @@ class ActivationRMS:
         seen = [i for i, s in enumerate(self._sq) if s is not None]
         if not seen:
             return {}
-        vec = torch.stack([torch.stack([self._sq[i], torch.tensor(float(self._n[i]), device=self._sq[i].device)])
-                           for i in seen])
+        sums = [s for s in self._sq if s is not None]
+        vec = torch.stack([torch.stack([s, torch.tensor(float(self._n[i]), device=s.device)])
+                           for i, s in zip(seen, sums, strict=True)])
         if reduce is not None:
             vec = reduce(vec)
         rms = (vec[:, 0] / vec[:, 1].clamp(min=1)).sqrt().tolist()

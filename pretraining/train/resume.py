@@ -48,6 +48,7 @@ def fingerprint(cfg: RunConfig, schedule_steps: int, vocab: int, eod: int) -> di
     from pretraining.data.batches import load_data_mix
 
     training = {k: v for k, v in cfg.to_dict()["training"].items() if k not in MAY_CHANGE + ("train_tokens",)}
+    assert cfg.data.path and cfg.data.tokenizer, "train() checks data.path and data.tokenizer first"
     mix = load_data_mix(cfg.data.path)
     domains = {d.name: {"weight": round(d.weight, 12), "idx_sha256": _sha256(Path(d.path_prefix + ".idx")),
                         "bin_bytes": Path(d.path_prefix + ".bin").stat().st_size} for d in mix.domains}

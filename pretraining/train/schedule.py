@@ -50,10 +50,15 @@ def lr_lambda(*, lr: float, min_lr: float, warmup_steps: int, total_steps: int |
 
     ``ends`` (segment ends, see :func:`lr_at_segments`) replaces ``total_steps`` for extended runs.
     """
-    ends = list(ends) if ends else [total_steps]
+    if ends:
+        segments = list(ends)
+    elif total_steps is not None:
+        segments = [total_steps]
+    else:
+        raise ValueError("lr_lambda: give total_steps or the segment ends")
 
     def fn(step: int) -> float:
-        value = lr_at_segments(step, lr=lr, min_lr=min_lr, warmup_steps=warmup_steps, ends=ends)
+        value = lr_at_segments(step, lr=lr, min_lr=min_lr, warmup_steps=warmup_steps, ends=segments)
         return value / lr if lr else 0.0
     return fn
 

@@ -50,6 +50,14 @@ class ParamBudget(BaseModel):
                          Field(strict=True, ge=0, description="a fraction >= 0 (0.1 = 10 %)")]
 
 
+def _one_empty_variant() -> list[dict[str, Any]]:
+    return [{}]
+
+
+def _no_mix() -> list[str | None]:
+    return [None]
+
+
 class SweepGrid(BaseModel):
     """A sweep grid file (see the module docstring)."""
 
@@ -64,8 +72,8 @@ class SweepGrid(BaseModel):
     grid: Annotated[dict[str, list[Any]], Field(description="a mapping of field: [values]")] = \
         Field(default_factory=dict)
     variants: Annotated[list[dict[str, Any]], Field(description="a list of mappings of field: value")] = \
-        Field(default_factory=lambda: [{}])
-    mixes: Annotated[list[str | None], Field(description="a list of mix files")] = Field(default_factory=lambda: [None])
+        Field(default_factory=_one_empty_variant)
+    mixes: Annotated[list[str | None], Field(description="a list of mix files")] = Field(default_factory=_no_mix)
     param_budget: ParamBudget | None = None
 
     @model_validator(mode="before")
@@ -138,7 +146,8 @@ def expand(grid_path: str | Path) -> tuple[dict, list[PlannedRun], list[str]]:
     common = [f"{k}={'null' if v is None and not k.startswith('data.') else v}" for k, v in spec.set.items()]
     grid, variants, mixes, budget = spec.grid, spec.variants, spec.mixes, spec.param_budget
     out_dir = Path(spec.output_dir or f"runs/{name}")
-    runs, notes = [], []
+    runs: list[PlannedRun] = []
+    notes: list[str] = []
     for values, variant, mix in itertools.product(itertools.product(*grid.values()) if grid else [()],
                                                   variants, mixes):
         changes = dict(zip(grid.keys(), values, strict=False))
