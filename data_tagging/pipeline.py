@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from datatrove.data import DocumentsPipeline
@@ -215,6 +215,31 @@ class PipelineSummary:
         return f"attributes for {self.files} input file(s){done}: {self.documents} document rows in {self.output}"
 
 
+def _remove_outputs(out, targets: Iterable[str], logging_root: str) -> None:
+    """``--overwrite``: the attributes files and datatrove's completion records go."""
+    for rel in targets:
+        if out.exists(rel):
+            out.rm(rel)
+    if get_datafolder(logging_root).exists(""):
+        get_datafolder(logging_root).rm("", recursive=True)
+
+
+def _finished_outputs(out, targets: Iterable[str], request: dict[str, Any]) -> int:
+    """How many attributes files exist already; an error if one was made for another request."""
+    done = 0
+    for target in targets:
+        previous = read_request(out, target)
+        if previous is None:
+            continue
+        previous.pop("source", None)
+        changed = changed_fields(previous, request)
+        if changed:
+            raise TaggingError(f"{out.resolve_paths(target)} holds attributes of another request (different "
+                               f"{', '.join(changed)}); use another --output folder or pass --overwrite")
+        done += 1
+    return done
+
+
 def run_tagging_pipeline(
     input: str,
     output: str,
@@ -243,22 +268,8 @@ def run_tagging_pipeline(
     out = get_datafolder(str(output))
     logging_root = opts.logging_dir or out.resolve_paths(f".datatrove/tag-{fingerprint(request, input_folder, files)}")
     if overwrite:
-        for rel in out_names.values():
-            if out.exists(rel):
-                out.rm(rel)
-        if get_datafolder(logging_root).exists(""):
-            get_datafolder(logging_root).rm("", recursive=True)
-    done = 0
-    for target in out_names.values():
-        previous = read_request(out, target)
-        if previous is None:
-            continue
-        previous.pop("source", None)
-        changed = changed_fields(previous, request)
-        if changed:
-            raise TaggingError(f"{out.resolve_paths(target)} holds attributes of another request (different "
-                               f"{', '.join(changed)}); use another --output folder or pass --overwrite")
-        done += 1
+        _remove_outputs(out, out_names.values(), logging_root)
+    done = _finished_outputs(out, out_names.values(), request)
     todo = [f for f in files if not out.exists(out_names[f])]
     if todo:  # a wrong --text_column fails here, in one line, not inside N tasks
         next(file_documents(get_datafolder(input_folder), todo[0], single_file=len(files) == 1,

@@ -229,6 +229,63 @@ def _part_files(work: Path) -> list[Path]:
     return parts
 
 
+def _already_complete(out: Path, work: Path, overwrite: bool) -> bool:
+    """True when ``out`` is a finished run to keep; clears what a killed run or ``overwrite`` leaves behind."""
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):  # a run killed while renaming its output
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+    if overwrite:
+        shutil.rmtree(work, ignore_errors=True)
+        return False
+    if out.exists():
+        shutil.rmtree(work, ignore_errors=True)  # left over from a kill between the rename and the cleanup
+        return True
+    return False
+
+
+class _PartWriter:
+    """Rows buffered into numbered parquet parts of ``part_docs`` rows in the work folder; ``progress.json``
+    records what is committed, so a killed run resumes after the last part."""
+
+    def __init__(self, work: Path, schema, parts: int, done: int, part_docs: int):
+        self.work, self.schema, self.parts, self.done, self.part_docs = work, schema, parts, done, part_docs
+        self.buffer: list[dict[str, Any]] = []
+
+    def consume(self, batches: Iterable[list[dict[str, Any]]], bar) -> None:
+        """Write every batch of rows (``bar``: a progress bar, closed at the end); a run that fails before its
+        first part is kept leaves no work folder behind."""
+        try:
+            for rows in batches:
+                self.add(rows)
+                bar.update(len(rows))
+            self.flush()
+        except BaseException:
+            if self.parts == 0:
+                shutil.rmtree(self.work, ignore_errors=True)
+            raise
+        finally:
+            bar.close()
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        self.buffer += rows
+        if len(self.buffer) >= self.part_docs:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.buffer:
+            return
+        table = pa.Table.from_pylist(self.buffer, schema=self.schema)
+        with atomic_path(self.work / f"part-{self.parts:06d}.parquet") as tmp:
+            pq.write_table(table, tmp)
+        self.parts += 1
+        self.done += len(self.buffer)
+        self.buffer = []
+        write_text_atomic(self.work / "progress.json", json.dumps({"documents_done": self.done,
+                                                                    "parts": self.parts}))
+
+
 def run_tagging(
     input: str | Path,
     output: str | Path,
@@ -252,7 +309,6 @@ def run_tagging(
     Resumes a killed run started with the same arguments; refuses (with the fix in the message) to mix
     parts of a run with different features/options/input. See the module docstring for the layout.
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
     from tqdm import tqdm
 
@@ -262,12 +318,7 @@ def run_tagging(
     out = shard_output_path(output, shard)
     work = work_dir_for(out)
     summary = RunSummary(out)
-    for stale in out.parent.glob(f".{out.name}.tmp-*"):  # a run killed while renaming its output
-        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-    if overwrite:
-        shutil.rmtree(work, ignore_errors=True)
-    elif out.exists():
-        shutil.rmtree(work, ignore_errors=True)  # left over from a kill between the rename and the cleanup
+    if _already_complete(out, work, overwrite):
         summary.already_complete = True
         return summary
 
@@ -282,44 +333,18 @@ def run_tagging(
     done = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
     summary.resumed_from = done
 
-    report = summary.report
     docs = iter_documents(input, text_column=text_column, resps_format=resps_format, id_column=id_column,
-                          strict=strict, limit=limit, report=report, skip_empty=False)
+                          strict=strict, limit=limit, report=summary.report, skip_empty=False)
     todo = itertools.islice(shard_of(docs, shard), done, None)
 
     start = time.perf_counter()
-    buffer: list[dict[str, Any]] = []
-    n_parts = len(parts)
-
-    def flush() -> None:
-        nonlocal n_parts, done, buffer
-        if not buffer:
-            return
-        table = pa.Table.from_pylist(buffer, schema=schema)
-        with atomic_path(work / f"part-{n_parts:06d}.parquet") as tmp:
-            pq.write_table(table, tmp)
-        n_parts += 1
-        done += len(buffer)
-        buffer = []
-        write_text_atomic(work / "progress.json", json.dumps({"documents_done": done, "parts": n_parts}))
-
-    bar = tqdm(desc=f"tag {','.join(names)}", unit="doc", initial=done, disable=None if progress else True)
-    try:
-        for rows in iter_tagged(todo, names, options, n_process=n_process, batch_size=batch_size):
-            buffer += rows
-            bar.update(len(rows))
-            if len(buffer) >= part_docs:
-                flush()
-        flush()
-    except BaseException:
-        if n_parts == 0:  # failed before anything was kept: leave no work folder behind
-            shutil.rmtree(work, ignore_errors=True)
-        raise
-    finally:
-        bar.close()
+    writer = _PartWriter(work, schema, len(parts), done, part_docs)
+    writer.consume(iter_tagged(todo, names, options, n_process=n_process, batch_size=batch_size),
+                   tqdm(desc=f"tag {','.join(names)}", unit="doc", initial=done, disable=None if progress else True))
     summary.seconds = time.perf_counter() - start
+    done = writer.done
 
-    meta = {"njsl_tagging": json.dumps({**request, "read_report": report.summary()})}
+    meta = {"njsl_tagging": json.dumps({**request, "read_report": summary.report.summary()})}
     _merge_parts(work, out, schema.with_metadata(meta))
     shutil.rmtree(work, ignore_errors=True)
     summary.documents = done

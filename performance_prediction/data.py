@@ -155,26 +155,9 @@ def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "a
     Models need both scaling features (params and tokens, positive); tasks with fewer than ``min_models``
     such models are skipped with the reason recorded (an explicitly selected one is an error).
     """
-    own = store is None
-    if own:
-        if db_path is None:
-            raise PredictionInputError("give the store: --db_path PATH")
-        store = open_store(db_path)
-    try:
-        check_tables(store)
-        # canonical ids (metadata/model_aliases.csv); flagged and partial scores are left out by the store
-        models = store.models_with_features().set_index("id")
-        scores = store.training_scores(metric=metric)
-    finally:
-        if own:
-            store.close()
-    pseudo: list[str] = []
+    models, scores = _read_store(db_path, store, metric)
     known = set(SCALING) | set(NUMERIC_ARCH) | set(CATEGORICAL) | set(DATA_FEATURES)
-    if use_store_features:
-        # features written to the store (kind "model") are pseudo features; the store prefixes clashing names
-        pseudo += [c for c in models.columns if c not in known and pd.api.types.is_float_dtype(models[c])
-                   and c not in {"batch_instances", "batch_tokens", "num_layers", "num_kv_heads", "vocab_size",
-                                 "ffn_hidden_size", "total_params", *OPTIONAL_ARCH} and models[c].notna().any()]
+    pseudo = _store_pseudo_features(models, known) if use_store_features else []
     if pseudo_feats_csv:
         extra = load_pseudo_features(pseudo_feats_csv)
         extra = extra[[c for c in extra.columns if c not in known]]
@@ -187,17 +170,58 @@ def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "a
         keep &= models["is_instruction_tuned"].astype("boolean").fillna(False) == False  # noqa: E712
     models = models[keep].copy()
     scores, conflicts = resolve_aliases(scores)
-    subjects = mmlu_subjects(scores) if not merge_mmlu else None
-    tasks = paper_tasks(metric, merge_mmlu=merge_mmlu, merge_arithmetic=merge_arithmetic, mmlu_subjects=subjects)
-    if sel_tasks:
-        unknown = [t for t in sel_tasks if t not in {x.name for x in tasks}]
-        if unknown:
-            raise PredictionInputError(
-                f"--sel_tasks: unknown task(s) {', '.join(unknown)} for metric {metric!r}; "
-                f"choose from {', '.join(x.name for x in tasks)}")
-        tasks = [t for t in tasks if t.name in sel_tasks]
+    tasks = _paper_tasks(scores, metric, merge_mmlu, merge_arithmetic, sel_tasks)
     targets = build_targets(scores, tasks)
     targets = targets[targets["id"].isin(models.index)]
+    kept, skipped = _tasks_with_enough_models(targets, tasks, metric, min_models, explicit=bool(sel_tasks))
+    targets = targets[targets["task"].isin([t.name for t in kept])].reset_index(drop=True)
+    return PredictionData(models=models, targets=targets, tasks=kept, metric=metric, pseudo_features=pseudo,
+                          alias_conflicts=conflicts, skipped_tasks=skipped)
+
+
+def _read_store(db_path: str | Path | None, store, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(models with their features, indexed by id; training scores of ``metric``) from an open store or a path."""
+    own = store is None
+    if own:
+        if db_path is None:
+            raise PredictionInputError("give the store: --db_path PATH")
+        store = open_store(db_path)
+    try:
+        check_tables(store)
+        # canonical ids (metadata/model_aliases.csv); flagged and partial scores are left out by the store
+        return store.models_with_features().set_index("id"), store.training_scores(metric=metric)
+    finally:
+        if own:
+            store.close()
+
+
+def _store_pseudo_features(models: pd.DataFrame, known: set[str]) -> list[str]:
+    """Features written to the store (kind "model") are pseudo features; the store prefixes clashing names."""
+    not_features = {"batch_instances", "batch_tokens", "num_layers", "num_kv_heads", "vocab_size", "ffn_hidden_size",
+                    "total_params", *OPTIONAL_ARCH}
+    return [c for c in models.columns if c not in known and pd.api.types.is_float_dtype(models[c])
+            and c not in not_features and models[c].notna().any()]
+
+
+def _paper_tasks(scores: pd.DataFrame, metric: str, merge_mmlu: bool, merge_arithmetic: bool,
+                 sel_tasks: list[str] | None) -> list:
+    """The paper's tasks of ``metric`` (only ``sel_tasks`` when given; an unknown one is an error)."""
+    subjects = mmlu_subjects(scores) if not merge_mmlu else None
+    tasks = paper_tasks(metric, merge_mmlu=merge_mmlu, merge_arithmetic=merge_arithmetic, mmlu_subjects=subjects)
+    if not sel_tasks:
+        return tasks
+    unknown = [t for t in sel_tasks if t not in {x.name for x in tasks}]
+    if unknown:
+        raise PredictionInputError(
+            f"--sel_tasks: unknown task(s) {', '.join(unknown)} for metric {metric!r}; "
+            f"choose from {', '.join(x.name for x in tasks)}")
+    return [t for t in tasks if t.name in sel_tasks]
+
+
+def _tasks_with_enough_models(targets: pd.DataFrame, tasks: list, metric: str, min_models: int,
+                              explicit: bool) -> tuple[list, dict[str, str]]:
+    """(tasks with >= ``min_models`` scored models, {skipped task: why}); an error when none is left, or
+    when a task the user selected (``explicit``) is too small."""
     counts = targets.groupby("task")["id"].nunique()
     kept, skipped = [], {}
     for task in tasks:
@@ -206,7 +230,7 @@ def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "a
             skipped[task.name] = f"only {n} models with a score and params/tokens (needs >= {min_models})"
         else:
             kept.append(task)
-    if sel_tasks and skipped:
+    if explicit and skipped:
         raise PredictionInputError(
             "too few models for " + "; ".join(f"task {k!r}: {v}" for k, v in skipped.items())
             + ". Add evaluations to the store, or pass --min_models with a smaller number (results get noisy)")
@@ -214,6 +238,4 @@ def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "a
         raise PredictionInputError(
             f"no task has >= {min_models} models for metric {metric!r}; import evaluations "
             "(`njsl db add-eval`) or check --metric/--db_path")
-    targets = targets[targets["task"].isin([t.name for t in kept])].reset_index(drop=True)
-    return PredictionData(models=models, targets=targets, tasks=kept, metric=metric, pseudo_features=pseudo,
-                          alias_conflicts=conflicts, skipped_tasks=skipped)
+    return kept, skipped

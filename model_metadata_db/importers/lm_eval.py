@@ -87,6 +87,28 @@ def rows_from_lm_eval(data: Any, model_id: str | None = None, *, source: str = "
     """
     if isinstance(data, Mapping) and isinstance(data.get("config_general"), Mapping):
         return rows_from_leaderboard_v1(data, model_id, source=source)
+    results = _results_of(data, source)
+    raw_id = model_id if model_id is not None else model_id_from_results(data)
+    model_id = check_model_id(canonical_id(raw_id.strip()) if isinstance(raw_id, str) else raw_id, source)
+    groups = {g for g, children in (data.get("group_subtasks") or {}).items() if children}
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for task, metrics in sorted(results.items()):
+        if not isinstance(metrics, Mapping):
+            raise StoreError(f"{source}: results[{task!r}] must be an object of metric values")
+        if task in groups and not include_groups:
+            notes.append(f"group {task!r} skipped (an aggregate of its subtasks, which are imported)")
+            continue
+        shots = _shots(data, task, assume_shots, source, notes)
+        base = {"id": model_id, "benchmark": benchmark_from_lm_eval_task(task), "setting": setting_for_shots(shots)}
+        n_samples, n_total = _sample_counts(data, task)
+        rows += [{**base, **row, "n_samples": n_samples, "n_total": n_total}
+                 for row in _metric_values(metrics, task, source, notes)]
+    return _first_per_store_metric(rows, notes), notes
+
+
+def _results_of(data: Any, source: str) -> Mapping[str, Any]:
+    """The ``results`` object of an lm-eval 0.4 results dict; a :class:`StoreError` for anything else."""
     if not isinstance(data, Mapping) or not isinstance(data.get("results"), Mapping):
         raise StoreError(f"{source}: not an lm-eval results file (no 'results' object); give the results_*.json "
                          "that `lm_eval --output_path` wrote")
@@ -98,53 +120,53 @@ def rows_from_lm_eval(data: Any, model_id: str | None = None, *, source: str = "
     if old_style:
         raise StoreError(f"{source}: metric keys without ',filter' (e.g. task {old_style[0]!r}) are lm-eval 0.3 "
                          "format; only lm-eval 0.4.x results and Open LLM Leaderboard files are supported")
-    raw_id = model_id if model_id is not None else model_id_from_results(data)
-    model_id = check_model_id(canonical_id(raw_id.strip()) if isinstance(raw_id, str) else raw_id, source)
-    groups = {g for g, children in (data.get("group_subtasks") or {}).items() if children}
-    n_shot = data.get("n-shot") or {}
+    return results
+
+
+def _shots(data: Mapping[str, Any], task: str, assume_shots: int | None, source: str, notes: list[str]) -> int:
+    """The task's shot count ('n-shot', else configs.num_fewshot, else ``assume_shots`` with a note)."""
     configs = data.get("configs") or {}
-    rows, notes = [], []
-    for task, metrics in sorted(results.items()):
-        if not isinstance(metrics, Mapping):
-            raise StoreError(f"{source}: results[{task!r}] must be an object of metric values")
-        if task in groups and not include_groups:
-            notes.append(f"group {task!r} skipped (an aggregate of its subtasks, which are imported)")
+    shots = (data.get("n-shot") or {}).get(task, (configs.get(task) or {}).get("num_fewshot"))
+    if shots is None:
+        if assume_shots is None:
+            raise StoreError(f"{source}: task {task!r} has no shot count ('n-shot' / configs.num_fewshot); "
+                             "refused rather than guessed: pass --assume-shots N")
+        notes.append(f"task {task!r}: no n-shot given; --assume-shots {assume_shots} applied")
+        shots = assume_shots
+    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
+        raise StoreError(f"{source}: n-shot of task {task!r} must be a whole number >= 0, got {shots!r}")
+    return shots
+
+
+def _metric_values(metrics: Mapping[str, Any], task: str, source: str, notes: list[str]) -> list[dict[str, Any]]:
+    """``metric``, ``metric_value``, ``metric_stderr`` of each metric of one task (one filter per metric)."""
+    by_metric: dict[str, dict[str, Any]] = {}
+    for key, value in metrics.items():
+        parsed = _split_metric(key)
+        if parsed is None or parsed[0].endswith("_stderr"):
             continue
-        shots = n_shot.get(task, (configs.get(task) or {}).get("num_fewshot"))
-        if shots is None:
-            if assume_shots is None:
-                raise StoreError(f"{source}: task {task!r} has no shot count ('n-shot' / configs.num_fewshot); "
-                                 "refused rather than guessed: pass --assume-shots N")
-            notes.append(f"task {task!r}: no n-shot given; --assume-shots {assume_shots} applied")
-            shots = assume_shots
-        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
-            raise StoreError(f"{source}: n-shot of task {task!r} must be a whole number >= 0, got {shots!r}")
-        by_metric: dict[str, dict[str, Any]] = {}
-        for key, value in metrics.items():
-            parsed = _split_metric(key)
-            if parsed is None or parsed[0].endswith("_stderr"):
-                continue
-            by_metric.setdefault(parsed[0], {})[parsed[1]] = value
-        for metric, filters in sorted(by_metric.items()):
-            filt = next((f for f in _FILTER_PREFERENCE if f in filters), sorted(filters)[0])
-            if len(filters) > 1:
-                notes.append(f"task {task!r} metric {metric!r}: filter {filt!r} imported, "
-                             f"{sorted(set(filters) - {filt})} skipped")
-            value = filters[filt]
-            if value is None or (isinstance(value, float) and not math.isfinite(value)):
-                notes.append(f"task {task!r} metric {metric!r}: no value ({value!r}); skipped")
-                continue
-            number = _number(value)
-            if number is None:
-                raise StoreError(f"{source}: results[{task!r}][{metric + ',' + filt!r}] must be a number, "
-                                 f"got {value!r}")
-            stderr = _number(metrics.get(f"{metric}_stderr,{filt}"))  # "N/A" when not computed → missing
-            n_samples, n_total = _sample_counts(data, task)
-            rows.append({"id": model_id, "benchmark": benchmark_from_lm_eval_task(task),
-                         "setting": setting_for_shots(shots), "metric": LM_EVAL_METRICS.get(metric, metric),
-                         "metric_value": number, "metric_stderr": stderr, "n_samples": n_samples,
-                         "n_total": n_total})
-    # acc of "exact_match" and "acc" could both map to "accuracy" for one task: keep the first, report it.
+        by_metric.setdefault(parsed[0], {})[parsed[1]] = value
+    out = []
+    for metric, filters in sorted(by_metric.items()):
+        filt = next((f for f in _FILTER_PREFERENCE if f in filters), sorted(filters)[0])
+        if len(filters) > 1:
+            notes.append(f"task {task!r} metric {metric!r}: filter {filt!r} imported, "
+                         f"{sorted(set(filters) - {filt})} skipped")
+        value = filters[filt]
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            notes.append(f"task {task!r} metric {metric!r}: no value ({value!r}); skipped")
+            continue
+        number = _number(value)
+        if number is None:
+            raise StoreError(f"{source}: results[{task!r}][{metric + ',' + filt!r}] must be a number, "
+                             f"got {value!r}")
+        stderr = _number(metrics.get(f"{metric}_stderr,{filt}"))  # "N/A" when not computed → missing
+        out.append({"metric": LM_EVAL_METRICS.get(metric, metric), "metric_value": number, "metric_stderr": stderr})
+    return out
+
+
+def _first_per_store_metric(rows: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+    """acc of "exact_match" and "acc" could both map to "accuracy" for one task: keep the first, report it."""
     seen, unique = set(), []
     for row in rows:
         key = (row["benchmark"], row["setting"], row["metric"])
@@ -153,7 +175,7 @@ def rows_from_lm_eval(data: Any, model_id: str | None = None, *, source: str = "
             continue
         seen.add(key)
         unique.append(row)
-    return unique, notes
+    return unique
 
 
 def parse_lm_eval_results(results_json_path: str | Path, model_id: str | None = None, *,

@@ -176,8 +176,6 @@ def build_gpt_datasets(
         exactly the samples requested; a one-domain split is a ``GPTDataset`` of whole epochs, so it may hold
         more: draw the first ``num_samples_per_split[i]``.
     """
-    import torch
-
     if not isinstance(mix, DataMix):
         mix = load_mix(mix)
     if seq_length < 1:
@@ -185,18 +183,13 @@ def build_gpt_datasets(
     sizes = list(num_samples_per_split)
     if len(sizes) != 3 or any(s is not None and (not isinstance(s, int) or s < 0) for s in sizes):
         raise GPTDataError(f"num_samples_per_split must be 3 non-negative ints (train, valid, test), got {sizes}")
-    if vocab_size is None or eod_id is None:
-        info = tokenizer_info_from_manifests(mix)
-        vocab_size = info.vocab_size if vocab_size is None else vocab_size
-        eod_id = info.eod if eod_id is None else eod_id
-    tokenizer = MegatronTokenizerInfo(vocab_size, eod_id, pad_id)
+    tokenizer = _tokenizer_info(mix, vocab_size, eod_id, pad_id)
     ensure_helpers()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
         from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     prefixes, weights = mix.blend()
     config = GPTDatasetConfig(
         random_seed=seed,
@@ -215,8 +208,24 @@ def build_gpt_datasets(
     # megatron asserts "size is None => weights are None" for multi-domain mixes, so 0 stays 0 there.
     sizes = [None if s is None and len(prefixes) > 1 else s for s in sizes]
     # Every data-parallel rank reads data, so every rank builds (megatron orders rank 0 first when caching).
-    builder = BlendedMegatronDatasetBuilder(GPTDataset, sizes, lambda: True, config)
-    if distributed:
+    return _build(BlendedMegatronDatasetBuilder(GPTDataset, sizes, lambda: True, config))
+
+
+def _tokenizer_info(mix: DataMix, vocab_size: int | None, eod_id: int | None,
+                    pad_id: int | None) -> MegatronTokenizerInfo:
+    """The tokenizer facts given, the rest from the domains' manifests."""
+    if vocab_size is None or eod_id is None:
+        info = tokenizer_info_from_manifests(mix)
+        vocab_size = info.vocab_size if vocab_size is None else vocab_size
+        eod_id = info.eod if eod_id is None else eod_id
+    return MegatronTokenizerInfo(vocab_size, eod_id, pad_id)
+
+
+def _build(builder) -> list:
+    """Run megatron's builder: in the job's process group, or in a one-process group of our own."""
+    import torch
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
         return builder.build()
     with _solo_process_group():
         return builder.build()

@@ -27,7 +27,7 @@ import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -207,24 +207,15 @@ def preprocess(
     a single non-empty document; for k-mer tokenizers, more than ``max_unk_rate`` unknown tokens (e.g. RNA into a
     DNA vocabulary; unless ``allow_unk``). The manifest records the unknown-token count and rate.
     """
-    from tqdm import tqdm
-
     t0 = time.time()
-    if workers < 1:
-        raise PreprocessError(f"workers must be >= 1, got {workers}")
-    if limit is not None and limit < 1:
-        raise PreprocessError(f"--limit must be >= 1, got {limit}")
+    output_dir = Path(output_dir)
+    json_dir = Path(json_dir) if json_dir is not None else output_dir
+    _check_arguments(workers, limit, output_dir, json_dir)
     input_path = Path(input_path)
     sources = input_files(input_path)  # FileNotFoundError / DocumentFormatError name the problem
     tok = _load_checked_tokenizer(tokenizer, append_eod)
     idx_mod = _megatron_indexed()
     dtype = idx_mod.DType.optimal_dtype(tok.vocab_size)
-
-    output_dir = Path(output_dir)
-    json_dir = Path(json_dir) if json_dir is not None else output_dir
-    for flag, folder in (("--output_dir", output_dir), ("--json_dir", json_dir)):
-        if folder.exists() and not folder.is_dir():
-            raise PreprocessError(f"{flag}: {folder} is a file, not a folder; give a folder path")
     name = output_prefix or default_output_name(input_path, text_column)
     prefix = output_dir / name
     payload = tok.worker_payload()
@@ -233,42 +224,21 @@ def preprocess(
         check_output_folder(output_dir, prefix, settings)
     unk_id = kmer_unknown_id(tok)
     output_dir.mkdir(parents=True, exist_ok=True)
-    work = json_dir / f".{name}.work"
-    work.mkdir(parents=True, exist_ok=True)
-    for stale in work.glob("*.tmp*"):  # leftovers of a killed run: never reused
-        _remove_quietly(stale)
-    shard_infos: list[dict] = []
-    resumed = 0
-    remaining = limit
+    work = _work_dir(json_dir, name)
     encoder: list[_Encoder] = []  # started on the first shard that needs tokenizing
+
+    def write(src: Path, shard: Path, limit: int | None) -> _ShardStats:
+        if not encoder:
+            encoder.append(_Encoder(payload, workers))
+        return _write_shard(src, shard, encoder[0], idx_mod, dtype, tok.eod_id if append_eod else None,
+                            text_column, limit, jsonl_fh, batch_docs, batch_chars, progress, unk_id)
+
     with contextlib.ExitStack() as stack:
         stack.callback(lambda: [e.close() for e in encoder])
         # the intermediate jsonl commits (renames) only when the with-block ends without error
         jsonl_fh = (stack.enter_context(atomic_open(json_dir / f"{name}.jsonl", "w", encoding="utf-8"))
                     if keep_jsonl else None)
-        for i, src in enumerate(tqdm(sources, desc="shards", unit="shard",
-                                     disable=None if progress is None else not progress)):
-            if remaining is not None and remaining <= 0:
-                break
-            shard = work / f"shard-{i:05d}"
-            marker = shard.with_suffix(".json")
-            expected = {**settings, "source": str(src.resolve()), "sha256": hash_source(src), "limit": remaining}
-            info = _read_marker(marker)
-            reusable = (info is not None and info.get("key") == expected and not keep_jsonl
-                        and all(Path(str(shard) + s).exists() for s in (".bin", ".idx")))
-            if reusable:
-                resumed += 1
-            else:
-                if not encoder:
-                    encoder.append(_Encoder(payload, workers))
-                _remove_quietly(marker)
-                stats = _write_shard(src, shard, encoder[0], idx_mod, dtype, tok.eod_id if append_eod else None,
-                                     text_column, remaining, jsonl_fh, batch_docs, batch_chars, progress, unk_id)
-                info = {"key": expected, "stats": stats.__dict__, "bytes": _size(src)}
-                write_text_atomic(marker, json.dumps(info, indent=1))  # the shard's commit point
-            shard_infos.append(info)
-            if remaining is not None:
-                remaining -= info["stats"]["documents"]
+        shard_infos, resumed = _shards(sources, work, settings, limit, keep_jsonl, progress, write)
         try:
             _refuse_content(shard_infos, tok.spec, input_path, unk_id, append_eod, allow_unk, max_unk_rate)
         except PreprocessError:
@@ -278,6 +248,61 @@ def preprocess(
                              input_path)
     shutil.rmtree(work, ignore_errors=True)
     return PreprocessResult(prefix, manifest, resumed)
+
+
+def _check_arguments(workers: int, limit: int | None, output_dir: Path, json_dir: Path) -> None:
+    if workers < 1:
+        raise PreprocessError(f"workers must be >= 1, got {workers}")
+    if limit is not None and limit < 1:
+        raise PreprocessError(f"--limit must be >= 1, got {limit}")
+    for flag, folder in (("--output_dir", output_dir), ("--json_dir", json_dir)):
+        if folder.exists() and not folder.is_dir():
+            raise PreprocessError(f"{flag}: {folder} is a file, not a folder; give a folder path")
+
+
+def _work_dir(json_dir: Path, name: str) -> Path:
+    """The folder of per-shard work files (resume state), without a killed run's temporary files."""
+    work = json_dir / f".{name}.work"
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in work.glob("*.tmp*"):  # leftovers of a killed run: never reused
+        _remove_quietly(stale)
+    return work
+
+
+def _shards(sources: list[Path], work: Path, settings: dict, limit: int | None, keep_jsonl: bool,
+            progress: bool | None, write: Callable[[Path, Path, int | None], _ShardStats]) -> tuple[list[dict], int]:
+    """(marker record of every shard needed for ``limit`` documents, how many were reused)."""
+    from tqdm import tqdm
+
+    infos: list[dict] = []
+    resumed, remaining = 0, limit
+    for i, src in enumerate(tqdm(sources, desc="shards", unit="shard",
+                                 disable=None if progress is None else not progress)):
+        if remaining is not None and remaining <= 0:
+            break
+        info, reused = _shard_info(work / f"shard-{i:05d}", src, settings, remaining, keep_jsonl, write)
+        resumed += reused
+        infos.append(info)
+        if remaining is not None:
+            remaining -= info["stats"]["documents"]
+    return infos, resumed
+
+
+def _shard_info(shard: Path, src: Path, settings: dict, remaining: int | None, keep_jsonl: bool,
+                write: Callable[[Path, Path, int | None], _ShardStats]) -> tuple[dict, bool]:
+    """(the shard's marker record, reused?): a finished shard made with the same settings is reused (resume),
+    anything else is tokenized again by ``write``; the marker is the shard's commit point."""
+    marker = shard.with_suffix(".json")
+    expected = {**settings, "source": str(src.resolve()), "sha256": hash_source(src), "limit": remaining}
+    info = _read_marker(marker)
+    if (info is not None and info.get("key") == expected and not keep_jsonl
+            and all(Path(str(shard) + s).exists() for s in (".bin", ".idx"))):
+        return info, True
+    _remove_quietly(marker)
+    stats = write(src, shard, remaining)
+    info = {"key": expected, "stats": stats.__dict__, "bytes": _size(src)}
+    write_text_atomic(marker, json.dumps(info, indent=1))
+    return info, False
 
 
 def _load_checked_tokenizer(spec: str, append_eod: bool):

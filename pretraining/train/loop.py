@@ -115,6 +115,33 @@ def tokenizer_info(spec: str) -> tuple[int, int]:
     return vocab, eod
 
 
+def _restore(ckpt_dir: Path, model, optimizer, scheduler, generator, info: DistInfo) -> tuple[int, int, Path | None]:
+    """(step, tokens seen, checkpoint) restored from the latest complete checkpoint; (0, 0, None) if none."""
+    if info.is_main:
+        ckpt.clean_partial(ckpt_dir)
+    barrier()
+    last_ckpt = ckpt.latest_checkpoint(ckpt_dir)
+    if last_ckpt is None:
+        return 0, 0, None
+    state = ckpt.load_checkpoint(last_ckpt, model, optimizer, scheduler, generator, info.rank)
+    # the optimizer holds the LR the old schedule set for the next step; an extended schedule may differ there
+    for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
+        group["lr"] = base * fn(scheduler.last_epoch)
+    return state["step"], state["tokens_seen"], last_ckpt
+
+
+def _banner(cfg: RunConfig, p: dict, run_info: dict, where: str, start: int, ends: list[int]) -> str:
+    """The one line a run starts with: size, parallelism and device, schedule, resume/extension."""
+    m, t, n_params, active = cfg.model, cfg.training, run_info["params"], run_info["active_params"]
+    return (f"{cfg.name}: {format_params(n_params)} parameters ({n_params:,}"
+            + (f"; {format_params(active)} active per token, {m.moe_top_k} of {m.num_experts} experts"
+               if active != n_params else "") + f"), {where}; {p['steps']} steps of "
+            f"{p['global_batch']} x {m.sequence_length} tokens ({p['accumulation']} micro-batches of "
+            f"{t.micro_batch_size}/rank)" + (f", stopping after step {p['stop_at']}" if p["stop_at"] < p["steps"]
+                                             else "") + (f"; resuming after step {start}" if start else "")
+            + (f"; extended: schedule segments end at steps {ends}" if len(ends) > 1 else ""))
+
+
 class _StopFlag:
     """Set by SIGTERM/SIGUSR1 (Slurm preemption): the loop checkpoints and exits at the end of the step."""
 
@@ -200,29 +227,13 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None,
                             vocab_size=vocab, eod_id=eod, n_train=p["steps"] * p["global_batch"],
                             n_valid=t.eval_samples, n_test=t.eval_samples, cache_dir=str(run_dir / "data_cache"))
 
-    if info.is_main:
-        ckpt.clean_partial(ckpt_dir)
-    barrier()
-    start, tokens_seen, last_ckpt = 0, 0, ckpt.latest_checkpoint(ckpt_dir)
-    if last_ckpt is not None:
-        state = ckpt.load_checkpoint(last_ckpt, model, optimizer, scheduler, generator, info.rank)
-        start, tokens_seen = state["step"], state["tokens_seen"]
-        # the optimizer holds the LR the old schedule set for the next step; an extended schedule may differ there
-        for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
-            group["lr"] = base * fn(scheduler.last_epoch)
+    start, tokens_seen, last_ckpt = _restore(ckpt_dir, model, optimizer, scheduler, generator, info)
     run_info = _run_info(cfg, run_dir, p, n_params, start, tokens_seen, last_ckpt, finished=start >= p["steps"])
     if info.is_main:
         truncate_metrics(metrics_path, start)
         write_text_atomic(run_dir / "run_info.json", json.dumps(run_info, indent=2))
-        active = run_info["active_params"]
-        print(f"{cfg.name}: {format_params(n_params)} parameters ({n_params:,}"
-              + (f"; {format_params(active)} active per token, {m.moe_top_k} of {m.num_experts} experts"
-                 if active != n_params else "") + f"), {mode} on {info.world_size} x "
-              f"{info.device.type} in {str(dtype).removeprefix('torch.')}; {p['steps']} steps of "
-              f"{p['global_batch']} x {m.sequence_length} tokens ({p['accumulation']} micro-batches of "
-              f"{t.micro_batch_size}/rank)" + (f", stopping after step {p['stop_at']}" if p["stop_at"] < p["steps"]
-                                               else "") + (f"; resuming after step {start}" if start else "")
-              + (f"; extended: schedule segments end at steps {ends}" if len(ends) > 1 else ""), file=sys.stderr)
+        print(_banner(cfg, p, run_info, f"{mode} on {info.world_size} x {info.device.type} in "
+                      f"{str(dtype).removeprefix('torch.')}", start, ends), file=sys.stderr)
     # a stable wandb id per run directory: a resumed run continues the same wandb run
     wandb_id = f"{run_dir.name}-{hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:8]}"
     wandb_run = init_wandb(t.wandb_project, run_dir, cfg.name, cfg.to_dict(), wandb_id) if info.is_main else None
@@ -234,6 +245,15 @@ def _train(cfg: RunConfig, run_dir: Path, info: DistInfo, progress: bool | None,
         return loop.run(start, tokens_seen, last_ckpt, progress)
     finally:
         loop.close()
+
+
+def _tally(flags: torch.Tensor, stats: torch.Tensor, step: int) -> None:
+    """Device-side tallies since the last log step, in ``flags``: [skipped steps, non-finite losses, first such
+    step]; no host sync (``stats``: train_step's loss, tokens, grad norm, skipped)."""
+    bad = ~torch.isfinite(stats[0])
+    flags[0] += stats[3]
+    flags[1] += bad.float()
+    flags[2] = torch.where(bad, flags[2].clamp(max=float(step)), flags[2])  # no host->device copy
 
 
 class _Loop:
@@ -269,7 +289,6 @@ class _Loop:
                                          global_batch=p["global_batch"], micro_batch=t.micro_batch_size,
                                          rank=info.rank, world_size=info.world_size),
                              workers=t.data_workers, pin_memory=info.device.type == "cuda")
-        # device-side tallies since the last log step: [skipped steps, non-finite losses, first such step]
         flags = torch.tensor([0.0, 0.0, math.inf], device=info.device)
         window_t0, window_steps, run_info = time.perf_counter(), 0, None
         show = None if progress is None else not progress  # progress bar on rank 0 only; None: when a terminal
@@ -283,10 +302,7 @@ class _Loop:
                                        grad_clip=t.grad_clip, world_size=info.world_size)
                 if self.norms.due(step):
                     self.logger.log(self.norms.record(step, float(stats[2]), acts))
-                bad = ~torch.isfinite(stats[0])
-                flags[0] += stats[3]
-                flags[1] += bad.float()
-                flags[2] = torch.where(bad, flags[2].clamp(max=float(step)), flags[2])  # no host->device copy
+                _tally(flags, stats, step)
                 tokens_seen += p["tokens_per_step"]
                 window_steps += 1
                 last = step == p["stop_at"]
