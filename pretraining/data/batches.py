@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -101,8 +102,8 @@ def build_datasets(path: str, *, seed: int, sequence_length: int, split: str, vo
 
     mix = load_data_mix(path)
     logging.getLogger("megatron.core").setLevel(logging.WARNING)  # its INFO lines swamp the progress bar
-    kw = dict(seq_length=sequence_length, seed=seed, split=split, vocab_size=vocab_size, eod_id=eod_id,
-              pad_id=PAD_ID, cache_dir=cache_dir)
+    kw: dict[str, Any] = dict(seq_length=sequence_length, seed=seed, split=split, vocab_size=vocab_size,
+                              eod_id=eod_id, pad_id=PAD_ID, cache_dir=cache_dir)
     try:  # one epoch per domain (size None): its order is fixed by the seed alone
         epochs = [build_gpt_datasets(DataMix([Domain(d.name, 1.0, d.path_prefix, d.category)]),
                                      num_samples_per_split=[None, 0, 0], **kw)[0] for d in mix.domains]
@@ -161,7 +162,7 @@ class StepBatches(torch.utils.data.Dataset):
 
 def step_loader(steps: StepBatches, *, workers: int, pin_memory: bool, prefetch: int = 4):
     """A DataLoader yielding one step's micro-batches at a time, in step order (no shuffling: order is the step)."""
-    extra = {"prefetch_factor": prefetch, "persistent_workers": False} if workers else {}
+    extra: dict[str, Any] = {"prefetch_factor": prefetch, "persistent_workers": False} if workers else {}
     return torch.utils.data.DataLoader(steps, batch_size=None, shuffle=False, num_workers=workers,
                                        pin_memory=pin_memory, **extra)
 

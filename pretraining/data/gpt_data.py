@@ -104,6 +104,7 @@ def ensure_helpers(cache_dir: str | os.PathLike | None = None, force_compile: bo
             raise GPTDataError(f"compiling {source} failed:\n{proc.stderr[-2000:]}")
         os.replace(tmp, target)  # atomic: concurrent ranks/processes never load a half-written .so
     spec = importlib.util.spec_from_file_location(name, target)
+    assert spec is not None and spec.loader is not None  # a path to an extension module always has a loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     sys.modules[name] = mod

@@ -237,7 +237,7 @@ def parse_paper_mix(text: str, *, base: Path = Path("."), source: str | None = N
     pairs = [(items[k], items[k + 1], f"{where}: item {k // 2 + 1} ({items[k]} {items[k + 1]})")
              for k in range(0, len(items), 2)]
     weights = [_parse_weight(w_raw, here) for w_raw, _, here in pairs]  # all syntax errors before any path check
-    domains = []
+    domains: list[Domain] = []
     for weight, (_, p_raw, here) in zip(weights, pairs, strict=False):
         prefix = _resolve_prefix(p_raw, base, here, env, check_paths)
         name = Path(prefix).name

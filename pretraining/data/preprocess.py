@@ -26,7 +26,9 @@ import time
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
+from multiprocessing.pool import Pool
 from pathlib import Path
+from typing import Any
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -61,7 +63,8 @@ class PreprocessResult:
 
 
 # ------------------------------------------------------------------------------------------------ workers
-_WORKER_ENCODE = None  # one tokenizer per worker process, built once by the pool initializer
+# one tokenizer per worker process, built once by the pool initializer
+_WORKER_ENCODE: Callable[[list[str]], Any] | None = None
 
 
 def _worker_init(payload: tuple[str, str]) -> None:
@@ -74,6 +77,7 @@ def _worker_init(payload: tuple[str, str]) -> None:
 
 def _encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
     """Tokenize a batch; return (all ids concatenated, ids per document, utf-8 bytes of the batch)."""
+    assert _WORKER_ENCODE is not None, "_worker_init runs first (pool initializer, or in-process)"
     ids = _WORKER_ENCODE(texts)
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(lengths.sum()))
@@ -85,11 +89,11 @@ class _Encoder:
 
     def __init__(self, payload: tuple[str, str], workers: int):
         self.workers = workers
+        self.pool: Pool | None = None
         if workers > 1:
             # spawn, not fork: the parent may hold Rust tokenizer threads or torch state.
             self.pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(payload,))
         else:
-            self.pool = None
             _worker_init(payload)
 
     def map(self, batches: Iterator[list[str]]) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
@@ -108,6 +112,11 @@ class _Encoder:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
+
+
+def _close_all(encoders: list[_Encoder]) -> None:
+    for e in encoders:
+        e.close()
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -234,7 +243,7 @@ def preprocess(
                             text_column, limit, jsonl_fh, batch_docs, batch_chars, progress, unk_id)
 
     with contextlib.ExitStack() as stack:
-        stack.callback(lambda: [e.close() for e in encoder])
+        stack.callback(_close_all, encoder)
         # the intermediate jsonl commits (renames) only when the with-block ends without error
         jsonl_fh = (stack.enter_context(atomic_open(json_dir / f"{name}.jsonl", "w", encoding="utf-8"))
                     if keep_jsonl else None)

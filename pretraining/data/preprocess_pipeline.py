@@ -126,7 +126,8 @@ class _LocalCopy:
     """The input file as a local path: itself when local, else a temporary download removed afterwards."""
 
     def __init__(self, folder, rel: str):
-        self.folder, self.rel, self.tmp = folder, rel, None
+        self.folder, self.rel = folder, rel
+        self.tmp: Path | None = None
 
     def __enter__(self) -> Path:
         local = local_dir_of(self.folder.resolve_paths(self.rel))

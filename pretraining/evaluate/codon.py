@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,7 +44,8 @@ def codon_metric_counts(model: nn.Module, batches: Iterable[torch.Tensor], objec
         tokens = tokens.to(device)
         if objective == "mlm":
             window = tokens[:, :-1]
-            vocab_size = getattr(model, "module", model).get_input_embeddings().num_embeddings
+            inner: Any = getattr(model, "module", model)  # DDP keeps the model in .module
+            vocab_size = inner.get_input_embeddings().num_embeddings
             inputs, labels, attention = mask_tokens(window, pad_id, mask_token_id(model), vocab_size, generator)
             logits = model(input_ids=inputs, attention_mask=attention).logits
         else:

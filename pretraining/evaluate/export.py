@@ -6,6 +6,7 @@ The folder loads with ``AutoModelForCausalLM.from_pretrained`` and lm-eval's ``h
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pretraining.models.run_config import load_run_config
 
@@ -42,7 +43,7 @@ def export_checkpoint(run_dir: str | Path, output: str | Path | None = None, ste
     if cfg.model.vocab_size is None:
         cfg.model.vocab_size = len(tok)
     torch.manual_seed(0)
-    model = build_model(cfg.model)
+    model: Any = build_model(cfg.model)  # an HF PreTrainedModel: config and save_pretrained below
     load_model_weights(ckpt, model)
     # generation needs the special ids; lm-eval reads eos from the tokenizer/config
     model.config.eos_token_id = tok.eos_token_id

@@ -45,7 +45,8 @@ def perplexity(model, tokenizer, data: str, *, seq_len: int, batch_size: int = 8
     from tqdm import tqdm
 
     fn = get_objective(objective)
-    loss_sum, n_tok, batch = 0.0, 0, []
+    loss_sum, n_tok = 0.0, 0
+    batch: list = []
     generator = torch.Generator(device=device).manual_seed(0)
 
     def flush():

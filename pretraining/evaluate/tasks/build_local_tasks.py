@@ -39,7 +39,7 @@ def stdlib_files(stdlib_dir: str | Path | None = None) -> list[Path]:
     return sorted(files)
 
 
-def _functions(path: Path) -> Iterator[tuple[ast.AST, list[str]]]:
+def _functions(path: Path) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, list[str]]]:
     try:
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
@@ -53,7 +53,7 @@ def _functions(path: Path) -> Iterator[tuple[ast.AST, list[str]]]:
 
 def _code_candidates(path: Path, root: Path, rng: random.Random) -> Iterator[dict]:
     for node, lines in _functions(path):
-        if isinstance(node, ast.ClassDef) or node.end_lineno - node.lineno < CONTEXT_LINES + 2:
+        if isinstance(node, ast.ClassDef) or (node.end_lineno or node.lineno) - node.lineno < CONTEXT_LINES + 2:
             continue
         body = lines[node.lineno - 1:node.end_lineno]
         # a target line that is real code (not blank/comment/closing bracket) and long enough to be distinctive

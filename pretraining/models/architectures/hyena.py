@@ -22,6 +22,7 @@ trust_remote_code=True)`` (or without it, once this module has been imported, wh
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +92,8 @@ class ImplicitFilter(nn.Module):
             nn.Linear(width, n_filters * channels, bias=False),
         )
         for layer in self.mlp:
-            layer._keep_default_init = True
+            # a plain attribute (read by init_schemes); nn.Module's __setattr__ is typed for tensors/modules only
+            object.__setattr__(layer, "_keep_default_init", True)
         # Exponential decay window: channels range from slow-decaying (long-range) to fast (local) filters.
         self.max_decay = math.log(target) / fast_decay_pct
         self.min_decay = math.log(target) / slow_decay_pct
@@ -111,10 +113,13 @@ class ImplicitFilter(nn.Module):
     def forward(self, length: int) -> torch.Tensor:
         if length > self.max_len:
             raise ValueError(f"sequence length {length} exceeds max_position_embeddings {self.max_len}")
-        device = self.mlp[0].weight.device
+        first = self.mlp[0]
+        assert isinstance(first, nn.Linear)
+        weight = first.weight
+        device = weight.device
         t, z = self.positions(length, device)
         deltas = torch.linspace(self.min_decay, self.max_decay, self.n_filters * self.channels, device=device)
-        h = self.mlp(z.to(self.mlp[0].weight.dtype)) * torch.exp(-t * deltas.abs()[None, :])  # (L, n*C)
+        h = self.mlp(z.to(weight.dtype)) * torch.exp(-t * deltas.abs()[None, :])  # (L, n*C)
         return h.T.reshape(self.n_filters, self.channels, length)
 
 
@@ -228,7 +233,8 @@ class HyenaModel(HyenaPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
 
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        assert isinstance(value, nn.Embedding)  # HF's resize_token_embeddings hands a new nn.Embedding
         self.embeddings = value
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -250,8 +256,8 @@ class _HyenaLMBase(HyenaPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.backbone.embeddings
 
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.backbone.embeddings = value
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.backbone.set_input_embeddings(value)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
@@ -273,8 +279,9 @@ class HyenaForCausalLM(_HyenaLMBase, GenerationMixin):
                                    labels[:, 1:].reshape(-1), ignore_index=-100)
         return CausalLMOutput(loss=loss, logits=logits)
 
-    def prepare_inputs_for_generation(self, input_ids: torch.Tensor, attention_mask=None, **kwargs) -> dict:
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+    def prepare_inputs_for_generation(self, input_ids: torch.Tensor, *args: Any, **kwargs: Any) -> dict:
+        # no cache: the whole prefix each step (generate passes attention_mask by keyword)
+        return {"input_ids": input_ids, "attention_mask": kwargs.get("attention_mask")}
 
 
 class HyenaForMaskedLM(_HyenaLMBase):

@@ -58,7 +58,8 @@ class BiMambaModel(MambaPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
 
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        assert isinstance(value, nn.Embedding)  # HF's resize_token_embeddings hands a new nn.Embedding
         self.embeddings = value
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -84,8 +85,8 @@ class BiMambaForMaskedLM(MambaPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.backbone.embeddings
 
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.backbone.embeddings = value
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.backbone.set_input_embeddings(value)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head

@@ -16,6 +16,7 @@ exact pseudo-perplexity of Salazar et al. (2020): every real token masked in tur
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,7 @@ class MaskedLMError(ValueError):
     """The model cannot be trained with the masked-LM objective (e.g. no mask token id)."""
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def _unwrap(model: nn.Module) -> Any:
     # DDP wraps the model in ``.module`` (FSDP2 keeps the class): config and embeddings live on the inner one
     return getattr(model, "module", model)
 
