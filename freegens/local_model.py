@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from njsl.atomic import atomic_path
 
@@ -153,7 +154,46 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None):
                                     ("weight", scaled(0.02))])),
         ]
     clf = RidgeClassifier(alpha=alpha, class_weight="balanced", random_state=seed)
-    return Pipeline([("features", features), ("clf", clf)])
+    pipe = Pipeline([("features", features), ("clf", clf)])
+    return pipe if encoder is None else RareClassNeighbours(pipe, encoder)
+
+
+#: Classes with fewer training documents than this are (also) decided by the nearest neighbour.
+RARE_BELOW = 10
+
+
+class RareClassNeighbours(ClassifierMixin, BaseEstimator):
+    """The linear pipeline, except where a document's nearest training document (cosine of the encoder's
+    embeddings) has a class with fewer than ``rare_below`` training documents: then that class.
+
+    With 4-7 training examples a class barely moves a linear model (it was never predicted for
+    specific_datasets, media or incoherent); one close example is evidence a nearest neighbour can use. The rare
+    classes are counted on the training documents of each fit (each CV fold).
+    """
+
+    def __init__(self, pipeline=None, encoder=None, rare_below: int = RARE_BELOW):
+        self.pipeline = pipeline
+        self.encoder = encoder
+        self.rare_below = rare_below
+
+    def fit(self, X, y) -> RareClassNeighbours:
+        X, y = list(X), np.asarray(y, dtype=object)
+        self.pipeline.fit(X, y)
+        labels, counts = np.unique(y, return_counts=True)
+        self.rare_ = sorted(str(c) for c, n in zip(labels, counts, strict=True) if n < self.rare_below)
+        self.train_embeddings_ = self.encoder.encode(X)
+        self.train_labels_ = y
+        self.classes_ = self.pipeline.classes_
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X = list(X)
+        pred = np.asarray(self.pipeline.predict(X), dtype=object)
+        if self.rare_ and X:
+            nearest = self.train_labels_[(self.encoder.encode(X) @ self.train_embeddings_.T).argmax(axis=1)]
+            override = np.isin(nearest, self.rare_)
+            pred[override] = nearest[override]
+        return pred
 
 
 def load_labelled(path: str | Path, text_column: str = "text", label_column: str = "prediction") -> pd.DataFrame:

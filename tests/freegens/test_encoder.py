@@ -78,7 +78,7 @@ def test_train_cv_classify_with_an_encoder(tiny_bert, labelled_csv, tmp_path, ca
     model = LocalDomainClassifier.fit(frame, encoder=E.TextEncoder(str(tiny_bert)))
     assert model.meta["encoder"] == {"spec": str(tiny_bert), "max_tokens": 256}
     assert E.TextEncoder(str(tiny_bert)).token_limit == 128  # the model's positions, not 256
-    blocks = dict(model.pipeline.named_steps["features"].transformer_list)
+    blocks = dict(model.pipeline.pipeline.named_steps["features"].transformer_list)
     assert {"word", "stats", "similarity", "embedding"} <= set(blocks)
     n_desc = sum(len(v) for v in E.CATEGORY_DESCRIPTIONS.values())
     assert blocks["similarity"].transform(["the story"]).shape == (1, n_desc)
@@ -102,6 +102,22 @@ def test_train_cv_classify_with_an_encoder(tiny_bert, labelled_csv, tmp_path, ca
     assert classify_main(["--input", str(docs), "--output", str(classified), "--backend", "local",
                           "--model_path", str(out), "--languages", "en,de"]) == 0
     assert "classified" in capsys.readouterr().out
+
+
+def test_rare_classes_go_to_the_nearest_neighbour(tiny_bert, labelled_csv):
+    import pandas as pd
+
+    frame = load_labelled(labelled_csv)
+    rare = ["Episode 12 transcript: the host said the story was news", "Subtitles: she said the price is data",
+            "Timestamps 00:01 the chapter of the study"]
+    frame = pd.concat([frame, pd.DataFrame({"text": rare, "label": "media"})], ignore_index=True)
+    model = LocalDomainClassifier.fit(frame, encoder=E.TextEncoder(str(tiny_bert), max_tokens=64))
+    clf = model.pipeline
+    assert clf.rare_ == ["media"]  # 3 training documents; code, reference and incoherent have 40-80
+    assert model.predict(rare) == ["media"] * 3  # each is its own nearest neighbour
+    common = list(frame["text"][:5])
+    assert model.predict(common) == list(clf.pipeline.predict(common))  # not a rare neighbour: the linear model
+    assert LocalDomainClassifier.fit(frame.iloc[:-3], encoder=E.TextEncoder(str(tiny_bert))).pipeline.rare_ == []
 
 
 def test_saved_model_whose_encoder_is_gone(tiny_bert, labelled_csv, tmp_path, capsys):
