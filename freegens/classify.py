@@ -140,7 +140,7 @@ class CascadeRun:
 
 def classify_local(docs: Iterable[Document], model_dir: str | Path,
                    languages: tuple[str, ...] = DEFAULT_LANGUAGES, batch_size: int = 256) -> list[Classified]:
-    """Classify with the offline TF-IDF model (no endpoint, no cache needed: it is cheap)."""
+    """Classify with the offline model of ``njsl domains train`` (no endpoint, no answer cache: it is cheap)."""
     from .local_model import LocalDomainClassifier
 
     model = LocalDomainClassifier.load(model_dir)

