@@ -18,6 +18,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def _register_variant(spec: str) -> None:
+    """``NAME=PREDICTOR:JSON``: register NAME as PREDICTOR's factory with the JSON's parameters set."""
+    import json
+
+    from performance_prediction.predictors import PREDICTORS, register
+
+    name, rest = spec.split("=", 1)
+    base, params = rest.split(":", 1)
+    factory, desc = PREDICTORS.get(base)
+    extra = json.loads(params)
+    extra = {k: tuple(v) if isinstance(v, list) else v for k, v in extra.items()}
+    register(name, f"{desc} ({params})")(lambda: factory().set_params(**extra))
+
+
 def main(argv=None) -> int:
     import pandas as pd
 
@@ -33,8 +47,13 @@ def main(argv=None) -> int:
     p.add_argument("--metrics", nargs="+", default=["accuracy", "brier_score"])
     p.add_argument("--db_path", default=str(shared_dir() / "data" / "paper_db_2025_03_03"))
     p.add_argument("--intervals", action="store_true", help="compute intervals too (costs inner CV for laws)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=PREDICTOR:JSON",
+                   help='an experimental variant, e.g. boost_score=design_boost:{"link": "score"} (then list NAME '
+                        'in --predictors); registered for this run only')
     p.add_argument("--save", default=None, help="write the out-of-fold predictions to this CSV")
     args = p.parse_args(argv)
+    for v in args.variant:
+        _register_variant(v)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
     saved: list = []

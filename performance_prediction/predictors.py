@@ -26,6 +26,7 @@ from njsl.registry import Registry
 
 from .errors import PredictionInputError
 from .features import SCALING, FeatureEncoder, feature_set
+from .boost import LawBoostRegressor
 from .laws import LawRegressor
 
 # The paper's inner grid (performance_predict_from_db.py, train_and_evaluate_w_search).
@@ -325,6 +326,17 @@ def _design_arch():
 @register("design_all", "best law + midpoint shift from data, architecture and generation features")
 def _design_all():
     return LawRegressor(form="auto", design="all")
+
+
+@register("design_boost", "best law (compute, N/D or their mean, by inner CV) + shrunk depth-2 XGBoost on data and "
+                          "architecture decisions fitted to its logit residuals; rounds (0 = the law) by inner CV")
+def _design_boost():
+    return LawBoostRegressor(base="blend", design="data_arch")
+
+
+@register("design_boost_data", "design_boost with data composition only")
+def _design_boost_data():
+    return LawBoostRegressor(base="blend", design="data")
 
 
 LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_auto")
