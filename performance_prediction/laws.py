@@ -131,6 +131,10 @@ class Curve:
     b: float
     w: np.ndarray
     cap: float = np.inf   # largest design shift of u (a compute multiplier of MAX_MULTIPLIER)
+    # range of the design correction in score points on the training models: beyond the training range the
+    # correction may not exceed it (a shift of a steep part of the curve would otherwise grow unchecked)
+    dmin: float = -np.inf
+    dmax: float = np.inf
 
     def shift(self, D: np.ndarray) -> np.ndarray:
         """Design shift of u: D @ w, squashed smoothly into (-cap, cap)."""
@@ -252,7 +256,10 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
         obj = new
         if improvement < 1e-10 * max(obj, 1e-12):
             break
-    return Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap)
+    out = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap)
+    delta = out.value(out.u(S, D)) - out.value(u0)
+    out.dmin, out.dmax = min(float(delta.min()), 0.0), max(float(delta.max()), 0.0)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- design
@@ -406,7 +413,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  cv_folds: int = 5, ridge_grid: tuple[float, ...] = RIDGE_GRID, f_scale: float = 0.02,
                  alpha: float = 0.1, pseudo: tuple = (), seed: int = 0, intervals: bool = True,
                  max_slope: float = 5.0, n_opt: int = 4, select: bool = True, calibration: float = 0.5,
-                 margin: float = 0.02):
+                 margin: float = 0.02, cv_repeats: int = 1, scale_weight: float = 0.0, scale_top: float = 0.2):
         self.form = form
         self.design = design
         self.task = task
@@ -425,6 +432,9 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.select = select
         self.calibration = calibration
         self.margin = margin
+        self.cv_repeats = cv_repeats
+        self.scale_weight = scale_weight
+        self.scale_top = scale_top
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
@@ -466,7 +476,13 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         S = fitted.scale.design(Z, fitted.form)
         D = fitted.enc.transform(raw) if fitted.enc is not None and len(curve.w) else None
         u = curve.u(S, D)
-        return curve.value(u), curve.slope(u), Z
+        value = curve.value(u)
+        if D is not None:
+            # the law plus the correction, bounded by the corrections seen on the training models; both bounds
+            # rise with compute, so the prediction stays monotone in it
+            law = curve.value(curve.u(S))
+            value = np.clip(value, law + curve.dmin, law + curve.dmax)
+        return value, curve.slope(u), Z
 
     def fit(self, X: pd.DataFrame, y, groups=None):
         y = np.asarray(y, float)
@@ -477,20 +493,27 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         if not self.select:   # fixed form and ridge (e.g. refits in the family bootstrap)
             candidates = [(self._forms()[0], ridges[0] if ridges else np.inf)]
         need_cv = len(candidates) > 1 or self.intervals
-        oof = {c: np.full(len(y), np.nan) for c in candidates}
-        slope_oof = {c: np.full(len(y), np.nan) for c in candidates}
-        dist_oof = np.full(len(y), np.nan)
+        reps = max(1, int(self.cv_repeats)) if need_cv else 1
+        oof = {c: np.full((reps, len(y)), np.nan) for c in candidates}
+        slope_oof = {c: np.full((reps, len(y)), np.nan) for c in candidates}
+        dist_oof = np.full((reps, len(y)), np.nan)
         if need_cv:
-            for tr, va in self._inner_splits(len(y), groups):
-                for f in self._forms():
-                    fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges)
-                    for lam in (np.inf, *ridges):
-                        # no usable design column in this inner fold: every ridge is the law
-                        curve = fitted.curves.get(lam, fitted.curves[np.inf])
-                        pred, slope, Zva = self._predict_with(fitted, curve, R[va], raw.take(va))
-                        oof[(f, lam)][va], slope_oof[(f, lam)][va] = pred, slope
-                    dist_oof[va] = _distance(fitted.Z, Zva)
+            for rep in range(reps):
+                for tr, va in self._inner_splits(len(y), groups, self.seed + 1000 * rep):
+                    for f in self._forms():
+                        fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges)
+                        for lam in (np.inf, *ridges):
+                            # no usable design column in this inner fold: every ridge is the law
+                            curve = fitted.curves.get(lam, fitted.curves[np.inf])
+                            pred, slope, Zva = self._predict_with(fitted, curve, R[va], raw.take(va))
+                            oof[(f, lam)][rep, va], slope_oof[(f, lam)][rep, va] = pred, slope
+                        dist_oof[rep, va] = _distance(fitted.Z, Zva)
         err = {c: float(np.mean(np.abs(oof[c] - y))) if need_cv else 0.0 for c in candidates}
+        if self.scale_weight > 0 and len(candidates) > 1:
+            # how each candidate does on the largest training models when fit on the rest: the family folds
+            # cannot show which form keeps rising beyond the data
+            scale_err = self._scale_errors(R, raw, y, groups, candidates, ridges)
+            err = {c: (1 - self.scale_weight) * err[c] + self.scale_weight * scale_err[c] for c in candidates}
         # The law's form first (as law_auto chooses it), then a correction only if it beats that law by a margin
         # in the inner CV: with ~25 training families a tie is noise, and the law is the safer bet.
         laws = [c for c in candidates if not np.isfinite(c[1])] or candidates
@@ -506,14 +529,28 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.curve_ = self.fitted_.curves.get(self.ridge_, self.fitted_.curves[np.inf])
         self.best_params_ = {"form": self.form_, "ridge": self.ridge_}
         if self.intervals:
-            self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y), slope_oof[best], dist_oof,
-                                               self.alpha * self.calibration)
+            self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y).ravel(), slope_oof[best].ravel(),
+                                               dist_oof.ravel(), self.alpha * self.calibration)
         return self
 
-    def _inner_splits(self, n: int, groups):
+    def _scale_errors(self, R, raw: DesignRaw, y, groups, candidates, ridges) -> dict:
+        """MAE of each (form, ridge) on the top ``scale_top`` share of the rows by compute, fit on the rest."""
+        c = np.nan_to_num(R[:, 2], nan=-np.inf)
+        n_va = max(1, int(round(self.scale_top * len(y))))
+        va = np.sort(np.argsort(-c, kind="mergesort")[:n_va])
+        tr = np.setdiff1d(np.arange(len(y)), va)
+        out = {}
+        for f in dict.fromkeys(f for f, _ in candidates):
+            fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges)
+            for cand in [k for k in candidates if k[0] == f]:
+                curve = fitted.curves.get(cand[1], fitted.curves[np.inf])
+                out[cand] = float(np.mean(np.abs(self._predict_with(fitted, curve, R[va], raw.take(va))[0] - y[va])))
+        return out
+
+    def _inner_splits(self, n: int, groups, seed: int):
         if len(set(groups)) >= self.cv_folds:
-            return GroupKFold(self.cv_folds, shuffle=True, random_state=self.seed).split(np.arange(n), groups=groups)
-        return KFold(min(self.cv_folds, n), shuffle=True, random_state=self.seed).split(np.arange(n))
+            return GroupKFold(self.cv_folds, shuffle=True, random_state=seed).split(np.arange(n), groups=groups)
+        return KFold(min(self.cv_folds, n), shuffle=True, random_state=seed).split(np.arange(n))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         R, raw = self._raw(X)
