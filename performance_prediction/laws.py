@@ -379,6 +379,8 @@ class ScaleModel:
 
 # ----------------------------------------------------------------------------------------------- estimator
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
+# candidate shares of the compute-form law in form "blend" (the rest is the N/D form)
+BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 DESIGN_SETS = {"none": ((), ()), "data": (DATA_FEATURES, ()), "data_arch": ((*DATA_FEATURES, "mlp_ratio"), CATEGORICAL)}
 
 
@@ -406,6 +408,10 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     a nominal 90 %; the report measures the coverage this gives on held-out families).
     ``predict_interval(X)`` gives the bounds. The slope is bounded by ``max_slope`` (per standardised unit of
     log compute), which keeps a few large models from turning the sigmoid into a step.
+    ``cv_repeats``: the inner CV repeated with other shuffles (errors averaged). ``form="blend"``: the
+    prediction is ``w * compute law + (1 - w) * N/D law`` (each with its own design shift, same ridge), ``w`` from
+    ``blend_grid`` chosen on the pure laws by the same inner CV (no extra fits). The design correction is
+    bounded in score points by the range it takes on the training models.
     """
 
     def __init__(self, form: str = "compute", design: str = "none", task: str | None = None,
@@ -413,7 +419,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  cv_folds: int = 5, ridge_grid: tuple[float, ...] = RIDGE_GRID, f_scale: float = 0.02,
                  alpha: float = 0.1, pseudo: tuple = (), seed: int = 0, intervals: bool = True,
                  max_slope: float = 5.0, n_opt: int = 4, select: bool = True, calibration: float = 0.5,
-                 margin: float = 0.02, cv_repeats: int = 1, scale_weight: float = 0.0, scale_top: float = 0.2):
+                 margin: float = 0.02, cv_repeats: int = 1,
+                 blend_grid: tuple[float, ...] = BLEND_GRID):
         self.form = form
         self.design = design
         self.task = task
@@ -433,14 +440,13 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.calibration = calibration
         self.margin = margin
         self.cv_repeats = cv_repeats
-        self.scale_weight = scale_weight
-        self.scale_top = scale_top
+        self.blend_grid = blend_grid
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
-        if self.form not in (*LAW_FORMS, "auto"):
-            raise ValueError(f"unknown law form {self.form!r}; choose compute, nd, params or auto")
-        return ("compute", "nd") if self.form == "auto" else (self.form,)
+        if self.form not in (*LAW_FORMS, "auto", "blend"):
+            raise ValueError(f"unknown law form {self.form!r}; choose compute, nd, params, auto or blend")
+        return ("compute", "nd") if self.form in ("auto", "blend") else (self.form,)
 
     def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, DesignRaw]:
         if self.design == "all":
@@ -508,12 +514,15 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                             pred, slope, Zva = self._predict_with(fitted, curve, R[va], raw.take(va))
                             oof[(f, lam)][rep, va], slope_oof[(f, lam)][rep, va] = pred, slope
                         dist_oof[rep, va] = _distance(fitted.Z, Zva)
+        blend = self.form == "blend" and self.select
+        if blend:
+            # candidates become (weight of the compute form, ridge): blends of the two forms' out-of-fold
+            # predictions, so choosing the weight costs no fit
+            lams = (np.inf, *ridges)
+            oof, slope_oof = ({(w, lam): w * d[("compute", lam)] + (1 - w) * d[("nd", lam)]
+                               for w in self.blend_grid for lam in lams} for d in (oof, slope_oof))
+            candidates = list(oof)
         err = {c: float(np.mean(np.abs(oof[c] - y))) if need_cv else 0.0 for c in candidates}
-        if self.scale_weight > 0 and len(candidates) > 1:
-            # how each candidate does on the largest training models when fit on the rest: the family folds
-            # cannot show which form keeps rising beyond the data
-            scale_err = self._scale_errors(R, raw, y, groups, candidates, ridges)
-            err = {c: (1 - self.scale_weight) * err[c] + self.scale_weight * scale_err[c] for c in candidates}
         # The law's form first (as law_auto chooses it), then a correction only if it beats that law by a margin
         # in the inner CV: with ~25 training families a tie is noise, and the law is the safer bet.
         laws = [c for c in candidates if not np.isfinite(c[1])] or candidates
@@ -523,43 +532,61 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             alt = min(shifts, key=lambda c: (round(err[c], 6), candidates.index(c)))
             if err[alt] < err[best] * (1 - self.margin):
                 best = alt
-        self.form_, self.ridge_ = best
         self.cv_mae_ = err
-        self.fitted_ = self._fit_one(R, raw, y, groups, self.form_, (self.ridge_,) if np.isfinite(self.ridge_) else ())
-        self.curve_ = self.fitted_.curves.get(self.ridge_, self.fitted_.curves[np.inf])
-        self.best_params_ = {"form": self.form_, "ridge": self.ridge_}
+        if blend:
+            self.weight_, self.ridge_ = best
+            self.form_ = "compute" if self.weight_ >= 0.5 else "nd"   # the major form (design_effects)
+            weights = {"compute": self.weight_, "nd": 1 - self.weight_}
+        else:
+            self.form_, self.ridge_ = best
+            weights = {self.form_: 1.0}
+        keep = (self.ridge_,) if np.isfinite(self.ridge_) else ()
+        self.parts_ = []   # (weight, fitted, curve) of each form in the prediction
+        for f, w in weights.items():
+            if w > 0:
+                fitted = self._fit_one(R, raw, y, groups, f, keep)
+                self.parts_.append((w, fitted, fitted.curves.get(self.ridge_, fitted.curves[np.inf])))
+        major = max(self.parts_, key=lambda p: p[0])
+        self.fitted_, self.curve_ = major[1], major[2]
+        self.best_params_ = {"form": self.form if blend else self.form_, "ridge": self.ridge_}
+        if blend:
+            self.best_params_["compute_weight"] = self.weight_
         if self.intervals:
             self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y).ravel(), slope_oof[best].ravel(),
                                                dist_oof.ravel(), self.alpha * self.calibration)
         return self
-
-    def _scale_errors(self, R, raw: DesignRaw, y, groups, candidates, ridges) -> dict:
-        """MAE of each (form, ridge) on the top ``scale_top`` share of the rows by compute, fit on the rest."""
-        c = np.nan_to_num(R[:, 2], nan=-np.inf)
-        n_va = max(1, int(round(self.scale_top * len(y))))
-        va = np.sort(np.argsort(-c, kind="mergesort")[:n_va])
-        tr = np.setdiff1d(np.arange(len(y)), va)
-        out = {}
-        for f in dict.fromkeys(f for f, _ in candidates):
-            fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges)
-            for cand in [k for k in candidates if k[0] == f]:
-                curve = fitted.curves.get(cand[1], fitted.curves[np.inf])
-                out[cand] = float(np.mean(np.abs(self._predict_with(fitted, curve, R[va], raw.take(va))[0] - y[va])))
-        return out
 
     def _inner_splits(self, n: int, groups, seed: int):
         if len(set(groups)) >= self.cv_folds:
             return GroupKFold(self.cv_folds, shuffle=True, random_state=seed).split(np.arange(n), groups=groups)
         return KFold(min(self.cv_folds, n), shuffle=True, random_state=seed).split(np.arange(n))
 
+    def _predict_all(self, R, raw: DesignRaw):
+        """(prediction, |dy/du|, Z): the weighted parts (one unless ``form="blend"``)."""
+        parts = [(w, self._predict_with(fitted, curve, R, raw)) for w, fitted, curve in self.parts_]
+        return (sum(w * p[0] for w, p in parts), sum(w * p[1] for w, p in parts), parts[0][1][2])
+
+    def law_predict(self, X: pd.DataFrame) -> np.ndarray:
+        """The fitted law(s) without the design correction."""
+        R, raw = self._raw(X)
+        out = 0.0
+        for w, fitted, curve in self.parts_:
+            S = fitted.scale.design(fitted.scale.transform(R), fitted.form)
+            out = out + w * curve.value(curve.u(S))
+        return np.clip(out, 0.0, self.upper)
+
+    def design_applied(self, X: pd.DataFrame) -> np.ndarray:
+        """Per row: whether a design correction moved the prediction off the law."""
+        return np.abs(self.predict(X) - self.law_predict(X)) > 1e-12
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         R, raw = self._raw(X)
-        return np.clip(self._predict_with(self.fitted_, self.curve_, R, raw)[0], 0.0, self.upper)
+        return np.clip(self._predict_all(R, raw)[0], 0.0, self.upper)
 
     def predict_interval(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) of the (1 - alpha) interval, clipped to the metric's range."""
         R, raw = self._raw(X)
-        pred, slope, Z = self._predict_with(self.fitted_, self.curve_, R, raw)
+        pred, slope, Z = self._predict_all(R, raw)
         if not self.intervals:
             return np.full(len(pred), np.nan), np.full(len(pred), np.nan)
         h = self.scale_model_.half_width(slope, _distance(self.fitted_.Z, Z))
@@ -567,7 +594,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
 
     # -- interpretation
     def design_effects(self) -> pd.DataFrame:
-        """Per design column: shift of u per unit of the decision and the compute multiplier it is worth.
+        """Per design column: shift of u per unit of the decision and the compute multiplier it is worth
+        (``form="blend"``: those of the form with the larger weight).
 
         Data domains: per +10 percentage points; categorical levels: having the level vs the average known
         model; other numeric columns: per standard deviation.

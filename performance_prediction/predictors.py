@@ -313,6 +313,11 @@ def _law_auto():
     return LawRegressor(form="auto")
 
 
+@register("law_blend", "w x compute-form + (1 - w) x N/D-form sigmoid law, w by family CV inside the training families")
+def _law_blend():
+    return LawRegressor(form="blend")
+
+
 @register("design_data", "best law + midpoint shift (effective compute) from data composition, ridge by inner CV")
 def _design_data():
     return LawRegressor(form="auto", design="data")
@@ -326,6 +331,16 @@ def _design_arch():
 @register("design_all", "best law + midpoint shift from data, architecture and generation features")
 def _design_all():
     return LawRegressor(form="auto", design="all")
+
+
+@register("design_blend", "law_blend + midpoint shift from data composition and architecture (per form, one ridge)")
+def _design_blend():
+    return LawRegressor(form="blend", design="data_arch")
+
+
+@register("design_blend_data", "law_blend + midpoint shift from data composition")
+def _design_blend_data():
+    return LawRegressor(form="blend", design="data")
 
 
 @register("design_boost", "best law (compute, N/D or their mean, by inner CV) + shrunk depth-2 XGBoost on data and "

@@ -190,16 +190,9 @@ def _fit(predictor: str, data, task: str, X: pd.DataFrame, y: np.ndarray, seed: 
 
 def _basis(est, rows: pd.DataFrame) -> np.ndarray:
     """Per row: ``design`` when a design correction was applied, else ``law``; ``trees`` for XGBoost."""
-    if hasattr(est, "design_applied"):
-        return np.where(est.design_applied(rows), "design", "law").astype(object)
-    if not hasattr(est, "fitted_"):
+    if not hasattr(est, "design_applied"):
         return np.full(len(rows), "trees", dtype=object)
-    fitted, curve = est.fitted_, est.curve_
-    if fitted.enc is None or not len(curve.w):
-        return np.full(len(rows), "law", dtype=object)
-    _, raw = est._raw(rows)
-    used = np.abs(fitted.enc.transform(raw) @ curve.w) > 1e-12
-    return np.where(used, "design", "law").astype(object)
+    return np.where(est.design_applied(rows), "design", "law").astype(object)
 
 
 def predict_models(data, models: pd.DataFrame, half_widths: pd.Series | None, cfg, predictor: str = DEFAULT_PREDICTOR,

@@ -117,16 +117,20 @@ def test_design_correction_never_exceeds_its_training_range_beyond_the_data():
     assert np.all(np.diff(est.predict(spec)) >= -1e-12)
 
 
-def test_scale_weight_picks_the_form_that_keeps_rising():
-    """Scores follow separate N and D terms; the largest models have far more tokens per parameter, so only
-    the N/D form extrapolates to them. The scale check (fit below, test on the largest) must prefer it."""
+def test_blend_weights_the_two_forms_by_inner_cv():
+    """Scores follow separate N and D terms (tokens matter little): the blend must lean to the N/D form, and its
+    prediction is exactly the weighted sum of the two forms' laws."""
     X, _, g = _models(n=90, seed=5)
     ln, ld = np.log(X.total_params.to_numpy()), np.log(X[TOK].to_numpy())
     u = 2.5 * (ln - ln.mean()) / ln.std() + 0.2 * (ld - ld.mean()) / ld.std()
     y = 0.25 + 0.7 / (1 + np.exp(-u))
-    est = LawRegressor(form="auto", scale_weight=1.0, intervals=False).fit(X, y, g)
-    assert est.form_ == "nd"
-    assert est.cv_mae_[("nd", np.inf)] < est.cv_mae_[("compute", np.inf)]
+    est = LawRegressor(form="blend", intervals=False).fit(X, y, g)
+    assert est.weight_ <= 0.25 and est.form_ == "nd"
+    assert est.cv_mae_[(0.0, np.inf)] < est.cv_mae_[(1.0, np.inf)]
+    fixed = [LawRegressor(form=f, intervals=False).fit(X, y, g).predict(X) for f in ("compute", "nd")]
+    np.testing.assert_allclose(est.predict(X), est.weight_ * fixed[0] + (1 - est.weight_) * fixed[1], atol=1e-9)
+    lo, hi = LawRegressor(form="blend").fit(X, y, g).predict_interval(X)
+    assert np.all(lo <= hi)
 
 
 def test_extrapolation_split_tests_on_the_largest_models():
