@@ -25,7 +25,7 @@ import xgboost as xgb
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import GroupKFold, KFold
 
-from .laws import DesignEncoder, LawRegressor, ScaleModel, _distance
+from .laws import BLEND_GRID, DesignEncoder, LawRegressor, ScaleModel, _distance
 
 BASES = ("compute", "nd", "mean", "blend")
 _EPS = 1e-3
@@ -39,9 +39,11 @@ class LawBoostRegressor(BaseEstimator, RegressorMixin):
     (``data``, ``data_arch``, ``all``).
     """
 
-    def __init__(self, base: str = "blend", blend_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0), design: str = "data_arch", task: str | None = None,
+    def __init__(self, base: str = "blend", blend_grid: tuple[float, ...] = BLEND_GRID, design: str = "data_arch",
+                 task: str | None = None,
                  metric: str = "accuracy", upper: float = 1.0, higher_is_better: bool = True,
-                 link: str = "logit", rounds: tuple[int, ...] = (0, 10, 20, 40, 80), learning_rate: float = 0.05, max_depth: int = 2,
+                 link: str = "logit", rounds: tuple[int, ...] = (0, 10, 20, 40, 80), learning_rate: float = 0.05,
+                 max_depth: int = 2,
                  min_child_weight: float = 3.0, reg_lambda: float = 5.0, cv_folds: int = 5, margin: float = 0.0,
                  alpha: float = 0.1, calibration: float = 0.5, intervals: bool = True, pseudo: tuple = (),
                  seed: int = 0, nthread: int = 1, max_bin: int = 32):
@@ -168,7 +170,7 @@ class LawBoostRegressor(BaseEstimator, RegressorMixin):
         oof = {0: law_oof[self.weight_]}
         if need_cv and len(rounds) > 1:
             oof.update({r: np.full(len(y), np.nan) for r in rounds if r > 0})
-            for tr, va, ptr, pva in folds:
+            for tr, va, ptr, _pva in folds:
                 enc, Dtr = self._design(X.iloc[tr], groups[tr])
                 Dva = enc.transform(self._raw(X.iloc[va]))
                 base_tr, base_va = self._combine(ptr, self.weight_)[0], law_oof[self.weight_][va]

@@ -204,7 +204,7 @@ def run_selection(args) -> int:
 
 
 def run_report_cmd(args) -> int:
-    from .predictors import DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, LAW_PREDICTORS, PAPER_PREDICTORS
+    from .predictors import IMPROVEMENT_PREDICTORS, LAW_PREDICTORS, MAIN_DESIGN_PREDICTORS, PAPER_PREDICTORS
     from .report import ReportConfig, run_report
 
     if args.n_seeds < 1:
@@ -217,7 +217,7 @@ def run_report_cmd(args) -> int:
                        seeds=tuple(range(args.seed, args.seed + args.n_seeds)), predictors=PAPER_PREDICTORS,
                        improvements=IMPROVEMENT_PREDICTORS if args.variants and not args.paper_only else (),
                        laws=() if args.paper_only else LAW_PREDICTORS,
-                       designs=() if args.paper_only else DESIGN_PREDICTORS[:2],
+                       designs=() if args.paper_only else MAIN_DESIGN_PREDICTORS,
                        n_boot=0 if args.paper_only else args.n_boot,
                        improvement_seeds=args.improvement_seeds, grid=args.grid,
                        improvement_report_seeds=args.improvement_report_seeds,

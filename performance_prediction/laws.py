@@ -495,13 +495,13 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         R, raw = self._raw(X)
         groups = np.asarray(groups) if groups is not None else np.arange(len(y))
         ridges = tuple(self.ridge_grid) if self.design != "none" else ()
-        candidates = [(f, lam) for f in self._forms() for lam in (np.inf, *ridges)]
+        candidates: list[tuple] = [(f, lam) for f in self._forms() for lam in (np.inf, *ridges)]
         if not self.select:   # fixed form and ridge (e.g. refits in the family bootstrap)
             candidates = [(self._forms()[0], ridges[0] if ridges else np.inf)]
         need_cv = len(candidates) > 1 or self.intervals
         reps = max(1, int(self.cv_repeats)) if need_cv else 1
-        oof = {c: np.full((reps, len(y)), np.nan) for c in candidates}
-        slope_oof = {c: np.full((reps, len(y)), np.nan) for c in candidates}
+        oof: dict[tuple, np.ndarray] = {c: np.full((reps, len(y)), np.nan) for c in candidates}
+        slope_oof: dict[tuple, np.ndarray] = {c: np.full((reps, len(y)), np.nan) for c in candidates}
         dist_oof = np.full((reps, len(y)), np.nan)
         if need_cv:
             for rep in range(reps):
@@ -533,15 +533,16 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             if err[alt] < err[best] * (1 - self.margin):
                 best = alt
         self.cv_mae_ = err
+        weights: dict[str, float]
         if blend:
-            self.weight_, self.ridge_ = best
+            self.weight_, self.ridge_ = float(best[0]), float(best[1])
             self.form_ = "compute" if self.weight_ >= 0.5 else "nd"   # the major form (design_effects)
             weights = {"compute": self.weight_, "nd": 1 - self.weight_}
         else:
-            self.form_, self.ridge_ = best
+            self.form_, self.ridge_ = str(best[0]), float(best[1])
             weights = {self.form_: 1.0}
         keep = (self.ridge_,) if np.isfinite(self.ridge_) else ()
-        self.parts_ = []   # (weight, fitted, curve) of each form in the prediction
+        self.parts_: list[tuple[float, _Fitted, Curve]] = []   # (weight, fitted, curve) of each form
         for f, w in weights.items():
             if w > 0:
                 fitted = self._fit_one(R, raw, y, groups, f, keep)
@@ -569,7 +570,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     def law_predict(self, X: pd.DataFrame) -> np.ndarray:
         """The fitted law(s) without the design correction."""
         R, raw = self._raw(X)
-        out = 0.0
+        out = np.zeros(len(R))
         for w, fitted, curve in self.parts_:
             S = fitted.scale.design(fitted.scale.transform(R), fitted.form)
             out = out + w * curve.value(curve.u(S))

@@ -354,5 +354,10 @@ def _design_boost_data():
     return LawBoostRegressor(base="blend", design="data")
 
 
-LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_auto")
-DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all")
+LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_auto", "law_blend")
+DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend", "design_blend_data", "design_boost",
+                     "design_boost_data")
+# the design-aware predictors of the main job (benchmarks/RESULTS.md, issue 12 session 3: the blends extrapolate
+# far better at the same family-CV MAE; design_data, design_blend and the boosted ones are opt-in: no better on
+# family CV and not worth the main job's time)
+MAIN_DESIGN_PREDICTORS = ("design_arch", "design_blend_data")

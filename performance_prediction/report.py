@@ -31,7 +31,8 @@ from .families import families
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
 from .design_study import (best_of, conclusions, design_effects, full_fits, headline_table, interval_coverage,
                            missingness_probe, scheme_means)
-from .predictors import DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, LAW_PREDICTORS, PAPER_PREDICTORS, PREDICTORS
+from .predictors import (DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, LAW_PREDICTORS, MAIN_DESIGN_PREDICTORS,
+                         PAPER_PREDICTORS, PREDICTORS)
 from .selection import SelectionConfig, fold_sets_table, nested_forward_selection, selection_verdict
 from .significance import compare
 from .what_if import predict_models
@@ -68,12 +69,12 @@ class ReportConfig:
     unscored_predictor: str = "design_arch"
     # parametric laws and design-aware predictors (issue 12): family and scale-extrapolation schemes, all seeds
     laws: tuple[str, ...] = LAW_PREDICTORS
-    designs: tuple[str, ...] = DESIGN_PREDICTORS[:2]
+    designs: tuple[str, ...] = MAIN_DESIGN_PREDICTORS
     law_schemes: tuple[str, ...] = ("family", "extrapolation")
     # the extrapolation split is the same for every seed (seeds only change inner folds): the first 3 suffice
     extrapolation_seeds: int = 3
     # intervals (and their coverage) for these law/design predictors; the plain laws skip the inner CV
-    interval_predictors: tuple[str, ...] = ("law_auto", *DESIGN_PREDICTORS)
+    interval_predictors: tuple[str, ...] = ("law_auto", "law_blend", *DESIGN_PREDICTORS)
     # trees run on the extrapolation split too, to compare with the laws on the largest models
     extrapolation_trees: tuple[str, ...] = ("xgb_scaling", "xgb_all")
     effects_predictor: str = "design_arch"
@@ -416,8 +417,8 @@ def run_report(cfg: ReportConfig) -> Path:
         # predictions of unscored models
         t0 = time.perf_counter()
         ran = set(results[metric].predictions["predictor"])
-        probed = tuple(dict.fromkeys(p for p in ("xgb_all", cfg.effects_predictor, cfg.unscored_predictor)
-                                     if p and p in ran))
+        probed = tuple(dict.fromkeys(p for p in ("xgb_all", cfg.effects_predictor, cfg.unscored_predictor,
+                                                 *cfg.designs) if p and p in ran))
         wanted = {*probed, cfg.unscored_predictor if cfg.unscored_predictor in ran else "xgb_all"}
         if cfg.effects_predictor and cfg.n_boot:
             wanted |= {"law_auto", cfg.effects_predictor}
