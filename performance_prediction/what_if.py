@@ -222,7 +222,9 @@ def predict_models(data, models: pd.DataFrame, half_widths: pd.Series | None, cf
                           (PARAMS_LAW, todo[~(tok.reindex(todo.index) > 0).to_numpy()])):
             if part.empty:
                 continue
-            est = fits.get((task, who)) or _fit(who, data, task, X, y, cfg.seeds[0], cfg)
+            est = fits.get((task, who))
+            if est is None:
+                est = _fit(who, data, task, X, y, cfg.seeds[0], cfg)
             pred = np.asarray(est.predict(part), dtype=float)
             if hasattr(est, "predict_interval"):
                 lo, hi = est.predict_interval(part)

@@ -80,3 +80,36 @@ def test_registered_and_bad_base_is_a_clear_error():
     X, y, g = _world(n=40)
     with pytest.raises(ValueError, match="unknown base 'cubic'"):
         LawBoostRegressor(base="cubic").fit(X, y, g)
+
+
+def test_one_full_fit_serves_effects_probe_and_unscored_predictions(tiny_store_path, monkeypatch):
+    """Issue 12 (session 3): the design predictor is fit once per task with the report's first seed; the
+    effects, the missingness probe and the predictions of unscored models reuse that fit."""
+    from performance_prediction import design_study
+    from performance_prediction.data import load_data
+    from performance_prediction.evaluate import CVConfig
+    from performance_prediction.what_if import predict_models
+
+    data = load_data(tiny_store_path, metric="accuracy", sel_tasks=["hellaswag"])
+    cfg = CVConfig(seeds=(42,), grid="fast", max_bin=32)
+    fits = design_study.full_fits(data, ("law_auto", "design_arch"), cfg)
+    assert set(fits) == {("hellaswag", "law_auto"), ("hellaswag", "design_arch")}
+    assert fits[("hellaswag", "design_arch")].seed == 42
+    effects_reused = design_study.design_effects(data, "design_arch", n_boot=3, seed=42, fits=fits)
+    probe_reused = design_study.missingness_probe(data, ("design_arch",), seed=42, fits=fits)
+    X = data.task_frame("hellaswag")[0]
+    planned = X.iloc[:3].rename(index=lambda i: f"planned/{i}")
+    table = predict_models(data, planned, None, cfg, "design_arch", only_unscored=False, fits=fits)
+
+    def refuse(*a, **k):
+        raise AssertionError("fit again instead of reusing the full fit")
+
+    monkeypatch.setattr("performance_prediction.what_if._fit", refuse)
+    assert predict_models(data, planned, None, cfg, "design_arch", only_unscored=False,
+                          fits=fits).equals(table)
+    # the same seed without the shared fits gives the same numbers (so nothing but the fitting is saved)
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(design_study.design_effects(data, "design_arch", n_boot=3, seed=42),
+                                  effects_reused)
+    pd.testing.assert_frame_equal(design_study.missingness_probe(data, ("design_arch",), seed=42), probe_reused)
+    assert table.predicted.notna().all()
