@@ -355,6 +355,9 @@ def _design_boost_data():
 
 
 LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_auto", "law_blend")
+# the laws of the main job: law_blend has law_auto's family-CV MAE (same inner CV, .0507 both) and extrapolates
+# better (.1124 vs .1388), so law_auto is opt-in there (it still is the probe's reference law)
+MAIN_LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_blend")
 DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend", "design_blend_data", "design_boost",
                      "design_boost_data")
 # the design-aware predictors of the main job (benchmarks/RESULTS.md, issue 12 session 3: the blends extrapolate

@@ -31,7 +31,7 @@ from .families import families
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
 from .design_study import (best_of, conclusions, design_effects, full_fits, headline_table, interval_coverage,
                            missingness_probe, scheme_means)
-from .predictors import (DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, LAW_PREDICTORS, MAIN_DESIGN_PREDICTORS,
+from .predictors import (DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, MAIN_DESIGN_PREDICTORS, MAIN_LAW_PREDICTORS,
                          PAPER_PREDICTORS, PREDICTORS)
 from .selection import SelectionConfig, fold_sets_table, nested_forward_selection, selection_verdict
 from .significance import compare
@@ -68,7 +68,7 @@ class ReportConfig:
     unscored_ids: tuple[str, ...] | None = None
     unscored_predictor: str = "design_arch"
     # parametric laws and design-aware predictors (issue 12): family and scale-extrapolation schemes, all seeds
-    laws: tuple[str, ...] = LAW_PREDICTORS
+    laws: tuple[str, ...] = MAIN_LAW_PREDICTORS
     designs: tuple[str, ...] = MAIN_DESIGN_PREDICTORS
     law_schemes: tuple[str, ...] = ("family", "extrapolation")
     # the extrapolation split is the same for every seed (seeds only change inner folds): the first 3 suffice
