@@ -1,7 +1,7 @@
 """Design-aware correction as boosted trees on a scaling law's residuals in logit space (issue 12's alternative).
 
-The law (``base``: one form, ``mean`` = the average of the compute and N/D sigmoids, or ``best`` = whichever of
-compute / nd / mean has the lowest inner family-CV MAE) carries all of the scale; a shrunk, shallow XGBoost on
+The law (``base``: ``compute``, ``nd``, ``mean`` = the average of the two sigmoids, or ``blend`` = w * compute +
+(1 - w) * nd with w from ``blend_grid`` by the lowest inner family-CV MAE) carries all of the scale; a shrunk, shallow XGBoost on
 the design columns (centred by :class:`~performance_prediction.laws.DesignEncoder`, so 0 = unknown or average)
 fits what is left in ``logit(y / upper)``::
 
@@ -40,11 +40,10 @@ class LawBoostRegressor(BaseEstimator, RegressorMixin):
     """
 
     def __init__(self, base: str = "blend", blend_grid: tuple[float, ...] = BLEND_GRID, design: str = "data_arch",
-                 task: str | None = None,
-                 metric: str = "accuracy", upper: float = 1.0, higher_is_better: bool = True,
+                 task: str | None = None, metric: str = "accuracy", upper: float = 1.0, higher_is_better: bool = True,
                  link: str = "logit", rounds: tuple[int, ...] = (0, 10, 20, 40, 80), learning_rate: float = 0.05,
-                 max_depth: int = 2,
-                 min_child_weight: float = 3.0, reg_lambda: float = 5.0, cv_folds: int = 5, margin: float = 0.0,
+                 max_depth: int = 2, min_child_weight: float = 3.0, reg_lambda: float = 5.0, cv_folds: int = 5,
+                 margin: float = 0.0,
                  alpha: float = 0.1, calibration: float = 0.5, intervals: bool = True, pseudo: tuple = (),
                  seed: int = 0, nthread: int = 1, max_bin: int = 32):
         self.base = base
