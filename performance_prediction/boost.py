@@ -2,8 +2,8 @@
 
 The law (``base``: ``compute``, ``nd``, ``mean`` = the average of the two sigmoids, or ``blend`` = w * compute +
 (1 - w) * nd with w from ``blend_grid`` by the lowest inner family-CV MAE) carries all of the scale; a shrunk,
-shallow XGBoost on the design columns (centred by :class:`~performance_prediction.laws.DesignEncoder`, so 0 = unknown or average)
-fits what is left in ``logit(y / upper)``::
+shallow XGBoost on the design columns (centred by :class:`~performance_prediction.laws.DesignEncoder`, so
+0 = unknown or average) fits what is left in ``logit(y / upper)``::
 
     y_hat = upper * sigmoid(logit(law(x) / upper) + T(design) - T(0))
 
