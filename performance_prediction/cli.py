@@ -204,7 +204,7 @@ def run_selection(args) -> int:
 
 
 def run_report_cmd(args) -> int:
-    from .predictors import DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, LAW_PREDICTORS, PAPER_PREDICTORS
+    from .predictors import IMPROVEMENT_PREDICTORS, MAIN_DESIGN_PREDICTORS, MAIN_LAW_PREDICTORS, PAPER_PREDICTORS
     from .report import ReportConfig, run_report
 
     if args.n_seeds < 1:
@@ -216,8 +216,8 @@ def run_report_cmd(args) -> int:
     cfg = ReportConfig(db_path=args.db_path or _default_db(), out=args.out, metrics=tuple(args.metrics),
                        seeds=tuple(range(args.seed, args.seed + args.n_seeds)), predictors=PAPER_PREDICTORS,
                        improvements=IMPROVEMENT_PREDICTORS if args.variants and not args.paper_only else (),
-                       laws=() if args.paper_only else LAW_PREDICTORS,
-                       designs=() if args.paper_only else DESIGN_PREDICTORS[:2],
+                       laws=() if args.paper_only else MAIN_LAW_PREDICTORS,
+                       designs=() if args.paper_only else MAIN_DESIGN_PREDICTORS,
                        n_boot=0 if args.paper_only else args.n_boot,
                        improvement_seeds=args.improvement_seeds, grid=args.grid,
                        improvement_report_seeds=args.improvement_report_seeds,

@@ -82,6 +82,32 @@ def interval_coverage(preds: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.Dat
     return pd.DataFrame(rows), by_q
 
 
+# ----------------------------------------------------------------------------------------------- full fits
+def _fit_task(data, task: str, predictors: tuple[str, ...], seed: int, cfg) -> dict:
+    from .evaluate import predictor_params
+    from .predictors import make_predictor
+
+    X, y = data.task_frame(task)
+    fams = families(X.index)
+    return {(task, name): make_predictor(name, **predictor_params(name, data.metric, seed, cfg, data.pseudo_features,
+                                                                  task)).fit(X, y, groups=fams)
+            for name in predictors}
+
+
+def full_fits(data, predictors, cfg, n_jobs: int = 1) -> dict:
+    """Each predictor fit once per task on every scored model with the settings of ``cfg`` (a ``CVConfig``)
+    and its first seed: ``{(task, predictor): estimator}``. The effects, the missingness probe and the
+    predictions of unscored models all read these fits, so they describe the same model (one seed) and nothing
+    is fit twice."""
+    from joblib import Parallel, delayed
+
+    names = tuple(dict.fromkeys(predictors))
+    jobs = [(data, task, names, cfg.seeds[0], cfg) for task in data.task_names]
+    parts = (Parallel(n_jobs=n_jobs)(delayed(_fit_task)(*a) for a in jobs) if n_jobs != 1
+             else [_fit_task(*a) for a in jobs])
+    return {k: v for part in parts for k, v in part.items()}
+
+
 # ----------------------------------------------------------------------------------------------- effects
 def _families_per_feature(X: pd.DataFrame, fams: np.ndarray, source: str, level: str | None) -> tuple[int, int]:
     """Families that have the level (or know the numeric value) and families known to have another level."""
@@ -93,8 +119,8 @@ def _families_per_feature(X: pd.DataFrame, fams: np.ndarray, source: str, level:
     return len(set(fams[hit])), len(set(fams[known & ~hit]))
 
 
-def design_effects(data, predictor: str = "design_arch", n_boot: int = 100, seed: int = 0,
-                   alpha: float = 0.1, n_jobs: int = 1) -> pd.DataFrame:
+def design_effects(data, predictor: str = "design_arch", n_boot: int = 100, seed: int = 42,
+                   alpha: float = 0.1, n_jobs: int = 1, fits: dict | None = None) -> pd.DataFrame:
     """Effect of each design decision per task, as a shift of the law's midpoint.
 
     The design predictor is fit on all models of the task (form and ridge chosen by its inner family CV).
@@ -104,11 +130,14 @@ def design_effects(data, predictor: str = "design_arch", n_boot: int = 100, seed
     ``n_boot`` family-bootstrap samples (form and ridge fixed), percentile (1 - alpha). ``few_families``: the
     decision varies within fewer than three families (it has the level in < 3 families, or < 3 families are
     known to lack it), so its effect may be a family's. Tasks run in parallel (``n_jobs``); each task has its
-    own random stream (seed, task position), so the result does not depend on ``n_jobs``.
+    own random stream (seed, task position), so the result does not depend on ``n_jobs``. ``fits``: the
+    fits of :func:`full_fits` (the same ``seed``) to reuse instead of fitting again.
     """
     from joblib import Parallel, delayed
 
-    args = [(data, task, i, predictor, n_boot, seed, alpha) for i, task in enumerate(data.task_names)]
+    fits = fits or {}
+    args = [(data, task, i, predictor, n_boot, seed, alpha, fits.get((task, predictor)))
+            for i, task in enumerate(data.task_names)]
     frames = (Parallel(n_jobs=n_jobs)(delayed(_task_effects)(*a) for a in args) if n_jobs != 1
               else [_task_effects(*a) for a in args])
     frames = [f for f in frames if len(f)]
@@ -116,7 +145,7 @@ def design_effects(data, predictor: str = "design_arch", n_boot: int = 100, seed
 
 
 def _task_effects(data, task: str, position: int, predictor: str, n_boot: int, seed: int,
-                  alpha: float) -> pd.DataFrame:
+                  alpha: float, est: LawRegressor | None = None) -> pd.DataFrame:
     from .evaluate import CVConfig, predictor_params
     from .predictors import make_predictor
 
@@ -125,7 +154,8 @@ def _task_effects(data, task: str, position: int, predictor: str, n_boot: int, s
     X, y = data.task_frame(task)
     fams = np.asarray(families(X.index))
     params = predictor_params(predictor, data.metric, seed, CVConfig(alpha=alpha), data.pseudo_features, task)
-    est = make_predictor(predictor, **{**params, "intervals": False}).fit(X, y, fams)
+    if est is None:
+        est = make_predictor(predictor, **{**params, "intervals": False}).fit(X, y, fams)
     used = bool(np.isfinite(est.ridge_))
     ridge = est.ridge_ if used else max(est.ridge_grid)
     fixed = dict(params, form=est.form_, ridge_grid=(ridge,), select=False, intervals=False)
@@ -175,18 +205,27 @@ def _effects_with_points(est: LawRegressor, X: pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------- missingness
-def missingness_probe(data, predictors: tuple[str, ...], seed: int = 42) -> pd.DataFrame:
+def missingness_probe(data, predictors: tuple[str, ...], seed: int = 42, fits: dict | None = None) -> pd.DataFrame:
     """Does removing a model's data mix move its prediction towards the law or towards "modern model"?
 
     Per task, each predictor is fit on all scored models; every model that knows its data mix is predicted
     as is and with the mix removed. ``mean_shift``: mean |change| of the prediction; ``towards_law``: share of
     models whose prediction without the mix is at least as close to the pure law's prediction as with it.
+    ``fits``: the fits of :func:`full_fits` (the same ``seed``) to reuse; the rest are fit here.
     """
     from .evaluate import CVConfig, predictor_params
     from .predictors import make_predictor
 
     rows = []
     cfg = CVConfig()
+    fits = fits or {}
+
+    def fit(name: str, task: str, X: pd.DataFrame, y: np.ndarray, fams):
+        if (task, name) in fits:
+            return fits[(task, name)]
+        params = predictor_params(name, data.metric, seed, cfg, data.pseudo_features, task)
+        return make_predictor(name, **{**params, "intervals": False}).fit(X, y, fams)
+
     for task in data.task_names:
         X, y = data.task_frame(task)
         fams = families(X.index)
@@ -195,12 +234,9 @@ def missingness_probe(data, predictors: tuple[str, ...], seed: int = 42) -> pd.D
             continue
         blank = X.copy()
         blank.loc[:, list(DATA_FEATURES)] = np.nan
-        law = make_predictor("law_auto", **{**predictor_params("law_auto", data.metric, seed, cfg, [], task),
-                                            "intervals": False}).fit(X, y, fams)
-        ref = law.predict(X)[known]
+        ref = fit("law_auto", task, X, y, fams).predict(X)[known]
         for name in predictors:
-            est = make_predictor(name, **{**predictor_params(name, data.metric, seed, cfg, data.pseudo_features,
-                                                             task), "intervals": False}).fit(X, y, fams)
+            est = fit(name, task, X, y, fams)
             with_mix, without = est.predict(X)[known], est.predict(blank)[known]
             rows.append({"metric": data.metric, "task": task, "predictor": name, "n_models": int(known.sum()),
                          "mean_shift": float(np.mean(np.abs(without - with_mix))),

@@ -131,6 +131,10 @@ class Curve:
     b: float
     w: np.ndarray
     cap: float = np.inf   # largest design shift of u (a compute multiplier of MAX_MULTIPLIER)
+    # range of the design correction in score points on the training models: beyond the training range the
+    # correction may not exceed it (a shift of a steep part of the curve would otherwise grow unchecked)
+    dmin: float = -np.inf
+    dmax: float = np.inf
 
     def shift(self, D: np.ndarray) -> np.ndarray:
         """Design shift of u: D @ w, squashed smoothly into (-cap, cap)."""
@@ -252,7 +256,10 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
         obj = new
         if improvement < 1e-10 * max(obj, 1e-12):
             break
-    return Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap)
+    out = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap)
+    delta = out.value(out.u(S, D)) - out.value(u0)
+    out.dmin, out.dmax = min(float(delta.min()), 0.0), max(float(delta.max()), 0.0)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- design
@@ -372,6 +379,8 @@ class ScaleModel:
 
 # ----------------------------------------------------------------------------------------------- estimator
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
+# candidate shares of the compute-form law in form "blend" (the rest is the N/D form)
+BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 DESIGN_SETS = {"none": ((), ()), "data": (DATA_FEATURES, ()), "data_arch": ((*DATA_FEATURES, "mlp_ratio"), CATEGORICAL)}
 
 
@@ -399,6 +408,10 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     a nominal 90 %; the report measures the coverage this gives on held-out families).
     ``predict_interval(X)`` gives the bounds. The slope is bounded by ``max_slope`` (per standardised unit of
     log compute), which keeps a few large models from turning the sigmoid into a step.
+    ``cv_repeats``: the inner CV repeated with other shuffles (errors averaged). ``form="blend"``: the
+    prediction is ``w * compute law + (1 - w) * N/D law`` (each with its own design shift, same ridge), ``w`` from
+    ``blend_grid`` chosen on the pure laws by the same inner CV (no extra fits). The design correction is
+    bounded in score points by the range it takes on the training models.
     """
 
     def __init__(self, form: str = "compute", design: str = "none", task: str | None = None,
@@ -406,7 +419,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  cv_folds: int = 5, ridge_grid: tuple[float, ...] = RIDGE_GRID, f_scale: float = 0.02,
                  alpha: float = 0.1, pseudo: tuple = (), seed: int = 0, intervals: bool = True,
                  max_slope: float = 5.0, n_opt: int = 4, select: bool = True, calibration: float = 0.5,
-                 margin: float = 0.02):
+                 margin: float = 0.02, cv_repeats: int = 1,
+                 blend_grid: tuple[float, ...] = BLEND_GRID):
         self.form = form
         self.design = design
         self.task = task
@@ -425,12 +439,14 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.select = select
         self.calibration = calibration
         self.margin = margin
+        self.cv_repeats = cv_repeats
+        self.blend_grid = blend_grid
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
-        if self.form not in (*LAW_FORMS, "auto"):
-            raise ValueError(f"unknown law form {self.form!r}; choose compute, nd, params or auto")
-        return ("compute", "nd") if self.form == "auto" else (self.form,)
+        if self.form not in (*LAW_FORMS, "auto", "blend"):
+            raise ValueError(f"unknown law form {self.form!r}; choose compute, nd, params, auto or blend")
+        return ("compute", "nd") if self.form in ("auto", "blend") else (self.form,)
 
     def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, DesignRaw]:
         if self.design == "all":
@@ -466,30 +482,46 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         S = fitted.scale.design(Z, fitted.form)
         D = fitted.enc.transform(raw) if fitted.enc is not None and len(curve.w) else None
         u = curve.u(S, D)
-        return curve.value(u), curve.slope(u), Z
+        value = curve.value(u)
+        if D is not None:
+            # the law plus the correction, bounded by the corrections seen on the training models; both bounds
+            # rise with compute, so the prediction stays monotone in it
+            law = curve.value(curve.u(S))
+            value = np.clip(value, law + curve.dmin, law + curve.dmax)
+        return value, curve.slope(u), Z
 
     def fit(self, X: pd.DataFrame, y, groups=None):
         y = np.asarray(y, float)
         R, raw = self._raw(X)
         groups = np.asarray(groups) if groups is not None else np.arange(len(y))
         ridges = tuple(self.ridge_grid) if self.design != "none" else ()
-        candidates = [(f, lam) for f in self._forms() for lam in (np.inf, *ridges)]
+        candidates: list[tuple] = [(f, lam) for f in self._forms() for lam in (np.inf, *ridges)]
         if not self.select:   # fixed form and ridge (e.g. refits in the family bootstrap)
             candidates = [(self._forms()[0], ridges[0] if ridges else np.inf)]
         need_cv = len(candidates) > 1 or self.intervals
-        oof = {c: np.full(len(y), np.nan) for c in candidates}
-        slope_oof = {c: np.full(len(y), np.nan) for c in candidates}
-        dist_oof = np.full(len(y), np.nan)
+        reps = max(1, int(self.cv_repeats)) if need_cv else 1
+        oof: dict[tuple, np.ndarray] = {c: np.full((reps, len(y)), np.nan) for c in candidates}
+        slope_oof: dict[tuple, np.ndarray] = {c: np.full((reps, len(y)), np.nan) for c in candidates}
+        dist_oof = np.full((reps, len(y)), np.nan)
         if need_cv:
-            for tr, va in self._inner_splits(len(y), groups):
-                for f in self._forms():
-                    fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges)
-                    for lam in (np.inf, *ridges):
-                        # no usable design column in this inner fold: every ridge is the law
-                        curve = fitted.curves.get(lam, fitted.curves[np.inf])
-                        pred, slope, Zva = self._predict_with(fitted, curve, R[va], raw.take(va))
-                        oof[(f, lam)][va], slope_oof[(f, lam)][va] = pred, slope
-                    dist_oof[va] = _distance(fitted.Z, Zva)
+            for rep in range(reps):
+                for tr, va in self._inner_splits(len(y), groups, self.seed + 1000 * rep):
+                    for f in self._forms():
+                        fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges)
+                        for lam in (np.inf, *ridges):
+                            # no usable design column in this inner fold: every ridge is the law
+                            curve = fitted.curves.get(lam, fitted.curves[np.inf])
+                            pred, slope, Zva = self._predict_with(fitted, curve, R[va], raw.take(va))
+                            oof[(f, lam)][rep, va], slope_oof[(f, lam)][rep, va] = pred, slope
+                        dist_oof[rep, va] = _distance(fitted.Z, Zva)
+        blend = self.form == "blend" and self.select
+        if blend:
+            # candidates become (weight of the compute form, ridge): blends of the two forms' out-of-fold
+            # predictions, so choosing the weight costs no fit
+            lams = (np.inf, *ridges)
+            oof, slope_oof = ({(w, lam): w * d[("compute", lam)] + (1 - w) * d[("nd", lam)]
+                               for w in self.blend_grid for lam in lams} for d in (oof, slope_oof))
+            candidates = list(oof)
         err = {c: float(np.mean(np.abs(oof[c] - y))) if need_cv else 0.0 for c in candidates}
         # The law's form first (as law_auto chooses it), then a correction only if it beats that law by a margin
         # in the inner CV: with ~25 training families a tie is noise, and the law is the safer bet.
@@ -500,29 +532,62 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             alt = min(shifts, key=lambda c: (round(err[c], 6), candidates.index(c)))
             if err[alt] < err[best] * (1 - self.margin):
                 best = alt
-        self.form_, self.ridge_ = best
         self.cv_mae_ = err
-        self.fitted_ = self._fit_one(R, raw, y, groups, self.form_, (self.ridge_,) if np.isfinite(self.ridge_) else ())
-        self.curve_ = self.fitted_.curves.get(self.ridge_, self.fitted_.curves[np.inf])
-        self.best_params_ = {"form": self.form_, "ridge": self.ridge_}
+        weights: dict[str, float]
+        if blend:
+            self.weight_, self.ridge_ = float(best[0]), float(best[1])
+            self.form_ = "compute" if self.weight_ >= 0.5 else "nd"   # the major form (design_effects)
+            weights = {"compute": self.weight_, "nd": 1 - self.weight_}
+        else:
+            self.form_, self.ridge_ = str(best[0]), float(best[1])
+            weights = {self.form_: 1.0}
+        keep = (self.ridge_,) if np.isfinite(self.ridge_) else ()
+        self.parts_: list[tuple[float, _Fitted, Curve]] = []   # (weight, fitted, curve) of each form
+        for f, w in weights.items():
+            if w > 0:
+                fitted = self._fit_one(R, raw, y, groups, f, keep)
+                self.parts_.append((w, fitted, fitted.curves.get(self.ridge_, fitted.curves[np.inf])))
+        major = max(self.parts_, key=lambda p: p[0])
+        self.fitted_, self.curve_ = major[1], major[2]
+        self.best_params_ = {"form": self.form if blend else self.form_, "ridge": self.ridge_}
+        if blend:
+            self.best_params_["compute_weight"] = self.weight_
         if self.intervals:
-            self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y), slope_oof[best], dist_oof,
-                                               self.alpha * self.calibration)
+            self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y).ravel(), slope_oof[best].ravel(),
+                                               dist_oof.ravel(), self.alpha * self.calibration)
         return self
 
-    def _inner_splits(self, n: int, groups):
+    def _inner_splits(self, n: int, groups, seed: int):
         if len(set(groups)) >= self.cv_folds:
-            return GroupKFold(self.cv_folds, shuffle=True, random_state=self.seed).split(np.arange(n), groups=groups)
-        return KFold(min(self.cv_folds, n), shuffle=True, random_state=self.seed).split(np.arange(n))
+            return GroupKFold(self.cv_folds, shuffle=True, random_state=seed).split(np.arange(n), groups=groups)
+        return KFold(min(self.cv_folds, n), shuffle=True, random_state=seed).split(np.arange(n))
+
+    def _predict_all(self, R, raw: DesignRaw):
+        """(prediction, |dy/du|, Z): the weighted parts (one unless ``form="blend"``)."""
+        parts = [(w, self._predict_with(fitted, curve, R, raw)) for w, fitted, curve in self.parts_]
+        return (sum(w * p[0] for w, p in parts), sum(w * p[1] for w, p in parts), parts[0][1][2])
+
+    def law_predict(self, X: pd.DataFrame) -> np.ndarray:
+        """The fitted law(s) without the design correction."""
+        R, raw = self._raw(X)
+        out = np.zeros(len(R))
+        for w, fitted, curve in self.parts_:
+            S = fitted.scale.design(fitted.scale.transform(R), fitted.form)
+            out = out + w * curve.value(curve.u(S))
+        return np.clip(out, 0.0, self.upper)
+
+    def design_applied(self, X: pd.DataFrame) -> np.ndarray:
+        """Per row: whether a design correction moved the prediction off the law."""
+        return np.abs(self.predict(X) - self.law_predict(X)) > 1e-12
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         R, raw = self._raw(X)
-        return np.clip(self._predict_with(self.fitted_, self.curve_, R, raw)[0], 0.0, self.upper)
+        return np.clip(self._predict_all(R, raw)[0], 0.0, self.upper)
 
     def predict_interval(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) of the (1 - alpha) interval, clipped to the metric's range."""
         R, raw = self._raw(X)
-        pred, slope, Z = self._predict_with(self.fitted_, self.curve_, R, raw)
+        pred, slope, Z = self._predict_all(R, raw)
         if not self.intervals:
             return np.full(len(pred), np.nan), np.full(len(pred), np.nan)
         h = self.scale_model_.half_width(slope, _distance(self.fitted_.Z, Z))
@@ -530,7 +595,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
 
     # -- interpretation
     def design_effects(self) -> pd.DataFrame:
-        """Per design column: shift of u per unit of the decision and the compute multiplier it is worth.
+        """Per design column: shift of u per unit of the decision and the compute multiplier it is worth
+        (``form="blend"``: those of the form with the larger weight).
 
         Data domains: per +10 percentage points; categorical levels: having the level vs the average known
         model; other numeric columns: per standard deviation.

@@ -29,9 +29,10 @@ from .errors import PredictionInputError
 from .explain import PROXY_MISSING_SHARE, shap_importance, shap_summary_png
 from .families import families
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
-from .design_study import (best_of, conclusions, design_effects, headline_table, interval_coverage,
+from .design_study import (best_of, conclusions, design_effects, full_fits, headline_table, interval_coverage,
                            missingness_probe, scheme_means)
-from .predictors import DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, LAW_PREDICTORS, PAPER_PREDICTORS, PREDICTORS
+from .predictors import (DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, MAIN_DESIGN_PREDICTORS, MAIN_LAW_PREDICTORS,
+                         PAPER_PREDICTORS, PREDICTORS)
 from .selection import SelectionConfig, fold_sets_table, nested_forward_selection, selection_verdict
 from .significance import compare
 from .what_if import predict_models
@@ -67,13 +68,13 @@ class ReportConfig:
     unscored_ids: tuple[str, ...] | None = None
     unscored_predictor: str = "design_arch"
     # parametric laws and design-aware predictors (issue 12): family and scale-extrapolation schemes, all seeds
-    laws: tuple[str, ...] = LAW_PREDICTORS
-    designs: tuple[str, ...] = DESIGN_PREDICTORS[:2]
+    laws: tuple[str, ...] = MAIN_LAW_PREDICTORS
+    designs: tuple[str, ...] = MAIN_DESIGN_PREDICTORS
     law_schemes: tuple[str, ...] = ("family", "extrapolation")
     # the extrapolation split is the same for every seed (seeds only change inner folds): the first 3 suffice
     extrapolation_seeds: int = 3
     # intervals (and their coverage) for these law/design predictors; the plain laws skip the inner CV
-    interval_predictors: tuple[str, ...] = ("law_auto", *DESIGN_PREDICTORS)
+    interval_predictors: tuple[str, ...] = ("law_auto", "law_blend", *DESIGN_PREDICTORS)
     # trees run on the extrapolation split too, to compare with the laws on the largest models
     extrapolation_trees: tuple[str, ...] = ("xgb_scaling", "xgb_all")
     effects_predictor: str = "design_arch"
@@ -325,7 +326,8 @@ def check_ids(ids, data, cfg: ReportConfig) -> None:
                                "model's annotation and data composition (`njsl register-run`, `njsl db add-model`)")
 
 
-def unscored_predictions(data, result: CVResult, cfg: ReportConfig, cv: CVConfig) -> pd.DataFrame:
+def unscored_predictions(data, result: CVResult, cfg: ReportConfig, cv: CVConfig,
+                         fits: dict | None = None) -> pd.DataFrame:
     """Predictions with conformal intervals for the store's models that lack a score on a task.
 
     The predictor (``cfg.unscored_predictor``, the design-aware one; ``xgb_all`` when that did not run) is fit
@@ -343,7 +345,7 @@ def unscored_predictions(data, result: CVResult, cfg: ReportConfig, cv: CVConfig
         return pd.DataFrame()
     scheme = "family" if "family" in cfg.schemes else cfg.schemes[0]
     q = interval_half_widths(result.predictions, who, scheme, cfg.alpha)
-    table = predict_models(data, candidates, q, cv, who, cfg.alpha, only_unscored=True)
+    table = predict_models(data, candidates, q, cv, who, cfg.alpha, only_unscored=True, fits=fits)
     if table.empty:
         return table
     feats = candidates.loc[table["id"].unique()]
@@ -411,15 +413,25 @@ def run_report(cfg: ReportConfig) -> Path:
                 best_params=pd.concat([results[metric].best_params, *(p.best_params for p in parts)],
                                       ignore_index=True))
         cfg.timings[f"cv_{metric}_s"] = round(time.perf_counter() - t0, 1)
+        # one fit per (task, predictor), with the first CV seed, serves the effects, the probe and the
+        # predictions of unscored models
+        t0 = time.perf_counter()
+        ran = set(results[metric].predictions["predictor"])
+        probed = tuple(dict.fromkeys(p for p in ("xgb_all", cfg.effects_predictor, cfg.unscored_predictor,
+                                                 *cfg.designs) if p and p in ran))
+        wanted = {*probed, cfg.unscored_predictor if cfg.unscored_predictor in ran else "xgb_all"}
         if cfg.effects_predictor and cfg.n_boot:
-            t0 = time.perf_counter()
-            effects[metric] = design_effects(data, cfg.effects_predictor, n_boot=cfg.n_boot, alpha=cfg.alpha,
-                                             n_jobs=n_workers(cfg.n_jobs))
-            probes[metric] = missingness_probe(data, ("xgb_all", cfg.effects_predictor), seed=cfg.seeds[0])
+            wanted |= {"law_auto", cfg.effects_predictor}
+        stage(f"{metric}: fitting {', '.join(sorted(wanted))} on every scored model", cfg.progress)
+        fits = full_fits(data, sorted(wanted), cv, n_jobs=n_workers(cfg.n_jobs))
+        if cfg.effects_predictor and cfg.n_boot:
+            effects[metric] = design_effects(data, cfg.effects_predictor, n_boot=cfg.n_boot, seed=cfg.seeds[0],
+                                             alpha=cfg.alpha, n_jobs=n_workers(cfg.n_jobs), fits=fits)
+            probes[metric] = missingness_probe(data, probed, seed=cfg.seeds[0], fits=fits)
             cfg.timings[f"effects_{metric}_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         stage(f"{metric}: predicting the store's models without scores", cfg.progress)
-        unscored[metric] = unscored_predictions(data, results[metric], cfg, cv)
+        unscored[metric] = unscored_predictions(data, results[metric], cfg, cv, fits)
         cfg.timings[f"unscored_{metric}_s"] = round(time.perf_counter() - t0, 1)
         if cfg.selection:
             t0 = time.perf_counter()

@@ -60,18 +60,14 @@ def _fit(predictor: str, data, task: str, X: pd.DataFrame, y: np.ndarray, seed: 
 
 def _basis(est, rows: pd.DataFrame) -> np.ndarray:
     """Per row: ``design`` when a design correction was applied, else ``law``; ``trees`` for XGBoost."""
-    if not hasattr(est, "fitted_"):
+    if not hasattr(est, "design_applied"):
         return np.full(len(rows), "trees", dtype=object)
-    fitted, curve = est.fitted_, est.curve_
-    if fitted.enc is None or not len(curve.w):
-        return np.full(len(rows), "law", dtype=object)
-    _, raw = est._raw(rows)
-    used = np.abs(fitted.enc.transform(raw) @ curve.w) > 1e-12
-    return np.where(used, "design", "law").astype(object)
+    return np.where(est.design_applied(rows), "design", "law").astype(object)
 
 
 def predict_models(data, models: pd.DataFrame, half_widths: pd.Series | None, cfg, predictor: str = DEFAULT_PREDICTOR,
-                   alpha: float = 0.1, only_unscored: bool = True, tasks: list[str] | None = None) -> pd.DataFrame:
+                   alpha: float = 0.1, only_unscored: bool = True, tasks: list[str] | None = None,
+                   fits: dict | None = None) -> pd.DataFrame:
     """Predicted score and (1-alpha) interval of every row of ``models`` on every task of ``data``.
 
     Per task, ``predictor`` is fit once on all models scored on it and predicts all rows at once. Intervals:
@@ -79,9 +75,11 @@ def predict_models(data, models: pd.DataFrame, half_widths: pd.Series | None, cf
     prediction +/- ``half_widths[task]`` (conformal quantile of cross-validation residuals). Rows without
     tokens get the law in params alone (``basis`` ``law_params_only``). With ``only_unscored`` a model scored
     on the task is skipped for it. Columns: id, metric, task, predictor, predicted, lower, upper, basis,
-    interval, n_train_models.
+    interval, n_train_models. ``fits``: ``{(task, predictor): estimator}`` already fit that way
+    (``design_study.full_fits``), reused instead of fitting again.
     """
     upper = 1.0 if data.metric == "accuracy" else 2.0
+    fits = fits or {}
     rows = []
     tok = pd.to_numeric(models.get(TOKENS, pd.Series(np.nan, index=models.index)), errors="coerce")
     for task in tasks or data.task_names:
@@ -94,7 +92,9 @@ def predict_models(data, models: pd.DataFrame, half_widths: pd.Series | None, cf
                           (PARAMS_LAW, todo[~(tok.reindex(todo.index) > 0).to_numpy()])):
             if part.empty:
                 continue
-            est = _fit(who, data, task, X, y, cfg.seeds[0], cfg)
+            est = fits.get((task, who))
+            if est is None:
+                est = _fit(who, data, task, X, y, cfg.seeds[0], cfg)
             pred = np.asarray(est.predict(part), dtype=float)
             if hasattr(est, "predict_interval"):
                 lo, hi = est.predict_interval(part)

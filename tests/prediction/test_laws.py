@@ -94,6 +94,45 @@ def test_design_shift_recovers_effect_and_unknown_mix_is_the_law():
     assert abs(est.predict(without)[0] - law.predict(without)[0]) < 0.01
 
 
+def test_design_correction_never_exceeds_its_training_range_beyond_the_data():
+    X, y, g = _models(n=200, code_effect=0.5)
+    low = np.argsort(log_compute(X))[:90]     # only the flat bottom of the curve is seen in training
+    X, y, g = X.iloc[low], y[low], [g[i] for i in low]
+    est = LawRegressor(form="compute", design="data", ridge_grid=(1e-5,), select=False, intervals=False).fit(X, y, g)
+    law = est.curve_
+
+    def delta(rows):
+        fitted = est.fitted_
+        S = fitted.scale.design(fitted.scale.transform(ScaleFrame.raw(rows)), fitted.form)
+        return est.predict(rows) - law.value(S @ law.slopes + law.b)
+
+    seen = delta(X)
+    assert law.dmax == pytest.approx(seen.max()) and law.dmin == pytest.approx(min(seen.min(), 0.0))
+    # a small model (flat part of the curve in training) made huge: the raw shift of the steep part would be larger
+    spec = pd.DataFrame({"total_params": np.geomspace(1e8, 1e13, 12), TOK: np.geomspace(10, 1e5, 12),
+                         CODE: 40.0, "pretraining_summary_percentage_web": 60.0})
+    d = delta(spec)
+    assert np.all(d <= law.dmax + 1e-12) and np.all(d >= law.dmin - 1e-12)
+    assert np.isclose(d, law.dmax).any()      # the bound is what holds the steep part back here
+    assert np.all(np.diff(est.predict(spec)) >= -1e-12)
+
+
+def test_blend_weights_the_two_forms_by_inner_cv():
+    """Scores follow separate N and D terms (tokens matter little): the blend must lean to the N/D form, and its
+    prediction is exactly the weighted sum of the two forms' laws."""
+    X, _, g = _models(n=90, seed=5)
+    ln, ld = np.log(X.total_params.to_numpy()), np.log(X[TOK].to_numpy())
+    u = 2.5 * (ln - ln.mean()) / ln.std() + 0.2 * (ld - ld.mean()) / ld.std()
+    y = 0.25 + 0.7 / (1 + np.exp(-u))
+    est = LawRegressor(form="blend", intervals=False).fit(X, y, g)
+    assert est.weight_ <= 0.25 and est.form_ == "nd"
+    assert est.cv_mae_[(0.0, np.inf)] < est.cv_mae_[(1.0, np.inf)]
+    fixed = [LawRegressor(form=f, intervals=False).fit(X, y, g).predict(X) for f in ("compute", "nd")]
+    np.testing.assert_allclose(est.predict(X), est.weight_ * fixed[0] + (1 - est.weight_) * fixed[1], atol=1e-9)
+    lo, hi = LawRegressor(form="blend").fit(X, y, g).predict_interval(X)
+    assert np.all(lo <= hi)
+
+
 def test_extrapolation_split_tests_on_the_largest_models():
     X, _, g = _models(n=50)
     c = log_compute(X)

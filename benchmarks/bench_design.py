@@ -1,0 +1,91 @@
+"""Law and design-aware predictors on the family folds (and the extrapolation split): per-task MAE and CPU.
+
+    python benchmarks/bench_design.py [--seeds 42 43] [--predictors law_auto design_arch ...]
+                                      [--schemes family extrapolation] [--metrics accuracy brier_score]
+
+Prints, per metric and scheme, the per-task MAE (mean over seeds of the per-seed MAE, the report's
+definition) of each predictor, the mean over tasks, the best pure law per task and the gap of each design
+predictor to it, and the process CPU seconds each predictor took (one process, ``n_jobs 1``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _register_variant(spec: str) -> None:
+    """``NAME=PREDICTOR:JSON``: register NAME as PREDICTOR's factory with the JSON's parameters set."""
+    import json
+
+    from performance_prediction.predictors import PREDICTORS, register
+
+    name, rest = spec.split("=", 1)
+    base, params = rest.split(":", 1)
+    factory, desc = PREDICTORS.get(base)
+    extra = json.loads(params)
+    extra = {k: tuple(v) if isinstance(v, list) else v for k, v in extra.items()}
+    register(name, f"{desc} ({params})")(lambda: factory().set_params(**extra))
+
+
+def main(argv=None) -> int:
+    import pandas as pd
+
+    from njsl.paths import shared_dir
+    from performance_prediction.data import load_data
+    from performance_prediction.evaluate import CVConfig, run_cv
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, nargs="+", default=[42, 43])
+    p.add_argument("--predictors", nargs="+",
+                   default=["law_sigmoid_compute", "law_sigmoid_nd", "law_auto", "design_data", "design_arch"])
+    p.add_argument("--schemes", nargs="+", default=["family"])
+    p.add_argument("--metrics", nargs="+", default=["accuracy", "brier_score"])
+    p.add_argument("--db_path", default=str(shared_dir() / "data" / "paper_db_2025_03_03"))
+    p.add_argument("--intervals", action="store_true", help="compute intervals too (costs inner CV for laws)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=PREDICTOR:JSON",
+                   help='an experimental variant, e.g. boost_score=design_boost:{"link": "score"} (then list NAME '
+                        'in --predictors); registered for this run only')
+    p.add_argument("--save", default=None, help="write the out-of-fold predictions to this CSV")
+    args = p.parse_args(argv)
+    for v in args.variant:
+        _register_variant(v)
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 30)
+    saved: list = []
+    for metric in args.metrics:
+        data = load_data(args.db_path, metric=metric, merge_mmlu=True)
+        for scheme in args.schemes:
+            frames, cpu, preds = [], {}, []
+            for name in args.predictors:
+                cfg = CVConfig(predictors=(name,), schemes=(scheme,), seeds=tuple(args.seeds), n_jobs=1,
+                               progress=False, grid="fast", max_bin=32,
+                               interval_predictors=(name,) if args.intervals else ())
+                t0 = time.process_time()
+                res = run_cv(data, replace(cfg))
+                frames.append(res.mae_table())
+                preds.append(res.predictions.assign(metric=metric))
+                cpu[name] = time.process_time() - t0
+            mae = pd.concat(frames).pivot_table(index="task", columns="predictor", values="mae")
+            mae = mae[[n for n in args.predictors if n in mae]]
+            laws = [c for c in mae if c.startswith("law_")]
+            if laws:
+                mae["best_law"] = mae[laws].min(axis=1)
+                for c in [c for c in args.predictors if c.startswith("design_") and c in mae]:
+                    mae[f"gap:{c}"] = mae[c] - mae["best_law"]
+            mae.loc["MEAN"] = mae.mean()
+            print(f"\n== {metric}, {scheme}, seeds {args.seeds}")
+            print(mae.round(4).to_string())
+            saved.extend(preds)
+            print("CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+    if args.save:
+        pd.concat(saved, ignore_index=True).to_csv(args.save, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
