@@ -259,45 +259,70 @@ def conclusions(mae: pd.DataFrame, preds: pd.DataFrame, coverage_summary: pd.Dat
     tests = []
     fam = scheme_means(mae, "family") if "family" in set(mae.scheme) else pd.DataFrame()
     for metric in fam.index:
-        means = fam.loc[metric]
-        law, design = best_of(means, LAW_PREFIX), best_of(means, DESIGN_PREFIX)
-        n_tasks = mae[(mae.metric == metric) & (mae.scheme == "family")].task.nunique()
-        if law is None:
-            continue
-        trees = {p: means[p] for p in ("xgb_all", "xgb_scaling") if p in means and np.isfinite(means[p])}
-        s = (f"**{metric}, unseen families** (family-grouped CV, {n_seeds} seeds, mean over {n_tasks} tasks): the "
-             f"best pure scaling law `{law}` has MAE {means[law]:.4f}")
-        s += "".join(f"; `{p}` {v:.4f} ({_pct(v, means[law])} vs the law)" for p, v in trees.items())
-        L.append(s + ".")
-        if design is None:
-            continue
-        d = mae[(mae.metric == metric) & (mae.scheme == "family")].pivot_table(index="task", columns="predictor",
-                                                                               values="mae")
-        diff = d[design] - d[law]
-        helped = diff[diff < -TIE].index.tolist()
-        hurt = diff[diff > TIE].index.tolist()
-        goal = GOALS.get(metric)
-        goal_s = (f"; goal <= {goal:.3f}: {'met' if means[design] <= goal else 'NOT met'}" if goal else "")
-        L.append(f"Best design-aware predictor `{design}`: MAE {means[design]:.4f} ({_pct(means[design], means[law])} "
-                 f"vs the law{goal_s}). It is better than the law by more than {TIE} on "
-                 f"{len(helped)}/{len(diff)} tasks ({', '.join(helped) or 'none'}), worse by more than {TIE} on "
-                 f"{len(hurt)} ({', '.join(hurt) or 'none'}).")
-        laws = [c for c in d.columns if str(c).startswith(LAW_PREFIX)]
-        per_task = d[design] - d[laws].min(axis=1)
-        behind = [f"{t} (+{v:.4f} vs `{d.loc[t, laws].idxmin()}`)" for t, v in per_task.items() if v > TIE]
-        L.append(f"Against the best pure law of each task (chosen after the fact, so a hard reference): within "
-                 f"{TIE} on {int((per_task <= TIE).sum())}/{len(per_task)} tasks"
-                 + (f"; behind on {', '.join(behind)}." if behind else "."))
-        sig = compare(preds[(preds.metric == metric) & (preds.scheme == "family")], a=design, b=law)
-        if len(sig):
-            sig = sig.assign(metric=metric, design=design, law=law)
+        found, sig = _family_findings(metric, fam.loc[metric], mae, preds, n_seeds)
+        L += found
+        if sig is not None:
             tests.append(sig)
-            good = sig[(sig.q_family_perm < 0.05) & (sig.mean_gain > 0)].task.tolist()
-            bad = sig[(sig.q_family_perm < 0.05) & (sig.mean_gain < 0)].task.tolist()
-            L.append(f"Family permutation test of `{design}` vs `{law}` (BH across tasks, q < 0.05): design "
-                     f"features help significantly on {', '.join(good) or 'no task'}; significantly worse on "
-                     f"{', '.join(bad) or 'no task'}. Where they do not help, a new model is predicted as well by "
-                     f"params and tokens alone.")
+    L += _extrapolation_findings(mae)
+    L += _coverage_findings(coverage_summary, alpha)
+    return L, (pd.concat(tests, ignore_index=True) if tests else pd.DataFrame())
+
+
+def _family_findings(metric: str, means: pd.Series, mae: pd.DataFrame, preds: pd.DataFrame,
+                     n_seeds: int) -> tuple[list[str], pd.DataFrame | None]:
+    """Unseen families, one metric: the best law against the trees, then the best design-aware predictor
+    against that law (with its permutation tests, the second value; None when there is none)."""
+    law, design = best_of(means, LAW_PREFIX), best_of(means, DESIGN_PREFIX)
+    n_tasks = mae[(mae.metric == metric) & (mae.scheme == "family")].task.nunique()
+    if law is None:
+        return [], None
+    trees = {p: means[p] for p in ("xgb_all", "xgb_scaling") if p in means and np.isfinite(means[p])}
+    s = (f"**{metric}, unseen families** (family-grouped CV, {n_seeds} seeds, mean over {n_tasks} tasks): the "
+         f"best pure scaling law `{law}` has MAE {means[law]:.4f}")
+    s += "".join(f"; `{p}` {v:.4f} ({_pct(v, means[law])} vs the law)" for p, v in trees.items())
+    L = [s + "."]
+    if design is None:
+        return L, None
+    d = mae[(mae.metric == metric) & (mae.scheme == "family")].pivot_table(index="task", columns="predictor",
+                                                                           values="mae")
+    L += _design_vs_law_findings(metric, means, d, design, law)
+    sig = compare(preds[(preds.metric == metric) & (preds.scheme == "family")], a=design, b=law)
+    if not len(sig):
+        return L, None
+    sig = sig.assign(metric=metric, design=design, law=law)
+    good = sig[(sig.q_family_perm < 0.05) & (sig.mean_gain > 0)].task.tolist()
+    bad = sig[(sig.q_family_perm < 0.05) & (sig.mean_gain < 0)].task.tolist()
+    L.append(f"Family permutation test of `{design}` vs `{law}` (BH across tasks, q < 0.05): design "
+             f"features help significantly on {', '.join(good) or 'no task'}; significantly worse on "
+             f"{', '.join(bad) or 'no task'}. Where they do not help, a new model is predicted as well by "
+             f"params and tokens alone.")
+    return L, sig
+
+
+def _design_vs_law_findings(metric: str, means: pd.Series, d: pd.DataFrame, design: str, law: str) -> list[str]:
+    """Per-task MAE table ``d`` (task x predictor): where ``design`` beats or trails the best law, overall
+    and against each task's own best law."""
+    diff = d[design] - d[law]
+    helped = diff[diff < -TIE].index.tolist()
+    hurt = diff[diff > TIE].index.tolist()
+    goal = GOALS.get(metric)
+    goal_s = (f"; goal <= {goal:.3f}: {'met' if means[design] <= goal else 'NOT met'}" if goal else "")
+    L = [f"Best design-aware predictor `{design}`: MAE {means[design]:.4f} ({_pct(means[design], means[law])} "
+         f"vs the law{goal_s}). It is better than the law by more than {TIE} on "
+         f"{len(helped)}/{len(diff)} tasks ({', '.join(helped) or 'none'}), worse by more than {TIE} on "
+         f"{len(hurt)} ({', '.join(hurt) or 'none'})."]
+    laws = [c for c in d.columns if str(c).startswith(LAW_PREFIX)]
+    per_task = d[design] - d[laws].min(axis=1)
+    behind = [f"{t} (+{v:.4f} vs `{d.loc[t, laws].idxmin()}`)" for t, v in per_task.items() if v > TIE]
+    L.append(f"Against the best pure law of each task (chosen after the fact, so a hard reference): within "
+             f"{TIE} on {int((per_task <= TIE).sum())}/{len(per_task)} tasks"
+             + (f"; behind on {', '.join(behind)}." if behind else "."))
+    return L
+
+
+def _extrapolation_findings(mae: pd.DataFrame) -> list[str]:
+    """Larger models (extrapolation scheme): mean MAE of the best law, the best design predictor and the trees."""
+    L = []
     ext = mae[mae.scheme == "extrapolation"]
     for metric, g in ext.groupby("metric"):
         piv = g.pivot_table(index="task", columns="predictor", values="mae")
@@ -309,13 +334,20 @@ def conclusions(mae: pd.DataFrame, preds: pd.DataFrame, coverage_summary: pd.Dat
             wins = int((piv[design] < piv["xgb_all"]).sum())
             s += f"; `{design}` beats `xgb_all` on {wins}/{len(piv)} tasks"
         L.append(s + ".")
-    if len(coverage_summary):
-        c = coverage_summary[coverage_summary.scheme == "family"]
-        for metric, g in c.groupby("metric"):
-            worst = g.sort_values("worst_quintile").iloc[0]
-            L.append(f"**Intervals ({metric}, family CV)**: nominal {1 - alpha:.0%} intervals cover "
-                     f"{g.coverage.min():.1%}-{g.coverage.max():.1%} overall; the worst compute quintile is "
-                     f"{worst.worst_quintile:.1%} (`{worst.predictor}`; goal >= {COVERAGE_GOAL:.0%}: "
-                     f"{'met' if g.worst_quintile.min() >= COVERAGE_GOAL else 'NOT met'}); worst family "
-                     f"{worst.worst_family} {worst.worst_family_coverage:.0%}.")
-    return L, (pd.concat(tests, ignore_index=True) if tests else pd.DataFrame())
+    return L
+
+
+def _coverage_findings(coverage_summary: pd.DataFrame, alpha: float) -> list[str]:
+    """Family-CV interval coverage per metric against the nominal level and the worst-quintile goal."""
+    L: list[str] = []
+    if not len(coverage_summary):
+        return L
+    c = coverage_summary[coverage_summary.scheme == "family"]
+    for metric, g in c.groupby("metric"):
+        worst = g.sort_values("worst_quintile").iloc[0]
+        L.append(f"**Intervals ({metric}, family CV)**: nominal {1 - alpha:.0%} intervals cover "
+                 f"{g.coverage.min():.1%}-{g.coverage.max():.1%} overall; the worst compute quintile is "
+                 f"{worst.worst_quintile:.1%} (`{worst.predictor}`; goal >= {COVERAGE_GOAL:.0%}: "
+                 f"{'met' if g.worst_quintile.min() >= COVERAGE_GOAL else 'NOT met'}); worst family "
+                 f"{worst.worst_family} {worst.worst_family_coverage:.0%}.")
+    return L

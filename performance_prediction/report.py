@@ -23,7 +23,7 @@ import pandas as pd
 from njsl.atomic import atomic_path
 
 from .conformal import coverage, interval_half_widths
-from .data import load_data
+from .data import PredictionData, load_data
 from .evaluate import CVConfig, CVResult, n_workers, run_cv
 from .errors import PredictionInputError
 from .explain import PROXY_MISSING_SHARE, shap_importance, shap_summary_png
@@ -383,52 +383,11 @@ def run_report(cfg: ReportConfig) -> Path:
         cv = CVConfig(predictors=tuple(cfg.predictors), schemes=tuple(cfg.schemes), seeds=tuple(cfg.seeds),
                       grid=cfg.grid, max_bin=cfg.max_bin, n_jobs=cfg.n_jobs, shap_predictor="xgb_all",
                       progress=cfg.progress, alpha=cfg.alpha)
-        results[metric] = run_cv(data, cv)
-        if cfg.improvements and "family" in cfg.schemes:
-            extra = run_cv(data, replace(cv, predictors=tuple(cfg.improvements), schemes=("family",),
-                                         seeds=tuple(cfg.seeds[:cfg.improvement_seeds]), shap_predictor=None))
-            results[metric] = CVResult(
-                predictions=pd.concat([results[metric].predictions, extra.predictions], ignore_index=True),
-                shap=results[metric].shap,
-                best_params=pd.concat([results[metric].best_params, extra.best_params], ignore_index=True))
-            results[metric], choice = _choose_and_rerun(data, cv, cfg, results[metric])
-            if choice:
-                choices[metric] = choice
-        law_names = (*cfg.laws, *cfg.designs)
-        parts = []
-        lcv = replace(cv, predictors=law_names, shap_predictor=None, interval_predictors=cfg.interval_predictors)
-        ext_seeds = tuple(cfg.seeds[:cfg.extrapolation_seeds])
-        if law_names and "family" in cfg.law_schemes:
-            parts.append(run_cv(data, replace(lcv, schemes=("family",))))
-        if law_names and "extrapolation" in cfg.law_schemes:
-            parts.append(run_cv(data, replace(lcv, schemes=("extrapolation",), seeds=ext_seeds)))
-            if cfg.extrapolation_trees:
-                parts.append(run_cv(data, replace(cv, predictors=tuple(cfg.extrapolation_trees),
-                                                  schemes=("extrapolation",), seeds=ext_seeds, shap_predictor=None)))
-        if parts:
-            results[metric] = CVResult(
-                predictions=pd.concat([results[metric].predictions, *(p.predictions for p in parts)],
-                                      ignore_index=True),
-                shap=results[metric].shap,
-                best_params=pd.concat([results[metric].best_params, *(p.best_params for p in parts)],
-                                      ignore_index=True))
+        results[metric], choice = _run_all_cv(data, cv, cfg)
+        if choice:
+            choices[metric] = choice
         cfg.timings[f"cv_{metric}_s"] = round(time.perf_counter() - t0, 1)
-        # one fit per (task, predictor), with the first CV seed, serves the effects, the probe and the
-        # predictions of unscored models
-        t0 = time.perf_counter()
-        ran = set(results[metric].predictions["predictor"])
-        probed = tuple(dict.fromkeys(p for p in ("xgb_all", cfg.effects_predictor, cfg.unscored_predictor,
-                                                 *cfg.designs) if p and p in ran))
-        wanted = {*probed, cfg.unscored_predictor if cfg.unscored_predictor in ran else "xgb_all"}
-        if cfg.effects_predictor and cfg.n_boot:
-            wanted |= {"law_auto", cfg.effects_predictor}
-        stage(f"{metric}: fitting {', '.join(sorted(wanted))} on every scored model", cfg.progress)
-        fits = full_fits(data, sorted(wanted), cv, n_jobs=n_workers(cfg.n_jobs))
-        if cfg.effects_predictor and cfg.n_boot:
-            effects[metric] = design_effects(data, cfg.effects_predictor, n_boot=cfg.n_boot, seed=cfg.seeds[0],
-                                             alpha=cfg.alpha, n_jobs=n_workers(cfg.n_jobs), fits=fits)
-            probes[metric] = missingness_probe(data, probed, seed=cfg.seeds[0], fits=fits)
-            cfg.timings[f"effects_{metric}_s"] = round(time.perf_counter() - t0, 1)
+        fits = _fits_and_effects(data, results[metric], cv, cfg, effects, probes)
         t0 = time.perf_counter()
         stage(f"{metric}: predicting the store's models without scores", cfg.progress)
         unscored[metric] = unscored_predictions(data, results[metric], cfg, cv, fits)
@@ -448,6 +407,60 @@ def run_report(cfg: ReportConfig) -> Path:
     return out
 
 
+def _merged(base: CVResult, parts: list[CVResult]) -> CVResult:
+    """``base`` with the predictions and tuned parameters of ``parts`` appended (SHAP stays the base run's)."""
+    return CVResult(predictions=pd.concat([base.predictions, *(p.predictions for p in parts)], ignore_index=True),
+                    shap=base.shap,
+                    best_params=pd.concat([base.best_params, *(p.best_params for p in parts)], ignore_index=True))
+
+
+def _run_all_cv(data: PredictionData, cv: CVConfig, cfg: ReportConfig) -> tuple[CVResult, dict | None]:
+    """One metric's CV: the trees, the family-generalisation variants (chosen and re-run on held-out seeds),
+    then the laws and design-aware predictors on their schemes. Returns the merged result and the variant choice."""
+    result = run_cv(data, cv)
+    choice = None
+    if cfg.improvements and "family" in cfg.schemes:
+        extra = run_cv(data, replace(cv, predictors=tuple(cfg.improvements), schemes=("family",),
+                                     seeds=tuple(cfg.seeds[:cfg.improvement_seeds]), shap_predictor=None))
+        result, choice = _choose_and_rerun(data, cv, cfg, _merged(result, [extra]))
+    law_names = (*cfg.laws, *cfg.designs)
+    parts = []
+    lcv = replace(cv, predictors=law_names, shap_predictor=None, interval_predictors=cfg.interval_predictors)
+    ext_seeds = tuple(cfg.seeds[:cfg.extrapolation_seeds])
+    if law_names and "family" in cfg.law_schemes:
+        parts.append(run_cv(data, replace(lcv, schemes=("family",))))
+    if law_names and "extrapolation" in cfg.law_schemes:
+        parts.append(run_cv(data, replace(lcv, schemes=("extrapolation",), seeds=ext_seeds)))
+        if cfg.extrapolation_trees:
+            parts.append(run_cv(data, replace(cv, predictors=tuple(cfg.extrapolation_trees),
+                                              schemes=("extrapolation",), seeds=ext_seeds, shap_predictor=None)))
+    return (_merged(result, parts) if parts else result), choice
+
+
+def _fits_and_effects(data: PredictionData, result: CVResult, cv: CVConfig, cfg: ReportConfig,
+                      effects: dict[str, pd.DataFrame], probes: dict[str, pd.DataFrame]) -> dict:
+    """The full fits of one metric, and its design effects and missingness probe (stored into ``effects`` and
+    ``probes`` under ``data.metric`` when effects are asked for)."""
+    # one fit per (task, predictor), with the first CV seed, serves the effects, the probe and the
+    # predictions of unscored models
+    metric = data.metric
+    t0 = time.perf_counter()
+    ran = set(result.predictions["predictor"])
+    probed = tuple(dict.fromkeys(p for p in ("xgb_all", cfg.effects_predictor, cfg.unscored_predictor,
+                                             *cfg.designs) if p and p in ran))
+    wanted = {*probed, cfg.unscored_predictor if cfg.unscored_predictor in ran else "xgb_all"}
+    if cfg.effects_predictor and cfg.n_boot:
+        wanted |= {"law_auto", cfg.effects_predictor}
+    stage(f"{metric}: fitting {', '.join(sorted(wanted))} on every scored model", cfg.progress)
+    fits = full_fits(data, sorted(wanted), cv, n_jobs=n_workers(cfg.n_jobs))
+    if cfg.effects_predictor and cfg.n_boot:
+        effects[metric] = design_effects(data, cfg.effects_predictor, n_boot=cfg.n_boot, seed=cfg.seeds[0],
+                                         alpha=cfg.alpha, n_jobs=n_workers(cfg.n_jobs), fits=fits)
+        probes[metric] = missingness_probe(data, probed, seed=cfg.seeds[0], fits=fits)
+        cfg.timings[f"effects_{metric}_s"] = round(time.perf_counter() - t0, 1)
+    return fits
+
+
 def _run_paper_port(cfg: ReportConfig) -> PaperPortStudy | None:
     """Issue 12b: the port of the paper's pipeline on ``cfg.paper_port_seeds`` (None when no seed is given)."""
     if not cfg.paper_port_seeds:
@@ -463,27 +476,7 @@ def _run_paper_port(cfg: ReportConfig) -> PaperPortStudy | None:
 
 def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, effects, probes, port=None,
            choices=None) -> None:
-    preds = pd.concat([r.predictions.assign(metric=m) for m, r in results.items()], ignore_index=True)
-    mae = pd.concat([r.mae_table().assign(metric=m) for m, r in results.items()], ignore_index=True)
-    seed_mae = pd.concat([r.seed_mae().assign(metric=m) for m, r in results.items()], ignore_index=True)
-    preds.to_csv(tmp / "predictions.csv", index=False)
-    mae.to_csv(tmp / "mae_by_task.csv", index=False)
-    seed_mae.to_csv(tmp / "mae_per_seed.csv", index=False)
-    wide = mae.pivot_table(index=["metric", "task"], columns=["scheme", "predictor"], values="mae")
-    wide.to_csv(tmp / "mae_wide.csv")
-    sig = pd.concat([compare(r.predictions).assign(metric=m) for m, r in results.items()], ignore_index=True)
-    sig.to_csv(tmp / "significance.csv", index=False)
-    imp = pd.concat([shap_importance(r.shap).assign(metric=m) for m, r in results.items()], ignore_index=True)
-    imp.to_csv(tmp / "shap_importance.csv", index=False)
-    cov = pd.concat([coverage(r.predictions, "xgb_all", cfg.alpha).assign(metric=m)
-                     for m, r in results.items()], ignore_index=True)
-    cov.to_csv(tmp / "conformal_coverage.csv", index=False)
-    params = pd.concat([r.best_params.assign(metric=m) for m, r in results.items()], ignore_index=True)
-    params.to_csv(tmp / "best_params.csv", index=False)
-    conflicts = pd.concat([d.alias_conflicts.assign(metric=m) for m, d in datas.items()], ignore_index=True)
-    conflicts.to_csv(tmp / "alias_conflicts.csv", index=False)
-    impr = pd.concat([improvement_table(r, cfg).assign(metric=m) for m, r in results.items()], ignore_index=True)
-    impr.to_csv(tmp / "improvements_family.csv", index=False)
+    preds, mae, sig, imp, cov, impr = _write_cv_tables(tmp, cfg, results, datas)
     held = _held_out_frame(choices or {})
     if len(held):  # the variants are opt-in (--variants)
         held.to_csv(tmp / "variant_held_out_seeds.csv", index=False)
@@ -502,14 +495,57 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, e
     cov_summary, cov_q = interval_coverage(preds, next(iter(datas.values())).models)
     cov_summary.to_csv(tmp / "interval_coverage.csv", index=False)
     cov_q.to_csv(tmp / "interval_coverage_by_quintile.csv", index=False)
-    eff = pd.concat([e for e in effects.values() if len(e)], ignore_index=True) if any(
-        len(e) for e in effects.values()) else pd.DataFrame()
+    eff, probe = _nonempty_concat(effects), _nonempty_concat(probes)
     eff.to_csv(tmp / "design_effects.csv", index=False)
-    probe = pd.concat([p for p in probes.values() if len(p)], ignore_index=True) if any(
-        len(p) for p in probes.values()) else pd.DataFrame()
     probe.to_csv(tmp / "missingness_probe.csv", index=False)
     findings, tests = conclusions(mae, preds, cov_summary, len(cfg.seeds), cfg.alpha)
     tests.to_csv(tmp / "design_vs_law_tests.csv", index=False)
+    figs = _mae_and_effect_figures(tmp, results, mae, preds, eff)
+    shap_figs = _shap_figures(tmp, cfg, results)
+    (tmp / "config.json").write_text(json.dumps({k: v for k, v in asdict(cfg).items()}, indent=2, default=str))
+    headline = _headline_md(cfg, mae, findings, tests, cov_summary, eff, probe)
+    (tmp / "index.md").write_text(_index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr,
+                                            new, headline, port, choices or {}), encoding="utf-8")
+
+
+def _write_cv_tables(tmp: Path, cfg: ReportConfig, results: dict[str, CVResult], datas: dict) -> tuple[
+        pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Write the tables computed from the CV results of every metric; returns (predictions, MAE, significance,
+    SHAP importance, conformal coverage, improvements) for the rest of the report."""
+    def per_metric(table) -> pd.DataFrame:
+        return pd.concat([table(r).assign(metric=m) for m, r in results.items()], ignore_index=True)
+
+    preds = per_metric(lambda r: r.predictions)
+    mae = per_metric(lambda r: r.mae_table())
+    preds.to_csv(tmp / "predictions.csv", index=False)
+    mae.to_csv(tmp / "mae_by_task.csv", index=False)
+    per_metric(lambda r: r.seed_mae()).to_csv(tmp / "mae_per_seed.csv", index=False)
+    wide = mae.pivot_table(index=["metric", "task"], columns=["scheme", "predictor"], values="mae")
+    wide.to_csv(tmp / "mae_wide.csv")
+    sig = per_metric(lambda r: compare(r.predictions))
+    sig.to_csv(tmp / "significance.csv", index=False)
+    imp = per_metric(lambda r: shap_importance(r.shap))
+    imp.to_csv(tmp / "shap_importance.csv", index=False)
+    cov = per_metric(lambda r: coverage(r.predictions, "xgb_all", cfg.alpha))
+    cov.to_csv(tmp / "conformal_coverage.csv", index=False)
+    per_metric(lambda r: r.best_params).to_csv(tmp / "best_params.csv", index=False)
+    conflicts = pd.concat([d.alias_conflicts.assign(metric=m) for m, d in datas.items()], ignore_index=True)
+    conflicts.to_csv(tmp / "alias_conflicts.csv", index=False)
+    impr = per_metric(lambda r: improvement_table(r, cfg))
+    impr.to_csv(tmp / "improvements_family.csv", index=False)
+    return preds, mae, sig, imp, cov, impr
+
+
+def _nonempty_concat(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The non-empty frames stacked; an empty frame when there is none."""
+    kept = [f for f in frames.values() if len(f)]
+    return pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
+
+
+def _mae_and_effect_figures(tmp: Path, results: dict[str, CVResult], mae: pd.DataFrame, preds: pd.DataFrame,
+                            eff: pd.DataFrame) -> list[str]:
+    """MAE bars and predicted-vs-actual per (scheme, metric), then the design effects per metric; returns the
+    figure paths relative to the report folder."""
     figs = []
     for scheme in sorted(set(mae.scheme), key=lambda x: ("family", "extrapolation", "random").index(x)):
         for m in results:
@@ -527,6 +563,11 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, e
         f = f"figures/design_effects_{m}.png"
         _fig_effects(eff[eff.metric == m], tmp / f)
         figs.append(f)
+    return figs
+
+
+def _shap_figures(tmp: Path, cfg: ReportConfig, results: dict[str, CVResult]) -> list[str]:
+    """SHAP summary per (metric, task) on the first validation scheme; returns the figure paths."""
     shap_figs = []
     for m, r in results.items():
         for (task, scheme), (vals, feats) in sorted(r.shap.items()):
@@ -535,10 +576,7 @@ def _write(tmp: Path, cfg: ReportConfig, results, datas, sel_tables, unscored, e
             f = f"figures/shap_{m}_{task}_{scheme}.png"
             shap_summary_png(vals, feats, f"SHAP, {task} ({scheme} CV, xgb_all)", tmp / f)
             shap_figs.append(f)
-    (tmp / "config.json").write_text(json.dumps({k: v for k, v in asdict(cfg).items()}, indent=2, default=str))
-    headline = _headline_md(cfg, mae, findings, tests, cov_summary, eff, probe)
-    (tmp / "index.md").write_text(_index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs, impr,
-                                            new, headline, port, choices or {}), encoding="utf-8")
+    return shap_figs
 
 
 def improvement_table(result: CVResult, cfg: ReportConfig) -> pd.DataFrame:
@@ -648,15 +686,7 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
          "`performance_prediction/families.py` + `families.yaml`). Random folds are shown for comparison with the "
          "paper.",
          "", *headline]
-    shown = (*cfg.laws, *cfg.designs, *cfg.predictors)
-    for scheme in [x for x in ("family", "extrapolation", "random") if x in set(mae.scheme)]:
-        d = mae[mae.scheme == scheme]
-        piv = d.pivot_table(index=["metric", "task"], columns="predictor", values="mae").reset_index()
-        cols = ["metric", "task"] + [p for p in shown if p in piv.columns]
-        L += [f"## MAE per task, {scheme} validation (mean over seeds)", "", _md_table(piv[cols]), ""]
-        means = scheme_means(mae, scheme).reset_index()
-        L += ["Mean over tasks:", "", _md_table(means[["metric"] + [p for p in shown if p in means]]), ""]
-    L += ["Predictors:", ""] + [f"- `{p}`: {PREDICTORS[p][1]}" for p in (*shown, *cfg.improvements)] + [""]
+    L += _mae_per_scheme_md(cfg, mae)
     if len(impr):
         L += [f"## Making design features help on unseen families (family validation, seeds "
               f"{cfg.seeds[0]}..{cfg.seeds[min(cfg.improvement_seeds, len(cfg.seeds)) - 1]})", "",
@@ -665,16 +695,7 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
               _md_table(impr), ""]
     L += _variant_choice_md(choices or {})
     L += _paper_port_md(port, comp, cfg)
-    if len(sig):
-        cols = ["metric", "scheme", "task", "mae_xgb_all", "mae_xgb_scaling", "mean_gain", "p_paired", "q_paired",
-                "p_corrected", "q_corrected", "p_family_perm", "q_family_perm"]
-        L += ["## Significance: xgb_all vs xgb_scaling across seeds", "",
-              "`p_paired`: the paper's plain paired t-test over seeds. `p_corrected`: Nadeau-Bengio corrected "
-              "resampled t-test over (seed, fold) differences. `p_family_perm`: family sign-flip permutation test. "
-              "`q_*`: Benjamini-Hochberg across tasks. The plain test treats seeds as independent although every "
-              "seed re-uses the same models, so its p-values shrink with the number of seeds; the corrected test "
-              "accounts for the train/test overlap, the permutation test for families.", "",
-              _md_table(sig[[c for c in cols if c in sig]], ".3g"), ""]
+    L += _significance_md(sig)
     if len(cov):
         L += [f"## Conformal intervals ({int((1 - cfg.alpha) * 100)}%): measured coverage", "",
               "Leave-one-fold-out quantile of |out-of-fold residuals| of xgb_all; `njsl predict-model` uses the same "
@@ -688,26 +709,63 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
     L += _selection_md(sel_tables, cfg)
     L += ["## Figures", ""] + [f"- [{f}]({f})" for f in figs] + [""]
     L += ["SHAP summaries:", ""] + [f"- [{f}]({f})" for f in shap_figs] + [""]
-    skipped = {m: d.skipped_tasks for m, d in datas.items() if d.skipped_tasks}
-    L += ["## Data notes", "",
-          "- Models per task: " + "; ".join(f"{m}: " + ", ".join(
-              f"{t} {d.targets[d.targets.task == t].id.nunique()}" for t in d.task_names) for m, d in datas.items()),
-          f"- Skipped tasks: {skipped or 'none'}",
-          "- Alias rule: canonical lm-eval names win over legacy aliases (`arc:challenge`, `hendrycksTest-*`); "
-          "conflicting values are listed in [alias_conflicts.csv](alias_conflicts.csv).",
-          "- -1 in the release is missing (NaN), never a value.", "",
-          "## Files", "",
-          "- [mae_by_task.csv](mae_by_task.csv): MAE per task x predictor x validation scheme (mean/std over seeds)",
-          "- [mae_per_seed.csv](mae_per_seed.csv), [mae_wide.csv](mae_wide.csv)",
-          "- [predictions.csv](predictions.csv): per-model out-of-fold predictions (every seed, fold, predictor)",
-          "- [significance.csv](significance.csv), [conformal_coverage.csv](conformal_coverage.csv), "
-          "[best_params.csv](best_params.csv), [paper_comparison.csv](paper_comparison.csv), "
-          "[paper_port.csv](paper_port.csv) (+ `paper_port_folds.csv`, `paper_port_predictions.csv`)",
-          "- [unscored_models_predictions.csv](unscored_models_predictions.csv): predicted score and interval of "
-          "the store's models on the tasks they have no score for, with the features used",
-          "- [interval_coverage.csv](interval_coverage.csv), "
-          "[interval_coverage_by_quintile.csv](interval_coverage_by_quintile.csv): coverage of the law/design "
-          "intervals (`lower`, `upper` in predictions.csv)",
-          "- [design_effects.csv](design_effects.csv), [design_vs_law_tests.csv](design_vs_law_tests.csv), "
-          "[missingness_probe.csv](missingness_probe.csv)", ""]
+    L += _data_notes_md(datas) + _FILES_MD
     return "\n".join(L)
+
+
+def _mae_per_scheme_md(cfg: ReportConfig, mae: pd.DataFrame) -> list[str]:
+    """MAE per task and mean over tasks for every validation scheme run, then what each predictor is."""
+    L: list[str] = []
+    shown = (*cfg.laws, *cfg.designs, *cfg.predictors)
+    for scheme in [x for x in ("family", "extrapolation", "random") if x in set(mae.scheme)]:
+        d = mae[mae.scheme == scheme]
+        piv = d.pivot_table(index=["metric", "task"], columns="predictor", values="mae").reset_index()
+        cols = ["metric", "task"] + [p for p in shown if p in piv.columns]
+        L += [f"## MAE per task, {scheme} validation (mean over seeds)", "", _md_table(piv[cols]), ""]
+        means = scheme_means(mae, scheme).reset_index()
+        L += ["Mean over tasks:", "", _md_table(means[["metric"] + [p for p in shown if p in means]]), ""]
+    return L + ["Predictors:", ""] + [f"- `{p}`: {PREDICTORS[p][1]}" for p in (*shown, *cfg.improvements)] + [""]
+
+
+def _significance_md(sig: pd.DataFrame) -> list[str]:
+    """xgb_all vs xgb_scaling: the paper's paired t-test beside the corrected and family-permutation tests."""
+    if not len(sig):
+        return []
+    cols = ["metric", "scheme", "task", "mae_xgb_all", "mae_xgb_scaling", "mean_gain", "p_paired", "q_paired",
+            "p_corrected", "q_corrected", "p_family_perm", "q_family_perm"]
+    return ["## Significance: xgb_all vs xgb_scaling across seeds", "",
+            "`p_paired`: the paper's plain paired t-test over seeds. `p_corrected`: Nadeau-Bengio corrected "
+            "resampled t-test over (seed, fold) differences. `p_family_perm`: family sign-flip permutation test. "
+            "`q_*`: Benjamini-Hochberg across tasks. The plain test treats seeds as independent although every "
+            "seed re-uses the same models, so its p-values shrink with the number of seeds; the corrected test "
+            "accounts for the train/test overlap, the permutation test for families.", "",
+            _md_table(sig[[c for c in cols if c in sig]], ".3g"), ""]
+
+
+def _data_notes_md(datas: dict) -> list[str]:
+    """Models per task, skipped tasks and the store's conventions (aliases, -1 as missing)."""
+    skipped = {m: d.skipped_tasks for m, d in datas.items() if d.skipped_tasks}
+    return ["## Data notes", "",
+            "- Models per task: " + "; ".join(f"{m}: " + ", ".join(
+                f"{t} {d.targets[d.targets.task == t].id.nunique()}" for t in d.task_names) for m, d in datas.items()),
+            f"- Skipped tasks: {skipped or 'none'}",
+            "- Alias rule: canonical lm-eval names win over legacy aliases (`arc:challenge`, `hendrycksTest-*`); "
+            "conflicting values are listed in [alias_conflicts.csv](alias_conflicts.csv).",
+            "- -1 in the release is missing (NaN), never a value.", ""]
+
+
+_FILES_MD = [
+    "## Files", "",
+    "- [mae_by_task.csv](mae_by_task.csv): MAE per task x predictor x validation scheme (mean/std over seeds)",
+    "- [mae_per_seed.csv](mae_per_seed.csv), [mae_wide.csv](mae_wide.csv)",
+    "- [predictions.csv](predictions.csv): per-model out-of-fold predictions (every seed, fold, predictor)",
+    "- [significance.csv](significance.csv), [conformal_coverage.csv](conformal_coverage.csv), "
+    "[best_params.csv](best_params.csv), [paper_comparison.csv](paper_comparison.csv), "
+    "[paper_port.csv](paper_port.csv) (+ `paper_port_folds.csv`, `paper_port_predictions.csv`)",
+    "- [unscored_models_predictions.csv](unscored_models_predictions.csv): predicted score and interval of "
+    "the store's models on the tasks they have no score for, with the features used",
+    "- [interval_coverage.csv](interval_coverage.csv), "
+    "[interval_coverage_by_quintile.csv](interval_coverage_by_quintile.csv): coverage of the law/design "
+    "intervals (`lower`, `upper` in predictions.csv)",
+    "- [design_effects.csv](design_effects.csv), [design_vs_law_tests.csv](design_vs_law_tests.csv), "
+    "[missingness_probe.csv](missingness_probe.csv)", ""]
