@@ -387,7 +387,9 @@ def run_report(cfg: ReportConfig) -> Path:
         if choice:
             choices[metric] = choice
         cfg.timings[f"cv_{metric}_s"] = round(time.perf_counter() - t0, 1)
-        fits = _fits_and_effects(data, results[metric], cv, cfg, effects, probes)
+        fits, effect, probe = _fits_and_effects(data, results[metric], cv, cfg)
+        if effect is not None and probe is not None:
+            effects[metric], probes[metric] = effect, probe
         t0 = time.perf_counter()
         stage(f"{metric}: predicting the store's models without scores", cfg.progress)
         unscored[metric] = unscored_predictions(data, results[metric], cfg, cv, fits)
@@ -437,10 +439,10 @@ def _run_all_cv(data: PredictionData, cv: CVConfig, cfg: ReportConfig) -> tuple[
     return (_merged(result, parts) if parts else result), choice
 
 
-def _fits_and_effects(data: PredictionData, result: CVResult, cv: CVConfig, cfg: ReportConfig,
-                      effects: dict[str, pd.DataFrame], probes: dict[str, pd.DataFrame]) -> dict:
-    """The full fits of one metric, and its design effects and missingness probe (stored into ``effects`` and
-    ``probes`` under ``data.metric`` when effects are asked for)."""
+def _fits_and_effects(data: PredictionData, result: CVResult, cv: CVConfig,
+                      cfg: ReportConfig) -> tuple[dict, pd.DataFrame | None, pd.DataFrame | None]:
+    """The full fits of one metric, then its design effects and missingness probe (both None when the effects
+    are not asked for)."""
     # one fit per (task, predictor), with the first CV seed, serves the effects, the probe and the
     # predictions of unscored models
     metric = data.metric
@@ -453,12 +455,13 @@ def _fits_and_effects(data: PredictionData, result: CVResult, cv: CVConfig, cfg:
         wanted |= {"law_auto", cfg.effects_predictor}
     stage(f"{metric}: fitting {', '.join(sorted(wanted))} on every scored model", cfg.progress)
     fits = full_fits(data, sorted(wanted), cv, n_jobs=n_workers(cfg.n_jobs))
-    if cfg.effects_predictor and cfg.n_boot:
-        effects[metric] = design_effects(data, cfg.effects_predictor, n_boot=cfg.n_boot, seed=cfg.seeds[0],
-                                         alpha=cfg.alpha, n_jobs=n_workers(cfg.n_jobs), fits=fits)
-        probes[metric] = missingness_probe(data, probed, seed=cfg.seeds[0], fits=fits)
-        cfg.timings[f"effects_{metric}_s"] = round(time.perf_counter() - t0, 1)
-    return fits
+    if not (cfg.effects_predictor and cfg.n_boot):
+        return fits, None, None
+    effect = design_effects(data, cfg.effects_predictor, n_boot=cfg.n_boot, seed=cfg.seeds[0],
+                            alpha=cfg.alpha, n_jobs=n_workers(cfg.n_jobs), fits=fits)
+    probe = missingness_probe(data, probed, seed=cfg.seeds[0], fits=fits)
+    cfg.timings[f"effects_{metric}_s"] = round(time.perf_counter() - t0, 1)
+    return fits, effect, probe
 
 
 def _run_paper_port(cfg: ReportConfig) -> PaperPortStudy | None:
