@@ -576,7 +576,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                 best = sub
         assert best is not None  # the grid is not empty
         fitted = {k: v for k, v in vars(best).items() if k.endswith("_") and not k.startswith("_")}
-        vars(self).update(fitted)
+        self.__dict__.update(fitted)
         self.f_scale_ = best.f_scale
         self.best_params_ = {**self.best_params_, "f_scale": self.f_scale_}
         return self
