@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares, nnls
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import GroupKFold, KFold
 
 from .conformal import conformal_quantile
@@ -412,6 +412,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     prediction is ``w * compute law + (1 - w) * N/D law`` (each with its own design shift, same ridge), ``w`` from
     ``blend_grid`` chosen on the pure laws by the same inner CV (no extra fits). The design correction is
     bounded in score points by the range it takes on the training models.
+    ``f_scale_grid`` (opt-in): the soft-L1 scale is chosen too, by the inner MAE of the model each value selects
+    (one whole fit per value, so len(grid) times the CPU).
     """
 
     def __init__(self, form: str = "compute", design: str = "none", task: str | None = None,
@@ -420,7 +422,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  alpha: float = 0.1, pseudo: tuple = (), seed: int = 0, intervals: bool = True,
                  max_slope: float = 5.0, n_opt: int = 4, select: bool = True, calibration: float = 0.5,
                  margin: float = 0.02, cv_repeats: int = 1,
-                 blend_grid: tuple[float, ...] = BLEND_GRID):
+                 blend_grid: tuple[float, ...] = BLEND_GRID, f_scale_grid: tuple[float, ...] = ()):
         self.form = form
         self.design = design
         self.task = task
@@ -441,6 +443,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.margin = margin
         self.cv_repeats = cv_repeats
         self.blend_grid = blend_grid
+        self.f_scale_grid = f_scale_grid
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
@@ -491,6 +494,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         return value, curve.slope(u), Z
 
     def fit(self, X: pd.DataFrame, y, groups=None):
+        if self.f_scale_grid and self.select:
+            return self._fit_f_scale(X, y, groups)
         y = np.asarray(y, float)
         R, raw = self._raw(X)
         groups = np.asarray(groups) if groups is not None else np.arange(len(y))
@@ -533,6 +538,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             if err[alt] < err[best] * (1 - self.margin):
                 best = alt
         self.cv_mae_ = err
+        self.cv_best_mae_ = err[best]
         weights: dict[str, float]
         if blend:
             self.weight_, self.ridge_ = float(best[0]), float(best[1])
@@ -555,6 +561,24 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         if self.intervals:
             self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y).ravel(), slope_oof[best].ravel(),
                                                dist_oof.ravel(), self.alpha * self.calibration)
+        return self
+
+    def _fit_f_scale(self, X: pd.DataFrame, y, groups):
+        """``fit`` once per ``f_scale_grid`` value; keep the one whose selected model has the lowest inner MAE
+        (ties: the first value)."""
+        if any(not np.isfinite(f) or f <= 0 for f in self.f_scale_grid):
+            raise ValueError(f"f_scale_grid: every value must be a positive number, got {self.f_scale_grid!r}")
+        best = None
+        for f in self.f_scale_grid:
+            # intervals=True forces the inner CV even for a single candidate (a fixed form): it scores the value
+            sub = clone(self).set_params(f_scale=float(f), f_scale_grid=(), intervals=True).fit(X, y, groups)
+            if best is None or round(sub.cv_best_mae_, 6) < round(best.cv_best_mae_, 6):
+                best = sub
+        assert best is not None  # the grid is not empty
+        fitted = {k: v for k, v in vars(best).items() if k.endswith("_") and not k.startswith("_")}
+        self.__dict__.update(fitted)
+        self.f_scale_ = best.f_scale
+        self.best_params_ = {**self.best_params_, "f_scale": self.f_scale_}
         return self
 
     def _inner_splits(self, n: int, groups, seed: int):

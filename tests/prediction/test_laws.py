@@ -140,3 +140,23 @@ def test_extrapolation_split_tests_on_the_largest_models():
     assert len(te) == 10 and len(tr) == 40
     assert c[te].min() > c[tr].max()
     assert outer_splits("extrapolation", len(X), g, 3, seed=2, compute=c)[0][1].tolist() == te.tolist()
+
+
+def test_f_scale_grid_keeps_the_value_with_the_lowest_inner_mae():
+    """The opt-in ``f_scale_grid`` equals the fixed-``f_scale`` fit whose selected model has the lowest inner
+    family-CV MAE; a bad grid value is named and leaves the estimator unfitted."""
+    X, y, g = _models(n=60, seed=3)
+    y = y.copy()
+    y[np.argsort(log_compute(X))[-6:]] += 0.15   # a minority of strong models off the curve
+    grid = (0.01, 0.05, 0.2)
+    fixed = {f: LawRegressor(form="compute", f_scale=f, intervals=True).fit(X, y, g) for f in grid}
+    est = LawRegressor(form="compute", f_scale_grid=grid, intervals=False).fit(X, y, g)
+    want = min(grid, key=lambda f: round(fixed[f].cv_best_mae_, 6))
+    assert est.f_scale_ == want and est.best_params_["f_scale"] == want
+    assert est.cv_best_mae_ == pytest.approx(min(m.cv_best_mae_ for m in fixed.values()))
+    np.testing.assert_allclose(est.predict(X), fixed[want].predict(X), atol=1e-12)
+    assert len({round(m.cv_best_mae_, 6) for m in fixed.values()}) > 1   # the grid matters on these data
+    bad = LawRegressor(form="compute", f_scale_grid=(0.02, -1.0))
+    with pytest.raises(ValueError, match="f_scale_grid"):
+        bad.fit(X, y, g)
+    assert not hasattr(bad, "parts_")
