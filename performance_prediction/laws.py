@@ -505,20 +505,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             candidates = [(self._forms()[0], ridges[0] if ridges else np.inf)]
         need_cv = len(candidates) > 1 or self.intervals
         reps = max(1, int(self.cv_repeats)) if need_cv else 1
-        oof: dict[tuple, np.ndarray] = {c: np.full((reps, len(y)), np.nan) for c in candidates}
-        slope_oof: dict[tuple, np.ndarray] = {c: np.full((reps, len(y)), np.nan) for c in candidates}
-        dist_oof = np.full((reps, len(y)), np.nan)
-        if need_cv:
-            for rep in range(reps):
-                for tr, va in self._inner_splits(len(y), groups, self.seed + 1000 * rep):
-                    for f in self._forms():
-                        fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges)
-                        for lam in (np.inf, *ridges):
-                            # no usable design column in this inner fold: every ridge is the law
-                            curve = fitted.curves.get(lam, fitted.curves[np.inf])
-                            pred, slope, Zva = self._predict_with(fitted, curve, R[va], raw.take(va))
-                            oof[(f, lam)][rep, va], slope_oof[(f, lam)][rep, va] = pred, slope
-                        dist_oof[rep, va] = _distance(fitted.Z, Zva)
+        oof, slope_oof, dist_oof = self._inner_oof(R, raw, y, groups, ridges, candidates, reps if need_cv else 0)
         blend = self.form == "blend" and self.select
         if blend:
             # candidates become (weight of the compute form, ridge): blends of the two forms' out-of-fold
@@ -528,15 +515,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                                for w in self.blend_grid for lam in lams} for d in (oof, slope_oof))
             candidates = list(oof)
         err = {c: float(np.mean(np.abs(oof[c] - y))) if need_cv else 0.0 for c in candidates}
-        # The law's form first (as law_auto chooses it), then a correction only if it beats that law by a margin
-        # in the inner CV: with ~25 training families a tie is noise, and the law is the safer bet.
-        laws = [c for c in candidates if not np.isfinite(c[1])] or candidates
-        best = min(laws, key=lambda c: (round(err[c], 6), candidates.index(c)))
-        shifts = [c for c in candidates if c[0] == best[0] and np.isfinite(c[1])]
-        if shifts:
-            alt = min(shifts, key=lambda c: (round(err[c], 6), candidates.index(c)))
-            if err[alt] < err[best] * (1 - self.margin):
-                best = alt
+        best = self._choose(candidates, err)
         self.cv_mae_ = err
         self.cv_best_mae_ = err[best]
         weights: dict[str, float]
@@ -562,6 +541,38 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y).ravel(), slope_oof[best].ravel(),
                                                dist_oof.ravel(), self.alpha * self.calibration)
         return self
+
+    def _inner_oof(self, R, raw: DesignRaw, y, groups, ridges, candidates, reps: int):
+        """Out-of-fold predictions, curve slopes (per candidate) and distances, ``reps`` repeats of the inner
+        family-grouped CV (arrays [reps, n]; NaN where ``reps`` is 0)."""
+        shape = (max(reps, 1), len(y))
+        oof: dict[tuple, np.ndarray] = {c: np.full(shape, np.nan) for c in candidates}
+        slope_oof: dict[tuple, np.ndarray] = {c: np.full(shape, np.nan) for c in candidates}
+        dist_oof = np.full(shape, np.nan)
+        for rep in range(reps):
+            for tr, va in self._inner_splits(len(y), groups, self.seed + 1000 * rep):
+                for f in self._forms():
+                    fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges)
+                    for lam in (np.inf, *ridges):
+                        # no usable design column in this inner fold: every ridge is the law
+                        curve = fitted.curves.get(lam, fitted.curves[np.inf])
+                        pred, slope, Zva = self._predict_with(fitted, curve, R[va], raw.take(va))
+                        if (f, lam) in oof:
+                            oof[(f, lam)][rep, va], slope_oof[(f, lam)][rep, va] = pred, slope
+                    dist_oof[rep, va] = _distance(fitted.Z, Zva)
+        return oof, slope_oof, dist_oof
+
+    def _choose(self, candidates: list[tuple], err: dict) -> tuple:
+        """The law's form first (as law_auto chooses it), then a correction only if it beats that law by
+        ``margin`` in the inner CV: with ~25 training families a tie is noise, and the law is the safer bet."""
+        laws = [c for c in candidates if not np.isfinite(c[1])] or candidates
+        best = min(laws, key=lambda c: (round(err[c], 6), candidates.index(c)))
+        shifts = [c for c in candidates if c[0] == best[0] and np.isfinite(c[1])]
+        if shifts:
+            alt = min(shifts, key=lambda c: (round(err[c], 6), candidates.index(c)))
+            if err[alt] < err[best] * (1 - self.margin):
+                best = alt
+        return best
 
     def _fit_f_scale(self, X: pd.DataFrame, y, groups):
         """``fit`` once per ``f_scale_grid`` value; keep the one whose selected model has the lowest inner MAE
