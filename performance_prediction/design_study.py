@@ -345,8 +345,10 @@ def _coverage_findings(coverage_summary: pd.DataFrame, alpha: float) -> list[str
     c = coverage_summary[coverage_summary.scheme == "family"]
     for metric, g in c.groupby("metric"):
         worst = g.sort_values("worst_quintile").iloc[0]
+        lo, hi = f"{g.coverage.min():.1%}", f"{g.coverage.max():.1%}"
         L.append(f"**Intervals ({metric}, family CV)**: nominal {1 - alpha:.0%} intervals cover "
-                 f"{g.coverage.min():.1%}-{g.coverage.max():.1%} overall; the worst compute quintile is "
+                 f"{lo if lo == hi else f'{lo}-{hi}'} of the held-out models ({len(g)} predictors); the worst "
+                 "compute quintile is "
                  f"{worst.worst_quintile:.1%} (`{worst.predictor}`; goal >= {COVERAGE_GOAL:.0%}: "
                  f"{'met' if g.worst_quintile.min() >= COVERAGE_GOAL else 'NOT met'}); worst family "
                  f"{worst.worst_family} {worst.worst_family_coverage:.0%}.")
