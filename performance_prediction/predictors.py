@@ -343,8 +343,8 @@ def _design_blend_data():
     return LawRegressor(form="blend", design="data")
 
 
-@register("design_boost", "best law (compute, N/D or their mean, by inner CV) + shrunk depth-2 XGBoost on data and "
-                          "architecture decisions fitted to its logit residuals; rounds (0 = the law) by inner CV")
+@register("design_boost", "law_blend (w by inner CV) + shrunk depth-2 XGBoost on data and architecture decisions "
+                          "fitted to its logit residuals; rounds (0 = the law) by inner CV")
 def _design_boost():
     return LawBoostRegressor(base="blend", design="data_arch")
 
