@@ -504,8 +504,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         if not self.select:   # fixed form and ridge (e.g. refits in the family bootstrap)
             candidates = [(self._forms()[0], ridges[0] if ridges else np.inf)]
         need_cv = len(candidates) > 1 or self.intervals
-        reps = max(1, int(self.cv_repeats)) if need_cv else 1
-        oof, slope_oof, dist_oof = self._inner_oof(R, raw, y, groups, ridges, candidates, reps if need_cv else 0)
+        reps = max(1, int(self.cv_repeats)) if need_cv else 0
+        oof, slope_oof, dist_oof = self._inner_oof(R, raw, y, groups, ridges, candidates, reps)
         blend = self.form == "blend" and self.select
         if blend:
             # candidates become (weight of the compute form, ridge): blends of the two forms' out-of-fold
