@@ -131,8 +131,9 @@ class LawBoostRegressor(BaseEstimator, RegressorMixin):
     def _raw(self, X: pd.DataFrame):
         return LawRegressor(design=self.design, pseudo=self.pseudo)._raw(X)[1]
 
-    def _design(self, X: pd.DataFrame, groups) -> tuple[DesignEncoder, np.ndarray]:
-        raw = self._raw(X)
+    @staticmethod
+    def _design(raw, groups) -> tuple[DesignEncoder, np.ndarray]:
+        """The encoder fitted on the raw design columns ``raw`` (a ``DesignRaw``) and their centred matrix."""
         enc = DesignEncoder().fit(raw, groups)
         return enc, enc.transform(raw)
 
@@ -146,6 +147,7 @@ class LawBoostRegressor(BaseEstimator, RegressorMixin):
         y = np.asarray(y, float)
         groups = np.asarray(groups) if groups is not None else np.arange(len(y))
         weights = self._weights()
+        raw = self._raw(X)   # the design columns, once (each inner fold takes its rows)
         forms = tuple(f for f, on in (("compute", max(weights) > 0), ("nd", min(weights) < 1)) if on)
         rounds = tuple(sorted(set(int(r) for r in self.rounds)))
         need_cv = len(weights) * len(rounds) > 1 or self.intervals
@@ -170,8 +172,8 @@ class LawBoostRegressor(BaseEstimator, RegressorMixin):
         if need_cv and len(rounds) > 1:
             oof.update({r: np.full(len(y), np.nan) for r in rounds if r > 0})
             for tr, va, ptr, _pva in folds:
-                enc, Dtr = self._design(X.iloc[tr], groups[tr])
-                Dva = enc.transform(self._raw(X.iloc[va]))
+                enc, Dtr = self._design(raw.take(tr), groups[tr])
+                Dva = enc.transform(raw.take(va))
                 base_tr, base_va = self._combine(ptr, self.weight_)[0], law_oof[self.weight_][va]
                 booster = self._boost(Dtr, self._fwd(y[tr]) - self._fwd(base_tr), max(rounds))
                 for r in rounds:
@@ -184,7 +186,7 @@ class LawBoostRegressor(BaseEstimator, RegressorMixin):
         self.best_params_ = {"compute_weight": self.weight_, "n_rounds": self.n_rounds_}
         used = tuple(f for f, on in (("compute", self.weight_ > 0), ("nd", self.weight_ < 1)) if on)
         self.laws_ = self._fit_laws(X, y, used)
-        self.encoder_, D = self._design(X, groups)
+        self.encoder_, D = self._design(raw, groups)
         base_pred = self._combine({f: self._law_parts(m, X) for f, m in self.laws_.items()}, self.weight_)[0]
         self.booster_ = self._boost(D, self._fwd(y) - self._fwd(base_pred), self.n_rounds_)
         if self.intervals:
