@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,7 +65,7 @@ def main(argv=None) -> int:
                                progress=False, grid="fast", max_bin=32,
                                interval_predictors=(name,) if args.intervals else ())
                 t0 = time.process_time()
-                res = run_cv(data, replace(cfg))
+                res = run_cv(data, cfg)
                 frames.append(res.mae_table())
                 preds.append(res.predictions.assign(metric=metric))
                 cpu[name] = time.process_time() - t0
