@@ -19,7 +19,8 @@ OUT.csv: ``id, metric, task, predictor, predicted, lower, upper, basis``. ``basi
 the corrections of the design decisions the spec gives), ``law`` (no usable design decision given, or the
 inner CV chose no correction for that task: the pure scaling law), ``law_params_only`` (tokens unknown),
 ``trees`` (an XGBoost predictor). An unknown design decision never shifts a prediction: the design-aware
-model applies only the corrections it knows. Every input is validated before anything is fit (the spec by the
+model applies only the corrections it knows (the default ``design_blend_data`` knows the data mix only; the
+architecture counts with ``--predictor design_arch``). Every input is validated before anything is fit (the spec by the
 typed models of :mod:`performance_prediction.specs`; errors name the row or item and the field); the output
 is written atomically, so a bad input leaves nothing behind.
 """
