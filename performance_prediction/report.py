@@ -450,9 +450,9 @@ def _fits_and_effects(data: PredictionData, result: CVResult, cv: CVConfig,
     ran = set(result.predictions["predictor"])
     probed = tuple(dict.fromkeys(p for p in ("xgb_all", cfg.effects_predictor, cfg.unscored_predictor,
                                              *cfg.designs) if p and p in ran))
-    wanted = {*probed, cfg.unscored_predictor if cfg.unscored_predictor in ran else "xgb_all"}
-    if cfg.effects_predictor and cfg.n_boot:
-        wanted |= {"law_auto", cfg.effects_predictor}
+    wanted = {cfg.unscored_predictor if cfg.unscored_predictor in ran else "xgb_all"}
+    if cfg.effects_predictor and cfg.n_boot:   # the probed predictors are fit only for the probe
+        wanted |= {*probed, "law_auto", cfg.effects_predictor}
     stage(f"{metric}: fitting {', '.join(sorted(wanted))} on every scored model", cfg.progress)
     fits = full_fits(data, sorted(wanted), cv, n_jobs=n_workers(cfg.n_jobs))
     if not (cfg.effects_predictor and cfg.n_boot):
