@@ -205,12 +205,16 @@ def _effects_with_points(est: LawRegressor, X: pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------- missingness
+PROBE_LAW = "law_blend"   # the pure law trees are compared with (the main job's law)
+
+
 def missingness_probe(data, predictors: tuple[str, ...], seed: int = 42, fits: dict | None = None) -> pd.DataFrame:
     """Does removing a model's data mix move its prediction towards the law or towards "modern model"?
 
     Per task, each predictor is fit on all scored models; every model that knows its data mix is predicted
     as is and with the mix removed. ``mean_shift``: mean |change| of the prediction; ``towards_law``: share of
-    models whose prediction without the mix is at least as close to the pure law's prediction as with it.
+    models whose prediction without the mix is at least as close to the pure law's prediction as with it (the
+    predictor's own law for the design-aware ones, ``PROBE_LAW`` for the others, named in ``reference``).
     ``fits``: the fits of :func:`full_fits` (the same ``seed``) to reuse; the rest are fit here.
     """
     from .evaluate import CVConfig, predictor_params
@@ -234,11 +238,19 @@ def missingness_probe(data, predictors: tuple[str, ...], seed: int = 42, fits: d
             continue
         blank = X.copy()
         blank.loc[:, list(DATA_FEATURES)] = np.nan
-        ref = fit("law_auto", task, X, y, fams).predict(X)[known]
+        main_law = None
         for name in predictors:
             est = fit(name, task, X, y, fams)
+            # a design-aware predictor is compared with its own law; trees with the main pure law
+            if hasattr(est, "law_predict"):
+                ref, ref_name = est.law_predict(X)[known], f"own law of {name}"
+            else:
+                if main_law is None:
+                    main_law = fit(PROBE_LAW, task, X, y, fams).predict(X)[known]
+                ref, ref_name = main_law, PROBE_LAW
             with_mix, without = est.predict(X)[known], est.predict(blank)[known]
-            rows.append({"metric": data.metric, "task": task, "predictor": name, "n_models": int(known.sum()),
+            rows.append({"metric": data.metric, "task": task, "predictor": name, "reference": ref_name,
+                         "n_models": int(known.sum()),
                          "mean_shift": float(np.mean(np.abs(without - with_mix))),
                          "mean_signed_shift": float(np.mean(without - with_mix)),
                          "towards_law": float(np.mean(np.abs(without - ref) <= np.abs(with_mix - ref) + 1e-9))})

@@ -30,7 +30,7 @@ from .explain import PROXY_MISSING_SHARE, shap_importance, shap_summary_png
 from .families import families
 from .features import CATEGORICAL, DATA_FEATURES, NUMERIC_ARCH
 from .design_study import (best_of, conclusions, design_effects, full_fits, headline_table, interval_coverage,
-                           missingness_probe, scheme_means)
+                           missingness_probe, scheme_means, PROBE_LAW)
 from .predictors import (DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, MAIN_DESIGN_PREDICTORS, MAIN_LAW_PREDICTORS,
                          PAPER_PREDICTORS, PREDICTORS)
 from .selection import SelectionConfig, fold_sets_table, nested_forward_selection, selection_verdict
@@ -452,7 +452,7 @@ def _fits_and_effects(data: PredictionData, result: CVResult, cv: CVConfig,
                                              *cfg.designs) if p and p in ran))
     wanted = {cfg.unscored_predictor if cfg.unscored_predictor in ran else "xgb_all"}
     if cfg.effects_predictor and cfg.n_boot:   # the probed predictors are fit only for the probe
-        wanted |= {*probed, "law_auto", cfg.effects_predictor}
+        wanted |= {*probed, PROBE_LAW, cfg.effects_predictor}
     stage(f"{metric}: fitting {', '.join(sorted(wanted))} on every scored model", cfg.progress)
     fits = full_fits(data, sorted(wanted), cv, n_jobs=n_workers(cfg.n_jobs))
     if not (cfg.effects_predictor and cfg.n_boot):

@@ -113,3 +113,16 @@ def test_one_full_fit_serves_effects_probe_and_unscored_predictions(tiny_store_p
                                   effects_reused)
     pd.testing.assert_frame_equal(design_study.missingness_probe(data, ("design_arch",), seed=42), probe_reused)
     assert table.predicted.notna().all()
+
+
+def test_probe_compares_each_design_predictor_with_its_own_law(tiny_store_path):
+    """The missingness probe's reference: a design-aware predictor's own law (without the data mix,
+    design_blend_data *is* its law), the main pure law for the trees."""
+    from performance_prediction import design_study
+    from performance_prediction.data import load_data
+
+    data = load_data(tiny_store_path, metric="accuracy", sel_tasks=["hellaswag"])
+    probe = design_study.missingness_probe(data, ("design_blend_data", "xgb_all"), seed=42).set_index("predictor")
+    assert probe.loc["design_blend_data", "reference"] == "own law of design_blend_data"
+    assert probe.loc["design_blend_data", "towards_law"] == 1.0
+    assert probe.loc["xgb_all", "reference"] == design_study.PROBE_LAW
