@@ -215,7 +215,6 @@ class HyenaKeys(ArchKeys):
 
 
 ARCH_KEYS: dict[str, type[ArchKeys]] = {"transformer": TransformerKeys, "mamba": MambaKeys, "hyena": HyenaKeys}
-MODEL_CONFIG_KEYS: dict[str, set[str]] = {family: set(cls.model_fields) for family, cls in ARCH_KEYS.items()}
 
 
 def parse_arch(family: str, mode: str, keys: Any) -> ArchKeys:
