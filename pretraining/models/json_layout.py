@@ -231,7 +231,10 @@ def parse_arch(family: str, mode: str, keys: Any) -> ArchKeys:
     try:
         return cls.model_validate(keys, context={"mode": mode})
     except ValidationError as exc:
-        raise JsonConfigError(error_message(cls, exc.errors()[0], "model_config.", unknown=(
+        # an unknown key first: a misspelt required key ("n_layers") is named as such, not as "n_layer: missing"
+        errors = exc.errors()
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        raise JsonConfigError(error_message(cls, first, "model_config.", unknown=(
             f"unknown key for model_type {family}; known keys are {{known}}"))) from None
 
 
