@@ -52,7 +52,6 @@ from tokenization.kmer import MASK, KmerSpecError, is_kmer_name, load_any_tokeni
 
 MODEL_TYPES = ("transformer", "mamba", "hyena")
 MODES = ("clm", "mlm")
-TOP_KEYS = ("model_type", "mode", "tokenizer", "helm", "alpha", "model_config", "name", "training", "data")
 
 # JSON key -> ModelConfig field, passed through unchanged
 _PASS_THROUGH = {"init": "init", "init_std": "init_std", "num_experts": "num_experts", "moe_top_k": "moe_top_k",
@@ -276,8 +275,9 @@ def validate_layout(raw: Any) -> JsonLayout:
     try:
         return JsonLayout.model_validate(raw)
     except ValidationError as exc:
+        top_keys = [field.alias or name for name, field in JsonLayout.model_fields.items()]
         raise JsonConfigError(error_message(JsonLayout, exc.errors()[0], unknown=(
-            f"unknown top-level key; known keys are {list(TOP_KEYS)}"))) from None
+            f"unknown top-level key; known keys are {top_keys}"))) from None
 
 
 def model_config_from_layout(raw: dict, vocab_size: int | None = None, mask_token_id: int | None = None
