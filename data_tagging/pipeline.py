@@ -220,8 +220,9 @@ def _remove_outputs(out, targets: Iterable[str], logging_root: str) -> None:
     for rel in targets:
         if out.exists(rel):
             out.rm(rel)
-    if get_datafolder(logging_root).exists(""):
-        get_datafolder(logging_root).rm("", recursive=True)
+    logs = get_datafolder(logging_root)
+    if logs.exists(""):
+        logs.rm("", recursive=True)
 
 
 def _finished_outputs(out, targets: Iterable[str], request: dict[str, Any]) -> int:

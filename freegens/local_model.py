@@ -95,7 +95,7 @@ def scaled(weight: float):
     return FunctionTransformer(_scale, kw_args={"weight": weight})
 
 
-class EncoderFeatures:
+class EncoderFeatures(BaseEstimator):
     """A frozen sentence encoder as a transformer: the document embeddings (``what="embedding"``) or their cosine
     similarity to each of :data:`freegens.encoder.CATEGORY_DESCRIPTIONS` (``what="similarity"``).
 
@@ -107,14 +107,6 @@ class EncoderFeatures:
         self.what = what
 
     def fit(self, X, y=None):
-        return self
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {"encoder": self.encoder, "what": self.what}
-
-    def set_params(self, **params) -> EncoderFeatures:
-        for k, v in params.items():
-            setattr(self, k, v)
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -227,10 +219,15 @@ def _prep(texts) -> list[str]:
     return [str(t)[:MAX_CHARS] for t in texts]
 
 
+def _encoder_meta(encoder) -> dict | None:
+    """What a saved model and a CV report record of the encoder (its weights reload from ``spec``)."""
+    return None if encoder is None else {"spec": encoder.spec, "max_tokens": encoder.max_tokens}
+
+
 @dataclass
 class LocalDomainClassifier:
     """A fitted pipeline plus its metadata; ``predict(texts)`` -> labels."""
-    pipeline: Any  # a fitted sklearn Pipeline (sklearn is imported only when used)
+    pipeline: Any  # a fitted sklearn Pipeline, or RareClassNeighbours around one (with an encoder)
     meta: dict
 
     @classmethod
@@ -245,7 +242,7 @@ class LocalDomainClassifier:
         meta = {"labels": sorted(frame["label"].unique()), "n_train": int(len(frame)), "alpha": alpha, "seed": seed,
                 "source": source, "sklearn_version": sklearn.__version__, "max_chars": MAX_CHARS,
                 "label_counts": {k: int(v) for k, v in frame["label"].value_counts().items()},
-                "encoder": None if encoder is None else {"spec": encoder.spec, "max_tokens": encoder.max_tokens}}
+                "encoder": _encoder_meta(encoder)}
         return cls(pipe, meta)
 
     def predict(self, texts) -> list[str]:
@@ -307,7 +304,7 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     no_language = ["en"] * len(y)  # shares only; the language column is not predicted
     return {
         "folds": used_folds, "n": int(len(frame)), "labels": labels,
-        "encoder": None if encoder is None else {"spec": encoder.spec, "max_tokens": encoder.max_tokens},
+        "encoder": _encoder_meta(encoder),
         "accuracy": float(np.mean(pred == y)),
         "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
         "paper_protocol": {

@@ -236,17 +236,18 @@ def preprocess(
     work = _work_dir(json_dir, name)
     encoder: list[_Encoder] = []  # started on the first shard that needs tokenizing
 
-    def write(src: Path, shard: Path, limit: int | None) -> _ShardStats:
-        if not encoder:
-            encoder.append(_Encoder(payload, workers))
-        return _write_shard(src, shard, encoder[0], idx_mod, dtype, tok.eod_id if append_eod else None,
-                            text_column, limit, jsonl_fh, batch_docs, batch_chars, progress, unk_id)
-
     with contextlib.ExitStack() as stack:
         stack.callback(_close_all, encoder)
         # the intermediate jsonl commits (renames) only when the with-block ends without error
         jsonl_fh = (stack.enter_context(atomic_open(json_dir / f"{name}.jsonl", "w", encoding="utf-8"))
                     if keep_jsonl else None)
+
+        def write(src: Path, shard: Path, limit: int | None) -> _ShardStats:  # one shard, through the encoder
+            if not encoder:
+                encoder.append(_Encoder(payload, workers))
+            return _write_shard(src, shard, encoder[0], idx_mod, dtype, tok.eod_id if append_eod else None,
+                                text_column, limit, jsonl_fh, batch_docs, batch_chars, progress, unk_id)
+
         shard_infos, resumed = _shards(sources, work, settings, limit, keep_jsonl, progress, write)
         try:
             _refuse_content(shard_infos, tok.spec, input_path, unk_id, append_eod, allow_unk, max_unk_rate)

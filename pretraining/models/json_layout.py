@@ -52,7 +52,6 @@ from tokenization.kmer import MASK, KmerSpecError, is_kmer_name, load_any_tokeni
 
 MODEL_TYPES = ("transformer", "mamba", "hyena")
 MODES = ("clm", "mlm")
-TOP_KEYS = ("model_type", "mode", "tokenizer", "helm", "alpha", "model_config", "name", "training", "data")
 
 # JSON key -> ModelConfig field, passed through unchanged
 _PASS_THROUGH = {"init": "init", "init_std": "init_std", "num_experts": "num_experts", "moe_top_k": "moe_top_k",
@@ -215,7 +214,6 @@ class HyenaKeys(ArchKeys):
 
 
 ARCH_KEYS: dict[str, type[ArchKeys]] = {"transformer": TransformerKeys, "mamba": MambaKeys, "hyena": HyenaKeys}
-MODEL_CONFIG_KEYS: dict[str, set[str]] = {family: set(cls.model_fields) for family, cls in ARCH_KEYS.items()}
 
 
 def parse_arch(family: str, mode: str, keys: Any) -> ArchKeys:
@@ -232,7 +230,10 @@ def parse_arch(family: str, mode: str, keys: Any) -> ArchKeys:
     try:
         return cls.model_validate(keys, context={"mode": mode})
     except ValidationError as exc:
-        raise JsonConfigError(error_message(cls, exc.errors()[0], "model_config.", unknown=(
+        # an unknown key first: a misspelt required key ("n_layers") is named as such, not as "n_layer: missing"
+        errors = exc.errors()
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        raise JsonConfigError(error_message(cls, first, "model_config.", unknown=(
             f"unknown key for model_type {family}; known keys are {{known}}"))) from None
 
 
@@ -274,8 +275,9 @@ def validate_layout(raw: Any) -> JsonLayout:
     try:
         return JsonLayout.model_validate(raw)
     except ValidationError as exc:
+        top_keys = [field.alias or name for name, field in JsonLayout.model_fields.items()]
         raise JsonConfigError(error_message(JsonLayout, exc.errors()[0], unknown=(
-            f"unknown top-level key; known keys are {list(TOP_KEYS)}"))) from None
+            f"unknown top-level key; known keys are {top_keys}"))) from None
 
 
 def model_config_from_layout(raw: dict, vocab_size: int | None = None, mask_token_id: int | None = None

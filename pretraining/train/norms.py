@@ -126,16 +126,14 @@ class ActivationRMS:
 
     def result(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
         """``act_rms/layer_<i>``; ``reduce`` (an all-reduce sum) combines ranks' sums and counts."""
-        seen = [i for i, s in enumerate(self._sq) if s is not None]
+        seen = [(i, s) for i, s in enumerate(self._sq) if s is not None]
         if not seen:
             return {}
-        sums = [s for s in self._sq if s is not None]
-        vec = torch.stack([torch.stack([s, torch.tensor(float(self._n[i]), device=s.device)])
-                           for i, s in zip(seen, sums, strict=True)])
+        vec = torch.stack([torch.stack([s, torch.tensor(float(self._n[i]), device=s.device)]) for i, s in seen])
         if reduce is not None:
             vec = reduce(vec)
         rms = (vec[:, 0] / vec[:, 1].clamp(min=1)).sqrt().tolist()
-        return {f"act_rms/layer_{i}": v for i, v in zip(seen, rms, strict=True)}
+        return {f"act_rms/layer_{i}": v for (i, _), v in zip(seen, rms, strict=True)}
 
 
 class NormTracker:

@@ -54,6 +54,7 @@ def test_layout_round_trip(family, mode):
     ({"tokenizer": 3}, "tokenizer: expected"),
     ({"tokenizer": "7mer-xna"}, None),  # not a k-mer name and not a path: left to the trainer (hub name)
     ({"model_config": {"d_model": 64, "n_layer": 2, "n_layers": 2}}, "model_config.n_layers: unknown key"),
+    ({"model_config": {"d_model": 64, "n_layers": 2}}, "model_config.n_layers: unknown key"),  # not "n_layer: missing"
     ({"model_config": {"d_model": 64, "n_layer": 0}}, "model_config.n_layer: expected an integer >= 1"),
     ({"model_config": {"d_model": 64, "n_layer": 2, "bidirectional": False}}, "model_config.bidirectional"),
     ({"model_config": {"d_model": 64, "n_layer": 2, "model": "t5"}}, "model_config.model: unknown transformer"),

@@ -57,6 +57,9 @@ def test_incremental_run_tags_only_new_files_and_refuses_other_requests(corpus, 
     with pytest.raises(TaggingError, match="another request.*features"):
         run_tagging_pipeline(str(corpus), str(out), "char_len", opts)
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet")} == after  # nothing touched
+    summary = run_tagging_pipeline(str(corpus), str(out), "char_len", opts, overwrite=True)  # removes, redoes all
+    assert summary.already_done == 0 and summary.files == 4
+    assert list(attributes(out, ["part03.parquet"]).columns) == ["id", "doc_skip_reason", "char_len"]
 
 
 def test_fsspec_paths_memory_filesystem(corpus, tmp_path):
