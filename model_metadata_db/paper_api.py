@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from njsl.units import number_or_same
+
 from .aliases import canonical_id, load_aliases
 from .conflicts import Incoming, Plan, compare, plan_rows
 from .errors import StoreError
@@ -44,14 +46,6 @@ WIDE_FEATURES = ("id", "dimension", "num_heads", "mlp_ratio", "layer_norm_type",
                  "pretraining_summary_total_tokens_billions", "pretraining_summary_percentage_web",
                  "pretraining_summary_percentage_code", "pretraining_summary_percentage_books")
 
-
-def _number(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 class PaperAPI:
@@ -141,8 +135,8 @@ class PaperAPI:
                 continue
             if any(suffix in key for suffix in cls.STDERR_SUFFIXES):
                 continue
-            stderr = next((_number(cleaned[key + s]) for s in cls.STDERR_SUFFIXES if key + s in cleaned), None)
-            out[cls.METRIC_MAPPING.get(key, key)] = {"value": _number(value), "stderr": stderr}
+            stderr = next((number_or_same(cleaned[key + s]) for s in cls.STDERR_SUFFIXES if key + s in cleaned), None)
+            out[cls.METRIC_MAPPING.get(key, key)] = {"value": number_or_same(value), "stderr": stderr}
         return out
 
     # ------------------------------------------------------------------ imports

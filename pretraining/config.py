@@ -40,7 +40,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from njsl.units import SUFFIXES, TokenCountError, parse_token_count
+from njsl.units import SUFFIXES, TokenCountError, number_or_same, parse_token_count
 
 
 class ConfigError(ValueError):
@@ -90,15 +90,6 @@ def _token_count(value: Any) -> Any:
     return _integral(value)
 
 
-def _number(value: Any) -> Any:
-    # YAML 1.1 reads 1.5e-4 as a string; accept numeric strings for float fields
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
 
 def _alias(field: str):
     def normalise(value: Any) -> Any:
@@ -111,10 +102,11 @@ NonNegativeInt = Annotated[int, BeforeValidator(_integral),
                            Field(strict=True, ge=0, description="a non-negative integer")]
 TokenCount = Annotated[int, BeforeValidator(_token_count),
                       Field(strict=True, gt=0, description="a token count such as 300M, 1.5B or 2e9")]
-PositiveFloat = Annotated[float, BeforeValidator(_number), Field(strict=True, gt=0, description="a positive number")]
-NonNegativeFloat = Annotated[float, BeforeValidator(_number),
+PositiveFloat = Annotated[float, BeforeValidator(number_or_same),
+                          Field(strict=True, gt=0, description="a positive number")]
+NonNegativeFloat = Annotated[float, BeforeValidator(number_or_same),
                              Field(strict=True, ge=0, description="a non-negative number")]
-Fraction = Annotated[float, BeforeValidator(_number),
+Fraction = Annotated[float, BeforeValidator(number_or_same),
                      Field(strict=True, ge=0, lt=1, description="a number in [0, 1)")]
 Flag = Annotated[bool, Field(strict=True, description="true or false")]
 # store vocabulary, any case, store spellings accepted (rms_norm, rotary, ...)
