@@ -605,10 +605,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     def law_predict(self, X: pd.DataFrame) -> np.ndarray:
         """The fitted law(s) without the design correction."""
         R, raw = self._raw(X)
-        out = np.zeros(len(R))
-        for w, fitted, curve in self.parts_:
-            S = fitted.scale.design(fitted.scale.transform(R), fitted.form)
-            out = out + w * curve.value(curve.u(S))
+        # each part's pure law: the curve without design weights (a design curve shares the law's parameters)
+        out = sum(w * self._predict_with(fitted, fitted.curves[np.inf], R, raw)[0] for w, fitted, _ in self.parts_)
         return np.clip(out, 0.0, self.upper)
 
     def design_applied(self, X: pd.DataFrame) -> np.ndarray:
