@@ -155,7 +155,7 @@ def _task_effects(data, task: str, position: int, predictor: str, n_boot: int, s
     fams = np.asarray(families(X.index))
     params = predictor_params(predictor, data.metric, seed, CVConfig(alpha=alpha), data.pseudo_features, task)
     if est is None:
-        est = make_predictor(predictor, **{**params, "intervals": False}).fit(X, y, fams)
+        est = _fit_task(data, task, (predictor,), seed, CVConfig(alpha=alpha))[(task, predictor)]
     used = bool(np.isfinite(est.ridge_))
     ridge = est.ridge_ if used else max(est.ridge_grid)
     fixed = dict(params, form=est.form_, ridge_grid=(ridge,), select=False, intervals=False)
@@ -217,22 +217,17 @@ def missingness_probe(data, predictors: tuple[str, ...], seed: int = 42, fits: d
     predictor's own law for the design-aware ones, ``PROBE_LAW`` for the others, named in ``reference``).
     ``fits``: the fits of :func:`full_fits` (the same ``seed``) to reuse; the rest are fit here.
     """
-    from .evaluate import CVConfig, predictor_params
-    from .predictors import make_predictor
+    from .evaluate import CVConfig
 
     rows = []
     cfg = CVConfig()
     fits = fits or {}
 
-    def fit(name: str, task: str, X: pd.DataFrame, y: np.ndarray, fams):
-        if (task, name) in fits:
-            return fits[(task, name)]
-        params = predictor_params(name, data.metric, seed, cfg, data.pseudo_features, task)
-        return make_predictor(name, **{**params, "intervals": False}).fit(X, y, fams)
+    def fit(name: str, task: str):
+        return fits[(task, name)] if (task, name) in fits else _fit_task(data, task, (name,), seed, cfg)[(task, name)]
 
     for task in data.task_names:
-        X, y = data.task_frame(task)
-        fams = families(X.index)
+        X, _ = data.task_frame(task)
         known = X[list(DATA_FEATURES)].notna().any(axis=1).to_numpy()
         if not known.any():
             continue
@@ -240,13 +235,13 @@ def missingness_probe(data, predictors: tuple[str, ...], seed: int = 42, fits: d
         blank.loc[:, list(DATA_FEATURES)] = np.nan
         main_law = None
         for name in predictors:
-            est = fit(name, task, X, y, fams)
+            est = fit(name, task)
             # a design-aware predictor is compared with its own law; trees with the main pure law
             if hasattr(est, "law_predict"):
                 ref, ref_name = est.law_predict(X)[known], f"own law of {name}"
             else:
                 if main_law is None:
-                    main_law = fit(PROBE_LAW, task, X, y, fams).predict(X)[known]
+                    main_law = fit(PROBE_LAW, task).predict(X)[known]
                 ref, ref_name = main_law, PROBE_LAW
             with_mix, without = est.predict(X)[known], est.predict(blank)[known]
             rows.append({"metric": data.metric, "task": task, "predictor": name, "reference": ref_name,
