@@ -381,7 +381,8 @@ class ScaleModel:
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 # candidate shares of the compute-form law in form "blend" (the rest is the N/D form)
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
-DESIGN_SETS = {"none": ((), ()), "data": (DATA_FEATURES, ()), "data_arch": ((*DATA_FEATURES, "mlp_ratio"), CATEGORICAL)}
+DESIGN_SETS = {"none": ((), ()), "data": (DATA_FEATURES, ()), "arch": (("mlp_ratio",), CATEGORICAL),
+               "data_arch": ((*DATA_FEATURES, "mlp_ratio"), CATEGORICAL)}
 
 
 @dataclass
@@ -457,7 +458,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         elif self.design in DESIGN_SETS:
             numeric, cats = DESIGN_SETS[self.design]
         else:
-            raise ValueError(f"unknown design feature set {self.design!r}; choose none, data, data_arch or all")
+            raise ValueError(f"unknown design feature set {self.design!r}; choose none, data, arch, data_arch or all")
         return ScaleFrame.raw(X), DesignRaw.from_frame(X, list(numeric), list(cats))
 
     def _fit_one(self, R, raw: DesignRaw, y, groups, form: str, ridges) -> _Fitted:
