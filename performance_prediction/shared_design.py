@@ -251,3 +251,69 @@ def predict_shared(model: dict, Xs: list[pd.DataFrame], design: str, gate: bool)
                                model["shift"], t)
         out.append(np.clip(pred, 0.0, law.upper))
     return out
+
+
+def shared_family_folds(fams: list[np.ndarray], n_folds: int, seed: int) -> list[list[np.ndarray]]:
+    """Outer folds over ALL families of the metric, the same split for every task: per fold, per task, the
+    boolean mask of its TRAINING rows (a family is held out of every task at once)."""
+    all_fams = np.unique(np.concatenate(fams))
+    folds = []
+    for _tr, te in GroupKFold(n_folds, shuffle=True, random_state=seed).split(all_fams, groups=all_fams):
+        test = list(all_fams[te])
+        folds.append([~np.isin(g, test) for g in fams])
+    return folds
+
+
+def shared_cv(frames: list[tuple[pd.DataFrame, np.ndarray]], fams: list[np.ndarray], tasks: list[str], metric: str,
+              seeds, specs: dict[str, dict], baselines: dict | None = None, n_folds: int = 3,
+              log=None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Out-of-fold predictions on :func:`shared_family_folds` of every seed.
+
+    ``specs``: name -> keyword arguments of :func:`fit_shared` (``design``, ``delta_factor``, ``margin``); each
+    gives predictors ``name`` and ``name_gate``; the first also ``shared_base_law`` (its blend laws alone).
+    ``baselines``: name -> factory(task, seed) of a per-task estimator, fit on the same training rows with the
+    families as groups. Returns the predictions (metric, task, seed, fold, predictor, id, family, y_true,
+    y_pred) and the process CPU seconds per name.
+    """
+    import time
+
+    rows, cpu = [], {}
+    for seed in seeds:
+        for k, masks in enumerate(shared_family_folds(fams, n_folds, seed)):
+            tr = [(X[m], y[m], g[m]) for (X, y), g, m in zip(frames, fams, masks, strict=True)]
+            Xte = [X[~m] for (X, _), m in zip(frames, masks, strict=True)]
+
+            def record(name, preds, seed=seed, k=k, masks=masks):
+                for t, ((X, y), m, pr) in enumerate(zip(frames, masks, preds, strict=True)):
+                    if (~m).any():
+                        rows.append(pd.DataFrame({"metric": metric, "task": tasks[t], "seed": seed, "fold": k,
+                                                  "predictor": name, "id": X.index[~m], "family": fams[t][~m],
+                                                  "y_true": y[~m], "y_pred": pr}))
+            for name, factory in (baselines or {}).items():
+                t0 = time.process_time()
+                record(name, [factory(task, seed).fit(X, y, groups=g).predict(Xt) if len(Xt) else np.zeros(0)
+                              for task, (X, y, g), Xt in zip(tasks, tr, Xte, strict=True)])
+                cpu[name] = cpu.get(name, 0.0) + time.process_time() - t0
+            for i, (name, kw) in enumerate(specs.items()):
+                t0 = time.process_time()
+                model = fit_shared([a[0] for a in tr], [a[1] for a in tr], [a[2] for a in tr], tasks, metric,
+                                   seed=seed, **kw)
+                design = kw.get("design", "data_arch")
+                for gate in (False, True):
+                    record(name + ("_gate" if gate else ""), predict_shared(model, Xte, design, gate))
+                if i == 0:
+                    record("shared_base_law", [law.predict(X) for law, X in zip(model["laws"], Xte, strict=True)])
+                cpu[name] = cpu.get(name, 0.0) + time.process_time() - t0
+                if log:
+                    log(f"[{metric} seed {seed} fold {k}] {name}: ridge {model['ridge']:g}, used {model['use']}, "
+                        f"kept on {sum(model['keep'])}/{len(tasks)} tasks")
+    return pd.concat(rows, ignore_index=True), cpu
+
+
+def task_mae(pred: pd.DataFrame) -> pd.DataFrame:
+    """Task x predictor MAE (mean over seeds of the mean over folds of the fold MAE) plus a MEAN row."""
+    err = pred.assign(abs_err=(pred.y_pred - pred.y_true).abs())
+    mae = (err.groupby(["task", "predictor", "seed", "fold"])["abs_err"].mean()
+           .groupby(["task", "predictor", "seed"]).mean().groupby(["task", "predictor"]).mean().unstack("predictor"))
+    mae.loc["MEAN"] = mae.mean()
+    return mae
