@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
-from .laws import MAX_MULTIPLIER, DesignEncoder, DesignRaw, LawRegressor, _soft_l1_cost
+from .laws import MAX_MULTIPLIER, Curve, DesignEncoder, DesignRaw, LawRegressor, _soft_l1_cost
 
 SHARED_RIDGES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -32,7 +32,7 @@ SHARED_RIDGES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 class TaskLaw:
     """A task's pure law on a set of rows: per form part (weight, u0 on those rows, curve, g = du/dlogC)."""
 
-    parts: list[tuple[float, np.ndarray, object, float]]
+    parts: list[tuple[float, np.ndarray, Curve, float]]
 
     @classmethod
     def of(cls, law: LawRegressor, X: pd.DataFrame) -> TaskLaw:
@@ -46,7 +46,10 @@ class TaskLaw:
 
     def value(self, s: np.ndarray) -> np.ndarray:
         """Prediction with the log-compute shift ``s`` per row (0 = the law)."""
-        return sum(w * c.value(u0 + g * s) for w, u0, c, g in self.parts)
+        out = np.zeros(len(s))
+        for w, u0, c, g in self.parts:
+            out += w * c.value(u0 + g * s)
+        return out
 
     def dvalue(self, s: np.ndarray) -> np.ndarray:
         """d prediction / d s."""
@@ -164,14 +167,14 @@ def fit_shared(Xs: list[pd.DataFrame], ys: list[np.ndarray], fams: list[np.ndarr
     weights = [{p[1].form: p[0] for p in law.parts_} for law in laws]
     raws = [design_raw(X, design) for X in Xs]
     all_fams = np.unique(np.concatenate(fams))
-    inner_err = {lam: [[] for _ in range(T)] for lam in (np.inf, *ridges)}
     inner_abs: dict = {lam: [np.full(len(y), np.nan) for y in ys] for lam in (np.inf, *ridges)}
     for tr_f, _va_f in GroupKFold(inner_folds, shuffle=True, random_state=seed).split(all_fams, groups=all_fams):
         train_fams = set(all_fams[tr_f])
         idx = [(np.isin(g, list(train_fams))) for g in fams]
         parts_tr, parts_va, Dtr, Dva, ytr = [], [], [], [], []
         enc = _encoder([r.take(np.flatnonzero(i)) for r, i in zip(raws, idx, strict=True)],
-                       [g[i] for g, i in zip(fams, idx, strict=True)], [X.index[i] for X, i in zip(Xs, idx, strict=True)])
+                       [g[i] for g, i in zip(fams, idx, strict=True)],
+                       [X.index[i] for X, i in zip(Xs, idx, strict=True)])
         for t in range(T):
             tr, va = np.flatnonzero(idx[t]), np.flatnonzero(~idx[t])
             sub = [_law(f, tasks[t], metric, seed, select=False).fit(Xs[t].iloc[tr], ys[t][tr]) for f in weights[t]]
@@ -195,8 +198,7 @@ def fit_shared(Xs: list[pd.DataFrame], ys: list[np.ndarray], fams: list[np.ndarr
             for t in range(T):
                 pred = predict_shifted(parts_va[t], parts_tr[t], Dva[t], Dtr[t], start, t)
                 inner_abs[lam][t][~idx[t]] = np.abs(pred - ys[t][~idx[t]])
-    for lam in inner_abs:
-        inner_err[lam] = [float(np.nanmean(a)) for a in inner_abs[lam]]
+    inner_err = {lam: [float(np.nanmean(a)) for a in v] for lam, v in inner_abs.items()}
     mean_err = {lam: float(np.mean(v)) for lam, v in inner_err.items()}
     best = min(ridges, key=lambda lam: (round(mean_err[lam], 7), lam))
     out = {"laws": laws, "ridge": best, "inner": inner_err, "shift": None, "enc": None,
@@ -277,7 +279,8 @@ def shared_cv(frames: list[tuple[pd.DataFrame, np.ndarray]], fams: list[np.ndarr
     """
     import time
 
-    rows, cpu = [], {}
+    rows: list[pd.DataFrame] = []
+    cpu: dict[str, float] = {}
     for seed in seeds:
         for k, masks in enumerate(shared_family_folds(fams, n_folds, seed)):
             tr = [(X[m], y[m], g[m]) for (X, y), g, m in zip(frames, fams, masks, strict=True)]
