@@ -160,3 +160,23 @@ def test_f_scale_grid_keeps_the_value_with_the_lowest_inner_mae():
     with pytest.raises(ValueError, match="f_scale_grid"):
         bad.fit(X, y, g)
     assert not hasattr(bad, "parts_")
+
+
+def test_shrink_applies_a_share_of_the_chosen_correction_and_is_validated():
+    X, y, g = _models(n=80, code_effect=0.5)
+    full = LawRegressor(form="compute", design="data", intervals=False).fit(X, y, g)
+    half = LawRegressor(form="compute", design="data", intervals=False, shrink=0.5).fit(X, y, g)
+    assert np.isfinite(full.ridge_) and half.ridge_ == full.ridge_   # the ridge is chosen on the full shift
+    np.testing.assert_allclose(half.curve_.w, 0.5 * full.curve_.w)
+    np.testing.assert_allclose(half.law_predict(X), full.law_predict(X))
+    law, f, h = full.law_predict(X), full.predict(X), half.predict(X)
+    moved = np.abs(f - law) > 1e-4
+    assert moved.sum() > 10
+    # half the shift in u: strictly between the law and the full correction, about half-way
+    assert np.all((h[moved] - law[moved]) * (f[moved] - law[moved]) > 0)
+    assert np.all(np.abs(h[moved] - law[moved]) < np.abs(f[moved] - law[moved]))
+    assert np.median(np.abs(h - law)[moved] / np.abs(f - law)[moved]) == pytest.approx(0.5, abs=0.1)
+    eff_full, eff_half = full.design_effects(), half.design_effects()
+    np.testing.assert_allclose(eff_half.delta_u, 0.5 * eff_full.delta_u)
+    with pytest.raises(ValueError, match="shrink must lie in"):
+        LawRegressor(form="compute", design="data", intervals=False, shrink=1.5).fit(X, y, g)
