@@ -354,12 +354,28 @@ def _design_boost_data():
     return LawBoostRegressor(base="blend", design="data")
 
 
+@register("design_arch_half", "design_arch with half of the chosen midpoint shift applied (shrink 0.5, opt-in)")
+def _design_arch_half():
+    return LawRegressor(form="auto", design="data_arch", shrink=0.5)
+
+
+@register("design_blend_half", "design_blend with half of the chosen midpoint shift applied (shrink 0.5, opt-in)")
+def _design_blend_half():
+    return LawRegressor(form="blend", design="data_arch", shrink=0.5)
+
+
+@register("design_blend_data_half", "design_blend_data with half of the chosen midpoint shift applied (shrink 0.5, "
+                                    "opt-in)")
+def _design_blend_data_half():
+    return LawRegressor(form="blend", design="data", shrink=0.5)
+
+
 LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_auto", "law_blend")
 # the laws of the main job: law_blend has law_auto's family-CV MAE (same inner CV, .0507 both) and extrapolates
 # better (.1124 vs .1388), so law_auto is opt-in there (it still is the probe's reference law)
 MAIN_LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_blend")
 DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend", "design_blend_data", "design_boost",
-                     "design_boost_data")
+                     "design_boost_data", "design_arch_half", "design_blend_half", "design_blend_data_half")
 # the design-aware predictors of the main job (benchmarks/RESULTS.md, issue 12 session 3: the blends extrapolate
 # far better at the same family-CV MAE; design_data, design_blend and the boosted ones are opt-in: no better on
 # family CV and not worth the main job's time)
