@@ -209,6 +209,19 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
     return curve(np.asarray(best.x, float))
 
 
+def backtrack(objective, x: np.ndarray, step: np.ndarray, obj: float) -> tuple[np.ndarray, float, bool]:
+    """Damped step of the Gauss-Newton loops: ``(x + t * step, objective there, done)`` for the largest t in 1,
+    1/2, 1/4, ... (> 1e-3) that does not raise ``objective`` above ``obj``; ``done`` when the gain is negligible
+    or no such t exists (then ``x`` and ``obj`` come back unchanged)."""
+    t = 1.0
+    while t > 1e-3:
+        new = objective(x + t * step)
+        if new <= obj:
+            return x + t * step, new, obj - new < 1e-10 * max(new, 1e-12)
+        t *= 0.5
+    return x, obj, True
+
+
 def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: float, f_scale: float = 0.02,
               max_iter: int = 50, cap: float = np.inf) -> Curve:
     """Design weights ``w`` of ``u = law_u + cap * tanh(D @ w / cap)`` with the law fixed: soft-L1 data term +
@@ -244,17 +257,8 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
         om = 1.0 / np.sqrt(1.0 + (r / f_scale) ** 2)
         A = J.T @ (om[:, None] * J) + lam * np.eye(m)
         step = np.linalg.solve(A, -(J.T @ (om * r) + lam * w))
-        t = 1.0
-        while t > 1e-3:
-            new = objective(w + t * step)
-            if new <= obj:
-                break
-            t *= 0.5
-        else:
-            break
-        w, improvement = w + t * step, obj - new
-        obj = new
-        if improvement < 1e-10 * max(obj, 1e-12):
+        w, obj, done = backtrack(objective, w, step, obj)
+        if done:
             break
     out = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap)
     delta = out.value(out.u(S, D)) - out.value(u0)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
-from .laws import MAX_MULTIPLIER, Curve, DesignEncoder, DesignRaw, LawRegressor, _soft_l1_cost
+from .laws import MAX_MULTIPLIER, Curve, DesignEncoder, DesignRaw, LawRegressor, _soft_l1_cost, backtrack
 
 SHARED_RIDGES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -119,17 +119,8 @@ def fit_shared_shift(laws: list[TaskLaw], Ds: list[np.ndarray], ys: list[np.ndar
                 for b in blocks:
                     A[a, b] += JtJ
         step = np.linalg.solve(A, -grad)
-        lr = 1.0
-        while lr > 1e-3:
-            new = objective(theta + lr * step)
-            if new <= obj:
-                break
-            lr *= 0.5
-        else:
-            break
-        theta, improvement = theta + lr * step, obj - new
-        obj = new
-        if improvement < 1e-10 * max(obj, 1e-12):
+        theta, obj, done = backtrack(objective, theta, step, obj)
+        if done:
             break
     return unpack(theta)
 
