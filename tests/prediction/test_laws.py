@@ -178,5 +178,11 @@ def test_shrink_applies_a_share_of_the_chosen_correction_and_is_validated():
     assert np.median(np.abs(h - law)[moved] / np.abs(f - law)[moved]) == pytest.approx(0.5, abs=0.1)
     eff_full, eff_half = full.design_effects(), half.design_effects()
     np.testing.assert_allclose(eff_half.delta_u, 0.5 * eff_full.delta_u)
+    from performance_prediction.predictors import make_predictor
+
+    for name, form, design in (("design_arch_half", "auto", "data_arch"), ("design_blend_half", "blend", "data_arch"),
+                               ("design_blend_data_half", "blend", "data")):
+        est = make_predictor(name)
+        assert (est.form, est.design, est.shrink) == (form, design, 0.5)
     with pytest.raises(ValueError, match="shrink must lie in"):
         LawRegressor(form="compute", design="data", intervals=False, shrink=1.5).fit(X, y, g)
