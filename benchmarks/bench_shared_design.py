@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from performance_prediction.evaluate import CVConfig, predictor_params
     from performance_prediction.families import families
     from performance_prediction.predictors import make_predictor
-    from performance_prediction.shared_design import shared_cv, task_mae
+    from performance_prediction.shared_design import fit_shared, shared_cv, shared_multipliers, task_mae
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
@@ -47,6 +47,9 @@ def main(argv=None) -> int:
     p.add_argument("--baselines", nargs="+", default=["law_blend", "design_arch", "design_blend"])
     p.add_argument("--db_path", default=str(shared_dir() / "data" / "paper_db_2025_03_03"))
     p.add_argument("--save", default=None)
+    p.add_argument("--multipliers", default=None, metavar="SPEC",
+                   help="instead of the CV: fit SPEC (e.g. arch_m0) on every model of each metric (seed = the first) "
+                        "and print its inner MAE and the effective compute multiplier of each decision")
     args = p.parse_args(argv)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
@@ -56,6 +59,14 @@ def main(argv=None) -> int:
         tasks = data.task_names
         frames = [data.task_frame(t) for t in tasks]
         fams = [np.asarray(families(X.index)) for X, _ in frames]
+        if args.multipliers:
+            model = fit_shared([X for X, _ in frames], [y for _, y in frames], fams, tasks, metric,
+                               seed=args.seeds[0], **spec_kwargs(args.multipliers))
+            law, best = (float(np.mean(model["inner"][k])) for k in (np.inf, model["ridge"]))
+            print(f"\n== {metric}: {args.multipliers} on all models, ridge {model['ridge']:g}, used {model['use']}, "
+                  f"inner MAE law {law:.5f} -> {best:.5f}")
+            print(shared_multipliers(model).round(3).to_string(index=False))
+            continue
         cfg = CVConfig(interval_predictors=())
 
         def factory(name, metric=metric, pseudo=data.pseudo_features, cfg=cfg):
@@ -68,7 +79,7 @@ def main(argv=None) -> int:
         print(task_mae(pred).round(4).to_string())
         print("CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
         saved.append(pred)
-    if args.save:
+    if args.save and saved:
         pd.concat(saved, ignore_index=True).to_csv(args.save, index=False)
     return 0
 

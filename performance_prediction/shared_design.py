@@ -311,3 +311,20 @@ def task_mae(pred: pd.DataFrame) -> pd.DataFrame:
            .groupby(["task", "predictor", "seed"]).mean().groupby(["task", "predictor"]).mean().unstack("predictor"))
     mae.loc["MEAN"] = mae.mean()
     return mae
+
+
+def shared_multipliers(model: dict) -> pd.DataFrame:
+    """Effective compute multiplier of each design column of a fitted shared model (:func:`fit_shared`): data
+    domains per +10 points, categorical levels vs the average known model, other numeric columns per +1 sd."""
+    from .features import DATA_FEATURES
+
+    cols = ["decision", "unit", "compute_multiplier"]
+    if model["shift"] is None:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (name, src, kind, _j, _level, _centre, scale), b in zip(model["enc"].columns_, model["shift"].beta,
+                                                                  strict=True):
+        data = src in DATA_FEATURES
+        rows.append((name, "+10 points" if data else ("level" if kind == "cat" else "+1 sd"),
+                     float(np.exp(b * 10 / scale if data else b))))
+    return pd.DataFrame(rows, columns=cols).sort_values("compute_multiplier", kind="mergesort")

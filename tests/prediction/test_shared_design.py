@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from performance_prediction.shared_design import fit_shared, predict_shared, shared_cv, shared_family_folds
+from performance_prediction.shared_design import (fit_shared, predict_shared, shared_cv, shared_family_folds,
+                                                   shared_multipliers)
 from performance_prediction.validation import log_compute
 
 TOK = "pretraining_summary_total_tokens_billions"
@@ -58,6 +59,10 @@ def test_shared_shift_recovers_the_planted_multiplier_and_beats_the_law():
     # web = 100 - code carries the same signal: their joint effect per +10 points of code is the planted 0.8
     per10 = (beta[CODE] - beta["pretraining_summary_percentage_web"]) * 10 / code_sd
     assert per10 == pytest.approx(0.8, abs=0.25)
+    mult = shared_multipliers(model).set_index("decision")
+    assert set(mult.index) == set(model["enc"].names) and (mult.unit == "+10 points").all()
+    m = mult["compute_multiplier"]
+    assert m[CODE] > 1 > m["pretraining_summary_percentage_web"]
     X0 = [f[0] for f in frames]
     shifted = predict_shared(model, X0, "data", gate=False)
     laws = [law.predict(X) for law, X in zip(model["laws"], X0, strict=True)]
