@@ -22,7 +22,13 @@ from scipy import stats
 
 
 def corrected_resampled_ttest(diffs: np.ndarray, n_train: float, n_test: float) -> tuple[float, float]:
-    """Two-sided (t, p) of the Nadeau-Bengio corrected resampled t-test on per-(seed, fold) differences."""
+    """Two-sided (t, p) of the Nadeau-Bengio corrected resampled t-test on per-(seed, fold) differences.
+
+    (nan, nan) without a training share (``n_train <= 0``): a single fixed split, such as the extrapolation
+    scheme, has no resampling for the test to correct.
+    """
+    if n_train <= 0:
+        return np.nan, np.nan
     d = np.asarray(diffs, float)
     J = len(d)
     var = d.var(ddof=1)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,6 +102,15 @@ def test_corrected_ttest_matches_formula_and_is_more_conservative():
     expected = d.mean() / np.sqrt((1 / 9 + 30 / 60) * d.var(ddof=1))
     assert t == pytest.approx(expected)
     assert p > stats.ttest_1samp(d, 0).pvalue
+
+
+def test_corrected_ttest_has_no_answer_for_a_single_fixed_split():
+    """The extrapolation scheme tests on one split: no training share to correct with, so no test (no warning)."""
+    d = np.array([0.01, 0.012, 0.008])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t, p = corrected_resampled_ttest(d, n_train=0, n_test=20)
+    assert np.isnan(t) and np.isnan(p)
 
 
 def test_bh_matches_definition():
