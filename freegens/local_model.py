@@ -83,6 +83,17 @@ class DocStats(ShapeFeatures):
         return ShapeFeatures.features(text) + cue_features(text) + [code_line_share(text)]
 
 
+class RareClassCues(ShapeFeatures):
+    """The cues written from the paper's definitions of incoherent, media and specific_datasets
+    (:func:`freegens.cues.rare_class_cues`) as a transformer."""
+
+    @staticmethod
+    def features(text: str) -> list[float]:
+        from .cues import rare_class_cues
+
+        return rare_class_cues(text)
+
+
 def _scale(X, weight: float):
     return X * weight
 
@@ -119,7 +130,7 @@ class EncoderFeatures(BaseEstimator):
         return emb @ self.encoder.encode(descriptions).T
 
 
-def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None):
+def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: float = 0.0):
     """The untrained sklearn pipeline: word 1-2-gram TF-IDF (English stop words removed) + standardised document
     statistics and category cues (weight 0.1), a ridge classifier with balanced class weights.
 
@@ -138,6 +149,10 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None):
                                  stop_words="english")),
         ("stats", Pipeline([("stats", DocStats()), ("scale", StandardScaler()), ("weight", scaled(0.1))])),
     ])
+    if rare_cues:
+        features.transformer_list.append(
+            ("rare_cues", Pipeline([("cues", RareClassCues()), ("scale", StandardScaler()),
+                                    ("weight", scaled(rare_cues))])))
     if encoder is not None:
         features.transformer_list += [
             ("similarity", Pipeline([("sim", EncoderFeatures(encoder, "similarity")), ("scale", StandardScaler()),
