@@ -74,32 +74,38 @@ class MacroF1Offsets(ClassifierMixin, BaseEstimator):
     keeps offset 0 (it cannot be both trained on and held out).
     """
 
-    def __init__(self, estimator=None, inner_folds: int = 3, grid=DEFAULT_GRID, passes: int = 3, seed: int = 0):
+    def __init__(self, estimator=None, inner_folds: int = 3, inner_repeats: int = 1, grid=DEFAULT_GRID,
+                 passes: int = 3, seed: int = 0):
         self.estimator = estimator
         self.inner_folds = inner_folds
+        self.inner_repeats = inner_repeats
         self.grid = grid
         self.passes = passes
         self.seed = seed
 
     def inner_scores(self, X, y) -> tuple[np.ndarray, np.ndarray]:
-        """Out-of-fold decision scores (n × classes, columns in ``np.unique(y)`` order) and the integer labels."""
+        """Out-of-fold decision scores (n × classes, columns in ``np.unique(y)`` order) and the integer labels;
+        with ``inner_repeats`` > 1 the rows of each repeat (another shuffle) are stacked."""
         from sklearn.model_selection import StratifiedKFold
 
         X, y = list(X), np.asarray(y, dtype=object)
         classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
         kept = counts[codes] >= 2  # a singleton class cannot be stratified; its document only trains
         folds = max(2, min(self.inner_folds, int(counts[counts >= 2].min())))
-        scores = np.zeros((len(y), len(classes)))
         idx = np.flatnonzero(kept)
-        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
-        for train, test in cv.split(idx, codes[idx]):
-            train_idx = np.concatenate([idx[train], np.flatnonzero(~kept)])
-            model = clone(self.estimator).fit([X[i] for i in train_idx], y[train_idx])
-            cols = np.searchsorted(classes, np.asarray(model.classes_, dtype=object))
-            part = np.full((len(test), len(classes)), -np.inf)
-            part[:, cols] = _two_column(model.decision_function([X[i] for i in idx[test]]))
-            scores[idx[test]] = part
-        return scores[kept], codes[kept]
+        stacked = []
+        for repeat in range(self.inner_repeats):
+            scores = np.zeros((len(y), len(classes)))
+            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed + repeat)
+            for train, test in cv.split(idx, codes[idx]):
+                train_idx = np.concatenate([idx[train], np.flatnonzero(~kept)])
+                model = clone(self.estimator).fit([X[i] for i in train_idx], y[train_idx])
+                cols = np.searchsorted(classes, np.asarray(model.classes_, dtype=object))
+                part = np.full((len(test), len(classes)), -np.inf)
+                part[:, cols] = _two_column(model.decision_function([X[i] for i in idx[test]]))
+                scores[idx[test]] = part
+            stacked.append(scores[kept])
+        return np.concatenate(stacked), np.tile(codes[kept], self.inner_repeats)
 
     def fit(self, X, y) -> MacroF1Offsets:
         X, y = list(X), np.asarray(y, dtype=object)
