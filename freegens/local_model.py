@@ -174,11 +174,13 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     clf = RidgeClassifier(alpha=alpha, class_weight="balanced", random_state=seed)
     pipe = Pipeline([("features", features), ("clf", clf)])
+    model = pipe if encoder is None else RareClassNeighbours(pipe, encoder)
     if objective == "macro_f1":
         from .offsets import MacroF1Offsets
 
-        pipe = MacroF1Offsets(pipe, seed=seed)
-    return pipe if encoder is None else RareClassNeighbours(pipe, encoder)
+        # around the whole decision rule (neighbour rule included), so the inner CV tunes what is predicted
+        model = MacroF1Offsets(model, seed=seed)
+    return model
 
 
 #: Classes with fewer training documents than this are (also) decided by the nearest neighbour.
@@ -209,14 +211,28 @@ class RareClassNeighbours(ClassifierMixin, BaseEstimator):
         self.classes_ = self.pipeline.classes_
         return self
 
+    def _overrides(self, X: list) -> np.ndarray:
+        """Per document, the rare class of its nearest training document, or None."""
+        if not self.rare_ or not X:
+            return np.full(len(X), None, dtype=object)
+        nearest = self.train_labels_[(self.encoder.encode(X) @ self.train_embeddings_.T).argmax(axis=1)]
+        return np.where(np.isin(nearest, self.rare_), nearest, None)
+
     def predict(self, X) -> np.ndarray:
         X = list(X)
         pred = np.asarray(self.pipeline.predict(X), dtype=object)
-        if self.rare_ and X:
-            nearest = self.train_labels_[(self.encoder.encode(X) @ self.train_embeddings_.T).argmax(axis=1)]
-            override = np.isin(nearest, self.rare_)
-            pred[override] = nearest[override]
-        return pred
+        override = self._overrides(X)
+        return np.where([o is not None for o in override], override, pred)
+
+    def decision_function(self, X) -> np.ndarray:
+        """The linear model's scores, with +inf for the class the neighbour rule assigns (so offsets on these
+        scores, :class:`freegens.offsets.MacroF1Offsets`, tune the other decisions and leave the rule's)."""
+        X = list(X)
+        scores = np.array(self.pipeline.decision_function(X), dtype=float)
+        for row, label in enumerate(self._overrides(X)):
+            if label is not None:
+                scores[row, list(self.classes_).index(label)] = np.inf
+        return scores
 
 
 def load_labelled(path: str | Path, text_column: str = "text", label_column: str = "prediction") -> pd.DataFrame:
@@ -252,8 +268,7 @@ def _prep(texts) -> list[str]:
 
 def _offsets(fitted) -> dict[str, float] | None:
     """The per-class offsets of a fitted ``macro_f1`` model (None for ``shares``)."""
-    linear = getattr(fitted, "pipeline", fitted)  # RareClassNeighbours holds the linear model
-    return getattr(linear, "offsets", None)
+    return getattr(fitted, "offsets", None)
 
 
 def _encoder_meta(encoder) -> dict | None:
@@ -264,7 +279,8 @@ def _encoder_meta(encoder) -> dict | None:
 @dataclass
 class LocalDomainClassifier:
     """A fitted pipeline plus its metadata; ``predict(texts)`` -> labels."""
-    pipeline: Any  # a fitted sklearn Pipeline, or RareClassNeighbours around one (with an encoder)
+    pipeline: Any  # a fitted sklearn Pipeline, or RareClassNeighbours around one (with an encoder), or
+    # MacroF1Offsets around either (objective macro_f1)
     meta: dict
 
     @classmethod

@@ -117,7 +117,7 @@ def test_cross_validation_chooses_offsets_inside_each_outer_fold(monkeypatch):
              "media": "episode podcast video listen watch host"}
     texts, labels = [], []
     for label, n in (("code", 30), ("web", 30), ("media", 8)):
-        vocab = words[label].split() + "the and of to in".split()
+        vocab = words[label].split() + ["the", "and", "of", "to", "in"]
         texts += [" ".join(rng.choice(vocab, 30)) + f" doc{len(texts)}" for _ in range(n)]
         labels += [label] * n
     frame = pd.DataFrame({"text": texts, "label": labels})
