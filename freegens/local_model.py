@@ -358,6 +358,8 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     scored = np.array([t not in NOT_CONTENT and p not in NOT_CONTENT for t, p in zip(y, pred, strict=True)])
     content = [c for c in labels if c not in NOT_CONTENT]
     no_language = ["en"] * len(y)  # shares only; the language column is not predicted
+    shares = {"labels": domain_features(list(y), no_language), "predicted": domain_features(list(pred), no_language)}
+    domains = [k for k in shares["labels"] if k.startswith("domain_")]
     return {
         "folds": used_folds, "n": int(len(frame)), "labels": labels,
         "encoder": _encoder_meta(encoder), "objective": objective,
@@ -371,8 +373,9 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
                       for k in labels},
         "confusion": confusion_matrix(y, pred, labels=labels).tolist(),
         "majority_baseline_accuracy": float(frame["label"].value_counts(normalize=True).iloc[0]),
-        "shares": {"labels": domain_features(list(y), no_language),
-                   "predicted": domain_features(list(pred), no_language)},
+        "shares": shares,
+        # total variation distance of the predicted domain shares from the labels' (percentage points moved)
+        "shares_gap": float(sum(abs(shares["predicted"][k] - shares["labels"][k]) for k in domains) / 2),
     }
 
 
@@ -407,4 +410,6 @@ def format_cv_report(result: dict) -> str:
         if key.startswith("domain_"):
             name = key.removeprefix("domain_").removesuffix("_pct_mean")
             lines.append(f"| {name} | {shares['labels'][key]:.1f} | {shares['predicted'][key]:.1f} |")
+    lines += ["", f"Shares gap (total variation: percentage points of documents that would have to change domain): "
+              f"{result['shares_gap']:.1f}."]
     return "\n".join(lines)
