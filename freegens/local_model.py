@@ -216,7 +216,7 @@ class RareClassNeighbours(ClassifierMixin, BaseEstimator):
         if not self.rare_ or not X:
             return np.full(len(X), None, dtype=object)
         nearest = self.train_labels_[(self.encoder.encode(X) @ self.train_embeddings_.T).argmax(axis=1)]
-        return np.where(np.isin(nearest, self.rare_), nearest, None)
+        return np.asarray(np.where(np.isin(nearest, self.rare_), nearest, None), dtype=object)
 
     def predict(self, X) -> np.ndarray:
         X = list(X)
