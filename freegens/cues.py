@@ -46,3 +46,71 @@ def cue_features(text: str) -> list[float]:
         n = sum(1 for _ in pattern.finditer(text))
         out += [100.0 * n / words, math.log1p(n)]
     return out
+
+
+# --- Cues for the three rare categories, written from the paper's definitions of them -------------------------
+# (its classify_domains_multistage.py prompts; restated in freegens.taxonomy). Each number below answers one
+# clause of a definition; none was chosen or tuned by looking at which labelled documents it catches.
+#   incoherent: "extreme repetition" / "mostly gibberish" / "code mixes in a way that does not make sense (such
+#               as different languages referencing entirely different subjects)" / "multiple documents mixed
+#               into one"
+#   media: "podcasts, subtitles, and other media-related text" / "audio or video timestamps" / "subtitles or
+#          captions"
+#   specific_datasets: "biomedical datasets or molecules, chess PGNs or specific data formats" / "unique names
+#                      or identifiers" / "dataset-specific formatting" / "data or metadata descriptions"
+_WORD = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
+_CONTENT_WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
+_SUBTITLE_TIME = re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[,.]\d{1,3})?\b|-->")
+_NAMED_TURN = re.compile(r"^\s*(?:>>\s*)?[A-Z][A-Za-z.'\-]*(?: [A-Z][A-Za-z.'\-]*){0,2}:\s", re.MULTILINE)
+_SOUND_CUE = re.compile(r"[\[(](?:music|applause|laughter|laughs|inaudible|crosstalk|silence|cheering|"
+                        r"sound|noise|intro|outro|theme music|commercial break)[^\])]{0,20}[\])]", re.IGNORECASE)
+_PGN_MOVE = re.compile(r"\b\d{1,3}\.\s*(?:O-O(?:-O)?|[KQRBN]?[a-h]?[1-8]?x?[a-h][1-8](?:=[QRBN])?)[+#]?")
+_PGN_TAG = re.compile(r"^\[(?:Event|Site|Date|Round|White|Black|Result|ECO|WhiteElo|BlackElo) \"", re.MULTILINE)
+_FORMULA = re.compile(r"\b(?:[A-Z][a-z]?\d{1,3}){2,}\b")  # C6H12O6-like chemical formulas
+_IDENTIFIER = re.compile(r"\b(?=[A-Za-z0-9_\-]*[A-Za-z])(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{4,}\b")
+_KEY_VALUE = re.compile(r"^\s*[\w][\w .\-/()]{0,30}\s*[:=]\s*\S", re.MULTILINE)
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
+def rare_class_cues(text: str) -> list[float]:
+    """Eleven numbers from the paper's definitions of incoherent, media and specific_datasets (see above):
+
+    incoherent: share of repeated word 3-grams, share of repeated lines, share of word tokens without a vowel
+    (gibberish), share of non-ASCII among letters and the smaller of the ASCII/non-ASCII letter shares (languages
+    mixed), content-word overlap (Jaccard) of the first and second half (low: unrelated subjects run together);
+    media: subtitle timestamps/arrows and sound cues such as [music] per line, speaker-turn lines ("NAME:",
+    ">>") per line; specific_datasets: chess moves/PGN tags, chemical formulas and letter-digit identifiers per
+    word, key-value and number-dominated lines per line.
+    """
+    words = [w.lower() for w in _WORD.findall(text)]
+    n_words = max(len(words), 1)
+    grams = list(zip(words, words[1:], words[2:], strict=False))
+    repeated_grams = _share(len(grams) - len(set(grams)), len(grams))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    n_lines = max(len(lines), 1)
+    repeated_lines = _share(len(lines) - len(set(lines)), len(lines))
+    alpha = [w for w in words if w.isalpha()]
+    no_vowel = _share(sum(1 for w in alpha if len(w) > 1 and w.isascii() and not set(w) & set("aeiouy")),
+                      len(alpha))
+    letters = [c for c in text if c.isalpha()]
+    non_ascii = _share(sum(1 for c in letters if not c.isascii()), len(letters))
+    half = len(text) // 2
+    first = {w.lower() for w in _CONTENT_WORD.findall(text[:half])}
+    second = {w.lower() for w in _CONTENT_WORD.findall(text[half:])}
+    overlap = _share(len(first & second), len(first | second))
+    media_marks = len(_SUBTITLE_TIME.findall(text)) + len(_SOUND_CUE.findall(text))
+    turns = len(_NAMED_TURN.findall(text))
+    chess = len(_PGN_MOVE.findall(text)) + 5 * len(_PGN_TAG.findall(text))
+    numeric_lines = sum(1 for ln in lines if _numeric_share(ln) >= 0.5)
+    return [repeated_grams, repeated_lines, no_vowel, non_ascii, min(non_ascii, 1 - non_ascii), overlap,
+            media_marks / n_lines, turns / n_lines,
+            (chess + len(_FORMULA.findall(text)) + len(_IDENTIFIER.findall(text))) / n_words,
+            len(_KEY_VALUE.findall(text)) / n_lines, numeric_lines / n_lines]
+
+
+def _numeric_share(line: str) -> float:
+    tokens = line.split()
+    return _share(sum(1 for t in tokens if any(c.isdigit() for c in t)), len(tokens))

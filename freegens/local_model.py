@@ -83,6 +83,17 @@ class DocStats(ShapeFeatures):
         return ShapeFeatures.features(text) + cue_features(text) + [code_line_share(text)]
 
 
+class RareClassCues(ShapeFeatures):
+    """The cues written from the paper's definitions of incoherent, media and specific_datasets
+    (:func:`freegens.cues.rare_class_cues`) as a transformer."""
+
+    @staticmethod
+    def features(text: str) -> list[float]:
+        from .cues import rare_class_cues
+
+        return rare_class_cues(text)
+
+
 def _scale(X, weight: float):
     return X * weight
 
@@ -119,9 +130,19 @@ class EncoderFeatures(BaseEstimator):
         return emb @ self.encoder.encode(descriptions).T
 
 
-def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None):
+#: What the classifier's decisions are tuned for: ``shares`` (plain argmax of the ridge scores; the predicted
+#: domain shares stay close to the labels') or ``macro_f1`` (per-class offsets chosen by an inner CV of the training
+#: data, :class:`freegens.offsets.MacroF1Offsets`: rare classes predicted more often).
+OBJECTIVES = ("shares", "macro_f1")
+
+
+def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: float = 0.0,
+                   objective: str = "shares"):
     """The untrained sklearn pipeline: word 1-2-gram TF-IDF (English stop words removed) + standardised document
     statistics and category cues (weight 0.1), a ridge classifier with balanced class weights.
+
+    ``objective="macro_f1"`` wraps the linear model in :class:`freegens.offsets.MacroF1Offsets`. ``rare_cues`` > 0
+    adds :func:`freegens.cues.rare_class_cues` with that weight (measured, not a default: it did not help).
 
     Chosen by stratified 5-fold CV (seed 0) on the paper's 1,000 fineweb labels (figures in freegens/README.md):
     the former linear SVM on word + character n-grams and layout statistics reached macro-F1 0.213; a ridge
@@ -138,6 +159,10 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None):
                                  stop_words="english")),
         ("stats", Pipeline([("stats", DocStats()), ("scale", StandardScaler()), ("weight", scaled(0.1))])),
     ])
+    if rare_cues:
+        features.transformer_list.append(
+            ("rare_cues", Pipeline([("cues", RareClassCues()), ("scale", StandardScaler()),
+                                    ("weight", scaled(rare_cues))])))
     if encoder is not None:
         features.transformer_list += [
             ("similarity", Pipeline([("sim", EncoderFeatures(encoder, "similarity")), ("scale", StandardScaler()),
@@ -145,9 +170,17 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None):
             ("embedding", Pipeline([("emb", EncoderFeatures(encoder, "embedding")), ("scale", StandardScaler()),
                                     ("weight", scaled(0.02))])),
         ]
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     clf = RidgeClassifier(alpha=alpha, class_weight="balanced", random_state=seed)
     pipe = Pipeline([("features", features), ("clf", clf)])
-    return pipe if encoder is None else RareClassNeighbours(pipe, encoder)
+    model = pipe if encoder is None else RareClassNeighbours(pipe, encoder)
+    if objective == "macro_f1":
+        from .offsets import MacroF1Offsets
+
+        # around the whole decision rule (neighbour rule included), so the inner CV tunes what is predicted
+        model = MacroF1Offsets(model, seed=seed)
+    return model
 
 
 #: Classes with fewer training documents than this are (also) decided by the nearest neighbour.
@@ -178,14 +211,28 @@ class RareClassNeighbours(ClassifierMixin, BaseEstimator):
         self.classes_ = self.pipeline.classes_
         return self
 
+    def _overrides(self, X: list) -> np.ndarray:
+        """Per document, the rare class of its nearest training document, or None."""
+        if not self.rare_ or not X:
+            return np.full(len(X), None, dtype=object)
+        nearest = self.train_labels_[(self.encoder.encode(X) @ self.train_embeddings_.T).argmax(axis=1)]
+        return np.asarray(np.where(np.isin(nearest, self.rare_), nearest, None), dtype=object)
+
     def predict(self, X) -> np.ndarray:
         X = list(X)
         pred = np.asarray(self.pipeline.predict(X), dtype=object)
-        if self.rare_ and X:
-            nearest = self.train_labels_[(self.encoder.encode(X) @ self.train_embeddings_.T).argmax(axis=1)]
-            override = np.isin(nearest, self.rare_)
-            pred[override] = nearest[override]
-        return pred
+        override = self._overrides(X)
+        return np.where([o is not None for o in override], override, pred)
+
+    def decision_function(self, X) -> np.ndarray:
+        """The linear model's scores, with +inf for the class the neighbour rule assigns (so offsets on these
+        scores, :class:`freegens.offsets.MacroF1Offsets`, tune the other decisions and leave the rule's)."""
+        X = list(X)
+        scores = np.array(self.pipeline.decision_function(X), dtype=float)
+        for row, label in enumerate(self._overrides(X)):
+            if label is not None:
+                scores[row, list(self.classes_).index(label)] = np.inf
+        return scores
 
 
 def load_labelled(path: str | Path, text_column: str = "text", label_column: str = "prediction") -> pd.DataFrame:
@@ -219,6 +266,11 @@ def _prep(texts) -> list[str]:
     return [str(t)[:MAX_CHARS] for t in texts]
 
 
+def _offsets(fitted) -> dict[str, float] | None:
+    """The per-class offsets of a fitted ``macro_f1`` model (None for ``shares``)."""
+    return getattr(fitted, "offsets", None)
+
+
 def _encoder_meta(encoder) -> dict | None:
     """What a saved model and a CV report record of the encoder (its weights reload from ``spec``)."""
     return None if encoder is None else {"spec": encoder.spec, "max_tokens": encoder.max_tokens}
@@ -227,22 +279,25 @@ def _encoder_meta(encoder) -> dict | None:
 @dataclass
 class LocalDomainClassifier:
     """A fitted pipeline plus its metadata; ``predict(texts)`` -> labels."""
-    pipeline: Any  # a fitted sklearn Pipeline, or RareClassNeighbours around one (with an encoder)
+    pipeline: Any  # a fitted sklearn Pipeline, or RareClassNeighbours around one (with an encoder), or
+    # MacroF1Offsets around either (objective macro_f1)
     meta: dict
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, *, alpha: float = 1.0, seed: int = 0, source: str = "",
-            encoder=None) -> LocalDomainClassifier:
+            encoder=None, objective: str = "shares") -> LocalDomainClassifier:
         """Train on a frame from :func:`load_labelled`; ``encoder`` (a :class:`freegens.encoder.TextEncoder`)
-        adds the embedding blocks (its spec is saved; the weights are reloaded from it where the model is loaded).
+        adds the embedding blocks (its spec is saved; the weights are reloaded from it where the model is loaded);
+        ``objective`` is one of :data:`OBJECTIVES` (the chosen offsets are saved in the metadata).
         """
         import sklearn
 
-        pipe = build_pipeline(alpha=alpha, seed=seed, encoder=encoder).fit(_prep(frame["text"]), _labels(frame))
+        pipe = build_pipeline(alpha=alpha, seed=seed, encoder=encoder, objective=objective).fit(
+            _prep(frame["text"]), _labels(frame))
         meta = {"labels": sorted(frame["label"].unique()), "n_train": int(len(frame)), "alpha": alpha, "seed": seed,
                 "source": source, "sklearn_version": sklearn.__version__, "max_chars": MAX_CHARS,
                 "label_counts": {k: int(v) for k, v in frame["label"].value_counts().items()},
-                "encoder": _encoder_meta(encoder)}
+                "encoder": _encoder_meta(encoder), "objective": objective, "offsets": _offsets(pipe)}
         return cls(pipe, meta)
 
     def predict(self, texts) -> list[str]:
@@ -274,7 +329,7 @@ NOT_CONTENT = ("incoherent", "unknown")
 
 
 def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, seed: int = 0,
-                   encoder=None) -> dict:
+                   encoder=None, objective: str = "shares") -> dict:
     """Stratified k-fold agreement of the local classifier with the given labels.
 
     Reports accuracy and macro-F1 over every label, the macro-F1 of the paper's own evaluation of its classifier
@@ -284,7 +339,8 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     against those of the labels. Stratification needs every class in every fold, so ``folds`` is lowered to the
     smallest class size (at least 2) when a class is smaller; the result's ``folds`` says how many were used.
     Everything fitted (TF-IDF vocabulary, scalers, classifier) is fitted inside each fold; a frozen ``encoder``
-    embeds each document once (its cache), which uses no label.
+    embeds each document once (its cache), which uses no label. With ``objective="macro_f1"`` the offsets are
+    chosen inside each outer fold, by an inner CV of its training part only.
     """
     from sklearn.metrics import classification_report, confusion_matrix, f1_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -295,16 +351,18 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     used_folds = max(2, min(folds, smallest))
     cv = StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed)
     y = _labels(frame)
-    pred = np.asarray(cross_val_predict(build_pipeline(alpha=alpha, seed=seed, encoder=encoder),
+    pred = np.asarray(cross_val_predict(build_pipeline(alpha=alpha, seed=seed, encoder=encoder, objective=objective),
                                         _prep(frame["text"]), y, cv=cv), dtype=object)
     labels = sorted(set(y) | set(pred))
     report = classification_report(y, pred, labels=labels, output_dict=True, zero_division=0)
     scored = np.array([t not in NOT_CONTENT and p not in NOT_CONTENT for t, p in zip(y, pred, strict=True)])
     content = [c for c in labels if c not in NOT_CONTENT]
     no_language = ["en"] * len(y)  # shares only; the language column is not predicted
+    shares = {"labels": domain_features(list(y), no_language), "predicted": domain_features(list(pred), no_language)}
+    domains = [k for k in shares["labels"] if k.startswith("domain_")]
     return {
         "folds": used_folds, "n": int(len(frame)), "labels": labels,
-        "encoder": _encoder_meta(encoder),
+        "encoder": _encoder_meta(encoder), "objective": objective,
         "accuracy": float(np.mean(pred == y)),
         "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
         "paper_protocol": {
@@ -315,8 +373,9 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
                       for k in labels},
         "confusion": confusion_matrix(y, pred, labels=labels).tolist(),
         "majority_baseline_accuracy": float(frame["label"].value_counts(normalize=True).iloc[0]),
-        "shares": {"labels": domain_features(list(y), no_language),
-                   "predicted": domain_features(list(pred), no_language)},
+        "shares": shares,
+        # total variation distance of the predicted domain shares from the labels' (percentage points moved)
+        "shares_gap": float(sum(abs(shares["predicted"][k] - shares["labels"][k]) for k in domains) / 2),
     }
 
 
@@ -326,6 +385,8 @@ def format_cv_report(result: dict) -> str:
     enc = result.get("encoder")
     model = (f"TF-IDF + statistics + cues + encoder {enc['spec']!r} (first {enc['max_tokens']} tokens)" if enc
              else "TF-IDF + statistics + cues")
+    if result.get("objective", "shares") == "macro_f1":
+        model += ", per-class offsets for macro-F1 chosen by an inner CV of each training fold (--objective macro_f1)"
     lines = [f"Model: {model}.", "",
              f"Stratified {result['folds']}-fold cross-validation on {result['n']} documents: "
              f"accuracy {result['accuracy']:.3f} (majority-class baseline "
@@ -349,4 +410,6 @@ def format_cv_report(result: dict) -> str:
         if key.startswith("domain_"):
             name = key.removeprefix("domain_").removesuffix("_pct_mean")
             lines.append(f"| {name} | {shares['labels'][key]:.1f} | {shares['predicted'][key]:.1f} |")
+    lines += ["", f"Shares gap (total variation: percentage points of documents that would have to change domain): "
+              f"{result['shares_gap']:.1f}."]
     return "\n".join(lines)

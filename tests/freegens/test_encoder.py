@@ -118,6 +118,15 @@ def test_rare_classes_go_to_the_nearest_neighbour(tiny_bert, labelled_csv):
     common = list(frame["text"][:5])
     assert model.predict(common) == list(clf.pipeline.predict(common))  # not a rare neighbour: the linear model
     assert LocalDomainClassifier.fit(frame.iloc[:-3], encoder=E.TextEncoder(str(tiny_bert))).pipeline.rare_ == []
+    # its decision scores: the rule's class at +inf, the linear scores elsewhere (what --objective macro_f1 tunes)
+    scores = clf.decision_function(rare + common)
+    media = list(clf.classes_).index("media")
+    assert np.isinf(scores[:3, media]).all() and np.isfinite(scores[3:]).all()
+    assert list(clf.classes_[scores.argmax(axis=1)]) == model.predict(rare + common)
+    tuned = LocalDomainClassifier.fit(frame, encoder=E.TextEncoder(str(tiny_bert), max_tokens=64),
+                                      objective="macro_f1")
+    assert set(tuned.meta["offsets"]) == set(clf.classes_)  # offsets around the whole rule
+    assert tuned.predict(rare) == ["media"] * 3
 
 
 def test_saved_model_whose_encoder_is_gone(tiny_bert, labelled_csv, tmp_path, capsys):

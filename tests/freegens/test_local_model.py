@@ -79,6 +79,10 @@ def test_cross_validation_report(labelled_csv, tmp_path, capsys):
     assert "paper's protocol" in text and "Domain shares" in text
     assert 0 < result["paper_protocol"]["kept"] <= 160 and result["paper_protocol"]["macro_f1"] > 0.75
     assert result["shares"]["labels"]["domain_code_pct_mean"] == 50.0
+    shares = result["shares"]
+    assert result["shares_gap"] == pytest.approx(sum(abs(shares["predicted"][k] - shares["labels"][k])
+                                                     for k in shares["labels"] if k.startswith("domain_")) / 2)
+    assert "Shares gap" in text
 
 
 def test_cross_validation_lowers_folds_for_tiny_classes():
