@@ -20,9 +20,9 @@ the corrections of the design decisions the spec gives), ``law`` (no usable desi
 inner CV chose no correction for that task: the pure scaling law), ``law_params_only`` (tokens unknown),
 ``trees`` (an XGBoost predictor). An unknown design decision never shifts a prediction: the design-aware
 model applies only the corrections it knows (the default ``design_blend_data_half`` knows the data mix only;
-the architecture counts with ``--predictor design_arch``). Every input is validated before anything is fit (the spec by the
-typed models of :mod:`performance_prediction.specs`; errors name the row or item and the field); the output
-is written atomically, so a bad input leaves nothing behind.
+the architecture counts with ``--predictor design_arch``). Every input is validated before anything is fit
+(the spec by the typed models of :mod:`performance_prediction.specs`; errors name the row or item and the
+field); the output is written atomically, so a bad input leaves nothing behind.
 """
 from __future__ import annotations
 

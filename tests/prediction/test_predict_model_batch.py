@@ -84,8 +84,9 @@ def test_report_leads_with_conclusions_and_writes_intervals(tiny_store_path, tmp
     preds = pd.read_csv(out / "predictions.csv")
     assert {"lower", "upper"} <= set(preds.columns)
     assert set(preds.scheme) == {"family", "random", "extrapolation"}
-    ours = preds[preds.predictor.isin(["law_blend", "design_arch", "design_blend_data_half"]) & (preds.scheme == "family")]
-    assert set(ours.predictor) == {"law_blend", "design_arch", "design_blend_data_half"}
+    main = {"law_blend", "design_arch", "design_blend_data_half"}
+    ours = preds[preds.predictor.isin(main) & (preds.scheme == "family")]
+    assert set(ours.predictor) == main
     assert ours.lower.notna().all() and (ours.lower <= ours.y_pred).all() and (ours.y_pred <= ours.upper).all()
     assert preds[preds.predictor == "xgb_all"].lower.isna().all()         # no interval of its own
     ext = preds[preds.scheme == "extrapolation"]
