@@ -18,6 +18,7 @@ from .data import PredictionData
 from .families import families
 from .predictors import PREDICTORS, make_predictor
 from .progress import Progress
+from .tasks import score_upper
 from .validation import log_compute, outer_splits
 
 
@@ -70,7 +71,7 @@ def predictor_params(name: str, metric: str, seed: int, cfg: CVConfig, pseudo: l
                      task: str | None = None) -> dict:
     params = {"seed": seed, "grid": cfg.grid, "inner_folds": cfg.inner_folds, "search": cfg.search,
               "nthread": 1, "max_bin": cfg.max_bin, "pseudo": tuple(pseudo),
-              "higher_is_better": metric != "brier_score", "upper": 1.0 if metric != "brier_score" else 2.0,
+              "higher_is_better": metric != "brier_score", "upper": score_upper(metric),
               "task": task, "metric": metric, "alpha": cfg.alpha}
     if cfg.interval_predictors is not None:
         params["intervals"] = name in cfg.interval_predictors

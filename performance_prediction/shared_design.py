@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from .laws import MAX_MULTIPLIER, Curve, DesignEncoder, DesignRaw, LawRegressor, _soft_l1_cost, backtrack
+from .tasks import score_upper
 
 SHARED_RIDGES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -136,9 +137,8 @@ def predict_shifted(law: TaskLaw, law_train: TaskLaw, D: np.ndarray, D_train: np
 
 
 def _law(form: str, task: str, metric: str, seed: int, **kw) -> LawRegressor:
-    hib = metric != "brier_score"
-    return LawRegressor(form=form, design="none", task=task, metric=metric, upper=1.0 if hib else 2.0,
-                        higher_is_better=hib, intervals=False, seed=seed, **kw)
+    return LawRegressor(form=form, design="none", task=task, metric=metric, upper=score_upper(metric),
+                        higher_is_better=metric != "brier_score", intervals=False, seed=seed, **kw)
 
 
 def design_raw(X: pd.DataFrame, design: str) -> DesignRaw:
@@ -305,10 +305,12 @@ def shared_cv(frames: list[tuple[pd.DataFrame, np.ndarray]], fams: list[np.ndarr
 
 
 def task_mae(pred: pd.DataFrame) -> pd.DataFrame:
-    """Task x predictor MAE (mean over seeds of the mean over folds of the fold MAE) plus a MEAN row."""
-    err = pred.assign(abs_err=(pred.y_pred - pred.y_true).abs())
-    mae = (err.groupby(["task", "predictor", "seed", "fold"])["abs_err"].mean()
-           .groupby(["task", "predictor", "seed"]).mean().groupby(["task", "predictor"]).mean().unstack("predictor"))
+    """Task x predictor MAE (the report's: mean over seeds of the mean over folds of the fold MAE) plus a MEAN
+    row."""
+    from .evaluate import CVResult
+
+    table = CVResult(pred.assign(scheme="family")).mae_table()
+    mae = table.pivot(index="task", columns="predictor", values="mae")
     mae.loc["MEAN"] = mae.mean()
     return mae
 

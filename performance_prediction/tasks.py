@@ -65,6 +65,12 @@ BRIER_TASKS: tuple[TaskSpec, ...] = (
 METRICS = ("accuracy", "brier_score")
 
 
+def score_upper(metric: str) -> float:
+    """The largest possible score of ``metric``: 1 for accuracy; 2 for lm-eval's multi-class Brier score (the
+    sum over the choices of the squared probability errors)."""
+    return 2.0 if metric == "brier_score" else 1.0
+
+
 def paper_tasks(metric: str, merge_mmlu: bool = True, merge_arithmetic: bool = False,
                 mmlu_subjects: list[str] | None = None) -> list[TaskSpec]:
     """The paper's task list for one metric; without ``merge_mmlu`` every MMLU subject is its own task."""

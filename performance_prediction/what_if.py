@@ -36,6 +36,7 @@ import pandas as pd
 
 from .errors import PredictionInputError
 from .specs import TOKENS, load_specs
+from .tasks import score_upper
 from njsl.cli import guarded
 
 OUT_COLUMNS = ["id", "metric", "task", "predictor", "predicted", "lower", "upper", "basis"]
@@ -83,7 +84,7 @@ def predict_models(data, models: pd.DataFrame, half_widths: pd.Series | None, cf
     interval, n_train_models. ``fits``: ``{(task, predictor): estimator}`` already fit that way
     (``design_study.full_fits``), reused instead of fitting again.
     """
-    upper = 1.0 if data.metric == "accuracy" else 2.0
+    upper = score_upper(data.metric)
     fits = fits or {}
     rows = []
     tok = pd.to_numeric(models.get(TOKENS, pd.Series(np.nan, index=models.index)), errors="coerce")

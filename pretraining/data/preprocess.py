@@ -217,9 +217,7 @@ def preprocess(
     DNA vocabulary; unless ``allow_unk``). The manifest records the unknown-token count and rate.
     """
     t0 = time.time()
-    output_dir = Path(output_dir)
-    json_dir = Path(json_dir) if json_dir is not None else output_dir
-    _check_arguments(workers, limit, output_dir, json_dir)
+    output_dir, json_dir = _checked_folders(workers, limit, output_dir, json_dir)
     input_path = Path(input_path)
     sources = input_files(input_path)  # FileNotFoundError / DocumentFormatError name the problem
     tok = _load_checked_tokenizer(tokenizer, append_eod)
@@ -260,7 +258,12 @@ def preprocess(
     return PreprocessResult(prefix, manifest, resumed)
 
 
-def _check_arguments(workers: int, limit: int | None, output_dir: Path, json_dir: Path) -> None:
+def _checked_folders(workers: int, limit: int | None, output_dir: str | os.PathLike,
+                     json_dir: str | os.PathLike | None) -> tuple[Path, Path]:
+    """(output folder, json folder) as paths, the json folder defaulting to the output folder; bad arguments
+    refused before anything is read or written."""
+    output_dir = Path(output_dir)
+    json_dir = Path(json_dir) if json_dir is not None else output_dir
     if workers < 1:
         raise PreprocessError(f"workers must be >= 1, got {workers}")
     if limit is not None and limit < 1:
@@ -268,6 +271,7 @@ def _check_arguments(workers: int, limit: int | None, output_dir: Path, json_dir
     for flag, folder in (("--output_dir", output_dir), ("--json_dir", json_dir)):
         if folder.exists() and not folder.is_dir():
             raise PreprocessError(f"{flag}: {folder} is a file, not a folder; give a folder path")
+    return output_dir, json_dir
 
 
 def _work_dir(json_dir: Path, name: str) -> Path:
