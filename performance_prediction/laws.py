@@ -63,6 +63,8 @@ LAW_FORMS = ("compute", "nd", "params")
 DISTANCE_GROWTH = 1.0
 # No model's design decisions together are credited with more than this factor of compute (either way).
 MAX_MULTIPLIER = 10.0
+# Range of the Richards exponent (law shape "richards"): beyond it the curve is a step or hardly bends.
+RICHARDS_NU = (0.2, 5.0)
 _TOKENS = "pretraining_summary_total_tokens_billions"
 
 
@@ -135,6 +137,15 @@ class Curve:
     # correction may not exceed it (a shift of a steep part of the curve would otherwise grow unchecked)
     dmin: float = -np.inf
     dmax: float = np.inf
+    # Richards (generalised-logistic) exponent: the curve uses sigmoid(u) ** nu; 1 is the plain sigmoid. nu < 1
+    # makes the approach to the floor slow and the bend at the top sharp (and vice versa): an asymmetric S.
+    nu: float = 1.0
+
+    def gate(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(sigmoid(u) ** nu, its derivative in u)."""
+        sig = _sigmoid(u)
+        g = sig if self.nu == 1.0 else sig ** self.nu
+        return g, self.nu * g * (1 - sig)
 
     def shift(self, D: np.ndarray) -> np.ndarray:
         """Design shift of u: D @ w, squashed smoothly into (-cap, cap)."""
@@ -148,16 +159,15 @@ class Curve:
         return u
 
     def value(self, u: np.ndarray) -> np.ndarray:
-        sig = _sigmoid(u)
+        g = self.gate(u)[0]
         if self.increasing:
-            return self.base + (self.upper - self.base) * self.s * sig
-        return self.base - self.base * self.s * sig
+            return self.base + (self.upper - self.base) * self.s * g
+        return self.base - self.base * self.s * g
 
     def slope(self, u: np.ndarray) -> np.ndarray:
         """|dy/du|: how steep the curve is at ``u`` (residuals grow where it is steep)."""
-        sig = _sigmoid(u)
         span = (self.upper - self.base) if self.increasing else self.base
-        return np.abs(span * self.s * sig * (1 - sig))
+        return np.abs(span * self.s * self.gate(u)[1])
 
 
 def _soft_l1_cost(r: np.ndarray, f: float) -> float:
@@ -165,11 +175,16 @@ def _soft_l1_cost(r: np.ndarray, f: float) -> float:
 
 
 def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, chance: float,
-            f_scale: float = 0.02, max_slope: float = np.inf, n_opt: int = 2) -> Curve:
+            f_scale: float = 0.02, max_slope: float = np.inf, n_opt: int = 2, shape: str = "logistic") -> Curve:
     """Robust (soft-L1) least-squares fit of the law's parameters on scale columns ``S``.
 
     Deterministic: a fixed grid of starting points is screened by cost and the two best are optimised.
+    ``shape="richards"`` also fits the exponent ``nu`` of ``sigmoid(u) ** nu`` (as log nu, ``nu`` in
+    ``RICHARDS_NU``; every start at nu = 1), one parameter more for an asymmetric curve.
     """
+    if shape not in ("logistic", "richards"):
+        raise ValueError(f"unknown law shape {shape!r}; choose logistic or richards")
+    richards = shape == "richards"
     y = np.asarray(y, float)
     k = S.shape[1]
     sign = 1.0 if increasing else -1.0
@@ -177,26 +192,31 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
         base_lo, base_hi = 0.0, min(chance + 0.1, upper - 1e-3)
     else:
         base_lo, base_hi = max(chance - 0.1, 1e-3), upper
-    lo = np.array([base_lo, 0.0] + [0.0] * k + [-np.inf])
-    hi = np.array([base_hi, 1.0] + [max_slope] * k + [np.inf])
+    lo = np.array([base_lo, 0.0] + [0.0] * k + [-np.inf] + ([np.log(RICHARDS_NU[0])] if richards else []))
+    hi = np.array([base_hi, 1.0] + [max_slope] * k + [np.inf] + ([np.log(RICHARDS_NU[1])] if richards else []))
 
     def curve(p) -> Curve:
-        return Curve(increasing, upper, p[0], p[1], p[2:2 + k], p[2 + k], np.zeros(0))
+        return Curve(increasing, upper, p[0], p[1], p[2:2 + k], p[2 + k], np.zeros(0),
+                     nu=float(np.exp(p[3 + k])) if richards else 1.0)
 
     def resid(p):
         c = curve(p)
         return c.value(c.u(S)) - y
 
     def jac(p):
-        base, s_, sl, b = p[0], p[1], p[2:2 + k], p[2 + k]
-        sig = _sigmoid(S @ sl + b)
+        base, s_ = p[0], p[1]
+        u = S @ p[2:2 + k] + p[2 + k]
+        g, dg = curve(p).gate(u)
         span = (upper - base) if increasing else base
-        dy_du = sign * span * s_ * sig * (1 - sig)
-        return np.hstack([(1 - s_ * sig)[:, None], (sign * span * sig)[:, None], dy_du[:, None] * S, dy_du[:, None]])
+        dy_du = sign * span * s_ * dg
+        cols = [(1 - s_ * g)[:, None], (sign * span * g)[:, None], dy_du[:, None] * S, dy_du[:, None]]
+        if richards:   # d g / d log nu = g * log(sigmoid(u)) * nu
+            cols.append((sign * span * s_ * g * np.log(np.maximum(_sigmoid(u), 1e-300)) * np.exp(p[3 + k]))[:, None])
+        return np.hstack(cols)
 
     q = np.quantile(y, 0.05) if increasing else np.quantile(y, 0.95)
     base0 = float(np.clip(min(q, chance) if increasing else max(q, chance), base_lo + 1e-6, base_hi - 1e-6))
-    starts = [np.clip(np.array([base0, s0, *([a0 / k] * k), b0]), lo + 1e-6, hi - 1e-6)
+    starts = [np.clip(np.array([base0, s0, *([a0 / k] * k), b0, *([0.0] if richards else [])]), lo + 1e-6, hi - 1e-6)
               for s0 in (0.6, 0.95) for a0 in (0.5, 1.0, 2.0, 4.0) for b0 in (-3.0, -1.5, 0.0, 1.5)]
     starts.sort(key=lambda p: _soft_l1_cost(resid(p), f_scale))   # stable: ties keep the fixed order
     best = None
@@ -236,7 +256,7 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
     n, m = D.shape
     u0 = law.u(S)
     lam = ridge * n
-    shape = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, np.zeros(m), cap)
+    shape = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, np.zeros(m), cap, nu=law.nu)
 
     def objective(w):
         shape.w = w
@@ -251,16 +271,15 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
         squash = 1.0 - np.tanh(raw / cap) ** 2 if np.isfinite(cap) else 1.0
         shape.w = w
         u = u0 + shape.shift(D)
-        sig = _sigmoid(u)
         r = law.value(u) - y
-        J = (sign * span * law.s * sig * (1 - sig) * squash)[:, None] * D
+        J = (sign * span * law.s * law.gate(u)[1] * squash)[:, None] * D
         om = 1.0 / np.sqrt(1.0 + (r / f_scale) ** 2)
         A = J.T @ (om[:, None] * J) + lam * np.eye(m)
         step = np.linalg.solve(A, -(J.T @ (om * r) + lam * w))
         w, obj, done = backtrack(objective, w, step, obj)
         if done:
             break
-    out = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap)
+    out = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap, nu=law.nu)
     delta = out.value(out.u(S, D)) - out.value(u0)
     out.dmin, out.dmax = min(float(delta.min()), 0.0), max(float(delta.max()), 0.0)
     return out
@@ -385,8 +404,13 @@ class ScaleModel:
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 # candidate shares of the compute-form law in form "blend" (the rest is the N/D form)
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+# Post-training decisions (store columns of model_annotations): a model builder chooses them as much as the data
+# mix, and they change calibration (hence Brier) a lot; as categoricals, so unknown (NaN) applies no correction.
+TUNING: tuple[str, ...] = ("is_instruction_tuned", "is_preference_tuned")
 DESIGN_SETS = {"none": ((), ()), "data": (DATA_FEATURES, ()), "arch": (("mlp_ratio",), CATEGORICAL),
-               "data_arch": ((*DATA_FEATURES, "mlp_ratio"), CATEGORICAL)}
+               "data_arch": ((*DATA_FEATURES, "mlp_ratio"), CATEGORICAL),
+               "tuning": ((), TUNING), "data_tuning": (DATA_FEATURES, TUNING),
+               "data_arch_tuning": ((*DATA_FEATURES, "mlp_ratio"), (*CATEGORICAL, *TUNING))}
 
 
 @dataclass
@@ -432,7 +456,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  max_slope: float = 5.0, n_opt: int = 4, select: bool = True, calibration: float = 0.5,
                  margin: float = 0.02, cv_repeats: int = 1,
                  blend_grid: tuple[float, ...] = BLEND_GRID, f_scale_grid: tuple[float, ...] = (),
-                 shrink: float = 1.0):
+                 shrink: float = 1.0, min_families: int = 2, shape: str = "logistic"):
         self.form = form
         self.design = design
         self.task = task
@@ -455,6 +479,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.blend_grid = blend_grid
         self.f_scale_grid = f_scale_grid
         self.shrink = shrink
+        self.min_families = min_families
+        self.shape = shape
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
@@ -468,7 +494,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         elif self.design in DESIGN_SETS:
             numeric, cats = DESIGN_SETS[self.design]
         else:
-            raise ValueError(f"unknown design feature set {self.design!r}; choose none, data, arch, data_arch or all")
+            raise ValueError(f"unknown design feature set {self.design!r}; choose {', '.join(DESIGN_SETS)} or all")
         return ScaleFrame.raw(X), DesignRaw.from_frame(X, list(numeric), list(cats))
 
     def _fit_one(self, R, raw: DesignRaw, y, groups, form: str, ridges) -> _Fitted:
@@ -478,10 +504,10 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         S = scale.design(Z, form)
         law = fit_law(S, y, increasing=self.higher_is_better, upper=self.upper,
                       chance=chance_level(self.task, self.metric), f_scale=self.f_scale, max_slope=self.max_slope,
-                      n_opt=self.n_opt)
+                      n_opt=self.n_opt, shape=self.shape)
         fitted = _Fitted(scale, Z, form, None, {np.inf: law})
         if self.design != "none" and ridges:
-            enc = DesignEncoder().fit(raw, groups)
+            enc = DesignEncoder(self.min_families).fit(raw, groups)
             if enc.names:
                 fitted.enc = enc
                 D = enc.transform(raw)
