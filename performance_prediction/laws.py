@@ -486,6 +486,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     def _forms(self) -> tuple[str, ...]:
         if self.form not in (*LAW_FORMS, "auto", "blend"):
             raise ValueError(f"unknown law form {self.form!r}; choose compute, nd, params, auto or blend")
+        if self.shape not in ("logistic", "richards", "richards_compute"):
+            raise ValueError(f"unknown law shape {self.shape!r}; choose logistic, richards or richards_compute")
         return ("compute", "nd") if self.form in ("auto", "blend") else (self.form,)
 
     def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, DesignRaw]:
@@ -504,7 +506,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         S = scale.design(Z, form)
         law = fit_law(S, y, increasing=self.higher_is_better, upper=self.upper,
                       chance=chance_level(self.task, self.metric), f_scale=self.f_scale, max_slope=self.max_slope,
-                      n_opt=self.n_opt, shape=self.shape)
+                      n_opt=self.n_opt, shape=self._shape(form))
         fitted = _Fitted(scale, Z, form, None, {np.inf: law})
         if self.design != "none" and ridges:
             enc = DesignEncoder(self.min_families).fit(raw, groups)
@@ -515,6 +517,12 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                 for lam in ridges:
                     fitted.curves[lam] = fit_shift(law, S, D, y, lam, self.f_scale, cap=cap)
         return fitted
+
+    def _shape(self, form: str) -> str:
+        """The law's shape for ``form``: ``richards_compute`` is Richards on the compute form only."""
+        if self.shape == "richards_compute":
+            return "richards" if form == "compute" else "logistic"
+        return self.shape
 
     @staticmethod
     def _predict_with(fitted: _Fitted, curve: Curve, R, raw: DesignRaw):

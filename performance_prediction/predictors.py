@@ -308,6 +308,12 @@ def _law_sigmoid_params():
     return LawRegressor(form="params")
 
 
+@register("law_richards_compute", "generalised-logistic law in log(6ND): sigmoid ** nu, nu fitted in [0.2, 5] (an "
+                                  "asymmetric S; better on the Brier tasks, extrapolates worse on accuracy)")
+def _law_richards_compute():
+    return LawRegressor(form="compute", shape="richards")
+
+
 @register("law_auto", "sigmoid law, compute or N/D form chosen by family CV inside the training families")
 def _law_auto():
     return LawRegressor(form="auto")
@@ -370,7 +376,7 @@ def _design_blend_data_half():
     return LawRegressor(form="blend", design="data", shrink=0.5)
 
 
-LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_auto", "law_blend")
+LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_auto", "law_blend", "law_richards_compute")
 # the laws of the main job: law_blend has law_auto's family-CV MAE (same inner CV, .0507 both) and extrapolates
 # better (.1124 vs .1388), so law_auto is opt-in there (it still is the probe's reference law)
 MAIN_LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_blend")
