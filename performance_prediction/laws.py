@@ -8,7 +8,8 @@
     u = aN * zN + aD * zD + b           form "nd": separate standardised log params and log tokens
     u = a * zN + b                      form "params": tokens unknown (a wider interval, flagged by callers)
 
-with slopes a >= 0, so predictions never fall with scale (accuracy) or rise with it (brier). Fitting is
+Shape "richards" (opt-in) uses sigmoid(u) ** nu, nu in RICHARDS_NU, in place of sigmoid(u): an asymmetric S.
+With slopes a >= 0, so predictions never fall with scale (accuracy) or rise with it (brier). Fitting is
 ``scipy.optimize.least_squares`` with the soft-L1 loss (robust to the few models far off the curve) from a
 fixed list of starting points, so results are deterministic. ``s`` keeps the ceiling inside the metric's range
 (A + B <= 1 for accuracy).
@@ -447,6 +448,9 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     score points multiplied by it) after the inner CV has chosen the ridge on the full shift; the ridge alone
     shrinks towards 0 within the training rows, this hedges towards the law on a new family (issue 12,
     session 4: half the correction beat both the law and the full correction on seeds the idea was not found on).
+    ``shape`` (opt-in): ``richards`` fits sigmoid(u) ** nu (an asymmetric S, one parameter more) for every form,
+    ``richards_compute`` for the compute form only (the N/D form keeps the plain sigmoid). ``min_families``: a
+    design level (or numeric column) must be known in this many training families to be used.
     """
 
     def __init__(self, form: str = "compute", design: str = "none", task: str | None = None,
