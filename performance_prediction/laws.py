@@ -176,12 +176,13 @@ def _soft_l1_cost(r: np.ndarray, f: float) -> float:
 
 
 def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, chance: float,
-            f_scale: float = 0.02, max_slope: float = np.inf, n_opt: int = 2, shape: str = "logistic") -> Curve:
+            f_scale: float = 0.02, max_slope: float = np.inf, n_opt: int = 2, shape: str = "logistic",
+            nu_range: tuple[float, float] = RICHARDS_NU) -> Curve:
     """Robust (soft-L1) least-squares fit of the law's parameters on scale columns ``S``.
 
     Deterministic: a fixed grid of starting points is screened by cost and the two best are optimised.
     ``shape="richards"`` also fits the exponent ``nu`` of ``sigmoid(u) ** nu`` (as log nu, ``nu`` in
-    ``RICHARDS_NU``; every start at nu = 1), one parameter more for an asymmetric curve.
+    ``nu_range``, default ``RICHARDS_NU``; every start at nu = 1), one parameter more for an asymmetric curve.
     """
     if shape not in ("logistic", "richards"):
         raise ValueError(f"unknown law shape {shape!r}; choose logistic or richards")
@@ -193,8 +194,10 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
         base_lo, base_hi = 0.0, min(chance + 0.1, upper - 1e-3)
     else:
         base_lo, base_hi = max(chance - 0.1, 1e-3), upper
-    lo = np.array([base_lo, 0.0] + [0.0] * k + [-np.inf] + ([np.log(RICHARDS_NU[0])] if richards else []))
-    hi = np.array([base_hi, 1.0] + [max_slope] * k + [np.inf] + ([np.log(RICHARDS_NU[1])] if richards else []))
+    if richards and not (0 < nu_range[0] <= 1 <= nu_range[1] and nu_range[0] < nu_range[1]):
+        raise ValueError(f"nu_range must satisfy 0 < low <= 1 <= high, low < high; got {nu_range!r}")
+    lo = np.array([base_lo, 0.0] + [0.0] * k + [-np.inf] + ([np.log(nu_range[0])] if richards else []))
+    hi = np.array([base_hi, 1.0] + [max_slope] * k + [np.inf] + ([np.log(nu_range[1])] if richards else []))
 
     def curve(p) -> Curve:
         return Curve(increasing, upper, p[0], p[1], p[2:2 + k], p[2 + k], np.zeros(0),
@@ -460,7 +463,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  max_slope: float = 5.0, n_opt: int = 4, select: bool = True, calibration: float = 0.5,
                  margin: float = 0.02, cv_repeats: int = 1,
                  blend_grid: tuple[float, ...] = BLEND_GRID, f_scale_grid: tuple[float, ...] = (),
-                 shrink: float = 1.0, min_families: int = 2, shape: str = "logistic"):
+                 shrink: float = 1.0, min_families: int = 2, shape: str = "logistic",
+                 nu_range: tuple[float, float] = RICHARDS_NU):
         self.form = form
         self.design = design
         self.task = task
@@ -485,6 +489,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.shrink = shrink
         self.min_families = min_families
         self.shape = shape
+        self.nu_range = nu_range
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
@@ -510,7 +515,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         S = scale.design(Z, form)
         law = fit_law(S, y, increasing=self.higher_is_better, upper=self.upper,
                       chance=chance_level(self.task, self.metric), f_scale=self.f_scale, max_slope=self.max_slope,
-                      n_opt=self.n_opt, shape=self._shape(form))
+                      n_opt=self.n_opt, shape=self._shape(form), nu_range=tuple(self.nu_range))
         fitted = _Fitted(scale, Z, form, None, {np.inf: law})
         if self.design != "none" and ridges:
             enc = DesignEncoder(self.min_families).fit(raw, groups)

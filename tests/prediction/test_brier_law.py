@@ -67,6 +67,10 @@ def test_richards_law_recovers_an_asymmetric_curve_within_its_bounds():
     assert RICHARDS_NU[0] - 1e-9 <= steep.nu <= RICHARDS_NU[1] + 1e-9
     with pytest.raises(ValueError, match="unknown law shape 'cubic'"):
         fit_law(S, y, increasing=False, upper=2.0, chance=0.75, shape="cubic")
+    narrow = fit_law(S, y, increasing=False, upper=2.0, chance=0.75, shape="richards", nu_range=(0.7, 1.4))
+    assert narrow.nu == pytest.approx(0.7)                                             # held at the given bound
+    with pytest.raises(ValueError, match="nu_range"):
+        fit_law(S, y, increasing=False, upper=2.0, chance=0.75, shape="richards", nu_range=(1.5, 3.0))
 
 
 def test_shape_option_of_the_estimator_and_its_registration():
