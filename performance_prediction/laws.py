@@ -515,7 +515,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         S = scale.design(Z, form)
         law = fit_law(S, y, increasing=self.higher_is_better, upper=self.upper,
                       chance=chance_level(self.task, self.metric), f_scale=self.f_scale, max_slope=self.max_slope,
-                      n_opt=self.n_opt, shape=self._shape(form), nu_range=tuple(self.nu_range))
+                      n_opt=self.n_opt, shape=self._shape(form),
+                      nu_range=(float(self.nu_range[0]), float(self.nu_range[1])))
         fitted = _Fitted(scale, Z, form, None, {np.inf: law})
         if self.design != "none" and ridges:
             enc = DesignEncoder(self.min_families).fit(raw, groups)
