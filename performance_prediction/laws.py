@@ -66,9 +66,6 @@ DISTANCE_GROWTH = 1.0
 MAX_MULTIPLIER = 10.0
 # Range of the Richards exponent (law shape "richards"): beyond it the curve is a step or hardly bends.
 RICHARDS_NU = (0.2, 5.0)
-# Largest height (score points) and centre (|u|) of the optional bump of shape "richards_bump".
-BUMP_HEIGHT = 0.2
-BUMP_CENTRE = 4.0
 _TOKENS = "pretraining_summary_total_tokens_billions"
 
 
@@ -144,11 +141,6 @@ class Curve:
     # Richards (generalised-logistic) exponent: the curve uses sigmoid(u) ** nu; 1 is the plain sigmoid. nu < 1
     # makes the approach to the floor slow and the bend at the top sharp (and vice versa): an asymmetric S.
     nu: float = 1.0
-    # optional bump: + h * exp(-((u - c) / width) ** 2 / 2), a rising-then-falling component (a local excess or
-    # deficit of the score at one scale: xnli's Brier is not monotone); none when h is 0
-    bump_h: float = 0.0
-    bump_c: float = 0.0
-    bump_width: float = 1.0
 
     def gate(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(sigmoid(u) ** nu, its derivative in u)."""
@@ -167,29 +159,16 @@ class Curve:
             u = u + self.shift(D)
         return u
 
-    def bump(self, u: np.ndarray) -> np.ndarray:
-        """The bump's profile exp(-((u - c) / width) ** 2 / 2) (times ``bump_h`` in the curve)."""
-        return np.exp(-0.5 * ((u - self.bump_c) / self.bump_width) ** 2)
-
     def value(self, u: np.ndarray) -> np.ndarray:
         g = self.gate(u)[0]
         if self.increasing:
-            out = self.base + (self.upper - self.base) * self.s * g
-        else:
-            out = self.base - self.base * self.s * g
-        return out + self.bump_h * self.bump(u) if self.bump_h else out
-
-    def dvalue(self, u: np.ndarray) -> np.ndarray:
-        """dy/du (signed)."""
-        span = (self.upper - self.base) if self.increasing else -self.base
-        out = span * self.s * self.gate(u)[1]
-        if self.bump_h:
-            out = out - self.bump_h * self.bump(u) * (u - self.bump_c) / self.bump_width ** 2
-        return out
+            return self.base + (self.upper - self.base) * self.s * g
+        return self.base - self.base * self.s * g
 
     def slope(self, u: np.ndarray) -> np.ndarray:
         """|dy/du|: how steep the curve is at ``u`` (residuals grow where it is steep)."""
-        return np.abs(self.dvalue(u))
+        span = (self.upper - self.base) if self.increasing else self.base
+        return np.abs(span * self.s * self.gate(u)[1])
 
 
 def _soft_l1_cost(r: np.ndarray, f: float) -> float:
@@ -198,17 +177,16 @@ def _soft_l1_cost(r: np.ndarray, f: float) -> float:
 
 def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, chance: float,
             f_scale: float = 0.02, max_slope: float = np.inf, n_opt: int = 2, shape: str = "logistic",
-            nu_range: tuple[float, float] = RICHARDS_NU, bump_width: float = 1.0) -> Curve:
+            nu_range: tuple[float, float] = RICHARDS_NU) -> Curve:
     """Robust (soft-L1) least-squares fit of the law's parameters on scale columns ``S``.
 
     Deterministic: a fixed grid of starting points is screened by cost and the two best are optimised.
     ``shape="richards"`` also fits the exponent ``nu`` of ``sigmoid(u) ** nu`` (as log nu, ``nu`` in
-    ``nu_range``, default ``RICHARDS_NU``; every start at nu = 1), one parameter more for an asymmetric curve;
-    ``"richards_bump"`` then adds a bump of width ``bump_width`` in u (``_fit_bump``): not monotone in compute.
+    ``nu_range``, default ``RICHARDS_NU``; every start at nu = 1), one parameter more for an asymmetric curve.
     """
-    if shape not in ("logistic", "richards", "richards_bump"):
-        raise ValueError(f"unknown law shape {shape!r}; choose logistic, richards or richards_bump")
-    richards = shape in ("richards", "richards_bump")
+    if shape not in ("logistic", "richards"):
+        raise ValueError(f"unknown law shape {shape!r}; choose logistic or richards")
+    richards = shape == "richards"
     y = np.asarray(y, float)
     k = S.shape[1]
     sign = 1.0 if increasing else -1.0
@@ -252,33 +230,7 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
         if best is None or sol.cost < best.cost - 1e-12:
             best = sol
     assert best is not None  # n_opt >= 1 start was tried
-    if shape == "richards_bump":
-        return _fit_bump(curve, np.asarray(best.x, float), lo, hi, S, y, f_scale, bump_width)
     return curve(np.asarray(best.x, float))
-
-
-def _fit_bump(curve, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray, S: np.ndarray, y: np.ndarray, f_scale: float,
-              width: float) -> Curve:
-    """The law refit with a bump ``h * exp(-((u - c) / width) ** 2 / 2)`` (h in +-BUMP_HEIGHT, c in +-BUMP_CENTRE),
-    from the fitted law ``p0`` with no bump and a few fixed centres (deterministic; numerical Jacobian, 2 more
-    parameters on ~60 rows)."""
-    def with_bump(p) -> Curve:
-        return replace(curve(p[:-2]), bump_h=float(p[-2]), bump_c=float(p[-1]), bump_width=width)
-
-    def resid(p):
-        c = with_bump(p)
-        return c.value(c.u(S)) - y
-
-    lo_b, hi_b = np.append(lo, [-BUMP_HEIGHT, -BUMP_CENTRE]), np.append(hi, [BUMP_HEIGHT, BUMP_CENTRE])
-    best = None
-    for c0 in (-2.0, 0.0, 2.0):
-        x0 = np.clip(np.append(p0, [0.0, c0]), lo_b + 1e-6, hi_b - 1e-6)
-        sol = least_squares(resid, x0, bounds=(lo_b, hi_b), loss="soft_l1", f_scale=f_scale, method="trf",
-                            max_nfev=400)
-        if best is None or sol.cost < best.cost - 1e-12:
-            best = sol
-    assert best is not None
-    return with_bump(np.asarray(best.x, float))
 
 
 def backtrack(objective, x: np.ndarray, step: np.ndarray, obj: float) -> tuple[np.ndarray, float, bool]:
@@ -308,7 +260,7 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
     n, m = D.shape
     u0 = law.u(S)
     lam = ridge * n
-    shape = replace(law, w=np.zeros(m), cap=cap)
+    shape = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, np.zeros(m), cap, nu=law.nu)
 
     def objective(w):
         shape.w = w
@@ -316,20 +268,22 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
 
     w = np.zeros(m)
     obj = objective(w)
+    span = (law.upper - law.base) if law.increasing else law.base
+    sign = 1.0 if law.increasing else -1.0
     for _ in range(max_iter):
         raw = D @ w
         squash = 1.0 - np.tanh(raw / cap) ** 2 if np.isfinite(cap) else 1.0
         shape.w = w
         u = u0 + shape.shift(D)
         r = law.value(u) - y
-        J = (law.dvalue(u) * squash)[:, None] * D
+        J = (sign * span * law.s * law.gate(u)[1] * squash)[:, None] * D
         om = 1.0 / np.sqrt(1.0 + (r / f_scale) ** 2)
         A = J.T @ (om[:, None] * J) + lam * np.eye(m)
         step = np.linalg.solve(A, -(J.T @ (om * r) + lam * w))
         w, obj, done = backtrack(objective, w, step, obj)
         if done:
             break
-    out = replace(law, w=w, cap=cap)
+    out = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap, nu=law.nu)
     delta = out.value(out.u(S, D)) - out.value(u0)
     out.dmin, out.dmax = min(float(delta.min()), 0.0), max(float(delta.max()), 0.0)
     return out
@@ -510,7 +464,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  margin: float = 0.02, cv_repeats: int = 1,
                  blend_grid: tuple[float, ...] = BLEND_GRID, f_scale_grid: tuple[float, ...] = (),
                  shrink: float = 1.0, min_families: int = 2, shape: str = "logistic",
-                 nu_range: tuple[float, float] = RICHARDS_NU, bump_width: float = 1.0):
+                 nu_range: tuple[float, float] = RICHARDS_NU):
         self.form = form
         self.design = design
         self.task = task
@@ -536,15 +490,13 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.min_families = min_families
         self.shape = shape
         self.nu_range = nu_range
-        self.bump_width = bump_width
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
         if self.form not in (*LAW_FORMS, "auto", "blend"):
             raise ValueError(f"unknown law form {self.form!r}; choose compute, nd, params, auto or blend")
-        if self.shape not in ("logistic", "richards", "richards_compute", "richards_bump"):
-            raise ValueError(f"unknown law shape {self.shape!r}; choose logistic, richards, richards_compute or "
-                             "richards_bump")
+        if self.shape not in ("logistic", "richards", "richards_compute"):
+            raise ValueError(f"unknown law shape {self.shape!r}; choose logistic, richards or richards_compute")
         return ("compute", "nd") if self.form in ("auto", "blend") else (self.form,)
 
     def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, DesignRaw]:
@@ -564,7 +516,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         law = fit_law(S, y, increasing=self.higher_is_better, upper=self.upper,
                       chance=chance_level(self.task, self.metric), f_scale=self.f_scale, max_slope=self.max_slope,
                       n_opt=self.n_opt, shape=self._shape(form),
-                      nu_range=(float(self.nu_range[0]), float(self.nu_range[1])), bump_width=self.bump_width)
+                      nu_range=(float(self.nu_range[0]), float(self.nu_range[1])))
         fitted = _Fitted(scale, Z, form, None, {np.inf: law})
         if self.design != "none" and ridges:
             enc = DesignEncoder(self.min_families).fit(raw, groups)
