@@ -135,6 +135,9 @@ class Curve:
     # correction may not exceed it (a shift of a steep part of the curve would otherwise grow unchecked)
     dmin: float = -np.inf
     dmax: float = np.inf
+    # generalised logistic (Richards) exponent: the curve rises as sigmoid(u) ** nu (1 = the plain sigmoid);
+    # nu < 1 rises early and slowly saturates, nu > 1 stays near the floor longer and then rises steeply
+    nu: float = 1.0
 
     def shift(self, D: np.ndarray) -> np.ndarray:
         """Design shift of u: D @ w, squashed smoothly into (-cap, cap)."""
@@ -148,7 +151,7 @@ class Curve:
         return u
 
     def value(self, u: np.ndarray) -> np.ndarray:
-        sig = _sigmoid(u)
+        sig = _sigmoid(u) if self.nu == 1.0 else _sigmoid(u) ** self.nu
         if self.increasing:
             return self.base + (self.upper - self.base) * self.s * sig
         return self.base - self.base * self.s * sig
@@ -157,46 +160,73 @@ class Curve:
         """|dy/du|: how steep the curve is at ``u`` (residuals grow where it is steep)."""
         sig = _sigmoid(u)
         span = (self.upper - self.base) if self.increasing else self.base
-        return np.abs(span * self.s * sig * (1 - sig))
+        return np.abs(span * self.s * self.nu * sig ** self.nu * (1 - sig))
 
 
-def _soft_l1_cost(r: np.ndarray, f: float) -> float:
-    return float(np.sum(2.0 * f * f * (np.sqrt(1.0 + (r / f) ** 2) - 1.0)))
+def _soft_l1_cost(r: np.ndarray, f: float, weight: np.ndarray | None = None) -> float:
+    terms = 2.0 * f * f * (np.sqrt(1.0 + (r / f) ** 2) - 1.0)
+    return float(np.sum(terms if weight is None else weight * terms))
+
+
+def family_weights(groups, power: float) -> np.ndarray:
+    """Row weights ``n_family ** -power`` (``n_family``: rows of the row's family), scaled to mean 1 so that
+    ``f_scale`` and the ridge keep their meaning; ``power`` 0 gives equal weights, 1 gives every family the same
+    total weight whatever the number of its sizes."""
+    if not np.isfinite(power) or power < 0:
+        raise ValueError(f"family_weight must be a number >= 0, got {power!r}")
+    _, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    w = counts[inverse].astype(float) ** -float(power)
+    return w / w.mean()
 
 
 def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, chance: float,
-            f_scale: float = 0.02, max_slope: float = np.inf, n_opt: int = 2) -> Curve:
+            f_scale: float = 0.02, max_slope: float = np.inf, n_opt: int = 2, weight: np.ndarray | None = None,
+            nu_bounds: tuple[float, float] = (1.0, 1.0)) -> Curve:
     """Robust (soft-L1) least-squares fit of the law's parameters on scale columns ``S``.
 
     Deterministic: a fixed grid of starting points is screened by cost and the two best are optimised.
+    ``weight`` (optional, per row): residuals scaled by its square root. ``nu_bounds`` (lo < hi): the Richards
+    exponent ``nu`` of ``Curve`` is fitted too, within them (default: nu = 1, the plain sigmoid).
     """
     y = np.asarray(y, float)
     k = S.shape[1]
     sign = 1.0 if increasing else -1.0
+    nu_lo, nu_hi = (float(v) for v in nu_bounds)
+    if not 0 < nu_lo <= nu_hi < np.inf:
+        raise ValueError(f"nu_bounds must be 0 < low <= high < inf, got {nu_bounds!r}")
+    free_nu = nu_hi > nu_lo
+    sw = np.ones(len(y)) if weight is None else np.sqrt(np.asarray(weight, float))
     if increasing:
         base_lo, base_hi = 0.0, min(chance + 0.1, upper - 1e-3)
     else:
         base_lo, base_hi = max(chance - 0.1, 1e-3), upper
-    lo = np.array([base_lo, 0.0] + [0.0] * k + [-np.inf])
-    hi = np.array([base_hi, 1.0] + [max_slope] * k + [np.inf])
+    lo = np.array([base_lo, 0.0] + [0.0] * k + [-np.inf] + ([nu_lo] if free_nu else []))
+    hi = np.array([base_hi, 1.0] + [max_slope] * k + [np.inf] + ([nu_hi] if free_nu else []))
 
     def curve(p) -> Curve:
-        return Curve(increasing, upper, p[0], p[1], p[2:2 + k], p[2 + k], np.zeros(0))
+        return Curve(increasing, upper, p[0], p[1], p[2:2 + k], p[2 + k], np.zeros(0),
+                     nu=float(p[3 + k]) if free_nu else nu_lo)
 
     def resid(p):
         c = curve(p)
-        return c.value(c.u(S)) - y
+        return sw * (c.value(c.u(S)) - y)
 
     def jac(p):
         base, s_, sl, b = p[0], p[1], p[2:2 + k], p[2 + k]
+        nu = float(p[3 + k]) if free_nu else nu_lo
         sig = _sigmoid(S @ sl + b)
+        sig_nu = sig ** nu
         span = (upper - base) if increasing else base
-        dy_du = sign * span * s_ * sig * (1 - sig)
-        return np.hstack([(1 - s_ * sig)[:, None], (sign * span * sig)[:, None], dy_du[:, None] * S, dy_du[:, None]])
+        dy_du = sign * span * s_ * nu * sig_nu * (1 - sig)
+        cols = [(1 - s_ * sig_nu)[:, None], (sign * span * sig_nu)[:, None], dy_du[:, None] * S, dy_du[:, None]]
+        if free_nu:
+            cols.append((sign * span * s_ * sig_nu * np.log(np.maximum(sig, 1e-300)))[:, None])
+        return sw[:, None] * np.hstack(cols)
 
     q = np.quantile(y, 0.05) if increasing else np.quantile(y, 0.95)
     base0 = float(np.clip(min(q, chance) if increasing else max(q, chance), base_lo + 1e-6, base_hi - 1e-6))
-    starts = [np.clip(np.array([base0, s0, *([a0 / k] * k), b0]), lo + 1e-6, hi - 1e-6)
+    nu0 = float(np.clip(1.0, nu_lo, nu_hi))
+    starts = [np.clip(np.array([base0, s0, *([a0 / k] * k), b0, *([nu0] if free_nu else [])]), lo + 1e-6, hi - 1e-6)
               for s0 in (0.6, 0.95) for a0 in (0.5, 1.0, 2.0, 4.0) for b0 in (-3.0, -1.5, 0.0, 1.5)]
     starts.sort(key=lambda p: _soft_l1_cost(resid(p), f_scale))   # stable: ties keep the fixed order
     best = None
@@ -223,24 +253,26 @@ def backtrack(objective, x: np.ndarray, step: np.ndarray, obj: float) -> tuple[n
 
 
 def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: float, f_scale: float = 0.02,
-              max_iter: int = 50, cap: float = np.inf) -> Curve:
+              max_iter: int = 50, cap: float = np.inf, weight: np.ndarray | None = None) -> Curve:
     """Design weights ``w`` of ``u = law_u + cap * tanh(D @ w / cap)`` with the law fixed: soft-L1 data term +
     ridge ``ridge * n``.
 
     The cap matters where the training models sit on a flat part of the curve (near chance): there the data
     hardly constrain ``w`` and a large shift would only show once a larger model reaches the steep part.
     Damped Gauss-Newton with soft-L1 weights (IRLS); small matrices, so it is ~100x cheaper than a general
-    least-squares call and deterministic (starts from no correction).
+    least-squares call and deterministic (starts from no correction). ``weight`` (optional, per row, mean 1):
+    each row's soft-L1 term multiplied by it.
     """
     y = np.asarray(y, float)
     n, m = D.shape
     u0 = law.u(S)
     lam = ridge * n
-    shape = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, np.zeros(m), cap)
+    shape = replace(law, w=np.zeros(m), cap=cap)
+    rw = np.ones(n) if weight is None else np.asarray(weight, float)
 
     def objective(w):
         shape.w = w
-        return _soft_l1_cost(law.value(u0 + shape.shift(D)) - y, f_scale) + lam * float(w @ w)
+        return _soft_l1_cost(law.value(u0 + shape.shift(D)) - y, f_scale, weight) + lam * float(w @ w)
 
     w = np.zeros(m)
     obj = objective(w)
@@ -253,14 +285,14 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
         u = u0 + shape.shift(D)
         sig = _sigmoid(u)
         r = law.value(u) - y
-        J = (sign * span * law.s * sig * (1 - sig) * squash)[:, None] * D
-        om = 1.0 / np.sqrt(1.0 + (r / f_scale) ** 2)
+        J = (sign * span * law.s * law.nu * sig ** law.nu * (1 - sig) * squash)[:, None] * D
+        om = rw / np.sqrt(1.0 + (r / f_scale) ** 2)
         A = J.T @ (om[:, None] * J) + lam * np.eye(m)
         step = np.linalg.solve(A, -(J.T @ (om * r) + lam * w))
         w, obj, done = backtrack(objective, w, step, obj)
         if done:
             break
-    out = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap)
+    out = replace(law, w=w, cap=cap)
     delta = out.value(out.u(S, D)) - out.value(u0)
     out.dmin, out.dmax = min(float(delta.min()), 0.0), max(float(delta.max()), 0.0)
     return out
@@ -432,7 +464,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  max_slope: float = 5.0, n_opt: int = 4, select: bool = True, calibration: float = 0.5,
                  margin: float = 0.02, cv_repeats: int = 1,
                  blend_grid: tuple[float, ...] = BLEND_GRID, f_scale_grid: tuple[float, ...] = (),
-                 shrink: float = 1.0):
+                 shrink: float = 1.0, family_weight: float = 0.0, family_weight_cv: float = 0.0,
+                 nu_bounds: tuple[float, float] = (1.0, 1.0), blend_weight: str = "grid"):
         self.form = form
         self.design = design
         self.task = task
@@ -455,6 +488,10 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.blend_grid = blend_grid
         self.f_scale_grid = f_scale_grid
         self.shrink = shrink
+        self.family_weight = family_weight
+        self.family_weight_cv = family_weight_cv
+        self.nu_bounds = nu_bounds
+        self.blend_weight = blend_weight
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
@@ -476,9 +513,10 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         scale = ScaleFrame.fit(R)
         Z = scale.transform(R)
         S = scale.design(Z, form)
+        weight = family_weights(groups, self.family_weight) if self.family_weight else None
         law = fit_law(S, y, increasing=self.higher_is_better, upper=self.upper,
                       chance=chance_level(self.task, self.metric), f_scale=self.f_scale, max_slope=self.max_slope,
-                      n_opt=self.n_opt)
+                      n_opt=self.n_opt, weight=weight, nu_bounds=self.nu_bounds)
         fitted = _Fitted(scale, Z, form, None, {np.inf: law})
         if self.design != "none" and ridges:
             enc = DesignEncoder().fit(raw, groups)
@@ -487,7 +525,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                 D = enc.transform(raw)
                 cap = max(scale.dlogc(form, law.slopes) * np.log(MAX_MULTIPLIER), 1e-3)
                 for lam in ridges:
-                    fitted.curves[lam] = fit_shift(law, S, D, y, lam, self.f_scale, cap=cap)
+                    fitted.curves[lam] = fit_shift(law, S, D, y, lam, self.f_scale, cap=cap, weight=weight)
         return fitted
 
     @staticmethod
@@ -518,14 +556,18 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         reps = max(1, int(self.cv_repeats)) if need_cv else 0
         oof, slope_oof, dist_oof = self._inner_oof(R, raw, y, groups, ridges, candidates, reps)
         blend = self.form == "blend" and self.select
+        # family_weight_cv: large families count less in the choice too (n_family ** -family_weight_cv)
+        row_w = family_weights(groups, self.family_weight_cv) if self.family_weight_cv else np.ones(len(y))
         if blend:
             # candidates become (weight of the compute form, ridge): blends of the two forms' out-of-fold
             # predictions, so choosing the weight costs no fit
             lams = (np.inf, *ridges)
+            grid = self._blend_weights(oof[("compute", np.inf)], oof[("nd", np.inf)], y, row_w) if need_cv \
+                else tuple(self.blend_grid)
             oof, slope_oof = ({(w, lam): w * d[("compute", lam)] + (1 - w) * d[("nd", lam)]
-                               for w in self.blend_grid for lam in lams} for d in (oof, slope_oof))
+                               for w in grid for lam in lams} for d in (oof, slope_oof))
             candidates = list(oof)
-        err = {c: float(np.mean(np.abs(oof[c] - y))) if need_cv else 0.0 for c in candidates}
+        err = {c: float(np.mean(np.abs(oof[c] - y) * row_w)) if need_cv else 0.0 for c in candidates}
         best = self._choose(candidates, err)
         self.cv_mae_ = err
         self.cv_best_mae_ = err[best]
@@ -552,6 +594,18 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y).ravel(), slope_oof[best].ravel(),
                                                dist_oof.ravel(), self.alpha * self.calibration)
         return self
+
+    def _blend_weights(self, comp: np.ndarray, nd: np.ndarray, y: np.ndarray, row_w: np.ndarray) -> tuple:
+        """The compute-form weights the blend chooses among: ``blend_grid`` (``blend_weight="grid"``), or the
+        one weight in [0, 1] that minimises the (row-weighted) squared error of the pure laws' out-of-fold
+        blend (``"ls"``: stacking, a continuous weight instead of the grid's steps)."""
+        if self.blend_weight == "grid":
+            return tuple(self.blend_grid)
+        if self.blend_weight != "ls":
+            raise ValueError(f"blend_weight must be 'grid' or 'ls', got {self.blend_weight!r}")
+        d, t = (comp - nd), (y - nd)
+        den = float(np.sum(row_w * d * d))
+        return (float(np.clip(np.sum(row_w * d * t) / den, 0.0, 1.0)) if den > 0 else 0.5,)
 
     def _shrunk(self, curve: Curve) -> Curve:
         """``curve`` with its design shift scaled by ``shrink`` (the law itself unchanged)."""

@@ -186,3 +186,79 @@ def test_shrink_applies_a_share_of_the_chosen_correction_and_is_validated():
         assert (est.form, est.design, est.shrink) == (form, design, 0.5)
     with pytest.raises(ValueError, match="shrink must lie in"):
         LawRegressor(form="compute", design="data", intervals=False, shrink=1.5).fit(X, y, g)
+
+
+def test_richards_law_fits_its_exponent_stays_monotone_bounded_and_deterministic():
+    """``nu_bounds`` frees the generalised-logistic exponent: on data from an asymmetric curve it recovers nu and
+    fits better than the plain sigmoid; on any compute the curve rises (falls for Brier) and stays in the
+    metric's range with the floor inside its chance bound; bad bounds are named."""
+    from performance_prediction.laws import Curve
+
+    rng = np.random.default_rng(1)
+    z = np.sort(rng.uniform(-2.5, 2.5, 120))[:, None]
+    true = Curve(True, 1.0, 0.25, 0.9, np.array([1.5]), 0.2, np.zeros(0), nu=2.5)
+    y = true.value(true.u(z)) + rng.normal(0, 0.005, len(z))
+    plain = fit_law(z, y, increasing=True, upper=1.0, chance=0.25, max_slope=5.0, n_opt=4)
+    gl = fit_law(z, y, increasing=True, upper=1.0, chance=0.25, max_slope=5.0, n_opt=4, nu_bounds=(0.3, 3.0))
+    again = fit_law(z, y, increasing=True, upper=1.0, chance=0.25, max_slope=5.0, n_opt=4, nu_bounds=(0.3, 3.0))
+    assert (gl.base, gl.s, gl.b, gl.nu) == (again.base, again.s, again.b, again.nu)
+    assert plain.nu == 1.0 and gl.nu == pytest.approx(2.5, abs=0.5)
+    mae = [np.mean(np.abs(c.value(c.u(z)) - y)) for c in (plain, gl)]
+    assert mae[1] < 0.8 * mae[0]
+    wide = np.linspace(-20, 20, 401)[:, None]
+    for c, inc in ((gl, True), (fit_law(z, 1.2 - y, increasing=False, upper=2.0, chance=2 / 3, max_slope=5.0,
+                                        nu_bounds=(0.3, 3.0)), False)):
+        v = c.value(c.u(wide))
+        assert np.all(np.diff(v) >= -1e-12) if inc else np.all(np.diff(v) <= 1e-12)
+        assert np.all((v >= 0) & (v <= c.upper)) and 0.3 <= c.nu <= 3.0
+    assert 0 <= gl.base <= 0.35
+    X, yy, g = _models()
+    est = LawRegressor(form="blend", design="data", nu_bounds=(0.3, 3.0)).fit(X, yy, g)
+    spec = pd.DataFrame({"total_params": [1e8, 1e9, 7e10, 4e11, 1e12], TOK: [10, 100, 15e3, 40e3, 100e3],
+                         CODE: 10.0, "pretraining_summary_percentage_web": 90.0})
+    assert np.all(np.diff(est.predict(spec)) >= -1e-12)
+    for bad in ((0.0, 2.0), (2.0, 1.0)):
+        with pytest.raises(ValueError, match="nu_bounds"):
+            fit_law(z, y, increasing=True, upper=1.0, chance=0.25, nu_bounds=bad)
+
+
+def test_family_weight_balances_a_big_family_and_is_validated():
+    """One family with many sizes on its own curve dominates the equal-weight fit; ``family_weight=1`` gives each
+    family the same total weight, so the law moves towards the many small families."""
+    from performance_prediction.laws import family_weights
+
+    X, y, g = _models(n=90, seed=7)
+    g = np.array(["big"] * 50 + [f"f{i // 2}" for i in range(40)])
+    y = y.copy()
+    y[:50] += 0.06                       # the big family sits above the curve the small ones follow
+    w = family_weights(g, 1.0)
+    assert w.mean() == pytest.approx(1.0) and w[:50].sum() == pytest.approx(w[50:52].sum())
+    np.testing.assert_allclose(family_weights(g, 0.0), 1.0)
+    small = slice(50, None)
+    err = {}
+    for p in (0.0, 1.0):
+        est = LawRegressor(form="compute", design="data", family_weight=p, intervals=False).fit(X, y, g)
+        err[p] = float(np.mean(np.abs(est.predict(X)[small] - y[small])))
+    assert err[1.0] < 0.7 * err[0.0]
+    for bad in (-0.5, float("nan")):
+        est = LawRegressor(form="compute", family_weight=bad)
+        with pytest.raises(ValueError, match="family_weight must be"):
+            est.fit(X, y, g)
+        assert not hasattr(est, "parts_")
+
+
+def test_blend_weight_ls_stacks_the_two_forms_with_one_continuous_weight():
+    """``blend_weight="ls"``: the compute-form share that minimises the squared error of the pure laws' inner
+    out-of-fold blend, clipped to [0, 1]; a bad value is named."""
+    rng = np.random.default_rng(0)
+    comp, nd = rng.uniform(0, 1, 50), rng.uniform(0, 1, 50)
+    est = LawRegressor(form="blend", blend_weight="ls")
+    assert est._blend_weights(comp, nd, 0.3 * comp + 0.7 * nd, np.ones(50)) == (pytest.approx(0.3),)
+    assert est._blend_weights(comp, nd, 2.0 * comp - nd, np.ones(50)) == (1.0,)
+    X, y, g = _models(n=60, seed=2)
+    fit = LawRegressor(form="blend", blend_weight="ls", intervals=False).fit(X, y, g)
+    assert 0.0 <= fit.weight_ <= 1.0 and len({c[0] for c in fit.cv_mae_}) == 1
+    bad = LawRegressor(form="blend", blend_weight="stack")
+    with pytest.raises(ValueError, match="blend_weight must be"):
+        bad.fit(X, y, g)
+    assert not hasattr(bad, "parts_")
