@@ -455,6 +455,12 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     score points multiplied by it) after the inner CV has chosen the ridge on the full shift; the ridge alone
     shrinks towards 0 within the training rows, this hedges towards the law on a new family (issue 12,
     session 4: half the correction beat both the law and the full correction on seeds the idea was not found on).
+    Opt-in experiments of issue 12, session 5 (defaults keep the behaviour above; figures in
+    ``benchmarks/RESULTS.md``): ``family_weight`` p weights each training row by ``n_family ** -p`` in the law
+    and design fits (``family_weight_cv`` the same in the inner MAE that chooses); ``nu_bounds`` (low < high) fits
+    the generalised-logistic (Richards) exponent of the laws of ``nu_forms``; ``blend_weight="ls"`` replaces the
+    blend's weight grid by one continuous weight, the least-squares stack of the pure laws' inner out-of-fold
+    predictions.
     """
 
     def __init__(self, form: str = "compute", design: str = "none", task: str | None = None,
@@ -465,7 +471,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  margin: float = 0.02, cv_repeats: int = 1,
                  blend_grid: tuple[float, ...] = BLEND_GRID, f_scale_grid: tuple[float, ...] = (),
                  shrink: float = 1.0, family_weight: float = 0.0, family_weight_cv: float = 0.0,
-                 nu_bounds: tuple[float, float] = (1.0, 1.0), blend_weight: str = "grid"):
+                 nu_bounds: tuple[float, float] = (1.0, 1.0), nu_forms: tuple[str, ...] = LAW_FORMS,
+                 blend_weight: str = "grid"):
         self.form = form
         self.design = design
         self.task = task
@@ -491,12 +498,16 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.family_weight = family_weight
         self.family_weight_cv = family_weight_cv
         self.nu_bounds = nu_bounds
+        self.nu_forms = nu_forms
         self.blend_weight = blend_weight
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
         if self.form not in (*LAW_FORMS, "auto", "blend"):
             raise ValueError(f"unknown law form {self.form!r}; choose compute, nd, params, auto or blend")
+        if not set(self.nu_forms) <= set(LAW_FORMS):
+            raise ValueError(f"nu_forms: unknown law form(s) {sorted(set(self.nu_forms) - set(LAW_FORMS))}; "
+                             f"choose among {', '.join(LAW_FORMS)}")
         return ("compute", "nd") if self.form in ("auto", "blend") else (self.form,)
 
     def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, DesignRaw]:
@@ -516,7 +527,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         weight = family_weights(groups, self.family_weight) if self.family_weight else None
         law = fit_law(S, y, increasing=self.higher_is_better, upper=self.upper,
                       chance=chance_level(self.task, self.metric), f_scale=self.f_scale, max_slope=self.max_slope,
-                      n_opt=self.n_opt, weight=weight, nu_bounds=self.nu_bounds)
+                      n_opt=self.n_opt, weight=weight,
+                      nu_bounds=self.nu_bounds if form in self.nu_forms else (1.0, 1.0))
         fitted = _Fitted(scale, Z, form, None, {np.inf: law})
         if self.design != "none" and ridges:
             enc = DesignEncoder().fit(raw, groups)

@@ -217,6 +217,15 @@ def test_richards_law_fits_its_exponent_stays_monotone_bounded_and_deterministic
     spec = pd.DataFrame({"total_params": [1e8, 1e9, 7e10, 4e11, 1e12], TOK: [10, 100, 15e3, 40e3, 100e3],
                          CODE: 10.0, "pretraining_summary_percentage_web": 90.0})
     assert np.all(np.diff(est.predict(spec)) >= -1e-12)
+    # nu_forms: the exponent is fitted for the listed forms only (here not the N/D form: the plain N/D law)
+    nd_only_c = LawRegressor(form="nd", nu_bounds=(0.3, 3.0), nu_forms=("compute",), intervals=False).fit(X, yy, g)
+    nd_plain = LawRegressor(form="nd", intervals=False).fit(X, yy, g)
+    assert nd_only_c.curve_.nu == 1.0
+    np.testing.assert_array_equal(nd_only_c.predict(X), nd_plain.predict(X))
+    nd_free = LawRegressor(form="nd", nu_bounds=(0.3, 3.0), intervals=False).fit(X, yy, g)
+    assert nd_free.curve_.nu != 1.0
+    with pytest.raises(ValueError, match="nu_forms"):
+        LawRegressor(form="blend", nu_bounds=(0.3, 3.0), nu_forms=("logistic",)).fit(X, yy, g)
     for bad in ((0.0, 2.0), (2.0, 1.0)):
         with pytest.raises(ValueError, match="nu_bounds"):
             fit_law(z, y, increasing=True, upper=1.0, chance=0.25, nu_bounds=bad)
