@@ -212,6 +212,11 @@ def test_richards_law_fits_its_exponent_stays_monotone_bounded_and_deterministic
         assert np.all(np.diff(v) >= -1e-12) if inc else np.all(np.diff(v) <= 1e-12)
         assert np.all((v >= 0) & (v <= c.upper)) and 0.3 <= c.nu <= 3.0
     assert 0 <= gl.base <= 0.35
+    from performance_prediction.predictors import make_predictor
+
+    reg = make_predictor("design_arch_half_gl")
+    assert (reg.form, reg.design, reg.shrink, reg.nu_bounds, reg.nu_forms) == ("auto", "data_arch", 0.5, (0.3, 3.0),
+                                                                                ("compute",))
     X, yy, g = _models()
     est = LawRegressor(form="blend", design="data", nu_bounds=(0.3, 3.0)).fit(X, yy, g)
     spec = pd.DataFrame({"total_params": [1e8, 1e9, 7e10, 4e11, 1e12], TOK: [10, 100, 15e3, 40e3, 100e3],
