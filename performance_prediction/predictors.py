@@ -308,6 +308,15 @@ def _law_sigmoid_params():
     return LawRegressor(form="params")
 
 
+@register("law_sigmoid_compute_gl", "generalised-logistic (Richards) law in log(6ND): y rises (Brier: falls) as "
+                                    "sigmoid(u) ** nu, nu in [0.3, 3] fitted (opt-in)")
+def _law_sigmoid_compute_gl():
+    # issue 12, session 5: family folds accuracy .0519 vs .0522 (seeds 42-51), .0518 vs .0519 (52-61); brier
+    # .0543 vs .0550 and .0552 vs .0556, brier extrapolation .1189 vs .1197; accuracy extrapolation worse (.1536
+    # vs .1358), so not a main-job law
+    return LawRegressor(form="compute", nu_bounds=(0.3, 3.0))
+
+
 @register("law_auto", "sigmoid law, compute or N/D form chosen by family CV inside the training families")
 def _law_auto():
     return LawRegressor(form="auto")

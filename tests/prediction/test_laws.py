@@ -214,6 +214,7 @@ def test_richards_law_fits_its_exponent_stays_monotone_bounded_and_deterministic
     assert 0 <= gl.base <= 0.35
     from performance_prediction.predictors import make_predictor
 
+    assert make_predictor("law_sigmoid_compute_gl").get_params()["nu_bounds"] == (0.3, 3.0)
     reg = make_predictor("design_arch_half_gl")
     assert (reg.form, reg.design, reg.shrink, reg.nu_bounds, reg.nu_forms) == ("auto", "data_arch", 0.5, (0.3, 3.0),
                                                                                 ("compute",))
