@@ -472,7 +472,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  blend_grid: tuple[float, ...] = BLEND_GRID, f_scale_grid: tuple[float, ...] = (),
                  shrink: float = 1.0, family_weight: float = 0.0, family_weight_cv: float = 0.0,
                  nu_bounds: tuple[float, float] = (1.0, 1.0), nu_forms: tuple[str, ...] = LAW_FORMS,
-                 blend_weight: str = "grid"):
+                 blend_weight: str = "grid", nd_tie: float = 0.0):
         self.form = form
         self.design = design
         self.task = task
@@ -500,6 +500,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.nu_bounds = nu_bounds
         self.nu_forms = nu_forms
         self.blend_weight = blend_weight
+        self.nd_tie = nd_tie
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
@@ -508,6 +509,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         if not set(self.nu_forms) <= set(LAW_FORMS):
             raise ValueError(f"nu_forms: unknown law form(s) {sorted(set(self.nu_forms) - set(LAW_FORMS))}; "
                              f"choose among {', '.join(LAW_FORMS)}")
+        if not (np.isfinite(self.nd_tie) and self.nd_tie >= 0):
+            raise ValueError(f"nd_tie must be a number >= 0 (a relative tolerance), got {self.nd_tie!r}")
         return ("compute", "nd") if self.form in ("auto", "blend") else (self.form,)
 
     def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, DesignRaw]:
@@ -652,6 +655,12 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         ``margin`` in the inner CV: with ~25 training families a tie is noise, and the law is the safer bet."""
         laws = [c for c in candidates if not np.isfinite(c[1])] or candidates
         best = min(laws, key=lambda c: (round(err[c], 6), candidates.index(c)))
+        if self.nd_tie > 0:
+            # within nd_tie of the best inner MAE, the law with the least compute-form share: the N/D law contains
+            # the compute law (equal returns to params and tokens) as a special case
+            share = {"compute": 1.0, "nd": 0.0}
+            tied = [c for c in laws if err[c] <= err[best] * (1 + self.nd_tie)]
+            best = min(tied, key=lambda c: (share.get(c[0], c[0]), round(err[c], 6), candidates.index(c)))
         shifts = [c for c in candidates if c[0] == best[0] and np.isfinite(c[1])]
         if shifts:
             alt = min(shifts, key=lambda c: (round(err[c], 6), candidates.index(c)))

@@ -277,3 +277,24 @@ def test_blend_weight_ls_stacks_the_two_forms_with_one_continuous_weight():
     with pytest.raises(ValueError, match="blend_weight must be"):
         bad.fit(X, y, g)
     assert not hasattr(bad, "parts_")
+
+
+def test_nd_tie_keeps_the_n_d_law_when_the_inner_cv_cannot_tell_and_is_validated():
+    """``nd_tie``: among the laws within that relative tolerance of the best inner MAE, the one with the least
+    compute-form share wins (0 = today's choice, the lowest inner MAE)."""
+    X, y, g = _models(n=60, seed=4)
+    plain = LawRegressor(form="blend", intervals=False).fit(X, y, g)
+    laws = {c: e for c, e in plain.cv_mae_.items() if not np.isfinite(c[1])}
+    best = min(laws.values())
+    for tie in (0.0, 0.05, 10.0):
+        est = LawRegressor(form="blend", intervals=False, nd_tie=tie).fit(X, y, g)
+        want = min(w for (w, _), e in laws.items() if e <= best * (1 + tie)) if tie else plain.weight_
+        assert est.weight_ == want
+    assert LawRegressor(form="blend", intervals=False, nd_tie=10.0).fit(X, y, g).weight_ == 0.0
+    assert LawRegressor(form="auto", intervals=False, nd_tie=10.0).fit(X, y, g).form_ == "nd"
+    assert plain.weight_ > 0.0   # on these data (a compute law) the plain choice is not the N/D law
+    for bad in (-0.1, float("nan")):
+        est = LawRegressor(form="blend", nd_tie=bad)
+        with pytest.raises(ValueError, match="nd_tie must be"):
+            est.fit(X, y, g)
+        assert not hasattr(est, "parts_")
