@@ -460,7 +460,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     and design fits (``family_weight_cv`` the same in the inner MAE that chooses); ``nu_bounds`` (low < high) fits
     the generalised-logistic (Richards) exponent of the laws of ``nu_forms``; ``blend_weight="ls"`` replaces the
     blend's weight grid by one continuous weight, the least-squares stack of the pure laws' inner out-of-fold
-    predictions.
+    predictions; ``nd_tie`` (a relative tolerance) keeps, among the laws within it of the best inner MAE, the one
+    with the least compute-form share.
     """
 
     def __init__(self, form: str = "compute", design: str = "none", task: str | None = None,
