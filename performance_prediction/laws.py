@@ -171,18 +171,31 @@ class Curve:
         return np.abs(span * self.s * self.gate(u)[1])
 
 
-def _soft_l1_cost(r: np.ndarray, f: float) -> float:
-    return float(np.sum(2.0 * f * f * (np.sqrt(1.0 + (r / f) ** 2) - 1.0)))
+def _soft_l1_cost(r: np.ndarray, f: float, weight: np.ndarray | None = None) -> float:
+    terms = 2.0 * f * f * (np.sqrt(1.0 + (r / f) ** 2) - 1.0)
+    return float(np.sum(terms if weight is None else weight * terms))
+
+
+def family_weights(groups, power: float) -> np.ndarray:
+    """Row weights ``n_family ** -power`` (``n_family``: rows of the row's family), scaled to mean 1 so that
+    ``f_scale`` and the ridge keep their meaning; ``power`` 0 gives equal weights, 1 gives every family the same
+    total weight whatever the number of its sizes."""
+    if not np.isfinite(power) or power < 0:
+        raise ValueError(f"family_weight must be a number >= 0, got {power!r}")
+    _, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    w = counts[inverse].astype(float) ** -float(power)
+    return w / w.mean()
 
 
 def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, chance: float,
             f_scale: float = 0.02, max_slope: float = np.inf, n_opt: int = 2, shape: str = "logistic",
-            nu_range: tuple[float, float] = RICHARDS_NU) -> Curve:
+            nu_range: tuple[float, float] = RICHARDS_NU, weight: np.ndarray | None = None) -> Curve:
     """Robust (soft-L1) least-squares fit of the law's parameters on scale columns ``S``.
 
     Deterministic: a fixed grid of starting points is screened by cost and the two best are optimised.
     ``shape="richards"`` also fits the exponent ``nu`` of ``sigmoid(u) ** nu`` (as log nu, ``nu`` in
     ``nu_range``, default ``RICHARDS_NU``; every start at nu = 1), one parameter more for an asymmetric curve.
+    ``weight`` (optional, per row): residuals scaled by its square root.
     """
     if shape not in ("logistic", "richards"):
         raise ValueError(f"unknown law shape {shape!r}; choose logistic or richards")
@@ -190,6 +203,7 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
     y = np.asarray(y, float)
     k = S.shape[1]
     sign = 1.0 if increasing else -1.0
+    sw = np.ones(len(y)) if weight is None else np.sqrt(np.asarray(weight, float))
     if increasing:
         base_lo, base_hi = 0.0, min(chance + 0.1, upper - 1e-3)
     else:
@@ -205,7 +219,7 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
 
     def resid(p):
         c = curve(p)
-        return c.value(c.u(S)) - y
+        return sw * (c.value(c.u(S)) - y)
 
     def jac(p):
         base, s_ = p[0], p[1]
@@ -216,7 +230,7 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
         cols = [(1 - s_ * g)[:, None], (sign * span * g)[:, None], dy_du[:, None] * S, dy_du[:, None]]
         if richards:   # d g / d log nu = g * log(sigmoid(u)) * nu
             cols.append((sign * span * s_ * g * np.log(np.maximum(_sigmoid(u), 1e-300)) * np.exp(p[3 + k]))[:, None])
-        return np.hstack(cols)
+        return sw[:, None] * np.hstack(cols)
 
     q = np.quantile(y, 0.05) if increasing else np.quantile(y, 0.95)
     base0 = float(np.clip(min(q, chance) if increasing else max(q, chance), base_lo + 1e-6, base_hi - 1e-6))
@@ -247,24 +261,26 @@ def backtrack(objective, x: np.ndarray, step: np.ndarray, obj: float) -> tuple[n
 
 
 def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: float, f_scale: float = 0.02,
-              max_iter: int = 50, cap: float = np.inf) -> Curve:
+              max_iter: int = 50, cap: float = np.inf, weight: np.ndarray | None = None) -> Curve:
     """Design weights ``w`` of ``u = law_u + cap * tanh(D @ w / cap)`` with the law fixed: soft-L1 data term +
     ridge ``ridge * n``.
 
     The cap matters where the training models sit on a flat part of the curve (near chance): there the data
     hardly constrain ``w`` and a large shift would only show once a larger model reaches the steep part.
     Damped Gauss-Newton with soft-L1 weights (IRLS); small matrices, so it is ~100x cheaper than a general
-    least-squares call and deterministic (starts from no correction).
+    least-squares call and deterministic (starts from no correction). ``weight`` (optional, per row, mean 1):
+    each row's soft-L1 term multiplied by it.
     """
     y = np.asarray(y, float)
     n, m = D.shape
     u0 = law.u(S)
     lam = ridge * n
-    shape = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, np.zeros(m), cap, nu=law.nu)
+    shape = replace(law, w=np.zeros(m), cap=cap)
+    rw = np.ones(n) if weight is None else np.asarray(weight, float)
 
     def objective(w):
         shape.w = w
-        return _soft_l1_cost(law.value(u0 + shape.shift(D)) - y, f_scale) + lam * float(w @ w)
+        return _soft_l1_cost(law.value(u0 + shape.shift(D)) - y, f_scale, weight) + lam * float(w @ w)
 
     w = np.zeros(m)
     obj = objective(w)
@@ -277,13 +293,13 @@ def fit_shift(law: Curve, S: np.ndarray, D: np.ndarray, y: np.ndarray, ridge: fl
         u = u0 + shape.shift(D)
         r = law.value(u) - y
         J = (sign * span * law.s * law.gate(u)[1] * squash)[:, None] * D
-        om = 1.0 / np.sqrt(1.0 + (r / f_scale) ** 2)
+        om = rw / np.sqrt(1.0 + (r / f_scale) ** 2)
         A = J.T @ (om[:, None] * J) + lam * np.eye(m)
         step = np.linalg.solve(A, -(J.T @ (om * r) + lam * w))
         w, obj, done = backtrack(objective, w, step, obj)
         if done:
             break
-    out = Curve(law.increasing, law.upper, law.base, law.s, law.slopes, law.b, w, cap, nu=law.nu)
+    out = replace(law, w=w, cap=cap)
     delta = out.value(out.u(S, D)) - out.value(u0)
     out.dmin, out.dmax = min(float(delta.min()), 0.0), max(float(delta.max()), 0.0)
     return out
@@ -454,6 +470,12 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     ``shape`` (opt-in): ``richards`` fits sigmoid(u) ** nu (an asymmetric S, one parameter more) for every form,
     ``richards_compute`` for the compute form only (the N/D form keeps the plain sigmoid). ``min_families``: a
     design level (or numeric column) must be known in this many training families to be used.
+    Opt-in experiments of issue 12, session 5 that did not help (defaults keep the behaviour above; figures in
+    ``benchmarks/RESULTS.md``): ``family_weight`` p weights each training row by ``n_family ** -p`` in the law
+    and design fits (``family_weight_cv`` the same in the inner MAE that chooses); ``blend_weight="ls"`` replaces
+    the blend's weight grid by one continuous weight, the least-squares stack of the pure laws' inner out-of-fold
+    predictions; ``nd_tie`` (a relative tolerance) keeps, among the laws within it of the best inner MAE, the one
+    with the least compute-form share.
     """
 
     def __init__(self, form: str = "compute", design: str = "none", task: str | None = None,
@@ -464,7 +486,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  margin: float = 0.02, cv_repeats: int = 1,
                  blend_grid: tuple[float, ...] = BLEND_GRID, f_scale_grid: tuple[float, ...] = (),
                  shrink: float = 1.0, min_families: int = 2, shape: str = "logistic",
-                 nu_range: tuple[float, float] = RICHARDS_NU):
+                 nu_range: tuple[float, float] = RICHARDS_NU, family_weight: float = 0.0,
+                 family_weight_cv: float = 0.0, blend_weight: str = "grid", nd_tie: float = 0.0):
         self.form = form
         self.design = design
         self.task = task
@@ -490,6 +513,10 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.min_families = min_families
         self.shape = shape
         self.nu_range = nu_range
+        self.family_weight = family_weight
+        self.family_weight_cv = family_weight_cv
+        self.blend_weight = blend_weight
+        self.nd_tie = nd_tie
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
@@ -497,6 +524,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             raise ValueError(f"unknown law form {self.form!r}; choose compute, nd, params, auto or blend")
         if self.shape not in ("logistic", "richards", "richards_compute"):
             raise ValueError(f"unknown law shape {self.shape!r}; choose logistic, richards or richards_compute")
+        if not (np.isfinite(self.nd_tie) and self.nd_tie >= 0):
+            raise ValueError(f"nd_tie must be a number >= 0 (a relative tolerance), got {self.nd_tie!r}")
         return ("compute", "nd") if self.form in ("auto", "blend") else (self.form,)
 
     def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, DesignRaw]:
@@ -513,10 +542,11 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         scale = ScaleFrame.fit(R)
         Z = scale.transform(R)
         S = scale.design(Z, form)
+        weight = family_weights(groups, self.family_weight) if self.family_weight else None
         law = fit_law(S, y, increasing=self.higher_is_better, upper=self.upper,
                       chance=chance_level(self.task, self.metric), f_scale=self.f_scale, max_slope=self.max_slope,
                       n_opt=self.n_opt, shape=self._shape(form),
-                      nu_range=(float(self.nu_range[0]), float(self.nu_range[1])))
+                      nu_range=(float(self.nu_range[0]), float(self.nu_range[1])), weight=weight)
         fitted = _Fitted(scale, Z, form, None, {np.inf: law})
         if self.design != "none" and ridges:
             enc = DesignEncoder(self.min_families).fit(raw, groups)
@@ -525,7 +555,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                 D = enc.transform(raw)
                 cap = max(scale.dlogc(form, law.slopes) * np.log(MAX_MULTIPLIER), 1e-3)
                 for lam in ridges:
-                    fitted.curves[lam] = fit_shift(law, S, D, y, lam, self.f_scale, cap=cap)
+                    fitted.curves[lam] = fit_shift(law, S, D, y, lam, self.f_scale, cap=cap, weight=weight)
         return fitted
 
     def _shape(self, form: str) -> str:
@@ -562,14 +592,18 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         reps = max(1, int(self.cv_repeats)) if need_cv else 0
         oof, slope_oof, dist_oof = self._inner_oof(R, raw, y, groups, ridges, candidates, reps)
         blend = self.form == "blend" and self.select
+        # family_weight_cv: large families count less in the choice too (n_family ** -family_weight_cv)
+        row_w = family_weights(groups, self.family_weight_cv) if self.family_weight_cv else np.ones(len(y))
         if blend:
             # candidates become (weight of the compute form, ridge): blends of the two forms' out-of-fold
             # predictions, so choosing the weight costs no fit
             lams = (np.inf, *ridges)
+            grid = self._blend_weights(oof[("compute", np.inf)], oof[("nd", np.inf)], y, row_w) if need_cv \
+                else tuple(self.blend_grid)
             oof, slope_oof = ({(w, lam): w * d[("compute", lam)] + (1 - w) * d[("nd", lam)]
-                               for w in self.blend_grid for lam in lams} for d in (oof, slope_oof))
+                               for w in grid for lam in lams} for d in (oof, slope_oof))
             candidates = list(oof)
-        err = {c: float(np.mean(np.abs(oof[c] - y))) if need_cv else 0.0 for c in candidates}
+        err = {c: float(np.mean(np.abs(oof[c] - y) * row_w)) if need_cv else 0.0 for c in candidates}
         best = self._choose(candidates, err)
         self.cv_mae_ = err
         self.cv_best_mae_ = err[best]
@@ -596,6 +630,18 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y).ravel(), slope_oof[best].ravel(),
                                                dist_oof.ravel(), self.alpha * self.calibration)
         return self
+
+    def _blend_weights(self, comp: np.ndarray, nd: np.ndarray, y: np.ndarray, row_w: np.ndarray) -> tuple:
+        """The compute-form weights the blend chooses among: ``blend_grid`` (``blend_weight="grid"``), or the
+        one weight in [0, 1] that minimises the (row-weighted) squared error of the pure laws' out-of-fold
+        blend (``"ls"``: stacking, a continuous weight instead of the grid's steps)."""
+        if self.blend_weight == "grid":
+            return tuple(self.blend_grid)
+        if self.blend_weight != "ls":
+            raise ValueError(f"blend_weight must be 'grid' or 'ls', got {self.blend_weight!r}")
+        d, t = (comp - nd), (y - nd)
+        den = float(np.sum(row_w * d * d))
+        return (float(np.clip(np.sum(row_w * d * t) / den, 0.0, 1.0)) if den > 0 else 0.5,)
 
     def _shrunk(self, curve: Curve) -> Curve:
         """``curve`` with its design shift scaled by ``shrink`` (the law itself unchanged)."""
@@ -630,6 +676,12 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         ``margin`` in the inner CV: with ~25 training families a tie is noise, and the law is the safer bet."""
         laws = [c for c in candidates if not np.isfinite(c[1])] or candidates
         best = min(laws, key=lambda c: (round(err[c], 6), candidates.index(c)))
+        if self.nd_tie > 0:
+            # within nd_tie of the best inner MAE, the law with the least compute-form share: the N/D law contains
+            # the compute law (equal returns to params and tokens) as a special case
+            share = {"compute": 1.0, "nd": 0.0}
+            tied = [c for c in laws if err[c] <= err[best] * (1 + self.nd_tie)]
+            best = min(tied, key=lambda c: (share.get(c[0], c[0]), round(err[c], 6), candidates.index(c)))
         shifts = [c for c in candidates if c[0] == best[0] and np.isfinite(c[1])]
         if shifts:
             alt = min(shifts, key=lambda c: (round(err[c], 6), candidates.index(c)))

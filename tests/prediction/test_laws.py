@@ -186,3 +186,98 @@ def test_shrink_applies_a_share_of_the_chosen_correction_and_is_validated():
         assert (est.form, est.design, est.shrink) == (form, design, 0.5)
     with pytest.raises(ValueError, match="shrink must lie in"):
         LawRegressor(form="compute", design="data", intervals=False, shrink=1.5).fit(X, y, g)
+
+
+def test_rising_richards_law_fits_its_exponent_stays_monotone_and_bounded():
+    """Accuracy side of ``shape="richards"`` (test_brier_law.py covers the falling one): on data from an
+    asymmetric rising curve it recovers nu and fits better than the plain sigmoid, deterministically; on any
+    compute the curve rises and stays in [0, 1] with the floor inside its chance bound; a blend with a design
+    shift stays monotone in compute; ``design_arch_half_gl`` is the Richards compute form with nu in [0.3, 3]."""
+    from performance_prediction.laws import Curve
+    from performance_prediction.predictors import make_predictor
+
+    rng = np.random.default_rng(1)
+    z = np.sort(rng.uniform(-2.5, 2.5, 120))[:, None]
+    true = Curve(True, 1.0, 0.25, 0.9, np.array([1.5]), 0.2, np.zeros(0), nu=2.5)
+    y = true.value(true.u(z)) + rng.normal(0, 0.005, len(z))
+    kw = dict(increasing=True, upper=1.0, chance=0.25, max_slope=5.0, n_opt=4)
+    plain = fit_law(z, y, **kw)
+    gl = fit_law(z, y, shape="richards", nu_range=(0.3, 3.0), **kw)
+    again = fit_law(z, y, shape="richards", nu_range=(0.3, 3.0), **kw)
+    assert (gl.base, gl.s, gl.b, gl.nu) == (again.base, again.s, again.b, again.nu)
+    assert plain.nu == 1.0 and gl.nu == pytest.approx(2.5, abs=0.5) and 0.3 <= gl.nu <= 3.0
+    mae = [np.mean(np.abs(c.value(c.u(z)) - y)) for c in (plain, gl)]
+    assert mae[1] < 0.8 * mae[0]
+    v = gl.value(gl.u(np.linspace(-20, 20, 401)[:, None]))
+    assert np.all(np.diff(v) >= -1e-12) and np.all((v >= 0) & (v <= 1)) and 0 <= gl.base <= 0.35
+    reg = make_predictor("design_arch_half_gl")
+    assert (reg.form, reg.design, reg.shrink, reg.shape, reg.nu_range) == ("auto", "data_arch", 0.5,
+                                                                             "richards_compute", (0.3, 3.0))
+    X, yy, g = _models()
+    est = LawRegressor(form="blend", design="data", shape="richards", nu_range=(0.3, 3.0)).fit(X, yy, g)
+    spec = pd.DataFrame({"total_params": [1e8, 1e9, 7e10, 4e11, 1e12], TOK: [10, 100, 15e3, 40e3, 100e3],
+                         CODE: 10.0, "pretraining_summary_percentage_web": 90.0})
+    assert np.all(np.diff(est.predict(spec)) >= -1e-12)
+
+
+def test_family_weight_balances_a_big_family_and_is_validated():
+    """One family with many sizes on its own curve dominates the equal-weight fit; ``family_weight=1`` gives each
+    family the same total weight, so the law moves towards the many small families."""
+    from performance_prediction.laws import family_weights
+
+    X, y, g = _models(n=90, seed=7)
+    g = np.array(["big"] * 50 + [f"f{i // 2}" for i in range(40)])
+    y = y.copy()
+    y[:50] += 0.06                       # the big family sits above the curve the small ones follow
+    w = family_weights(g, 1.0)
+    assert w.mean() == pytest.approx(1.0) and w[:50].sum() == pytest.approx(w[50:52].sum())
+    np.testing.assert_allclose(family_weights(g, 0.0), 1.0)
+    small = slice(50, None)
+    err = {}
+    for p in (0.0, 1.0):
+        est = LawRegressor(form="compute", design="data", family_weight=p, intervals=False).fit(X, y, g)
+        err[p] = float(np.mean(np.abs(est.predict(X)[small] - y[small])))
+    assert err[1.0] < 0.7 * err[0.0]
+    for bad in (-0.5, float("nan")):
+        est = LawRegressor(form="compute", family_weight=bad)
+        with pytest.raises(ValueError, match="family_weight must be"):
+            est.fit(X, y, g)
+        assert not hasattr(est, "parts_")
+
+
+def test_blend_weight_ls_stacks_the_two_forms_with_one_continuous_weight():
+    """``blend_weight="ls"``: the compute-form share that minimises the squared error of the pure laws' inner
+    out-of-fold blend, clipped to [0, 1]; a bad value is named."""
+    rng = np.random.default_rng(0)
+    comp, nd = rng.uniform(0, 1, 50), rng.uniform(0, 1, 50)
+    est = LawRegressor(form="blend", blend_weight="ls")
+    assert est._blend_weights(comp, nd, 0.3 * comp + 0.7 * nd, np.ones(50)) == (pytest.approx(0.3),)
+    assert est._blend_weights(comp, nd, 2.0 * comp - nd, np.ones(50)) == (1.0,)
+    X, y, g = _models(n=60, seed=2)
+    fit = LawRegressor(form="blend", blend_weight="ls", intervals=False).fit(X, y, g)
+    assert 0.0 <= fit.weight_ <= 1.0 and len({c[0] for c in fit.cv_mae_}) == 1
+    bad = LawRegressor(form="blend", blend_weight="stack")
+    with pytest.raises(ValueError, match="blend_weight must be"):
+        bad.fit(X, y, g)
+    assert not hasattr(bad, "parts_")
+
+
+def test_nd_tie_keeps_the_n_d_law_when_the_inner_cv_cannot_tell_and_is_validated():
+    """``nd_tie``: among the laws within that relative tolerance of the best inner MAE, the one with the least
+    compute-form share wins (0 = today's choice, the lowest inner MAE)."""
+    X, y, g = _models(n=60, seed=4)
+    plain = LawRegressor(form="blend", intervals=False).fit(X, y, g)
+    laws = {c: e for c, e in plain.cv_mae_.items() if not np.isfinite(c[1])}
+    best = min(laws.values())
+    for tie in (0.0, 0.05, 10.0):
+        est = LawRegressor(form="blend", intervals=False, nd_tie=tie).fit(X, y, g)
+        want = min(w for (w, _), e in laws.items() if e <= best * (1 + tie)) if tie else plain.weight_
+        assert est.weight_ == want
+    assert LawRegressor(form="blend", intervals=False, nd_tie=10.0).fit(X, y, g).weight_ == 0.0
+    assert LawRegressor(form="auto", intervals=False, nd_tie=10.0).fit(X, y, g).form_ == "nd"
+    assert plain.weight_ > 0.0   # on these data (a compute law) the plain choice is not the N/D law
+    for bad in (-0.1, float("nan")):
+        est = LawRegressor(form="blend", nd_tie=bad)
+        with pytest.raises(ValueError, match="nd_tie must be"):
+            est.fit(X, y, g)
+        assert not hasattr(est, "parts_")
