@@ -1,4 +1,4 @@
-"""Sentence encoders for the offline domain classifier, compared by ``njsl domains cv``'s own code (issue 14, session 5).
+"""Sentence encoders for the offline domain classifier, compared by `njsl domains cv`'s own code (issue 14, session 5).
 
 Embeds the 1,000 labelled documents once per encoder (optionally kept in an ``.npz`` so that a rerun skips it), then
 runs :func:`freegens.local_model.cross_validate` — the function behind ``njsl domains cv`` — for every seed and

