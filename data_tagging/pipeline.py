@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -30,7 +29,8 @@ from data_tagging.registry import TAGGERS, TaggingError, output_schema, resolve_
 from data_tagging.runner import build_taggers, changed_fields, tag_batch
 from njsl.documents import ReadReport
 from njsl.scaleout.executors import ExecutorOptions, Pipeline, StageRun, fingerprint, run_stages
-from njsl.scaleout.io import FILE_KEY, DocumentReader, file_documents, list_inputs, mirrored_names, to_njsl
+from njsl.scaleout.io import (FILE_KEY, DocumentReader, file_documents, fresh_tmp_name, list_inputs, mirrored_names,
+                              to_njsl)
 
 ATTRIBUTES_FORMAT = "njsl-attributes/1"
 # Empty documents are kept, as data_tagging.runner.run_tagging reads them (so both paths give the same rows):
@@ -172,8 +172,7 @@ class _FileWriter:
         import pyarrow.parquet as pq
 
         self.source, self.target = source, target
-        p = PurePosixPath(target)
-        self.tmp = str(p.with_name(f".{p.name}.tmp-{id(self):x}"))
+        self.tmp = fresh_tmp_name(self.folder, target, f"{id(self):x}")
         meta = {META_KEY: json.dumps({**self.request, "source": source}).encode()}
         self.fh = self.folder.open(self.tmp, "wb")
         self.pq = pq.ParquetWriter(self.fh, self.schema.with_metadata(meta))

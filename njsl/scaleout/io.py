@@ -168,14 +168,23 @@ class DocumentReader(PipelineStep):
                 self.stat_update("empty", value=report.empty_documents)
 
 
+def fresh_tmp_name(folder: DataFolder, rel: str, suffix: str) -> str:
+    """The hidden temporary name ``.NAME.tmp-SUFFIX`` to write ``rel`` under, after removing the ones a task
+    killed while writing ``rel`` left behind (their suffixes are the killed writer's; one task writes a file)."""
+    p = PurePosixPath(rel)
+    for stale in folder.glob(str(p.with_name(f".{p.name}.tmp-*"))):
+        folder.rm(stale)
+    return str(p.with_name(f".{p.name}.tmp-{suffix}"))
+
+
 def write_bytes_atomic(folder: DataFolder, rel: str, write: Any) -> None:
     """Write ``rel`` in ``folder`` through ``write(fh)`` under a hidden temporary name, then move it into place.
 
     Locally the move is a rename (atomic); on object stores a finished upload appears whole. A killed task
-    leaves at most a ``.name.tmp-*`` file, never a truncated file under the real name.
+    leaves at most a ``.name.tmp-*`` file, never a truncated file under the real name; the next write of
+    ``rel`` removes it.
     """
-    p = PurePosixPath(rel)
-    tmp = str(p.with_name(f".{p.name}.tmp-{uuid.uuid4().hex[:8]}"))
+    tmp = fresh_tmp_name(folder, rel, uuid.uuid4().hex[:8])
     try:
         with folder.open(tmp, "wb") as fh:
             write(fh)

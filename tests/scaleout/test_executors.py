@@ -62,6 +62,24 @@ def test_kill_9_mid_pipeline_resumes_to_the_same_output(tmp_path, paragraphs, co
     assert not list((tmp_path / "attrs").rglob(".*.tmp-*"))  # the killed task's temporary file was replaced
 
 
+def test_a_rerun_removes_the_temporary_file_a_killed_write_left(tmp_path, paragraphs, corpus_writer):
+    """The kill above lands at a random point; when it hits a task mid-write, that task's ``.NAME.tmp-*`` file
+    (its suffix is the killed writer's) must not outlive the rerun. Planted here so the case is always tested."""
+    corpus = corpus_writer(tmp_path / "docs", paragraphs * 4, 3)
+    ref, out = tmp_path / "ref", tmp_path / "attrs"
+    run_tagging_pipeline(str(corpus), str(ref), FEATURES, parse_options({"tasks": 3, "workers": 1}))
+    names = sorted(frames(ref))
+    out.mkdir()
+    stale = out / f".{names[1]}.tmp-dead0001"
+    stale.write_bytes(b"half a parquet file")
+    run_tagging_pipeline(str(corpus), str(out), FEATURES, parse_options({"tasks": 3, "workers": 1}))
+    assert not stale.exists() and not list(out.rglob(".*.tmp-*"))
+    got, want = frames(out), frames(ref)
+    assert got.keys() == want.keys()
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name])
+
+
 @pytest.mark.slow  # 12 tasks in a subprocess, twice, plus the reference run
 def test_kill_9_mid_entropy_count_resumes_to_the_same_numbers(tmp_path, paragraphs, corpus_writer):
     from whole_corpus_measures import cli as entropy_cli
@@ -191,3 +209,18 @@ def test_slurm_launch_submits_count_then_merge_after_it(corpus, tmp_path, monkey
     merge = next(line for _, line in jobs if "afterok:101" in line and "RUN_OFFSET" in line)
     assert merge.split()[1] != "101"
     assert not (tmp_path / "e.json").exists()  # submitted, not run here
+
+
+def test_an_atomic_write_removes_the_temporary_files_of_killed_writes_of_the_same_file(tmp_path):
+    from datatrove.io import get_datafolder
+
+    from njsl.scaleout.io import write_json_atomic
+
+    (tmp_path / "tasks").mkdir()
+    killed = tmp_path / "tasks" / ".00003.json.tmp-dead0001"
+    other = tmp_path / "tasks" / ".00004.json.tmp-dead0002"   # another task's file: not ours to remove
+    killed.write_text("{")
+    other.write_text("{")
+    write_json_atomic(get_datafolder(str(tmp_path)), "tasks/00003.json", {"tokens": 3})
+    assert json.loads((tmp_path / "tasks" / "00003.json").read_text()) == {"tokens": 3}
+    assert not killed.exists() and other.exists()
