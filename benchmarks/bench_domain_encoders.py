@@ -6,7 +6,7 @@ objective, so each printed figure is what ``njsl domains cv --seed S --encoder E
 ``--encoder`` values are concatenated (:class:`freegens.encoder.ConcatEncoder`).
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_encoders.py --encoder mpnet [--encoder bundled]
-        [--max_tokens 256] [--seeds 0 1 2 3] [--objectives shares macro_f1] [--cache_dir /tmp/emb]
+        [--max_tokens 256] [--seeds 0 1 2 3] [--objectives shares macro_f1] [--cache_dir DIR]
 """
 from __future__ import annotations
 
@@ -65,9 +65,9 @@ def main() -> None:
               f"{np.mean([r['paper_protocol']['macro_f1'] for r in rows]):.3f}, accuracy {mean['accuracy']:.3f}, "
               f"shares gap {mean['shares_gap']:.1f}", flush=True)
         first = rows[0]
-        print("  seed-0 per class P/R/F1: " + "; ".join(
+        print(f"  seed {args.seeds[0]} per class P/R/F1: " + "; ".join(
             f"{k} {v['precision']:.2f}/{v['recall']:.2f}/{v['f1-score']:.2f}" for k, v in first["per_class"].items()))
-        print("  seed-0 shares (labels -> predicted): " + " ".join(
+        print(f"  seed {args.seeds[0]} shares (labels -> predicted): " + " ".join(
             f"{k[7:-9]} {first['shares']['labels'][k]:.1f}->{first['shares']['predicted'][k]:.1f}"
             for k in first["shares"]["labels"] if k.startswith("domain_")), flush=True)
 
