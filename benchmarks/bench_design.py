@@ -50,6 +50,8 @@ def main(argv=None) -> int:
                    help='an experimental variant, e.g. boost_score=design_boost:{"link": "score"} (then list NAME '
                         'in --predictors); registered for this run only')
     p.add_argument("--save", default=None, help="write the out-of-fold predictions to this CSV")
+    p.add_argument("--pseudo_feats_csv", default=None,
+                   help="generation features (the paper's CSV) merged with the store's, for design_all")
     args = p.parse_args(argv)
     for v in args.variant:
         _register_variant(v)
@@ -57,7 +59,7 @@ def main(argv=None) -> int:
     pd.set_option("display.max_columns", 30)
     saved: list = []
     for metric in args.metrics:
-        data = load_data(args.db_path, metric=metric, merge_mmlu=True)
+        data = load_data(args.db_path, metric=metric, merge_mmlu=True, pseudo_feats_csv=args.pseudo_feats_csv)
         for scheme in args.schemes:
             frames, cpu, preds = [], {}, []
             for name in args.predictors:

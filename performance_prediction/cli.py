@@ -203,8 +203,28 @@ def run_selection(args) -> int:
     return 0
 
 
+def _generation_csv(value: str) -> str | None:
+    """``--generation_features``: auto = the shared release's CSV if present, none = off, else a CSV that must exist."""
+    from njsl.paths import generation_features_csv
+
+    if value == "none":
+        return None
+    if value == "auto":
+        path = generation_features_csv()
+        return str(path) if path.is_file() else None
+    if not Path(value).is_file():
+        raise PredictionInputError(f"--generation_features: no such file {value!r} (give a CSV, auto or none)")
+    return value
+
+
 def run_report_cmd(args) -> int:
-    from .predictors import IMPROVEMENT_PREDICTORS, MAIN_DESIGN_PREDICTORS, MAIN_LAW_PREDICTORS, PAPER_PREDICTORS
+    from .predictors import (
+        GENERATION_DESIGN_PREDICTORS,
+        IMPROVEMENT_PREDICTORS,
+        MAIN_DESIGN_PREDICTORS,
+        MAIN_LAW_PREDICTORS,
+        PAPER_PREDICTORS,
+    )
     from .report import ReportConfig, run_report
 
     if args.n_seeds < 1:
@@ -213,6 +233,7 @@ def run_report_cmd(args) -> int:
         raise PredictionInputError(f"--improvement_seeds must be >= 0, got {args.improvement_seeds}")
     if args.improvement_report_seeds < 0:
         raise PredictionInputError(f"--improvement_report_seeds must be >= 0, got {args.improvement_report_seeds}")
+    gen_csv = _generation_csv(args.generation_features)
     cfg = ReportConfig(db_path=args.db_path or _default_db(), out=args.out, metrics=tuple(args.metrics),
                        seeds=tuple(range(args.seed, args.seed + args.n_seeds)), predictors=PAPER_PREDICTORS,
                        improvements=IMPROVEMENT_PREDICTORS if args.variants and not args.paper_only else (),
@@ -222,6 +243,8 @@ def run_report_cmd(args) -> int:
                        improvement_seeds=args.improvement_seeds, grid=args.grid,
                        improvement_report_seeds=args.improvement_report_seeds,
                        max_bin=args.max_bin, pseudo_feats_csv=args.pseudo_feats_csv,
+                       generation_features_csv=gen_csv,
+                       generation_designs=() if args.paper_only else GENERATION_DESIGN_PREDICTORS,
                        drop_instruction_tuned=args.drop_instruction_tuned, merge_arithmetic=args.merge_arithmetic,
                        selection=args.selection, selection_scheme=args.selection_scheme, n_jobs=args.n_jobs,
                        sel_tasks=tuple(args.sel_tasks) if args.sel_tasks else None,
@@ -271,6 +294,9 @@ def build_parser(prog: str | None = None, mode: str = "run") -> argparse.Argumen
         p.add_argument("--grid", choices=["paper", "fast"], default="fast")
         p.add_argument("--max_bin", type=int, default=32)
         p.add_argument("--pseudo_feats_csv", default=None)
+        p.add_argument("--generation_features", default="auto", metavar="CSV|auto|none",
+                       help="generation features (the paper's pseudo-feature CSV) for the design predictor "
+                       "design_blend_gen_half only; auto: the shared release's CSV when it is there; none: skip it")
         p.add_argument("--drop_instruction_tuned", action="store_true")
         p.add_argument("--merge_arithmetic", action="store_true")
         p.add_argument("--selection", action="store_true", help="also run nested forward selection")

@@ -293,6 +293,7 @@ def _family_findings(metric: str, means: pd.Series, mae: pd.DataFrame, preds: pd
     d = mae[(mae.metric == metric) & (mae.scheme == "family")].pivot_table(index="task", columns="predictor",
                                                                            values="mae")
     L += _design_vs_law_findings(metric, means, d, design, law)
+    L += _generation_caveat(means, design, law)
     sig = compare(preds[(preds.metric == metric) & (preds.scheme == "family")], a=design, b=law)
     if not len(sig):
         return L, None
@@ -304,6 +305,29 @@ def _family_findings(metric: str, means: pd.Series, mae: pd.DataFrame, preds: pd
              f"{', '.join(bad) or 'no task'}. Where they do not help, a new model is predicted as well by "
              f"params and tokens alone.")
     return L, sig
+
+
+def uses_generation_features(name: str) -> bool:
+    """Whether the registered predictor ``name`` reads generation features (the paper's pseudo features)."""
+    from .predictors import PREDICTORS
+
+    if name not in PREDICTORS:
+        return False
+    return getattr(PREDICTORS.get(name)[0](), "design", None) in ("all", "all_means")
+
+
+def _generation_caveat(means: pd.Series, design: str, law: str) -> list[str]:
+    """When the best design predictor reads generation features: what they are, and the best one without them."""
+    if not uses_generation_features(design):
+        return []
+    s = (f"`{design}` reads the paper's generation features (measured on each model's own free generations), "
+         "known for most models here but not for a planned one, which gets only its data/architecture correction")
+    rest = means[[p for p in means.index if str(p).startswith(DESIGN_PREFIX) and not uses_generation_features(p)]]
+    rest = rest.dropna()
+    if len(rest):
+        s += (f"; the best design-aware predictor without them is `{rest.idxmin()}`, MAE {rest.min():.4f} "
+              f"({_pct(rest.min(), means[law])} vs the law)")
+    return [s + "."]
 
 
 def _design_vs_law_findings(metric: str, means: pd.Series, d: pd.DataFrame, design: str, law: str) -> list[str]:

@@ -433,6 +433,12 @@ DESIGN_SETS = {"none": ((), ()), "data": (DATA_FEATURES, ()), "arch": (("mlp_rat
                "data_arch_tuning": ((*DATA_FEATURES, "mlp_ratio"), (*CATEGORICAL, *TUNING))}
 
 
+def generation_columns(pseudo, design: str) -> list[str]:
+    """The generation-feature columns a design set uses: ``all`` every one, ``all_means`` all but the spreads
+    across a model's generations (``*_std``), leaving the per-model means and the pooled keyword ratios."""
+    return [c for c in pseudo if design == "all" or not str(c).endswith("_std")]
+
+
 @dataclass
 class _Fitted:
     """One law (and its design fits per ridge) on a set of training rows."""
@@ -446,7 +452,8 @@ class _Fitted:
 
 class LawRegressor(BaseEstimator, RegressorMixin):
     """A scaling law (``form`` compute/nd/params, or ``auto`` = chosen by inner family CV), optionally with the
-    design shift (``design`` = ``none``, ``data``, ``data_arch``, ``all`` = data_arch + generation features).
+    design shift (``design`` = ``none``, ``data``, ``data_arch``, ``all`` = data_arch + generation features,
+    ``all_means`` = data_arch + the generation features' per-model means, without their ``*_std`` spreads).
 
     ``fit(X, y, groups)`` runs inner family-grouped CV (``cv_folds`` folds over the training families) over
     the candidate (form, ridge) pairs: the form with the lowest inner MAE of its pure law is kept, then a
@@ -529,12 +536,13 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         return ("compute", "nd") if self.form in ("auto", "blend") else (self.form,)
 
     def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, DesignRaw]:
-        if self.design == "all":
-            numeric, cats = (*DATA_FEATURES, "mlp_ratio", *self.pseudo), CATEGORICAL
+        if self.design in ("all", "all_means"):
+            numeric, cats = (*DATA_FEATURES, "mlp_ratio", *generation_columns(self.pseudo, self.design)), CATEGORICAL
         elif self.design in DESIGN_SETS:
             numeric, cats = DESIGN_SETS[self.design]
         else:
-            raise ValueError(f"unknown design feature set {self.design!r}; choose {', '.join(DESIGN_SETS)} or all")
+            raise ValueError(f"unknown design feature set {self.design!r}; choose {', '.join(DESIGN_SETS)}, all or "
+                             "all_means")
         return ScaleFrame.raw(X), DesignRaw.from_frame(X, list(numeric), list(cats))
 
     def _fit_one(self, R, raw: DesignRaw, y, groups, form: str, ridges) -> _Fitted:

@@ -387,15 +387,27 @@ def _design_arch_half_gl():
     return LawRegressor(form="auto", design="data_arch", shrink=0.5, shape="richards_compute", nu_range=(0.3, 3.0))
 
 
+@register("design_blend_gen_half", "law_blend + half the midpoint shift from data, architecture and the generation "
+                                   "features' per-model means (the paper's pseudo features; none known = the "
+                                   "data/architecture correction only)")
+def _design_blend_gen_half():
+    # issue 12, session 6: with the paper's generation-feature CSV, accuracy .0500 / .0509 (seeds 42-51 / 52-61)
+    # vs design_blend_data_half .0504 / .0518; benchmarks/RESULTS.md
+    return LawRegressor(form="blend", design="all_means", shrink=0.5)
+
+
 LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_auto", "law_blend", "law_richards_compute")
 # the laws of the main job: law_blend has law_auto's family-CV MAE (same inner CV, .0507 both) and extrapolates
 # better (.1124 vs .1388), so law_auto is opt-in there (it still is the probe's reference law)
 MAIN_LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_blend")
 DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend", "design_blend_data", "design_boost",
                      "design_boost_data", "design_arch_half", "design_blend_half", "design_blend_data_half",
-                     "design_arch_half_gl")
+                     "design_arch_half_gl", "design_blend_gen_half")
 # the design-aware predictors of the main job (benchmarks/RESULTS.md, issue 12 session 3: the blends extrapolate
 # far better at the same family-CV MAE; design_data, design_blend and the boosted ones are opt-in: no better on
 # family CV and not worth the main job's time). Session 4: half of design_blend_data's shift is better on unseen
 # families for both metrics (also on fresh seeds 52-61) and on the accuracy extrapolation, at the same cost.
 MAIN_DESIGN_PREDICTORS = ("design_arch", "design_blend_data_half")
+# issue 12, session 6: the main job's design predictor that reads the paper's generation features (run on the
+# same models and folds with those features merged in; the other predictors run without them)
+GENERATION_DESIGN_PREDICTORS = ("design_blend_gen_half",)

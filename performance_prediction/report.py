@@ -57,6 +57,11 @@ class ReportConfig:
     grid: str = "fast"
     max_bin: int = 32
     pseudo_feats_csv: str | None = None
+    # issue 12, session 6: the paper's generation features feed only these design predictors (the paper's own
+    # predictors and the other laws run without them, as the paper's reference numbers do); skipped when no
+    # generation feature is known (no CSV here or in --pseudo_feats_csv, none in the store)
+    generation_features_csv: str | None = None
+    generation_designs: tuple[str, ...] = ()
     drop_instruction_tuned: bool = False
     merge_arithmetic: bool = False
     selection: bool = False
@@ -378,12 +383,13 @@ def run_report(cfg: ReportConfig) -> Path:
                          drop_instruction_tuned=cfg.drop_instruction_tuned, pseudo_feats_csv=cfg.pseudo_feats_csv,
                          sel_tasks=list(cfg.sel_tasks) if cfg.sel_tasks else None)
         datas[metric] = data
+        gen_data = _generation_data(data, cfg)
         if cfg.unscored_ids:
             check_ids(cfg.unscored_ids, data, cfg)   # before the CV: a typo costs nothing
         cv = CVConfig(predictors=tuple(cfg.predictors), schemes=tuple(cfg.schemes), seeds=tuple(cfg.seeds),
                       grid=cfg.grid, max_bin=cfg.max_bin, n_jobs=cfg.n_jobs, shap_predictor="xgb_all",
                       progress=cfg.progress, alpha=cfg.alpha)
-        results[metric], choice = _run_all_cv(data, cv, cfg)
+        results[metric], choice = _run_all_cv(data, cv, cfg, gen_data)
         if choice:
             choices[metric] = choice
         cfg.timings[f"cv_{metric}_s"] = round(time.perf_counter() - t0, 1)
@@ -416,9 +422,24 @@ def _merged(base: CVResult, parts: list[CVResult]) -> CVResult:
                     best_params=pd.concat([base.best_params, *(p.best_params for p in parts)], ignore_index=True))
 
 
-def _run_all_cv(data: PredictionData, cv: CVConfig, cfg: ReportConfig) -> tuple[CVResult, dict | None]:
+def _generation_data(data: PredictionData, cfg: ReportConfig) -> PredictionData | None:
+    """The metric's data with generation features for ``cfg.generation_designs`` (None: nothing to run them on)."""
+    if not cfg.generation_designs:
+        return None
+    if not data.pseudo_features and cfg.generation_features_csv:
+        stage(f"{data.metric}: loading the generation features {cfg.generation_features_csv}", cfg.progress)
+        data = load_data(cfg.db_path, metric=data.metric, merge_mmlu=True, merge_arithmetic=cfg.merge_arithmetic,
+                         drop_instruction_tuned=cfg.drop_instruction_tuned,
+                         pseudo_feats_csv=cfg.generation_features_csv,
+                         sel_tasks=list(cfg.sel_tasks) if cfg.sel_tasks else None)
+    return data if data.pseudo_features else None
+
+
+def _run_all_cv(data: PredictionData, cv: CVConfig, cfg: ReportConfig,
+                gen_data: PredictionData | None = None) -> tuple[CVResult, dict | None]:
     """One metric's CV: the trees, the family-generalisation variants (chosen and re-run on held-out seeds),
-    then the laws and design-aware predictors on their schemes. Returns the merged result and the variant choice."""
+    then the laws and design-aware predictors on their schemes (``cfg.generation_designs`` on ``gen_data``, the
+    same models with generation features). Returns the merged result and the variant choice."""
     result = run_cv(data, cv)
     choice = None
     if cfg.improvements and "family" in cfg.schemes:
@@ -429,13 +450,17 @@ def _run_all_cv(data: PredictionData, cv: CVConfig, cfg: ReportConfig) -> tuple[
     parts = []
     lcv = replace(cv, predictors=law_names, shap_predictor=None, interval_predictors=cfg.interval_predictors)
     ext_seeds = tuple(cfg.seeds[:cfg.extrapolation_seeds])
-    if law_names and "family" in cfg.law_schemes:
-        parts.append(run_cv(data, replace(lcv, schemes=("family",))))
-    if law_names and "extrapolation" in cfg.law_schemes:
-        parts.append(run_cv(data, replace(lcv, schemes=("extrapolation",), seeds=ext_seeds)))
-        if cfg.extrapolation_trees:
-            parts.append(run_cv(data, replace(cv, predictors=tuple(cfg.extrapolation_trees),
-                                              schemes=("extrapolation",), seeds=ext_seeds, shap_predictor=None)))
+    runs = [(data, lcv)] if law_names else []
+    if gen_data is not None:
+        runs.append((gen_data, replace(lcv, predictors=tuple(cfg.generation_designs))))
+    for d, c in runs:
+        if "family" in cfg.law_schemes:
+            parts.append(run_cv(d, replace(c, schemes=("family",))))
+        if "extrapolation" in cfg.law_schemes:
+            parts.append(run_cv(d, replace(c, schemes=("extrapolation",), seeds=ext_seeds)))
+    if law_names and "extrapolation" in cfg.law_schemes and cfg.extrapolation_trees:
+        parts.append(run_cv(data, replace(cv, predictors=tuple(cfg.extrapolation_trees),
+                                          schemes=("extrapolation",), seeds=ext_seeds, shap_predictor=None)))
     return (_merged(result, parts) if parts else result), choice
 
 
@@ -683,7 +708,9 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
     L = ["# Performance prediction report", "",
          f"Store: `{cfg.db_path}`; seeds {cfg.seeds[0]}..{cfg.seeds[-1]} ({len(cfg.seeds)}); 3 outer folds; "
          f"inner 3-fold grid search (`{cfg.grid}` grid, max_bin {cfg.max_bin}) scored by MAE; "
-         f"pseudo features: `{cfg.pseudo_feats_csv or 'none'}`; drop instruction-tuned: {cfg.drop_instruction_tuned}.",
+         f"pseudo features: `{cfg.pseudo_feats_csv or 'none'}`; drop instruction-tuned: {cfg.drop_instruction_tuned}; "
+         f"generation features for {', '.join(f'`{g}`' for g in cfg.generation_designs) or 'no predictor'}: "
+         f"`{cfg.pseudo_feats_csv or cfg.generation_features_csv or 'none'}`.",
          f"Runtime: {cfg.timings}.", "",
          "**Headline: family-grouped validation** (no model family on both sides of a split; families from "
          "`performance_prediction/families.py` + `families.yaml`). Random folds are shown for comparison with the "
