@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .families import families
-from .laws import ScaleFrame, chance_level, fit_law
+from .laws import Curve, ScaleFrame, chance_level, fit_law
 
 _COLS = {"compute": [2], "nd": [0, 1], "params": [0]}
 
@@ -38,7 +38,7 @@ class PoolSource:
             ok = np.isfinite(R).all(axis=1) & np.isfinite(y)
             fams = np.asarray(families(X.index))
             self.tasks[task] = (X.index.to_numpy(), fams, R[ok], y[ok], fams[ok])
-        self._cache: dict[tuple, tuple[ScaleFrame, object] | None] = {}
+        self._cache: dict[tuple, tuple[ScaleFrame, Curve] | None] = {}
 
     @classmethod
     def of(cls, data) -> PoolSource:
@@ -53,7 +53,7 @@ class PoolSource:
         held = ~np.isin(ids, np.asarray(train_ids))
         return frozenset(fams[held].tolist())
 
-    def _law(self, task: str, form: str, excl: frozenset, est) -> tuple[ScaleFrame, object] | None:
+    def _law(self, task: str, form: str, excl: frozenset, est) -> tuple[ScaleFrame, Curve] | None:
         key = (task, form, excl, est.f_scale, est.max_slope, est.n_opt, est.higher_is_better, est.upper, est.metric)
         if key not in self._cache:
             R, y, fams = self.tasks[task][2:]
