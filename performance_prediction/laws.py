@@ -775,8 +775,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         return self._fit_over("f_scale", "f_scale_grid", X, y, groups)
 
     def _fit_over(self, name: str, grid_name: str, X: pd.DataFrame, y, groups):
-        """``fit`` once per value of parameter ``name`` in the grid parameter ``grid_name``; keep the one whose selected model has the
-        lowest inner MAE (ties: the first value). Sets ``<name>_``."""
+        """``fit`` once per value of parameter ``name`` in the grid parameter ``grid_name``; keep the one whose
+        selected model has the lowest inner MAE (ties: the first value). Sets ``<name>_``."""
         best = None
         for v in getattr(self, grid_name):
             # intervals=True forces the inner CV even for a single candidate (a fixed form): it scores the value.
