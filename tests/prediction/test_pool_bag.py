@@ -182,3 +182,15 @@ def test_pool_source_refuses_one_task_and_unknown_tasks():
         PoolSource({"a": frames["a"]})
     with pytest.raises(ValueError, match="task 'zzz' is not in the pool"):
         pool.excluded("zzz", [])
+
+
+def test_bagged_predictors_registered_with_their_settings():
+    from performance_prediction.predictors import BAGS, DESIGN_PREDICTORS, LAW_PREDICTORS, make_predictor
+
+    for name, base in [("law_sigmoid_compute_bag", "law_sigmoid_compute"),
+                       ("design_blend_data_half_bag", "design_blend_data_half"), ("design_arch_bag", "design_arch")]:
+        p, q = make_predictor(name).get_params(), make_predictor(base).get_params()
+        assert (p["bags"], p["bag_warm"], q["bags"]) == (BAGS, True, 0)
+        assert {k: v for k, v in p.items() if k not in ("bags", "bag_warm")} == \
+            {k: v for k, v in q.items() if k not in ("bags", "bag_warm")}   # otherwise the base predictor
+        assert name in LAW_PREDICTORS + DESIGN_PREDICTORS
