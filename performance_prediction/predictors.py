@@ -412,25 +412,7 @@ LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_auto", "law_blen
                   "law_sigmoid_compute_bag")
 # the laws of the main job: law_blend has law_auto's family-CV MAE (same inner CV, .0507 both) and extrapolates
 # better (.1124 vs .1388), so law_auto is opt-in there (it still is the probe's reference law)
-MAIN_@register("law_sigmoid_compute_bag", "law_sigmoid_compute averaged over 25 family-bootstrap refits (bagging; each "
-                                     "refit starts from the full-data law; opt-in)")
-def _law_sigmoid_compute_bag():
-    return LawRegressor(form="compute", bags=BAGS, bag_warm=True)
-
-
-@register("design_blend_data_half_bag", "design_blend_data_half averaged over 25 family-bootstrap refits (blend "
-                                        "weight and ridge chosen once on all training rows)")
-def _design_blend_data_half_bag():
-    return LawRegressor(form="blend", design="data", shrink=0.5, bags=BAGS, bag_warm=True)
-
-
-@register("design_arch_bag", "design_arch averaged over 25 family-bootstrap refits (form and ridge chosen once on "
-                             "all training rows)")
-def _design_arch_bag():
-    return LawRegressor(form="auto", design="data_arch", bags=BAGS, bag_warm=True)
-
-
-LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_blend")
+MAIN_LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_blend")
 DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend", "design_blend_data", "design_boost",
                      "design_boost_data", "design_arch_half", "design_blend_half", "design_blend_data_half",
                      "design_arch_half_gl", "design_blend_data_half_bag", "design_arch_bag")
