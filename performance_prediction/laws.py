@@ -502,6 +502,11 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     the blend's weight grid by one continuous weight, the least-squares stack of the pure laws' inner out-of-fold
     predictions; ``nd_tie`` (a relative tolerance) keeps, among the laws within it of the best inner MAE, the one
     with the least compute-form share.
+    Session 6: ``bags`` (> 0) averages the predictions of that many refits on family-bootstrap resamples of the
+    training rows, form/blend weight and ridge as chosen once on all of them (``bag_warm``: each refit starts
+    from the full-data law only); ``pool`` (a :class:`~performance_prediction.pooling.PoolSource`) pulls the
+    law's parameters (``pool_params``) towards the other tasks' laws with strength ``pool_strength``, or the
+    value of ``pool_grid`` the inner family CV prefers.
     """
 
     def __init__(self, form: str = "compute", design: str = "none", task: str | None = None,
