@@ -2,6 +2,7 @@
 
     python benchmarks/bench_design.py [--seeds 42 43] [--predictors law_auto design_arch ...]
                                       [--schemes family extrapolation] [--metrics accuracy brier_score]
+                                      [--variant NAME=PREDICTOR:JSON] [--pool-variant NAME=PREDICTOR:JSON]
 
 Prints, per metric and scheme, the per-task MAE (mean over seeds of the per-seed MAE, the report's
 definition) of each predictor, the mean over tasks, the best pure law per task and the gap of each design
@@ -17,8 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _register_variant(spec: str) -> None:
-    """``NAME=PREDICTOR:JSON``: register NAME as PREDICTOR's factory with the JSON's parameters set."""
+def _register_variant(spec: str, pool: dict | None = None) -> None:
+    """``NAME=PREDICTOR:JSON``: register NAME as PREDICTOR's factory with the JSON's parameters set; with
+    ``pool`` (a holder whose ``"source"`` the metric loop sets), also ``pool`` = that metric's PoolSource."""
     import json
 
     from performance_prediction.predictors import PREDICTORS, register
@@ -28,7 +30,10 @@ def _register_variant(spec: str) -> None:
     factory, desc = PREDICTORS.get(base)
     extra = json.loads(params)
     extra = {k: tuple(v) if isinstance(v, list) else v for k, v in extra.items()}
-    register(name, f"{desc} ({params})")(lambda: factory().set_params(**extra))
+    if pool is None:
+        register(name, f"{desc} ({params})")(lambda: factory().set_params(**extra))
+    else:
+        register(name, f"{desc} ({params}, pooled)")(lambda: factory().set_params(**extra, pool=pool["source"]))
 
 
 def main(argv=None) -> int:
@@ -49,17 +54,27 @@ def main(argv=None) -> int:
     p.add_argument("--variant", action="append", default=[], metavar="NAME=PREDICTOR:JSON",
                    help='an experimental variant, e.g. boost_score=design_boost:{"link": "score"} (then list NAME '
                         'in --predictors); registered for this run only')
+    p.add_argument("--pool-variant", action="append", default=[], metavar="NAME=PREDICTOR:JSON",
+                   help="as --variant, with the law's parameters pooled across the metric's tasks "
+                        "(performance_prediction.pooling; set pool_grid or pool_strength in the JSON)")
     p.add_argument("--save", default=None, help="write the out-of-fold predictions to this CSV")
     p.add_argument("--pseudo_feats_csv", default=None,
                    help="generation features (the paper's CSV) merged with the store's, for design_all")
     args = p.parse_args(argv)
     for v in args.variant:
         _register_variant(v)
+    pool: dict = {}
+    for v in args.pool_variant:
+        _register_variant(v, pool)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
     saved: list = []
     for metric in args.metrics:
         data = load_data(args.db_path, metric=metric, merge_mmlu=True, pseudo_feats_csv=args.pseudo_feats_csv)
+        if args.pool_variant:
+            from performance_prediction.pooling import PoolSource
+
+            pool["source"] = PoolSource.of(data)
         for scheme in args.schemes:
             frames, cpu, preds = [], {}, []
             for name in args.predictors:

@@ -158,7 +158,8 @@ def _task_effects(data, task: str, position: int, predictor: str, n_boot: int, s
         est = _fit_task(data, task, (predictor,), seed, CVConfig(alpha=alpha))[(task, predictor)]
     used = bool(np.isfinite(est.ridge_))
     ridge = est.ridge_ if used else max(est.ridge_grid)
-    fixed = dict(params, form=est.form_, ridge_grid=(ridge,), select=False, intervals=False)
+    # bags=0: the effects are the full-data fit's (a bagged predictor keeps it); its refits need no bags of their own
+    fixed = dict(params, form=est.form_, ridge_grid=(ridge,), select=False, intervals=False, bags=0)
     if not used:
         est = make_predictor(predictor, **fixed).fit(X, y, fams)
     base = _effects_with_points(est, X)

@@ -28,12 +28,13 @@ widen where the curve is steep and away from the training data; bounds are clipp
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares, nnls
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import GroupKFold, KFold
 
 from .conformal import conformal_quantile
@@ -67,6 +68,9 @@ MAX_MULTIPLIER = 10.0
 # Range of the Richards exponent (law shape "richards"): beyond it the curve is a step or hardly bends.
 RICHARDS_NU = (0.2, 5.0)
 _TOKENS = "pretraining_summary_total_tokens_billions"
+# what partial pooling pulls towards the other tasks' laws: the slope(s); slopes and intercept ("shape"); those
+# plus the ceiling share s and the floor's distance to chance ("all")
+POOL_PARAMS = ("slope", "shape", "all")
 
 
 def chance_level(task: str | None, metric: str) -> float:
@@ -189,13 +193,19 @@ def family_weights(groups, power: float) -> np.ndarray:
 
 def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, chance: float,
             f_scale: float = 0.02, max_slope: float = np.inf, n_opt: int = 2, shape: str = "logistic",
-            nu_range: tuple[float, float] = RICHARDS_NU, weight: np.ndarray | None = None) -> Curve:
+            nu_range: tuple[float, float] = RICHARDS_NU, weight: np.ndarray | None = None,
+            start: Curve | None = None, prior: np.ndarray | None = None, prior_strength: float = 0.0) -> Curve:
     """Robust (soft-L1) least-squares fit of the law's parameters on scale columns ``S``.
 
     Deterministic: a fixed grid of starting points is screened by cost and the two best are optimised.
     ``shape="richards"`` also fits the exponent ``nu`` of ``sigmoid(u) ** nu`` (as log nu, ``nu`` in
     ``nu_range``, default ``RICHARDS_NU``; every start at nu = 1), one parameter more for an asymmetric curve.
     ``weight`` (optional, per row): residuals scaled by its square root.
+    ``start`` (optional): a fitted curve of the same shape and form to start from, the only start (a refit of
+    nearby data, e.g. a bootstrap bag: ~n_opt times cheaper).
+    ``prior`` (optional, the parameter vector [base, s, slopes..., b(, log nu)], NaN = free): each given
+    parameter is pulled towards it by extra residuals ``sqrt(prior_strength * n) * (p - prior)`` (under the same
+    soft-L1 loss as the data: partial pooling towards other tasks' laws).
     """
     if shape not in ("logistic", "richards"):
         raise ValueError(f"unknown law shape {shape!r}; choose logistic or richards")
@@ -217,9 +227,16 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
         return Curve(increasing, upper, p[0], p[1], p[2:2 + k], p[2 + k], np.zeros(0),
                      nu=float(np.exp(p[3 + k])) if richards else 1.0)
 
+    pmask = np.zeros(len(lo), bool) if prior is None else np.isfinite(np.asarray(prior, float))
+    if prior is not None and len(prior) != len(lo):
+        raise ValueError(f"prior has {len(prior)} parameters, the law {len(lo)}")
+    pw = np.sqrt(max(float(prior_strength), 0.0) * len(y)) if pmask.any() else 0.0
+    pmask &= pw > 0
+
     def resid(p):
         c = curve(p)
-        return sw * (c.value(c.u(S)) - y)
+        r = sw * (c.value(c.u(S)) - y)
+        return np.concatenate([r, pw * (p[pmask] - prior[pmask])]) if pmask.any() else r
 
     def jac(p):
         base, s_ = p[0], p[1]
@@ -230,13 +247,22 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
         cols = [(1 - s_ * g)[:, None], (sign * span * g)[:, None], dy_du[:, None] * S, dy_du[:, None]]
         if richards:   # d g / d log nu = g * log(sigmoid(u)) * nu
             cols.append((sign * span * s_ * g * np.log(np.maximum(_sigmoid(u), 1e-300)) * np.exp(p[3 + k]))[:, None])
-        return sw[:, None] * np.hstack(cols)
+        J = sw[:, None] * np.hstack(cols)
+        return np.vstack([J, pw * np.eye(len(p))[pmask]]) if pmask.any() else J
 
     q = np.quantile(y, 0.05) if increasing else np.quantile(y, 0.95)
     base0 = float(np.clip(min(q, chance) if increasing else max(q, chance), base_lo + 1e-6, base_hi - 1e-6))
     starts = [np.clip(np.array([base0, s0, *([a0 / k] * k), b0, *([0.0] if richards else [])]), lo + 1e-6, hi - 1e-6)
               for s0 in (0.6, 0.95) for a0 in (0.5, 1.0, 2.0, 4.0) for b0 in (-3.0, -1.5, 0.0, 1.5)]
+    if prior is not None and pmask.any():
+        # the prior itself (free parameters from the grid's first start) is a candidate start
+        starts.append(np.clip(np.where(pmask, prior, starts[0]), lo + 1e-6, hi - 1e-6))
     starts.sort(key=lambda p: _soft_l1_cost(resid(p), f_scale))   # stable: ties keep the fixed order
+    if start is not None:
+        if start.increasing != increasing or len(start.slopes) != k or (not richards and start.nu != 1.0):
+            raise ValueError("start: a curve of another direction, form or shape")
+        warm = [start.base, start.s, *start.slopes, start.b, *([np.log(start.nu)] if richards else [])]
+        starts = [np.clip(np.array(warm, float), lo + 1e-6, hi - 1e-6)]
     best = None
     for x0 in starts[:n_opt]:
         sol = least_squares(resid, x0, jac=jac, bounds=(lo, hi), loss="soft_l1", f_scale=f_scale, method="trf",
@@ -483,6 +509,11 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     the blend's weight grid by one continuous weight, the least-squares stack of the pure laws' inner out-of-fold
     predictions; ``nd_tie`` (a relative tolerance) keeps, among the laws within it of the best inner MAE, the one
     with the least compute-form share.
+    Session 6: ``bags`` (> 0) averages the predictions of that many refits on family-bootstrap resamples of the
+    training rows, form/blend weight and ridge as chosen once on all of them (``bag_warm``: each refit starts
+    from the full-data law only); ``pool`` (a :class:`~performance_prediction.pooling.PoolSource`) pulls the
+    law's parameters (``pool_params``) towards the other tasks' laws with strength ``pool_strength``, or the
+    value of ``pool_grid`` the inner family CV prefers.
     """
 
     def __init__(self, form: str = "compute", design: str = "none", task: str | None = None,
@@ -494,7 +525,9 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                  blend_grid: tuple[float, ...] = BLEND_GRID, f_scale_grid: tuple[float, ...] = (),
                  shrink: float = 1.0, min_families: int = 2, shape: str = "logistic",
                  nu_range: tuple[float, float] = RICHARDS_NU, family_weight: float = 0.0,
-                 family_weight_cv: float = 0.0, blend_weight: str = "grid", nd_tie: float = 0.0):
+                 family_weight_cv: float = 0.0, blend_weight: str = "grid", nd_tie: float = 0.0,
+                 bags: int = 0, bag_warm: bool = False, pool=None, pool_strength: float = 0.0,
+                 pool_grid: tuple[float, ...] = (), pool_params: str = "shape"):
         self.form = form
         self.design = design
         self.task = task
@@ -524,6 +557,12 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.family_weight_cv = family_weight_cv
         self.blend_weight = blend_weight
         self.nd_tie = nd_tie
+        self.bags = bags
+        self.bag_warm = bag_warm
+        self.pool = pool
+        self.pool_strength = pool_strength
+        self.pool_grid = pool_grid
+        self.pool_params = pool_params
 
     # -- pieces
     def _forms(self) -> tuple[str, ...]:
@@ -545,16 +584,22 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                              "all_means")
         return ScaleFrame.raw(X), DesignRaw.from_frame(X, list(numeric), list(cats))
 
-    def _fit_one(self, R, raw: DesignRaw, y, groups, form: str, ridges) -> _Fitted:
-        """Law of ``form`` on these rows, then one design fit per ridge."""
+    def _fit_one(self, R, raw: DesignRaw, y, groups, form: str, ridges, start: Curve | None = None,
+                 ids=None) -> _Fitted:
+        """Law of ``form`` on these rows (from ``start`` only, if given), then one design fit per ridge.
+        ``ids``: the rows' model ids (the pool excludes every family with a model of this task outside them)."""
         scale = ScaleFrame.fit(R)
         Z = scale.transform(R)
         S = scale.design(Z, form)
         weight = family_weights(groups, self.family_weight) if self.family_weight else None
+        prior = None
+        if self.pool is not None and self.pool_strength > 0 and ids is not None:
+            prior = self.pool.prior(self, form, scale, ids)
         law = fit_law(S, y, increasing=self.higher_is_better, upper=self.upper,
                       chance=chance_level(self.task, self.metric), f_scale=self.f_scale, max_slope=self.max_slope,
                       n_opt=self.n_opt, shape=self._shape(form),
-                      nu_range=(float(self.nu_range[0]), float(self.nu_range[1])), weight=weight)
+                      nu_range=(float(self.nu_range[0]), float(self.nu_range[1])), weight=weight, start=start,
+                      prior=prior, prior_strength=self.pool_strength)
         fitted = _Fitted(scale, Z, form, None, {np.inf: law})
         if self.design != "none" and ridges:
             enc = DesignEncoder(self.min_families).fit(raw, groups)
@@ -587,9 +632,20 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         return value, curve.slope(u), Z
 
     def fit(self, X: pd.DataFrame, y, groups=None):
+        if isinstance(self.bags, bool) or not isinstance(self.bags, int | np.integer) or self.bags < 0:
+            raise ValueError(f"bags must be an integer >= 0 (0: no bagging), got {self.bags!r}")
+        if self.pool is not None and (not np.isfinite(self.pool_strength) or self.pool_strength < 0
+                                      or any(not np.isfinite(v) or v < 0 for v in self.pool_grid)):
+            raise ValueError(f"pool_strength and pool_grid must be numbers >= 0, got {self.pool_strength!r}, "
+                             f"{self.pool_grid!r}")
+        if self.pool is not None and self.pool_params not in POOL_PARAMS:
+            raise ValueError(f"unknown pool_params {self.pool_params!r}; choose {', '.join(POOL_PARAMS)}")
         if self.f_scale_grid and self.select:
             return self._fit_f_scale(X, y, groups)
+        if self.pool is not None and self.pool_grid and self.select:
+            return self._fit_over("pool_strength", "pool_grid", X, y, groups)
         y = np.asarray(y, float)
+        ids = X.index.to_numpy()
         R, raw = self._raw(X)
         groups = np.asarray(groups) if groups is not None else np.arange(len(y))
         ridges = tuple(self.ridge_grid) if self.design != "none" else ()
@@ -598,7 +654,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             candidates = [(self._forms()[0], ridges[0] if ridges else np.inf)]
         need_cv = len(candidates) > 1 or self.intervals
         reps = max(1, int(self.cv_repeats)) if need_cv else 0
-        oof, slope_oof, dist_oof = self._inner_oof(R, raw, y, groups, ridges, candidates, reps)
+        oof, slope_oof, dist_oof = self._inner_oof(R, raw, y, groups, ridges, candidates, reps, ids)
         blend = self.form == "blend" and self.select
         # family_weight_cv: large families count less in the choice too (n_family ** -family_weight_cv)
         row_w = family_weights(groups, self.family_weight_cv) if self.family_weight_cv else np.ones(len(y))
@@ -627,10 +683,14 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.parts_: list[tuple[float, _Fitted, Curve]] = []   # (weight, fitted, curve) of each form
         for f, w in weights.items():
             if w > 0:
-                fitted = self._fit_one(R, raw, y, groups, f, keep)
+                fitted = self._fit_one(R, raw, y, groups, f, keep, ids=ids)
                 self.parts_.append((w, fitted, self._shrunk(fitted.curves.get(self.ridge_, fitted.curves[np.inf]))))
         major = max(self.parts_, key=lambda p: p[0])
         self.fitted_, self.curve_ = major[1], major[2]
+        if self.bags:
+            # the full-data fit stays fitted_/curve_ (design effects, interval distances); predictions average
+            # the bags
+            self.parts_ = self._bagged_parts(R, raw, y, groups, weights, keep, ids)
         self.best_params_ = {"form": self.form if blend else self.form_, "ridge": self.ridge_}
         if blend:
             self.best_params_["compute_weight"] = self.weight_
@@ -638,6 +698,28 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y).ravel(), slope_oof[best].ravel(),
                                                dist_oof.ravel(), self.alpha * self.calibration)
         return self
+
+    def _bagged_parts(self, R, raw: DesignRaw, y, groups, weights: dict[str, float], keep: tuple,
+                      ids) -> list[tuple]:
+        """``bags`` refits of each chosen form on family-bootstrap resamples of the training rows (whole families
+        drawn with replacement, as many as there are), form weights and ridge as chosen once on all of them; each
+        refit enters the prediction with weight ``form weight / bags``. ``bag_warm``: each refit's law starts from
+        the full-data law only (one optimisation instead of ``n_opt``). A family drawn twice keeps its one label,
+        so ``min_families`` and ``family_weight`` still count it once."""
+        rng = np.random.default_rng([int(self.seed), 12])
+        uniq = np.unique(groups)
+        rows = {g: np.flatnonzero(groups == g) for g in uniq}
+        parts = []
+        full = {fitted.form: fitted.curves[np.inf] for _w, fitted, _c in self.parts_}
+        for _ in range(self.bags):
+            idx = np.concatenate([rows[g] for g in rng.choice(uniq, size=len(uniq), replace=True)])
+            for f, w in weights.items():
+                if w > 0:
+                    fitted = self._fit_one(R[idx], raw.take(idx), y[idx], groups[idx], f, keep,
+                                           start=full[f] if self.bag_warm else None, ids=ids[idx])
+                    curve = fitted.curves.get(self.ridge_, fitted.curves[np.inf])
+                    parts.append((w / self.bags, fitted, self._shrunk(curve)))
+        return parts
 
     def _blend_weights(self, comp: np.ndarray, nd: np.ndarray, y: np.ndarray, row_w: np.ndarray) -> tuple:
         """The compute-form weights the blend chooses among: ``blend_grid`` (``blend_weight="grid"``), or the
@@ -659,7 +741,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             return curve
         return replace(curve, w=curve.w * self.shrink, dmin=curve.dmin * self.shrink, dmax=curve.dmax * self.shrink)
 
-    def _inner_oof(self, R, raw: DesignRaw, y, groups, ridges, candidates, reps: int):
+    def _inner_oof(self, R, raw: DesignRaw, y, groups, ridges, candidates, reps: int, ids=None):
         """Out-of-fold predictions, curve slopes (per candidate) and distances, ``reps`` repeats of the inner
         family-grouped CV (arrays [reps, n]; NaN where ``reps`` is 0)."""
         shape = (max(reps, 1), len(y))
@@ -669,7 +751,8 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         for rep in range(reps):
             for tr, va in self._inner_splits(len(y), groups, self.seed + 1000 * rep):
                 for f in self._forms():
-                    fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges)
+                    fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges,
+                                           ids=None if ids is None else ids[tr])
                     for lam in (np.inf, *ridges):
                         # no usable design column in this inner fold: every ridge is the law
                         curve = fitted.curves.get(lam, fitted.curves[np.inf])
@@ -702,17 +785,24 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         (ties: the first value)."""
         if any(not np.isfinite(f) or f <= 0 for f in self.f_scale_grid):
             raise ValueError(f"f_scale_grid: every value must be a positive number, got {self.f_scale_grid!r}")
+        return self._fit_over("f_scale", "f_scale_grid", X, y, groups)
+
+    def _fit_over(self, name: str, grid_name: str, X: pd.DataFrame, y, groups):
+        """``fit`` once per value of parameter ``name`` in the grid parameter ``grid_name``; keep the one whose
+        selected model has the lowest inner MAE (ties: the first value). Sets ``<name>_``."""
         best = None
-        for f in self.f_scale_grid:
-            # intervals=True forces the inner CV even for a single candidate (a fixed form): it scores the value
-            sub = clone(self).set_params(f_scale=float(f), f_scale_grid=(), intervals=True).fit(X, y, groups)
+        for v in getattr(self, grid_name):
+            # intervals=True forces the inner CV even for a single candidate (a fixed form): it scores the value.
+            # A shallow copy, not clone: the pool (and its cache of other tasks' laws) is shared, not copied.
+            sub = copy.copy(self).set_params(**{name: float(v), grid_name: (), "intervals": True})
+            sub.fit(X, y, groups)
             if best is None or round(sub.cv_best_mae_, 6) < round(best.cv_best_mae_, 6):
                 best = sub
         assert best is not None  # the grid is not empty
         fitted = {k: v for k, v in vars(best).items() if k.endswith("_") and not k.startswith("_")}
         self.__dict__.update(fitted)
-        self.f_scale_ = best.f_scale
-        self.best_params_ = {**self.best_params_, "f_scale": self.f_scale_}
+        setattr(self, f"{name}_", getattr(best, name))
+        self.best_params_ = {**self.best_params_, name: getattr(best, name)}
         return self
 
     def _inner_splits(self, n: int, groups, seed: int):
@@ -743,10 +833,11 @@ class LawRegressor(BaseEstimator, RegressorMixin):
     def predict_interval(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) of the (1 - alpha) interval, clipped to the metric's range."""
         R, raw = self._raw(X)
-        pred, slope, Z = self._predict_all(R, raw)
+        pred, slope, _ = self._predict_all(R, raw)
         if not self.intervals:
             return np.full(len(pred), np.nan), np.full(len(pred), np.nan)
-        h = self.scale_model_.half_width(slope, _distance(self.fitted_.Z, Z))
+        # distances in the full-data fit's frame (a bag's frame differs when ``bags`` > 0)
+        h = self.scale_model_.half_width(slope, _distance(self.fitted_.Z, self.fitted_.scale.transform(R)))
         return np.clip(pred - h, 0.0, self.upper), np.clip(pred + h, 0.0, self.upper)
 
     # -- interpretation

@@ -19,7 +19,7 @@ OUT.csv: ``id, metric, task, predictor, predicted, lower, upper, basis``. ``basi
 the corrections of the design decisions the spec gives), ``law`` (no usable design decision given, or the
 inner CV chose no correction for that task: the pure scaling law), ``law_params_only`` (tokens unknown),
 ``trees`` (an XGBoost predictor). An unknown design decision never shifts a prediction: the design-aware
-model applies only the corrections it knows (the default ``design_blend_data_half`` knows the data mix only;
+model applies only the corrections it knows (the default ``design_blend_data_half_bag`` knows the data mix only;
 the architecture counts with ``--predictor design_arch``). Every input is validated before anything is fit
 (the spec by the typed models of :mod:`performance_prediction.specs`; errors name the row or item and the
 field); the output is written atomically, so a bad input leaves nothing behind.
@@ -43,8 +43,9 @@ OUT_COLUMNS = ["id", "metric", "task", "predictor", "predicted", "lower", "upper
 # Planned models are usually larger than the ones in the store: the default is the design-aware predictor that
 # extrapolates best (largest 20 % by compute: MAE .113 vs .140 for design_arch_half) at a small cost on unseen
 # families (.0504 vs .0502, accuracy); half of design_blend_data's shift (benchmarks/RESULTS.md, issue 12
-# sessions 3 and 4).
-DEFAULT_PREDICTOR = "design_blend_data_half"
+# sessions 3 and 4). Session 6: its family-bootstrap bagged version, better again beyond the training range
+# (accuracy .0907 vs .1127, brier .1071 vs .1126) and on unseen families.
+DEFAULT_PREDICTOR = "design_blend_data_half_bag"
 PARAMS_LAW = "law_sigmoid_params"
 
 
