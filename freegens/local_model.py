@@ -202,7 +202,9 @@ def make_model(model: str = "ridge", *, alpha: float = 1.0, seed: int = 0, encod
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     from .stack import StackedDomainModel
 
-    return StackedDomainModel(encoder, alpha=alpha, seed=seed, tune_offsets=objective == "macro_f1", **(stack or {}))
+    settings = {"bases": ("tfidf",)} if encoder is None else {}  # without an encoder only the TF-IDF block exists
+    settings.update(stack or {})
+    return StackedDomainModel(encoder, alpha=alpha, seed=seed, tune_offsets=objective == "macro_f1", **settings)
 
 
 #: Classes with fewer training documents than this are (also) decided by the nearest neighbour.
