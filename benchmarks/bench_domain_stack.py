@@ -2,7 +2,7 @@
 
 Per seed, the outer stratified 5-fold CV of ``njsl domains cv`` (same splits); in each outer fold one
 :class:`freegens.stack.StackedDomainModel` with every base block is fitted on the training part (inner CV inside it),
-and then the meta-classifier is refitted on subsets of its out-of-fold base features (``--configs``) — so many
+and then the meta-classifier is refitted on subsets of its out-of-fold base features (``--screen``: CONFIGS or CONFIGS2) — so many
 meta-level configurations are compared on the same base fits. ``--check`` runs ``cross_validate(model="stack")``
 (what ``njsl domains cv --model stack`` runs) for the default configuration, which must print the same figure.
 
@@ -26,6 +26,20 @@ from njsl.paths import domain_labels_csv
 #: name -> (blocks used (prefixes of the block names), meta C, meta class weights, offsets, meta)
 _ALL = ("tfidf", "emb_lr", "knn", "centroid", "sim")
 CONFIGS: dict[str, tuple[tuple[str, ...], float, str, bool, str]] = {}
+#: the second screen: the ridge model with the encoder's blocks and its neighbour rule as base blocks
+CONFIGS2: dict[str, tuple[tuple[str, ...], float, str, bool, str]] = {}
+for _w in ("balanced", "sqrt", "none"):
+    for _off in (False, True):
+        _tag = f"{_w}{' +offsets' if _off else ''}"
+        for _C in (1.0, 10.0):
+            CONFIGS2[f"tied ridge_enc+nn_rare C={_C}, {_tag}"] = (("ridge_enc", "nn_rare"), _C, _w, _off, "tied")
+            CONFIGS2[f"tied ridge_enc+nn_rare+emb_lr+knn+simk C={_C}, {_tag}"] = (
+                ("ridge_enc", "nn_rare", "emb_lr", "knn", "simk"), _C, _w, _off, "tied")
+            CONFIGS2[f"tied ridge_enc+nn_rare+tfidf+emb_lr C={_C}, {_tag}"] = (
+                ("ridge_enc", "nn_rare", "tfidf", "emb_lr"), _C, _w, _off, "tied")
+        CONFIGS2[f"lr ridge_enc+nn_rare, {_tag}"] = (("ridge_enc", "nn_rare"), 0.1, _w, _off, "lr")
+        CONFIGS2[f"lr ridge_enc+nn_rare+emb_lr+sim, {_tag}"] = (("ridge_enc", "nn_rare", "emb_lr", "sim"), 0.1, _w,
+                                                                _off, "lr")
 for _w in ("balanced", "sqrt", "none"):
     for _off in (False, True):
         _tag = f"{_w}{' +offsets' if _off else ''}"
@@ -57,7 +71,7 @@ def main() -> None:
     ap.add_argument("--embed_only", action="store_true", help="stop after embedding (with --save_cache)")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--shrink", type=float, default=5.0)
-    ap.add_argument("--configs", nargs="*", default=list(CONFIGS), help="names from CONFIGS")
+    ap.add_argument("--screen", type=int, choices=(1, 2), default=1, help="1: CONFIGS, 2: CONFIGS2")
     ap.add_argument("--check", action="store_true", help="also run cross_validate(model='stack') per seed")
     ap.add_argument("--ridge", nargs="*", default=None, metavar="RULE", help="instead of the stack screen, run the "
                     "ridge model (njsl domains cv --model ridge) with these rare-class rules (nn, centroid)")
@@ -73,6 +87,7 @@ def main() -> None:
                 raise SystemExit(f"{file}: {int(data['max_tokens'])} tokens, not {part.max_tokens}")
             part._cache.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
             print(f"{file}: {len(data['keys'])} embeddings of {str(data['spec'])!r} for {part.spec!r}")
+    first = list(getattr(encoder, "encoders", [encoder]))[0]  # a TextEncoder: its cache holds every window
     if args.windows:
         parts = list(getattr(encoder, "encoders", [encoder]))
         parts[0] = WindowEncoder(parts[0], tuple(args.windows.split(",")))
@@ -81,20 +96,21 @@ def main() -> None:
     encoder.encode(texts)
     print(f"embedded in {time.time() - t0:.0f} s wall, {time.process_time() - c0:.0f} CPU-s", flush=True)
     if args.save_cache:
-        first = getattr(encoder, "encoders", [encoder])[0]
-        getattr(first, "encoder", first).save_cache(args.save_cache)
+        first.save_cache(args.save_cache)
     if args.embed_only:
         return
     if args.ridge is not None:
         return run_ridge(frame, encoder, args)
     classes, codes = np.unique(y, return_inverse=True)
-    results: dict[str, list[float]] = {name: [] for name in args.configs}
+    configs = CONFIGS if args.screen == 1 else CONFIGS2
+    results: dict[str, list[float]] = {name: [] for name in configs}
     for seed in args.seeds:
         t0 = time.process_time()
-        preds = {name: np.zeros(len(y), dtype=int) for name in args.configs}
+        preds = {name: np.zeros(len(y), dtype=int) for name in configs}
         cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
         for train, test in cv.split(texts, y):
-            model = StackedDomainModel(encoder, bases=BASES, seed=seed, k=args.k, shrink=args.shrink)
+            bases = BASES if args.screen == 2 else _ALL  # screen 1 ran before ridge_enc/nn_rare existed
+            model = StackedDomainModel(encoder, bases=bases, seed=seed, k=args.k, shrink=args.shrink)
             Xtr = [texts[i] for i in train]
             ctr = codes[train]
             embs = model._embeddings(Xtr)
@@ -111,8 +127,8 @@ def main() -> None:
                 Zte = np.hstack([Zte, class_similarity(Zte[:, cols], classes)])
                 names += [f"simk{n[3:]}"] * len(classes)
             names = np.array(names)
-            for name in args.configs:
-                blocks, C, weight, offsets, meta_kind = CONFIGS[name]
+            for name in configs:
+                blocks, C, weight, offsets, meta_kind = configs[name]
                 cols = np.flatnonzero([any(n.startswith(b) and not (b == "sim" and n.startswith("simk"))
                                            for b in blocks) for n in names])
                 sub = StackedDomainModel(encoder, C=C, class_weight=weight, meta=meta_kind, seed=seed)
@@ -120,7 +136,7 @@ def main() -> None:
                 meta = sub._meta(ctr[rows]).fit(oof[rows][:, cols], ctr[rows])
                 off = sub._choose_offsets(oof[rows][:, cols], ctr[rows], len(classes)) if offsets else 0.0
                 preds[name][test] = (meta_scores(meta, Zte[:, cols], len(classes)) + off).argmax(axis=1)
-        for name in args.configs:
+        for name in configs:
             f1 = f1_score(codes, preds[name], labels=range(len(classes)), average="macro", zero_division=0)
             per = f1_score(codes, preds[name], labels=range(len(classes)), average=None, zero_division=0)
             results[name].append(float(f1))

@@ -202,7 +202,7 @@ def make_model(model: str = "ridge", *, alpha: float = 1.0, seed: int = 0, encod
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     from .stack import StackedDomainModel
 
-    settings = {"bases": ("tfidf",)} if encoder is None else {}  # without an encoder only the TF-IDF block exists
+    settings: dict[str, Any] = {"bases": ("tfidf",)} if encoder is None else {}  # no encoder: the TF-IDF block only
     settings.update(stack or {})
     return StackedDomainModel(encoder, alpha=alpha, seed=seed, tune_offsets=objective == "macro_f1", **settings)
 

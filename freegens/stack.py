@@ -20,8 +20,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 #: Base-model blocks the stack can use (``bases``): ``tfidf`` the TF-IDF ridge scores; ``emb_lr`` a logistic
 #: regression per encoder embedding; ``knn`` the k-nearest-neighbour class-vote fractions per encoder; ``centroid``
-#: the cosine to shrunk class centroids per encoder; ``sim`` the category-description similarities.
-BASES = ("tfidf", "emb_lr", "knn", "centroid", "sim")
+#: the cosine to shrunk class centroids per encoder; ``sim`` the category-description similarities; ``ridge_enc``
+#: the scores of the ridge model with the encoder's blocks (``--model ridge --encoder``, without its neighbour rule);
+#: ``nn_rare`` its neighbour rule as a block (1 for the class of the nearest training document when that class is
+#: rare, :data:`freegens.local_model.RARE_BELOW`).
+BASES = ("tfidf", "emb_lr", "knn", "centroid", "sim", "ridge_enc", "nn_rare")
 DEFAULT_BASES = ("tfidf", "emb_lr", "knn", "sim")
 
 
@@ -116,6 +119,9 @@ class StackedDomainModel(ClassifierMixin, BaseEstimator):
         fitted: dict = {"codes": codes, "embs": embs, "classes": np.unique(codes)}
         if "tfidf" in self.bases:
             fitted["tfidf"] = build_pipeline(alpha=self.alpha, seed=self.seed).fit(X, codes)
+        if "ridge_enc" in self.bases:
+            fitted["ridge_enc"] = build_pipeline(alpha=self.alpha, seed=self.seed, encoder=self.encoder).pipeline.fit(
+                X, codes)
         if "emb_lr" in self.bases:
             fitted["emb_lr"] = [make_pipeline(StandardScaler(), LogisticRegression(
                 C=self.emb_C, class_weight="balanced", max_iter=2000)).fit(e, codes) for e in embs]
@@ -129,6 +135,19 @@ class StackedDomainModel(ClassifierMixin, BaseEstimator):
             # a class absent from this fit's training part scores like a very unlikely class
             blocks.append(("tfidf", _full_scores(np.asarray(fitted["tfidf"].decision_function(X), float), cols,
                                                  n_classes, -1.5)))
+        if "ridge_enc" in self.bases:
+            blocks.append(("ridge_enc", _full_scores(np.asarray(fitted["ridge_enc"].decision_function(X), float),
+                                                     cols, n_classes, -1.5)))
+        if "nn_rare" in self.bases:
+            from .local_model import RARE_BELOW
+
+            joint_train = np.hstack(fitted["embs"]) / np.sqrt(len(embs))  # the cosine of the joint embedding
+            nearest = fitted["codes"][(np.hstack(embs) / np.sqrt(len(embs)) @ joint_train.T).argmax(axis=1)]
+            counts = np.bincount(fitted["codes"], minlength=n_classes)
+            block = np.zeros((len(X), n_classes))
+            rare = (counts[nearest] > 0) & (counts[nearest] < RARE_BELOW)
+            block[np.flatnonzero(rare), nearest[rare]] = 1.0
+            blocks.append(("nn_rare", block))
         if "emb_lr" in self.bases:
             for i, (model, e) in enumerate(zip(fitted["emb_lr"], embs, strict=True)):
                 blocks.append((f"emb_lr{i}", _full_scores(model.predict_log_proba(e), cols, n_classes, -10.0)))
