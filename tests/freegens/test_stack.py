@@ -110,7 +110,7 @@ def test_stack_variants_and_errors(tiny_bert, labelled_csv):
     X, y = list(frame["text"]), np.asarray(frame["label"], dtype=object)
     enc = E.TextEncoder(str(tiny_bert), max_tokens=32)
     tied = S.StackedDomainModel(enc, bases=S.BASES, meta="tied", tune_offsets=True, inner_folds=2).fit(X, y)
-    assert set(tied.block_names_) == {"tfidf", "emb_lr0", "knn0", "centroid0", "simk0"}
+    assert set(tied.block_names_) == {"tfidf", "emb_lr0", "knn0", "centroid0", "simk0", "ridge_enc", "nn_rare"}
     assert set(tied.offsets) == {"code", "incoherent", "reference"}
     assert tied.decision_function(X[:4]).shape == (4, 3)
     with pytest.raises(ValueError, match="need an encoder"):
@@ -139,6 +139,24 @@ def test_centroid_rule_assigns_rare_classes(tiny_bert, labelled_csv):
     assert model.predict(list(frame["text"])) == list(expected)  # the rule, and the linear model elsewhere
     with pytest.raises(ValueError, match="rule must be"):
         LocalDomainClassifier.fit(frame, encoder=enc, rare_rule="farthest")
+
+
+def test_nn_rare_block_is_the_neighbour_rule(tiny_bert, labelled_csv):
+    frame = load_labelled(labelled_csv)
+    rare = ["Episode 12 transcript: the host said the story was news", "Subtitles: she said the price is data",
+            "Timestamps 00:01 the chapter of the study"]
+    frame = pd.concat([frame, pd.DataFrame({"text": rare, "label": "media"})], ignore_index=True)
+    enc = E.TextEncoder(str(tiny_bert), max_tokens=64)
+    model = S.StackedDomainModel(enc, bases=("ridge_enc", "nn_rare"), inner_folds=3, tune_offsets=True)
+    model.fit(list(frame["text"]), np.asarray(frame["label"], dtype=object))
+    common = list(frame["text"][:5])
+    Z = model._base_features(model.bases_, rare + common, model._embeddings(rare + common), 4)
+    block = Z[:, [i for i, n in enumerate(model.block_names_) if n == "nn_rare"]]
+    media = list(model.classes_).index("media")
+    assert (block[:3, media] == 1).all() and block.sum() == 3  # each rare text is its own nearest neighbour
+    ridge = LocalDomainClassifier.fit(frame, encoder=enc).pipeline.pipeline  # the ridge model's own pipeline
+    ridge_cols = [i for i, n in enumerate(model.block_names_) if n == "ridge_enc"]
+    assert np.allclose(Z[3:, ridge_cols], ridge.decision_function(common))
 
 
 def test_token_windows_by_hand(tiny_bert):
