@@ -52,7 +52,7 @@ def main() -> None:
     weights = torch.tensor(len(codes) / (len(classes) * np.bincount(codes, minlength=len(classes)).clip(min=1)),
                            dtype=torch.float32)
     mask = batch["attention_mask"]
-    ext = model.get_extended_attention_mask(mask, mask.shape)
+    ext = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min  # additive, as BERT layers take
     target = torch.tensor(codes)
     c0 = time.process_time()
     for start in range(0, len(texts), args.batch):
