@@ -1,10 +1,13 @@
 """Screens the learned stack of the offline domain classifier (issue 14, session 6) on the shared fineweb labels.
 
 Per seed, the outer stratified 5-fold CV of ``njsl domains cv`` (same splits); in each outer fold one
-:class:`freegens.stack.StackedDomainModel` with every base block is fitted on the training part (inner CV inside it),
-and then the meta-classifier is refitted on subsets of its out-of-fold base features (``--screen``: CONFIGS or CONFIGS2) — so many
-meta-level configurations are compared on the same base fits. ``--check`` runs ``cross_validate(model="stack")``
-(what ``njsl domains cv --model stack`` runs) for the default configuration, which must print the same figure.
+:class:`freegens.stack.StackedDomainModel` with every base block is fitted on the training part (inner CV inside
+it), and then the meta-classifier is refitted on subsets of its out-of-fold base features (``--screen``: CONFIGS or
+CONFIGS2) — so many meta-level configurations are compared on the same base fits. ``--check`` runs
+``cross_validate(model="stack", objective="macro_f1")`` (what ``njsl domains cv --model stack --objective
+macro_f1`` runs) with the stack's defaults, which must print the figure of the same configuration in screen 2.
+``--ridge RULE`` runs the ridge model instead (``njsl domains cv --rare_rule RULE``), ``--windows`` wraps the first
+encoder in :class:`freegens.encoder.WindowEncoder`.
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_stack.py --encoder bundled --encoder mpnet
         [--cache_file MINILM.npz --cache_file MPNET.npz] [--seeds 0 1 2 3]
@@ -72,7 +75,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--shrink", type=float, default=5.0)
     ap.add_argument("--screen", type=int, choices=(1, 2), default=1, help="1: CONFIGS, 2: CONFIGS2")
-    ap.add_argument("--check", action="store_true", help="also run cross_validate(model='stack') per seed")
+    ap.add_argument("--check", action="store_true", help="also run cross_validate(model='stack', "
+                    "objective='macro_f1') per seed")
     ap.add_argument("--ridge", nargs="*", default=None, metavar="RULE", help="instead of the stack screen, run the "
                     "ridge model (njsl domains cv --model ridge) with these rare-class rules (nn, centroid)")
     ap.add_argument("--objectives", nargs="*", default=["macro_f1"], choices=["shares", "macro_f1"],
@@ -110,7 +114,8 @@ def main() -> None:
         cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
         for train, test in cv.split(texts, y):
             bases = BASES if args.screen == 2 else _ALL  # screen 1 ran before ridge_enc/nn_rare existed
-            model = StackedDomainModel(encoder, bases=bases, seed=seed, k=args.k, shrink=args.shrink)
+            # meta="lr" emits the raw similarities; their per-class form (what "tied" uses) is added below
+            model = StackedDomainModel(encoder, bases=bases, seed=seed, k=args.k, shrink=args.shrink, meta="lr")
             Xtr = [texts[i] for i in train]
             ctr = codes[train]
             embs = model._embeddings(Xtr)
@@ -144,8 +149,10 @@ def main() -> None:
                 f"{c} {v:.2f}" for c, v in zip(classes, per, strict=True)), flush=True)
         print(f"seed {seed}: {time.process_time() - t0:.0f} CPU-s", flush=True)
         if args.check:
-            res = cross_validate(frame, folds=5, seed=seed, encoder=encoder, model="stack")
-            print(f"seed {seed} cross_validate(model='stack'): macro-F1 {res['macro_f1']:.3f}", flush=True)
+            res = cross_validate(frame, folds=5, seed=seed, encoder=encoder, model="stack", objective="macro_f1")
+            print(f"seed {seed} cross_validate(model='stack', objective='macro_f1') with the stack's defaults "
+                  f"(screen 2: tied ridge_enc+nn_rare C=1.0, balanced +offsets): macro-F1 {res['macro_f1']:.3f}",
+                  flush=True)
     print("means over seeds", args.seeds)
     for name, vals in results.items():
         print(f"  {name}: {np.mean(vals):.3f} (" + " / ".join(f"{v:.3f}" for v in vals) + ")")

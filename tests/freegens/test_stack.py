@@ -80,7 +80,8 @@ def test_meta_class_weights():
 def test_out_of_fold_base_features_never_see_their_document(tiny_bert, labelled_csv, monkeypatch):
     frame = load_labelled(labelled_csv)
     X, y = list(frame["text"]), np.asarray(frame["label"], dtype=object)
-    model = S.StackedDomainModel(E.TextEncoder(str(tiny_bert), max_tokens=32), inner_folds=3)
+    model = S.StackedDomainModel(E.TextEncoder(str(tiny_bert), max_tokens=32), bases=("tfidf", "emb_lr", "knn", "sim"),
+                                 meta="lr", C=0.1, inner_folds=3)
     seen: list[set] = []
     real = S.StackedDomainModel._fit_bases
 
