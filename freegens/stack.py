@@ -1,13 +1,14 @@
 """A learned stack for the offline domain classifier (``--model stack``; issue 14, session 6).
 
-Several base models each give per-class scores: the TF-IDF ridge classifier (:func:`freegens.local_model.
-build_pipeline` without an encoder), a logistic regression on each encoder's embedding, the k nearest training
-documents' class votes and the shrunk class centroids (cosine, per encoder), plus the category-description
-similarities (no labels needed, used as they are). A multinomial logistic regression with balanced class weights
-learns how to combine them. Its training rows are *out-of-fold* base scores: an inner stratified CV of the
-training data only, so the meta-classifier sees what the base models say about documents they were not trained
-on (scores on their own training documents would be over-confident, the 1-NN vote trivially right). The base
-models are then refitted on all the training data for prediction.
+Several base models each give per-class scores (:data:`BASES`): the TF-IDF ridge classifier
+(:func:`freegens.local_model.build_pipeline` without an encoder), the ridge model with the encoder's blocks and its
+nearest-neighbour rule, a logistic regression on each encoder's embedding, the k nearest training documents' class
+votes and the shrunk class centroids (cosine, per encoder), plus the category-description similarities (no labels
+needed, used as they are). A meta-classifier learns how to combine them: a multinomial logistic regression, or
+(the default) :class:`TiedMeta` with one weight per base model. Its training rows are *out-of-fold* base scores:
+an inner stratified CV of the training data only, so the meta-classifier sees what the base models say about
+documents they were not trained on (scores on their own training documents would be over-confident, the 1-NN
+vote trivially right). The base models are then refitted on all the training data for prediction.
 
 Optionally (``tune_offsets=True``, ``--objective macro_f1``) per-class offsets for macro-F1
 (:func:`freegens.offsets.choose_offsets`) are chosen on out-of-fold *meta* scores: a second CV of the meta
@@ -28,6 +29,9 @@ BASES = ("tfidf", "emb_lr", "knn", "centroid", "sim", "ridge_enc", "nn_rare")
 #: The defaults of ``--model stack`` are the best stack of the session-6 screens (4-seed mean 0.329 with
 #: ``--objective macro_f1``; the ridge model alone: 0.340; benchmarks/RESULTS.md).
 DEFAULT_BASES = ("ridge_enc", "nn_rare")
+#: Meta-classifiers: ``lr`` (free multinomial logistic regression on the standardised blocks) or ``tied``
+#: (:class:`TiedMeta`).
+META_KINDS = ("lr", "tied")
 
 
 def _parts(encoder) -> list:
@@ -104,6 +108,9 @@ class StackedDomainModel(ClassifierMixin, BaseEstimator):
         bad = [b for b in self.bases if b not in BASES]
         if bad or not self.bases:
             raise ValueError(f"bases must be a non-empty subset of {BASES}, got {self.bases!r}")
+        if self.meta not in META_KINDS:
+            raise ValueError(f"meta must be one of {META_KINDS}, got {self.meta!r}")
+        meta_class_weight(np.zeros(1, dtype=int), self.class_weight)  # checks the name
         if self.encoder is None and set(self.bases) - {"tfidf"}:
             raise ValueError(f"bases {sorted(set(self.bases) - {'tfidf'})} need an encoder (--encoder)")
 

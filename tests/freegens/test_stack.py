@@ -116,6 +116,10 @@ def test_stack_variants_and_errors(tiny_bert, labelled_csv):
     assert tied.decision_function(X[:4]).shape == (4, 3)
     with pytest.raises(ValueError, match="need an encoder"):
         S.StackedDomainModel(None).fit(X, y)
+    with pytest.raises(ValueError, match="meta must be"):
+        S.StackedDomainModel(enc, meta="forest").fit(X, y)
+    with pytest.raises(ValueError, match="class_weight"):
+        S.StackedDomainModel(enc, class_weight="inverse").fit(X, y)
     with pytest.raises(ValueError, match="bases must be"):
         S.StackedDomainModel(enc, bases=("tfidf", "bogus")).fit(X, y)
     sims = np.arange(2 * 27, dtype=float).reshape(2, 27)
