@@ -183,7 +183,8 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
                         "(costs 3 more fits)")
     p.add_argument("--model", choices=MODELS, default="ridge",
                    help="ridge (default): one ridge classifier on TF-IDF, statistics and encoder features; stack: "
-                        "base models' out-of-fold class scores combined by a learned logistic regression "
+                        "base models' out-of-fold class scores combined by a learned meta-classifier (one weight "
+                        "per base model) "
                         "(measured lower, see freegens/README.md)")
     p.add_argument("--rare_rule", choices=RARE_RULES, default="nn",
                    help="with --encoder: a rare class (< 10 training documents) is assigned by the nearest training "

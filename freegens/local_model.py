@@ -430,6 +430,10 @@ def format_cv_report(result: dict) -> str:
     enc = result.get("encoder")
     model = (f"TF-IDF + statistics + cues + encoder {enc['spec']!r} (first {enc['max_tokens']} tokens)" if enc
              else "TF-IDF + statistics + cues")
+    if result.get("model", "ridge") == "stack":
+        model = f"stack (freegens/stack.py, --model stack) over out-of-fold scores of base models; {model}"
+    if enc and result.get("rare_rule", "nn") == "centroid":
+        model += ", rare classes by the shrunk class centroid (--rare_rule centroid)"
     if result.get("objective", "shares") == "macro_f1":
         model += ", per-class offsets for macro-F1 chosen by an inner CV of each training fold (--objective macro_f1)"
     lines = [f"Model: {model}.", "",

@@ -187,7 +187,8 @@ def test_cli_stack_windows_and_bad_windows(tiny_bert, labelled_csv, tmp_path, ca
     report = tmp_path / "cv.json"
     assert main(["cv", str(labelled_csv), "--folds", "3", "--encoder", str(tiny_bert), "--encoder_max_tokens", "32",
                  "--model", "stack", "--objective", "macro_f1", "--json", str(report)]) == 0
-    assert '"model": "stack"' in report.read_text() and "macro-F1" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert '"model": "stack"' in report.read_text() and "macro-F1" in out_text and "Model: stack" in out_text
     out = tmp_path / "m"
     assert main(["train", str(labelled_csv), "--output", str(out), "--encoder", str(tiny_bert),
                  "--encoder_max_tokens", "32", "--encoder_windows", "first,last", "--model", "stack"]) == 0
