@@ -5,6 +5,7 @@
     njsl domains train LABELLED.csv --output MODEL_DIR [--encoder none|bundled|PATH|ORG/NAME]
                       [--objective shares|macro_f1]
     njsl domains cv LABELLED.csv [--folds 5] [--output REPORT.md] [--encoder ...] [--objective ...]
+                    [--model ridge|stack] [--rare_rule nn|centroid] [--encoder_windows first,middle,last]
     njsl domains features CLASSIFIED.csv --store STORE --id ID [--kind model|dataset]
 
 ``freegens/classify_domains_multistage.py`` is the paper's path to ``classify``. The API key is read from
@@ -99,11 +100,25 @@ def run_classify(args: argparse.Namespace) -> int:
 def make_encoder(args: argparse.Namespace):
     """The :class:`freegens.encoder.TextEncoder` that ``--encoder`` names (None for ``none``), checked before any
     work: a missing package or folder is reported at once."""
+    from .encoder import WINDOWS, ConcatEncoder, EncoderUnavailable, WindowEncoder
+
     if args.encoder == "none":
+        if args.encoder_windows:
+            raise EncoderUnavailable("--encoder_windows needs an encoder (--encoder bundled|mpnet|PATH|ORG/NAME)")
         return None
     from .encoder import make_encoder as make
 
-    return make(args.encoder, max_tokens=args.encoder_max_tokens)
+    encoder = make(args.encoder, max_tokens=args.encoder_max_tokens)
+    if not args.encoder_windows:
+        return encoder
+    windows = tuple(w.strip() for w in args.encoder_windows.split(","))
+    bad = [w for w in windows if w not in WINDOWS]
+    if bad:
+        raise EncoderUnavailable(f"--encoder_windows: unknown window(s) {bad}; choose from {','.join(WINDOWS)}")
+    # the windows of the first encoder (the cheap one in bundled+mpnet), the others as they are
+    parts = list(getattr(encoder, "encoders", [encoder]))
+    parts[0] = WindowEncoder(parts[0], windows)
+    return parts[0] if len(parts) == 1 else ConcatEncoder(parts)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -112,7 +127,8 @@ def run_train(args: argparse.Namespace) -> int:
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
     encoder = make_encoder(args)
     model = LocalDomainClassifier.fit(frame, alpha=args.alpha, seed=args.seed, source=str(args.labelled),
-                                      encoder=encoder, objective=args.objective)
+                                      encoder=encoder, objective=args.objective, model=args.model,
+                                      rare_rule=args.rare_rule)
     model.save(args.output)
     print(f"trained on {len(frame)} documents ({model.meta['label_counts']}) -> {args.output}")
     return 0
@@ -125,7 +141,7 @@ def run_cv(args: argparse.Namespace) -> int:
 
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
     result = cross_validate(frame, folds=args.folds, alpha=args.alpha, seed=args.seed, encoder=make_encoder(args),
-                            objective=args.objective)
+                            objective=args.objective, model=args.model, rare_rule=args.rare_rule)
     text = format_cv_report(result)
     print(text)
     if args.output:
@@ -148,7 +164,7 @@ def run_features(args: argparse.Namespace) -> int:
 
 
 def _labelled_args(p: argparse.ArgumentParser) -> None:
-    from .local_model import OBJECTIVES  # here, not at the top: sklearn loads only for train/cv
+    from .local_model import MODELS, OBJECTIVES, RARE_RULES  # here, not at the top: sklearn loads only for train/cv
 
     p.add_argument("labelled", help="CSV with a text and a label column (e.g. the paper's fineweb labels)")
     p.add_argument("--text_column", default="text")
@@ -165,6 +181,17 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
                    help="shares (default): plain decisions, domain shares close to the labels'; macro_f1: per-class "
                         "offsets chosen by an inner CV of the training data, rare classes predicted more often "
                         "(costs 3 more fits)")
+    p.add_argument("--model", choices=MODELS, default="ridge",
+                   help="ridge (default): one ridge classifier on TF-IDF, statistics and encoder features; stack: "
+                        "base models' out-of-fold class scores combined by a learned meta-classifier (one weight "
+                        "per base model) "
+                        "(measured lower, see freegens/README.md)")
+    p.add_argument("--rare_rule", choices=RARE_RULES, default="nn",
+                   help="with --encoder: a rare class (< 10 training documents) is assigned by the nearest training "
+                        "document (nn, default) or the most similar shrunk class centroid (centroid)")
+    p.add_argument("--encoder_windows", default=None,
+                   help="e.g. first,middle,last: the (first) encoder embeds these token windows of each document, "
+                        "concatenated")
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:

@@ -325,3 +325,95 @@ def make_encoder(specs: str | list[str], max_tokens: int = 256) -> TextEncoder |
         resolve(spec)
     encoders = [TextEncoder(spec, max_tokens=max_tokens) for spec in specs]
     return encoders[0] if len(encoders) == 1 else ConcatEncoder(encoders)
+
+
+#: The windows :class:`WindowEncoder` can embed: the opening, the middle and the end of a text.
+WINDOWS = ("first", "middle", "last")
+
+
+def token_windows(text: str, offsets: list[tuple[int, int]], n_tokens: int) -> dict[str, str]:
+    """The ``first``/``middle``/``last`` stretch of ``n_tokens`` tokens of ``text`` as substrings (``first`` is the
+    whole text, which the encoder truncates to the same tokens), from the
+    tokenizer's character ``offsets`` (one pair per token, special tokens excluded). A text of at most
+    ``n_tokens`` tokens is its own window, all three times."""
+    n = len(offsets)
+    if n <= n_tokens:
+        return dict.fromkeys(WINDOWS, text)
+    mid = (n - n_tokens) // 2
+    return {"first": text,  # the encoder keeps the first tokens itself: the same embedding as without windows
+            "middle": text[offsets[mid][0]:offsets[mid + n_tokens - 1][1]],
+            "last": text[offsets[n - n_tokens][0]:]}
+
+
+class WindowEncoder:
+    """One encoder applied to several token windows of each text (:data:`WINDOWS`), the embeddings concatenated
+    (each divided by sqrt(k), so the joint vector has unit length and its cosine is the mean of the windows').
+
+    A 256-token encoder sees only the opening of a document; the middle and the end can tell other things (a
+    recipe page that ends in comments, a chapter that opens with front matter). Windows are cut from the text the
+    classifier reads (its first ``MAX_CHARS`` characters), by the encoder's own tokenizer.
+    """
+
+    def __init__(self, encoder: TextEncoder, windows: tuple[str, ...] = WINDOWS):
+        bad = [w for w in windows if w not in WINDOWS]
+        if bad or not windows:
+            raise ValueError(f"windows must be a non-empty subset of {WINDOWS}, got {windows!r}")
+        self.encoder = encoder
+        self.windows = tuple(windows)
+        self.spec = f"{encoder.spec}@{','.join(self.windows)}"
+        self.max_tokens = encoder.max_tokens
+        self._windows: dict[str, dict[str, str]] = {}  # text hash -> its windows (CV folds cut each text once)
+
+    def __getstate__(self) -> dict:
+        return {"encoder": self.encoder, "windows": self.windows}
+
+    def __setstate__(self, state: dict) -> None:
+        WindowEncoder.__init__(self, **state)
+
+    def __deepcopy__(self, memo: dict) -> WindowEncoder:
+        return self  # frozen, like TextEncoder
+
+    @property
+    def encoders(self) -> list:
+        """One view per window (what the stack's per-encoder blocks iterate over)."""
+        return [_WindowView(self, w) for w in self.windows]
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim * len(self.windows)
+
+    def window_texts(self, texts: list[str]) -> list[dict[str, str]]:
+        """Each text's windows (:func:`token_windows`) under the encoder's token limit, special tokens left out."""
+        keys = [text_key(t, self.max_tokens) for t in texts]
+        todo = [(k, t) for k, t in zip(keys, texts, strict=True) if k not in self._windows]
+        if todo:
+            self.encoder._load()
+            tok = self.encoder._tokenizer
+            n_tokens = self.encoder.token_limit - tok.num_special_tokens_to_add()
+            for k, t in todo:
+                offsets = tok(t, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+                self._windows[k] = token_windows(t, offsets, n_tokens)
+        return [self._windows[k] for k in keys]
+
+    def encode_window(self, texts: list[str], window: str) -> np.ndarray:
+        """``(len(texts), dim)`` embeddings of one window of each text."""
+        return self.encoder.encode([w[window] for w in self.window_texts(texts)])
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """``(len(texts), dim * windows)`` float32 embeddings, unit length."""
+        wins = self.window_texts(texts)
+        parts = [self.encoder.encode([w[name] for w in wins]) for name in self.windows]
+        return (np.hstack(parts) / np.sqrt(len(parts))).astype(np.float32)
+
+
+class _WindowView:
+    """One window of a :class:`WindowEncoder` as an encoder of its own."""
+
+    def __init__(self, parent: WindowEncoder, window: str):
+        self.parent = parent
+        self.window = window
+        self.spec = f"{parent.encoder.spec}@{window}"
+        self.max_tokens = parent.max_tokens
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.parent.encode_window(texts, self.window)

@@ -137,11 +137,13 @@ OBJECTIVES = ("shares", "macro_f1")
 
 
 def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: float = 0.0,
-                   objective: str = "shares"):
+                   objective: str = "shares", rare_rule: str = "nn"):
     """The untrained sklearn pipeline: word 1-2-gram TF-IDF (English stop words removed) + standardised document
     statistics and category cues (weight 0.1), a ridge classifier with balanced class weights.
 
-    ``objective="macro_f1"`` wraps the linear model in :class:`freegens.offsets.MacroF1Offsets`. ``rare_cues`` > 0
+    ``objective="macro_f1"`` wraps the linear model in :class:`freegens.offsets.MacroF1Offsets`. ``rare_rule``
+    (with an encoder) is how :class:`RareClassNeighbours` finds a rare class: ``nn`` (the nearest training
+    document) or ``centroid`` (the most similar shrunk class centroid). ``rare_cues`` > 0
     adds :func:`freegens.cues.rare_class_cues` with that weight (measured, not a default: it did not help).
 
     Chosen by stratified 5-fold CV (seed 0) on the paper's 1,000 fineweb labels (figures in freegens/README.md):
@@ -174,7 +176,7 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
         ]
     clf = RidgeClassifier(alpha=alpha, class_weight="balanced", random_state=seed)
     pipe = Pipeline([("features", features), ("clf", clf)])
-    model = pipe if encoder is None else RareClassNeighbours(pipe, encoder)
+    model = pipe if encoder is None else RareClassNeighbours(pipe, encoder, rule=rare_rule)
     if objective == "macro_f1":
         from .offsets import MacroF1Offsets
 
@@ -183,8 +185,34 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
     return model
 
 
+#: The classifier behind ``--model``: ``ridge`` (:func:`build_pipeline`, the default) or ``stack``
+#: (:class:`freegens.stack.StackedDomainModel`: base models' out-of-fold scores combined by a learned meta-classifier).
+MODELS = ("ridge", "stack")
+
+
+def make_model(model: str = "ridge", *, alpha: float = 1.0, seed: int = 0, encoder=None, objective: str = "shares",
+               rare_rule: str = "nn", stack: dict | None = None):
+    """The untrained estimator ``--model`` names; ``stack`` holds :class:`freegens.stack.StackedDomainModel`'s
+    other settings (``objective="macro_f1"`` turns its offsets on)."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if model == "ridge":
+        return build_pipeline(alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    from .stack import StackedDomainModel
+
+    settings: dict[str, Any] = {"bases": ("tfidf",)} if encoder is None else {}  # no encoder: the TF-IDF block only
+    settings.update(stack or {})
+    return StackedDomainModel(encoder, alpha=alpha, seed=seed, tune_offsets=objective == "macro_f1", **settings)
+
+
 #: Classes with fewer training documents than this are (also) decided by the nearest neighbour.
 RARE_BELOW = 10
+#: How :class:`RareClassNeighbours` finds a rare class: the nearest training document (``nn``, the default) or
+#: the most similar class centroid, shrunk towards the mean of all documents (``centroid``;
+#: :func:`freegens.stack.shrunk_centroid_similarity`).
+RARE_RULES = ("nn", "centroid")
 
 
 class RareClassNeighbours(ClassifierMixin, BaseEstimator):
@@ -196,16 +224,21 @@ class RareClassNeighbours(ClassifierMixin, BaseEstimator):
     classes are counted on the training documents of each fit (each CV fold).
     """
 
-    def __init__(self, pipeline=None, encoder=None, rare_below: int = RARE_BELOW):
+    def __init__(self, pipeline=None, encoder=None, rare_below: int = RARE_BELOW, rule: str = "nn",
+                 shrink: float = 5.0):
         self.pipeline = pipeline
         self.encoder = encoder
         self.rare_below = rare_below
+        self.rule = rule
+        self.shrink = shrink
 
     def fit(self, X, y) -> RareClassNeighbours:
         X, y = list(X), np.asarray(y, dtype=object)
         self.pipeline.fit(X, y)
         labels, counts = np.unique(y, return_counts=True)
         self.rare_ = sorted(str(c) for c, n in zip(labels, counts, strict=True) if n < self.rare_below)
+        if self.rule not in RARE_RULES:
+            raise ValueError(f"rule must be one of {RARE_RULES}, got {self.rule!r}")
         self.train_embeddings_ = self.encoder.encode(X)
         self.train_labels_ = y
         self.classes_ = self.pipeline.classes_
@@ -215,7 +248,15 @@ class RareClassNeighbours(ClassifierMixin, BaseEstimator):
         """Per document, the rare class of its nearest training document, or None."""
         if not self.rare_ or not X:
             return np.full(len(X), None, dtype=object)
-        nearest = self.train_labels_[(self.encoder.encode(X) @ self.train_embeddings_.T).argmax(axis=1)]
+        emb = self.encoder.encode(X)
+        if self.rule == "centroid":
+            from .stack import shrunk_centroid_similarity
+
+            names, codes = np.unique(self.train_labels_, return_inverse=True)
+            sims = shrunk_centroid_similarity(self.train_embeddings_, codes, emb, len(names), self.shrink)
+            nearest = names[sims.argmax(axis=1)]
+        else:
+            nearest = self.train_labels_[(emb @ self.train_embeddings_.T).argmax(axis=1)]
         return np.asarray(np.where(np.isin(nearest, self.rare_), nearest, None), dtype=object)
 
     def predict(self, X) -> np.ndarray:
@@ -285,19 +326,21 @@ class LocalDomainClassifier:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, *, alpha: float = 1.0, seed: int = 0, source: str = "",
-            encoder=None, objective: str = "shares") -> LocalDomainClassifier:
+            encoder=None, objective: str = "shares", model: str = "ridge", rare_rule: str = "nn",
+            stack: dict | None = None) -> LocalDomainClassifier:
         """Train on a frame from :func:`load_labelled`; ``encoder`` (a :class:`freegens.encoder.TextEncoder`)
         adds the embedding blocks (its spec is saved; the weights are reloaded from it where the model is loaded);
         ``objective`` is one of :data:`OBJECTIVES` (the chosen offsets are saved in the metadata).
         """
         import sklearn
 
-        pipe = build_pipeline(alpha=alpha, seed=seed, encoder=encoder, objective=objective).fit(
-            _prep(frame["text"]), _labels(frame))
+        pipe = make_model(model, alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
+                          stack=stack).fit(_prep(frame["text"]), _labels(frame))
         meta = {"labels": sorted(frame["label"].unique()), "n_train": int(len(frame)), "alpha": alpha, "seed": seed,
                 "source": source, "sklearn_version": sklearn.__version__, "max_chars": MAX_CHARS,
                 "label_counts": {k: int(v) for k, v in frame["label"].value_counts().items()},
-                "encoder": _encoder_meta(encoder), "objective": objective, "offsets": _offsets(pipe)}
+                "encoder": _encoder_meta(encoder), "objective": objective, "offsets": _offsets(pipe),
+                "model": model, "rare_rule": rare_rule}
         return cls(pipe, meta)
 
     def predict(self, texts) -> list[str]:
@@ -329,7 +372,8 @@ NOT_CONTENT = ("incoherent", "unknown")
 
 
 def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, seed: int = 0,
-                   encoder=None, objective: str = "shares") -> dict:
+                   encoder=None, objective: str = "shares", model: str = "ridge", rare_rule: str = "nn",
+                   stack: dict | None = None) -> dict:
     """Stratified k-fold agreement of the local classifier with the given labels.
 
     Reports accuracy and macro-F1 over every label, the macro-F1 of the paper's own evaluation of its classifier
@@ -351,8 +395,9 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     used_folds = max(2, min(folds, smallest))
     cv = StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed)
     y = _labels(frame)
-    pred = np.asarray(cross_val_predict(build_pipeline(alpha=alpha, seed=seed, encoder=encoder, objective=objective),
-                                        _prep(frame["text"]), y, cv=cv), dtype=object)
+    estimator = make_model(model, alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
+                           stack=stack)
+    pred = np.asarray(cross_val_predict(estimator, _prep(frame["text"]), y, cv=cv), dtype=object)
     labels = sorted(set(y) | set(pred))
     report = classification_report(y, pred, labels=labels, output_dict=True, zero_division=0)
     scored = np.array([t not in NOT_CONTENT and p not in NOT_CONTENT for t, p in zip(y, pred, strict=True)])
@@ -362,7 +407,7 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     domains = [k for k in shares["labels"] if k.startswith("domain_")]
     return {
         "folds": used_folds, "n": int(len(frame)), "labels": labels,
-        "encoder": _encoder_meta(encoder), "objective": objective,
+        "encoder": _encoder_meta(encoder), "objective": objective, "model": model, "rare_rule": rare_rule,
         "accuracy": float(np.mean(pred == y)),
         "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
         "paper_protocol": {
@@ -385,6 +430,10 @@ def format_cv_report(result: dict) -> str:
     enc = result.get("encoder")
     model = (f"TF-IDF + statistics + cues + encoder {enc['spec']!r} (first {enc['max_tokens']} tokens)" if enc
              else "TF-IDF + statistics + cues")
+    if result.get("model", "ridge") == "stack":
+        model = f"stack (freegens/stack.py, --model stack) over out-of-fold scores of base models; {model}"
+    if enc and result.get("rare_rule", "nn") == "centroid":
+        model += ", rare classes by the shrunk class centroid (--rare_rule centroid)"
     if result.get("objective", "shares") == "macro_f1":
         model += ", per-class offsets for macro-F1 chosen by an inner CV of each training fold (--objective macro_f1)"
     lines = [f"Model: {model}.", "",

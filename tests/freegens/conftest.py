@@ -234,3 +234,26 @@ def sample_docs() -> dict[str, str]:
 @pytest.fixture
 def expected_labels() -> dict[str, str]:
     return dict(EXPECTED_LABELS)
+
+
+# A tiny random BERT (test_encoder.py, test_stack.py): the sentence-encoder code path without a download.
+WORDS = ["the", "a", "of", "and", "to", "in", "is", "it", "def", "return", "import", "class", "self", "print", "code",
+         "list", "value", "error", "file", "story", "said", "she", "he", "chapter", "news", "click", "buy", "price",
+         "theorem", "proof", "study", "data"]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A randomly initialised 2-layer BERT and a WordPiece tokenizer over a small vocabulary, saved as a folder."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz0123456789():.,="]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=48, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    return folder

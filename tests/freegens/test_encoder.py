@@ -1,5 +1,5 @@
 """The sentence-encoder features of the offline domain classifier: pooling, cache, pickling, the CLI's --encoder,
-and its error messages. A tiny random BERT built here stands in for a real model (no hub access) and runs the
+and its error messages. A tiny random BERT (conftest.py) stands in for a real model (no hub access) and runs the
 same code path; the bundled all-MiniLM-L6-v2 is checked where its optional package is installed."""
 from __future__ import annotations
 
@@ -13,27 +13,6 @@ import pytest
 from freegens import encoder as E
 from freegens.domains_cli import classify_main, main
 from freegens.local_model import LocalDomainClassifier, load_labelled
-
-WORDS = ["the", "a", "of", "and", "to", "in", "is", "it", "def", "return", "import", "class", "self", "print", "code",
-         "list", "value", "error", "file", "story", "said", "she", "he", "chapter", "news", "click", "buy", "price",
-         "theorem", "proof", "study", "data"]
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    """A randomly initialised 2-layer BERT and a WordPiece tokenizer over a small vocabulary, saved as a folder."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz0123456789():.,="]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=48, max_position_embeddings=128)
-    BertModel(config).save_pretrained(folder)
-    return folder
 
 
 def test_mean_pooling_matches_a_manual_computation(tiny_bert):
