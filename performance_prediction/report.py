@@ -35,7 +35,7 @@ from .predictors import (DESIGN_PREDICTORS, IMPROVEMENT_PREDICTORS, MAIN_DESIGN_
                          PAPER_PREDICTORS, PREDICTORS)
 from .selection import SelectionConfig, fold_sets_table, nested_forward_selection, selection_verdict
 from .significance import compare
-from .what_if import predict_models
+from .what_if import DEFAULT_PREDICTOR, predict_models
 from .paper_port import PaperPortStudy, compare_with_ours, paper_port_study
 from .progress import stage
 from .variant_choice import choose_and_rerun
@@ -71,7 +71,8 @@ class ReportConfig:
     sel_tasks: tuple[str, ...] | None = None
     # models to predict where they lack scores (None: every annotated model with params and tokens)
     unscored_ids: tuple[str, ...] | None = None
-    unscored_predictor: str = "design_arch"
+    # the design predictor of `njsl predict-model` (session 6: design_arch left the main job's CV for time)
+    unscored_predictor: str = DEFAULT_PREDICTOR
     # parametric laws and design-aware predictors (issue 12): family and scale-extrapolation schemes, all seeds
     laws: tuple[str, ...] = MAIN_LAW_PREDICTORS
     designs: tuple[str, ...] = MAIN_DESIGN_PREDICTORS

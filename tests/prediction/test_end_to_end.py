@@ -99,7 +99,8 @@ def test_release_reproduces_paper_setup(release, tmp_path):
 def test_report_on_release(release, tmp_path):
     out = tmp_path / "report"
     assert main(["report", "--db_path", str(release), "--out", str(out), "--n_seeds", "2", "--improvement_seeds", "1",
-                 "--sel_tasks", "winogrande", "--metrics", "accuracy", "--variants"]) == 0
+                 "--sel_tasks", "winogrande", "--metrics", "accuracy", "--variants",
+                 "--generation_features", "auto"]) == 0
     index = (out / "index.md").read_text()
     for f in ("mae_by_task.csv", "significance.csv", "conformal_coverage.csv", "shap_importance.csv",
               "figures/mae_bars_accuracy_family.png", "figures/shap_accuracy_winogrande_family.png"):
@@ -107,6 +108,9 @@ def test_report_on_release(release, tmp_path):
         assert f in index or f.startswith("figures/shap") or f.endswith(".csv")
     mae = pd.read_csv(out / "mae_by_task.csv")
     assert set(mae.scheme) == {"family", "random", "extrapolation"} and {"xgb_all", "xgb_scaling"} <= set(mae.predictor)
+    # session 6: the generation-feature design predictor on the same folds, the others without those features
+    gen = mae[mae.predictor == "design_blend_gen_half"]
+    assert set(gen.scheme) == {"family", "extrapolation"} and "generation features for `design_blend_gen_half`" in index
     # issue 12b: the paper's pipeline is run (no typed-in column), the variant is reported on held-out seeds
     comp = pd.read_csv(out / "paper_comparison.csv").set_index("task")
     port = pd.read_csv(out / "paper_port.csv")

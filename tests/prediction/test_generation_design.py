@@ -29,7 +29,7 @@ def test_registered_predictor_uses_generation_features():
 
     est = make_predictor("design_blend_gen_half")
     assert (est.form, est.design, est.shrink) == ("blend", "all_means", 0.5)
-    assert GENERATION_DESIGN_PREDICTORS == ("design_blend_gen_half_bag",)
+    assert GENERATION_DESIGN_PREDICTORS == ("design_blend_gen_half",)
     bag = make_predictor("design_blend_gen_half_bag")
     assert (bag.form, bag.design, bag.shrink, bag.bags, bag.bag_warm) == ("blend", "all_means", 0.5, 25, True)
     assert uses_generation_features("design_blend_gen_half") and uses_generation_features("design_all")
