@@ -282,45 +282,50 @@ def run_port_cmd(args) -> int:
     return 0
 
 
+def _report_parser(prog: str | None) -> argparse.ArgumentParser:
+    """The options of `njsl predict report`."""
+    p = argparse.ArgumentParser(prog=prog, description="Write the prediction report folder (both metrics, both "
+                                "validation schemes, seeds, significance, SHAP, conformal coverage, figures).")
+    p.add_argument("--db_path", default=None, help="store (.duckdb or export folder); default shared release")
+    p.add_argument("--out", default="reports/paper")
+    p.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy", "brier_score"])
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--n_seeds", type=int, default=10)
+    p.add_argument("--grid", choices=["paper", "fast"], default="fast")
+    p.add_argument("--max_bin", type=int, default=32)
+    p.add_argument("--pseudo_feats_csv", default=None)
+    p.add_argument("--generation_features", default="none", metavar="CSV|auto|none",
+                   help="also run design_blend_gen_half, the design predictor that reads generation features "
+                   "(the paper's pseudo-feature CSV; every other predictor runs without them); auto: the shared "
+                   "release's CSV; none (default: it adds ~50 s to the main job, which would pass 5 minutes)")
+    p.add_argument("--drop_instruction_tuned", action="store_true")
+    p.add_argument("--merge_arithmetic", action="store_true")
+    p.add_argument("--selection", action="store_true", help="also run nested forward selection")
+    p.add_argument("--selection_scheme", choices=["family", "random"], default="family",
+                   help="outer folds of the nested forward selection (random: the paper's)")
+    p.add_argument("--paper_only", action="store_true", help="only the paper's four predictors (no laws, no "
+                   "design-aware predictors, no effects)")
+    p.add_argument("--variants", action="store_true", help="also run the XGBoost family-generalisation "
+                   "variants (xgb_all_logit, xgb_resid, ...): chosen on --improvement_seeds seeds, reported on "
+                   "the next --improvement_report_seeds seeds")
+    p.add_argument("--n_boot", type=int, default=100, help="family-bootstrap refits for the design effects")
+    p.add_argument("--improvement_seeds", type=int, default=2,
+                   help="seeds on which the family-generalisation variants run and the best is chosen")
+    p.add_argument("--improvement_report_seeds", type=int, default=3,
+                   help="the next seeds, on which the chosen variant is re-run and reported")
+    p.add_argument("--sel_tasks", nargs="+", default=None)
+    p.add_argument("--ids", nargs="+", default=None, metavar="ID",
+                   help="models to predict on the tasks they have no score for (section 'Models in the store "
+                   "without scores on these tasks'); default: every annotated model with params and tokens")
+    p.add_argument("--n_jobs", type=int, default=0)
+    p.add_argument("--paper_port_seeds", type=int, nargs="*", default=[42], metavar="SEED",
+                   help="seeds of the port of the paper's pipeline run beside ours (none: skip it)")
+    return p
+
+
 def build_parser(prog: str | None = None, mode: str = "run") -> argparse.ArgumentParser:
     if mode == "report":
-        p = argparse.ArgumentParser(prog=prog, description="Write the prediction report folder (both metrics, both "
-                                    "validation schemes, seeds, significance, SHAP, conformal coverage, figures).")
-        p.add_argument("--db_path", default=None, help="store (.duckdb or export folder); default shared release")
-        p.add_argument("--out", default="reports/paper")
-        p.add_argument("--metrics", nargs="+", choices=["accuracy", "brier_score"], default=["accuracy", "brier_score"])
-        p.add_argument("--seed", type=int, default=42)
-        p.add_argument("--n_seeds", type=int, default=10)
-        p.add_argument("--grid", choices=["paper", "fast"], default="fast")
-        p.add_argument("--max_bin", type=int, default=32)
-        p.add_argument("--pseudo_feats_csv", default=None)
-        p.add_argument("--generation_features", default="none", metavar="CSV|auto|none",
-                       help="also run design_blend_gen_half, the design predictor that reads generation features "
-                       "(the paper's pseudo-feature CSV; every other predictor runs without them); auto: the shared "
-                       "release's CSV; none (default: it adds ~50 s to the main job, which would pass 5 minutes)")
-        p.add_argument("--drop_instruction_tuned", action="store_true")
-        p.add_argument("--merge_arithmetic", action="store_true")
-        p.add_argument("--selection", action="store_true", help="also run nested forward selection")
-        p.add_argument("--selection_scheme", choices=["family", "random"], default="family",
-                       help="outer folds of the nested forward selection (random: the paper's)")
-        p.add_argument("--paper_only", action="store_true", help="only the paper's four predictors (no laws, no "
-                       "design-aware predictors, no effects)")
-        p.add_argument("--variants", action="store_true", help="also run the XGBoost family-generalisation "
-                       "variants (xgb_all_logit, xgb_resid, ...): chosen on --improvement_seeds seeds, reported on "
-                       "the next --improvement_report_seeds seeds")
-        p.add_argument("--n_boot", type=int, default=100, help="family-bootstrap refits for the design effects")
-        p.add_argument("--improvement_seeds", type=int, default=2,
-                       help="seeds on which the family-generalisation variants run and the best is chosen")
-        p.add_argument("--improvement_report_seeds", type=int, default=3,
-                       help="the next seeds, on which the chosen variant is re-run and reported")
-        p.add_argument("--sel_tasks", nargs="+", default=None)
-        p.add_argument("--ids", nargs="+", default=None, metavar="ID",
-                       help="models to predict on the tasks they have no score for (section 'Models in the store "
-                       "without scores on these tasks'); default: every annotated model with params and tokens")
-        p.add_argument("--n_jobs", type=int, default=0)
-        p.add_argument("--paper_port_seeds", type=int, nargs="*", default=[42], metavar="SEED",
-                       help="seeds of the port of the paper's pipeline run beside ours (none: skip it)")
-        return p
+        return _report_parser(prog)
     if mode == "port":
         p = argparse.ArgumentParser(prog=prog, description="Run the port of the paper's pipeline "
                                     "(performance_prediction/paper_port.py): its folds (with the unused 20 %% of "

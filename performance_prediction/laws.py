@@ -191,6 +191,31 @@ def family_weights(groups, power: float) -> np.ndarray:
     return w / w.mean()
 
 
+def _law_bounds(k: int, *, increasing: bool, upper: float, chance: float, max_slope: float,
+                nu_range: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of the law's parameters [base, s, slopes (k)..., b(, log nu)]: the floor within 0.1 of chance (and
+    inside the metric's range), share and slopes non-negative, slopes at most ``max_slope``; ``nu_range`` (Richards
+    only, else None) bounds nu."""
+    if increasing:
+        base_lo, base_hi = 0.0, min(chance + 0.1, upper - 1e-3)
+    else:
+        base_lo, base_hi = max(chance - 0.1, 1e-3), upper
+    if nu_range is not None and not (0 < nu_range[0] <= 1 <= nu_range[1] and nu_range[0] < nu_range[1]):
+        raise ValueError(f"nu_range must satisfy 0 < low <= 1 <= high, low < high; got {nu_range!r}")
+    nu_lo, nu_hi = ([np.log(nu_range[0])], [np.log(nu_range[1])]) if nu_range is not None else ([], [])
+    return (np.array([base_lo, 0.0] + [0.0] * k + [-np.inf] + nu_lo),
+            np.array([base_hi, 1.0] + [max_slope] * k + [np.inf] + nu_hi))
+
+
+def _prior_weight(prior, strength: float, n_params: int, n_rows: int) -> tuple[np.ndarray, float]:
+    """Which parameters a prior pulls (its finite entries; none at strength 0) and the pull's residual weight."""
+    pmask = np.zeros(n_params, bool) if prior is None else np.isfinite(np.asarray(prior, float))
+    if prior is not None and len(prior) != n_params:
+        raise ValueError(f"prior has {len(prior)} parameters, the law {n_params}")
+    pw = np.sqrt(max(float(strength), 0.0) * n_rows) if pmask.any() else 0.0
+    return pmask & (pw > 0), pw
+
+
 def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, chance: float,
             f_scale: float = 0.02, max_slope: float = np.inf, n_opt: int = 2, shape: str = "logistic",
             nu_range: tuple[float, float] = RICHARDS_NU, weight: np.ndarray | None = None,
@@ -214,24 +239,14 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
     k = S.shape[1]
     sign = 1.0 if increasing else -1.0
     sw = np.ones(len(y)) if weight is None else np.sqrt(np.asarray(weight, float))
-    if increasing:
-        base_lo, base_hi = 0.0, min(chance + 0.1, upper - 1e-3)
-    else:
-        base_lo, base_hi = max(chance - 0.1, 1e-3), upper
-    if richards and not (0 < nu_range[0] <= 1 <= nu_range[1] and nu_range[0] < nu_range[1]):
-        raise ValueError(f"nu_range must satisfy 0 < low <= 1 <= high, low < high; got {nu_range!r}")
-    lo = np.array([base_lo, 0.0] + [0.0] * k + [-np.inf] + ([np.log(nu_range[0])] if richards else []))
-    hi = np.array([base_hi, 1.0] + [max_slope] * k + [np.inf] + ([np.log(nu_range[1])] if richards else []))
+    lo, hi = _law_bounds(k, increasing=increasing, upper=upper, chance=chance, max_slope=max_slope,
+                         nu_range=nu_range if richards else None)
 
     def curve(p) -> Curve:
         return Curve(increasing, upper, p[0], p[1], p[2:2 + k], p[2 + k], np.zeros(0),
                      nu=float(np.exp(p[3 + k])) if richards else 1.0)
 
-    pmask = np.zeros(len(lo), bool) if prior is None else np.isfinite(np.asarray(prior, float))
-    if prior is not None and len(prior) != len(lo):
-        raise ValueError(f"prior has {len(prior)} parameters, the law {len(lo)}")
-    pw = np.sqrt(max(float(prior_strength), 0.0) * len(y)) if pmask.any() else 0.0
-    pmask &= pw > 0
+    pmask, pw = _prior_weight(prior, prior_strength, len(lo), len(y))
 
     def resid(p):
         c = curve(p)
@@ -251,7 +266,7 @@ def fit_law(S: np.ndarray, y: np.ndarray, *, increasing: bool, upper: float, cha
         return np.vstack([J, pw * np.eye(len(p))[pmask]]) if pmask.any() else J
 
     q = np.quantile(y, 0.05) if increasing else np.quantile(y, 0.95)
-    base0 = float(np.clip(min(q, chance) if increasing else max(q, chance), base_lo + 1e-6, base_hi - 1e-6))
+    base0 = float(np.clip(min(q, chance) if increasing else max(q, chance), lo[0] + 1e-6, hi[0] - 1e-6))
     starts = [np.clip(np.array([base0, s0, *([a0 / k] * k), b0, *([0.0] if richards else [])]), lo + 1e-6, hi - 1e-6)
               for s0 in (0.6, 0.95) for a0 in (0.5, 1.0, 2.0, 4.0) for b0 in (-3.0, -1.5, 0.0, 1.5)]
     if prior is not None and pmask.any():
@@ -631,7 +646,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             value = np.clip(value, law + curve.dmin, law + curve.dmax)
         return value, curve.slope(u), Z
 
-    def fit(self, X: pd.DataFrame, y, groups=None):
+    def _check_bag_and_pool(self) -> None:
         if isinstance(self.bags, bool) or not isinstance(self.bags, int | np.integer) or self.bags < 0:
             raise ValueError(f"bags must be an integer >= 0 (0: no bagging), got {self.bags!r}")
         if self.pool is not None and (not np.isfinite(self.pool_strength) or self.pool_strength < 0
@@ -640,6 +655,9 @@ class LawRegressor(BaseEstimator, RegressorMixin):
                              f"{self.pool_grid!r}")
         if self.pool is not None and self.pool_params not in POOL_PARAMS:
             raise ValueError(f"unknown pool_params {self.pool_params!r}; choose {', '.join(POOL_PARAMS)}")
+
+    def fit(self, X: pd.DataFrame, y, groups=None):
+        self._check_bag_and_pool()
         if self.f_scale_grid and self.select:
             return self._fit_f_scale(X, y, groups)
         if self.pool is not None and self.pool_grid and self.select:

@@ -129,12 +129,19 @@ def test_stack_variants_and_errors(tiny_bert, labelled_csv):
     assert per_class[0, 2] == sims[0, starts[web + 1] - 1] and per_class[0, 1] == -sims[0].max()
 
 
-def test_centroid_rule_assigns_rare_classes(tiny_bert, labelled_csv):
+RARE_MEDIA = ["Episode 12 transcript: the host said the story was news", "Subtitles: she said the price is data",
+              "Timestamps 00:01 the chapter of the study"]
+
+
+def _with_rare_media(tiny_bert, labelled_csv):
+    """The labelled fixture plus three 'media' documents (a class rare enough for the rules), and an encoder."""
     frame = load_labelled(labelled_csv)
-    rare = ["Episode 12 transcript: the host said the story was news", "Subtitles: she said the price is data",
-            "Timestamps 00:01 the chapter of the study"]
-    frame = pd.concat([frame, pd.DataFrame({"text": rare, "label": "media"})], ignore_index=True)
-    enc = E.TextEncoder(str(tiny_bert), max_tokens=64)
+    frame = pd.concat([frame, pd.DataFrame({"text": RARE_MEDIA, "label": "media"})], ignore_index=True)
+    return frame, E.TextEncoder(str(tiny_bert), max_tokens=64)
+
+
+def test_centroid_rule_assigns_rare_classes(tiny_bert, labelled_csv):
+    frame, enc = _with_rare_media(tiny_bert, labelled_csv)
     model = LocalDomainClassifier.fit(frame, encoder=enc, rare_rule="centroid")
     assert model.meta["rare_rule"] == "centroid" and model.pipeline.rare_ == ["media"]
     clf = model.pipeline
@@ -147,11 +154,8 @@ def test_centroid_rule_assigns_rare_classes(tiny_bert, labelled_csv):
 
 
 def test_nn_rare_block_is_the_neighbour_rule(tiny_bert, labelled_csv):
-    frame = load_labelled(labelled_csv)
-    rare = ["Episode 12 transcript: the host said the story was news", "Subtitles: she said the price is data",
-            "Timestamps 00:01 the chapter of the study"]
-    frame = pd.concat([frame, pd.DataFrame({"text": rare, "label": "media"})], ignore_index=True)
-    enc = E.TextEncoder(str(tiny_bert), max_tokens=64)
+    frame, enc = _with_rare_media(tiny_bert, labelled_csv)
+    rare = RARE_MEDIA
     model = S.StackedDomainModel(enc, bases=("ridge_enc", "nn_rare"), inner_folds=3, tune_offsets=True)
     model.fit(list(frame["text"]), np.asarray(frame["label"], dtype=object))
     common = list(frame["text"][:5])
