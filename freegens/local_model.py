@@ -15,10 +15,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 from njsl.atomic import atomic_path
 
+from .ridge_model import (  # noqa: F401  (re-exported: the names callers and saved models use)
+    OBJECTIVES,
+    RARE_BELOW,
+    RARE_RULES,
+    DocStats,
+    EncoderFeatures,
+    RareClassCues,
+    RareClassNeighbours,
+    build_pipeline,
+    scaled,
+)
 from .taxonomy import LABELS
 
 MAX_CHARS = 5000  # the opening of a document decides its domain; keeps TF-IDF fast on huge documents
@@ -30,159 +40,6 @@ class LabelledDataError(ValueError):
 
 class ModelDirError(FileNotFoundError):
     """The model folder is missing or is not a trained domain classifier."""
-
-
-_STOPWORDS = frozenset(["the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "as", "with", "was", "on",
-                        "be", "by", "this", "are", "at", "from", "or", "have", "an", "not", "but", "you", "he",
-                        "she", "they", "we", "his", "her", "their", "its"])
-
-
-class ShapeFeatures:
-    """Twelve layout statistics of a text (symbol/digit/upper-case shares, indented lines, lines ending like
-    code, line and word length, stop-word share, distinct-word share, length, questions, newlines).
-
-    They separate code, incoherent text and academic prose with few examples, where n-grams need many.
-    A plain sklearn-compatible transformer (fit does nothing), defined at module level so joblib can pickle it.
-    """
-
-    def fit(self, X, y=None):
-        return self
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {}
-
-    def set_params(self, **params) -> ShapeFeatures:
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        return np.array([self.features(t) for t in X], dtype=float)
-
-    @staticmethod
-    def features(text: str) -> list[float]:
-        lines = [ln for ln in text.splitlines() if ln.strip()] or [""]
-        words = text.split() or [""]
-        n = max(len(text), 1)
-        return [sum(not c.isalnum() and not c.isspace() for c in text) / n, sum(c.isdigit() for c in text) / n,
-                sum(c.isupper() for c in text) / n, sum(ln.startswith((" ", "\t")) for ln in lines) / len(lines),
-                sum(ln.rstrip().endswith((";", "{", "}", ":", ")")) for ln in lines) / len(lines),
-                float(np.mean([len(ln) for ln in lines])) / 100, float(np.mean([len(w) for w in words])) / 10,
-                sum(w.lower() in _STOPWORDS for w in words) / len(words), len(set(words)) / len(words),
-                float(np.log1p(len(text))) / 10, text.count("?") / len(lines), 100 * text.count("\n") / n]
-
-
-class DocStats(ShapeFeatures):
-    """:class:`ShapeFeatures` plus the category cue counts (:mod:`freegens.cues`) and the share of lines that
-    look like code (:func:`data_tagging.code_features.code_line_share`)."""
-
-    @staticmethod
-    def features(text: str) -> list[float]:
-        from data_tagging.code_features import code_line_share
-
-        from .cues import cue_features
-
-        return ShapeFeatures.features(text) + cue_features(text) + [code_line_share(text)]
-
-
-class RareClassCues(ShapeFeatures):
-    """The cues written from the paper's definitions of incoherent, media and specific_datasets
-    (:func:`freegens.cues.rare_class_cues`) as a transformer."""
-
-    @staticmethod
-    def features(text: str) -> list[float]:
-        from .cues import rare_class_cues
-
-        return rare_class_cues(text)
-
-
-def _scale(X, weight: float):
-    return X * weight
-
-
-def scaled(weight: float):
-    """A transformer multiplying a feature block by ``weight``, so dense standardised statistics do not drown
-    the TF-IDF rows (a module-level function, so the fitted pipeline pickles)."""
-    from sklearn.preprocessing import FunctionTransformer
-
-    return FunctionTransformer(_scale, kw_args={"weight": weight})
-
-
-class EncoderFeatures(BaseEstimator):
-    """A frozen sentence encoder as a transformer: the document embeddings (``what="embedding"``) or their cosine
-    similarity to each of :data:`freegens.encoder.CATEGORY_DESCRIPTIONS` (``what="similarity"``).
-
-    Fit does nothing (the encoder is pretrained); the scaler after it is fitted inside each fold.
-    """
-
-    def __init__(self, encoder=None, what: str = "embedding"):
-        self.encoder = encoder
-        self.what = what
-
-    def fit(self, X, y=None):
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        from .encoder import CATEGORY_DESCRIPTIONS
-
-        emb = self.encoder.encode(list(X))
-        if self.what == "embedding":
-            return emb
-        descriptions = [d for group in CATEGORY_DESCRIPTIONS.values() for d in group]
-        return emb @ self.encoder.encode(descriptions).T
-
-
-#: What the classifier's decisions are tuned for: ``shares`` (plain argmax of the ridge scores; the predicted
-#: domain shares stay close to the labels') or ``macro_f1`` (per-class offsets chosen by an inner CV of the training
-#: data, :class:`freegens.offsets.MacroF1Offsets`: rare classes predicted more often).
-OBJECTIVES = ("shares", "macro_f1")
-
-
-def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: float = 0.0,
-                   objective: str = "shares", rare_rule: str = "nn"):
-    """The untrained sklearn pipeline: word 1-2-gram TF-IDF (English stop words removed) + standardised document
-    statistics and category cues (weight 0.1), a ridge classifier with balanced class weights.
-
-    ``objective="macro_f1"`` wraps the linear model in :class:`freegens.offsets.MacroF1Offsets`. ``rare_rule``
-    (with an encoder) is how :class:`RareClassNeighbours` finds a rare class: ``nn`` (the nearest training
-    document) or ``centroid`` (the most similar shrunk class centroid). ``rare_cues`` > 0
-    adds :func:`freegens.cues.rare_class_cues` with that weight (measured, not a default: it did not help).
-
-    Chosen by stratified 5-fold CV (seed 0) on the paper's 1,000 fineweb labels (figures in freegens/README.md):
-    the former linear SVM on word + character n-grams and layout statistics reached macro-F1 0.213; a ridge
-    classifier on the same inputs 0.24; without stop words 0.28; with the cue counts 0.30. Character n-grams,
-    chunk-level training, larger class weights and prior-matched decision offsets did not help (0.25-0.30).
-    """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import RidgeClassifier
-    from sklearn.pipeline import FeatureUnion, Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    features = FeatureUnion([
-        ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=50_000, sublinear_tf=True,
-                                 stop_words="english")),
-        ("stats", Pipeline([("stats", DocStats()), ("scale", StandardScaler()), ("weight", scaled(0.1))])),
-    ])
-    if rare_cues:
-        features.transformer_list.append(
-            ("rare_cues", Pipeline([("cues", RareClassCues()), ("scale", StandardScaler()),
-                                    ("weight", scaled(rare_cues))])))
-    if encoder is not None:
-        features.transformer_list += [
-            ("similarity", Pipeline([("sim", EncoderFeatures(encoder, "similarity")), ("scale", StandardScaler()),
-                                     ("weight", scaled(0.1))])),
-            ("embedding", Pipeline([("emb", EncoderFeatures(encoder, "embedding")), ("scale", StandardScaler()),
-                                    ("weight", scaled(0.02))])),
-        ]
-    clf = RidgeClassifier(alpha=alpha, class_weight="balanced", random_state=seed)
-    pipe = Pipeline([("features", features), ("clf", clf)])
-    model = pipe if encoder is None else RareClassNeighbours(pipe, encoder, rule=rare_rule)
-    if objective == "macro_f1":
-        from .offsets import MacroF1Offsets
-
-        # around the whole decision rule (neighbour rule included), so the inner CV tunes what is predicted
-        model = MacroF1Offsets(model, seed=seed)
-    return model
 
 
 #: The classifier behind ``--model``: ``ridge`` (:func:`build_pipeline`, the default) or ``stack``
@@ -205,75 +62,6 @@ def make_model(model: str = "ridge", *, alpha: float = 1.0, seed: int = 0, encod
     settings: dict[str, Any] = {"bases": ("tfidf",)} if encoder is None else {}  # no encoder: the TF-IDF block only
     settings.update(stack or {})
     return StackedDomainModel(encoder, alpha=alpha, seed=seed, tune_offsets=objective == "macro_f1", **settings)
-
-
-#: Classes with fewer training documents than this are (also) decided by the nearest neighbour.
-RARE_BELOW = 10
-#: How :class:`RareClassNeighbours` finds a rare class: the nearest training document (``nn``, the default) or
-#: the most similar class centroid, shrunk towards the mean of all documents (``centroid``;
-#: :func:`freegens.stack.shrunk_centroid_similarity`).
-RARE_RULES = ("nn", "centroid")
-
-
-class RareClassNeighbours(ClassifierMixin, BaseEstimator):
-    """The linear pipeline, except where a document's nearest training document (cosine of the encoder's
-    embeddings) has a class with fewer than ``rare_below`` training documents: then that class.
-
-    With 4-7 training examples a class barely moves a linear model (it was never predicted for
-    specific_datasets, media or incoherent); one close example is evidence a nearest neighbour can use. The rare
-    classes are counted on the training documents of each fit (each CV fold).
-    """
-
-    def __init__(self, pipeline=None, encoder=None, rare_below: int = RARE_BELOW, rule: str = "nn",
-                 shrink: float = 5.0):
-        self.pipeline = pipeline
-        self.encoder = encoder
-        self.rare_below = rare_below
-        self.rule = rule
-        self.shrink = shrink
-
-    def fit(self, X, y) -> RareClassNeighbours:
-        X, y = list(X), np.asarray(y, dtype=object)
-        self.pipeline.fit(X, y)
-        labels, counts = np.unique(y, return_counts=True)
-        self.rare_ = sorted(str(c) for c, n in zip(labels, counts, strict=True) if n < self.rare_below)
-        if self.rule not in RARE_RULES:
-            raise ValueError(f"rule must be one of {RARE_RULES}, got {self.rule!r}")
-        self.train_embeddings_ = self.encoder.encode(X)
-        self.train_labels_ = y
-        self.classes_ = self.pipeline.classes_
-        return self
-
-    def _overrides(self, X: list) -> np.ndarray:
-        """Per document, the rare class of its nearest training document, or None."""
-        if not self.rare_ or not X:
-            return np.full(len(X), None, dtype=object)
-        emb = self.encoder.encode(X)
-        if self.rule == "centroid":
-            from .stack import shrunk_centroid_similarity
-
-            names, codes = np.unique(self.train_labels_, return_inverse=True)
-            sims = shrunk_centroid_similarity(self.train_embeddings_, codes, emb, len(names), self.shrink)
-            nearest = names[sims.argmax(axis=1)]
-        else:
-            nearest = self.train_labels_[(emb @ self.train_embeddings_.T).argmax(axis=1)]
-        return np.asarray(np.where(np.isin(nearest, self.rare_), nearest, None), dtype=object)
-
-    def predict(self, X) -> np.ndarray:
-        X = list(X)
-        pred = np.asarray(self.pipeline.predict(X), dtype=object)
-        override = self._overrides(X)
-        return np.where([o is not None for o in override], override, pred)
-
-    def decision_function(self, X) -> np.ndarray:
-        """The linear model's scores, with +inf for the class the neighbour rule assigns (so offsets on these
-        scores, :class:`freegens.offsets.MacroF1Offsets`, tune the other decisions and leave the rule's)."""
-        X = list(X)
-        scores = np.array(self.pipeline.decision_function(X), dtype=float)
-        for row, label in enumerate(self._overrides(X)):
-            if label is not None:
-                scores[row, list(self.classes_).index(label)] = np.inf
-        return scores
 
 
 def load_labelled(path: str | Path, text_column: str = "text", label_column: str = "prediction") -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """A learned stack for the offline domain classifier (``--model stack``; issue 14, session 6).
 
 Several base models each give per-class scores (:data:`BASES`): the TF-IDF ridge classifier
-(:func:`freegens.local_model.build_pipeline` without an encoder), the ridge model with the encoder's blocks and its
+(:func:`freegens.ridge_model.build_pipeline` without an encoder), the ridge model with the encoder's blocks and its
 nearest-neighbour rule, a logistic regression on each encoder's embedding, the k nearest training documents' class
 votes and the shrunk class centroids (cosine, per encoder), plus the category-description similarities (no labels
 needed, used as they are). A meta-classifier learns how to combine them: a multinomial logistic regression, or
@@ -19,12 +19,14 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from .ridge_model import RARE_BELOW, build_pipeline, shrunk_centroid_similarity
+
 #: Base-model blocks the stack can use (``bases``): ``tfidf`` the TF-IDF ridge scores; ``emb_lr`` a logistic
 #: regression per encoder embedding; ``knn`` the k-nearest-neighbour class-vote fractions per encoder; ``centroid``
 #: the cosine to shrunk class centroids per encoder; ``sim`` the category-description similarities; ``ridge_enc``
 #: the scores of the ridge model with the encoder's blocks (``--model ridge --encoder``, without its neighbour rule);
 #: ``nn_rare`` its neighbour rule as a block (1 for the class of the nearest training document when that class is
-#: rare, :data:`freegens.local_model.RARE_BELOW`).
+#: rare, :data:`freegens.ridge_model.RARE_BELOW`).
 BASES = ("tfidf", "emb_lr", "knn", "centroid", "sim", "ridge_enc", "nn_rare")
 #: The defaults of ``--model stack`` are the best stack of the session-6 screens (4-seed mean 0.329 with
 #: ``--objective macro_f1``; the ridge model alone: 0.340; benchmarks/RESULTS.md).
@@ -57,23 +59,6 @@ def knn_votes(train: np.ndarray, codes: np.ndarray, test: np.ndarray, n_classes:
     votes = np.zeros((test.shape[0], n_classes))
     np.add.at(votes, (np.repeat(np.arange(test.shape[0]), k), codes[nearest].ravel()), 1.0)
     return votes / k
-
-
-def shrunk_centroid_similarity(train: np.ndarray, codes: np.ndarray, test: np.ndarray, n_classes: int,
-                               shrink: float) -> np.ndarray:
-    """Cosine of each test row to each class's centroid, shrunk towards the mean of all training rows:
-    ``(sum of the class's rows + shrink * overall mean) / (n_class + shrink)``, then unit length.
-
-    With 4-7 documents a class centroid is noisy; shrinking pulls it to the overall mean by a weight of
-    ``shrink`` pseudo-documents, so a rare class's prototype is trusted in proportion to its evidence.
-    """
-    mean = train.mean(axis=0)
-    sums = np.zeros((n_classes, train.shape[1]))
-    np.add.at(sums, codes, train)
-    counts = np.bincount(codes, minlength=n_classes)[:, None]
-    centroids = (sums + shrink * mean) / (counts + shrink)
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True).clip(min=1e-12)
-    return test @ centroids.T
 
 
 class StackedDomainModel(ClassifierMixin, BaseEstimator):
@@ -123,8 +108,6 @@ class StackedDomainModel(ClassifierMixin, BaseEstimator):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from .local_model import build_pipeline
-
         fitted: dict = {"codes": codes, "embs": embs, "classes": np.unique(codes)}
         if "tfidf" in self.bases:
             fitted["tfidf"] = build_pipeline(alpha=self.alpha, seed=self.seed).fit(X, codes)
@@ -148,8 +131,6 @@ class StackedDomainModel(ClassifierMixin, BaseEstimator):
             blocks.append(("ridge_enc", _full_scores(np.asarray(fitted["ridge_enc"].decision_function(X), float),
                                                      cols, n_classes, -1.5)))
         if "nn_rare" in self.bases:
-            from .local_model import RARE_BELOW
-
             joint_train = np.hstack(fitted["embs"]) / np.sqrt(len(embs))  # the cosine of the joint embedding
             nearest = fitted["codes"][(np.hstack(embs) / np.sqrt(len(embs)) @ joint_train.T).argmax(axis=1)]
             counts = np.bincount(fitted["codes"], minlength=n_classes)
