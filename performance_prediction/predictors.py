@@ -447,6 +447,7 @@ MAIN_DESIGN_PREDICTORS = ("design_blend_data_half_bag",)
 # issue 12, session 6: the report's design predictor that reads the paper's generation features, with
 # `njsl predict report --generation_features auto|CSV` (run on the same models and folds with those features merged
 # in; the other predictors run without them). Not in the default main job: with design_blend_data_half_bag there it
-# took 5 min 7 s on the idle machine (RESULTS, "After merging session 6")
-# (the bagged design_blend_gen_half_bag is better on brier, .0528 vs .0541, and costs ~2x: 5 min 40 s)
+# took 4 min 46 s in a fresh clone on the idle machine (3 min 52 s without), too close to the 5-minute budget to
+# be the default (RESULTS, "After merging session 6"); the bagged design_blend_gen_half_bag is better on brier
+# (.0528 vs .0541) and costs about twice as much
 GENERATION_DESIGN_PREDICTORS = ("design_blend_gen_half",)
