@@ -297,7 +297,7 @@ def _report_parser(prog: str | None) -> argparse.ArgumentParser:
     p.add_argument("--generation_features", default="none", metavar="CSV|auto|none",
                    help="also run design_blend_gen_half, the design predictor that reads generation features "
                    "(the paper's pseudo-feature CSV; every other predictor runs without them); auto: the shared "
-                   "release's CSV; none (default: it adds ~55 s to the main job, 4 min 46 s with it on the idle machine)")
+                   "release's CSV; none (default: it adds ~55 s, the main job then 4 min 46 s on the idle machine)")
     p.add_argument("--drop_instruction_tuned", action="store_true")
     p.add_argument("--merge_arithmetic", action="store_true")
     p.add_argument("--selection", action="store_true", help="also run nested forward selection")
