@@ -8,7 +8,7 @@ CSV (the paper's generation features) is merged with them by :func:`merge_store_
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -156,13 +156,9 @@ def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "a
     such models are skipped with the reason recorded (an explicitly selected one is an error).
     """
     models, scores = _read_store(db_path, store, metric)
-    known = set(SCALING) | set(NUMERIC_ARCH) | set(CATEGORICAL) | set(DATA_FEATURES)
-    pseudo = _store_pseudo_features(models, known) if use_store_features else []
+    pseudo = _store_pseudo_features(models, _KNOWN) if use_store_features else []
     if pseudo_feats_csv:
-        extra = load_pseudo_features(pseudo_feats_csv)
-        extra = extra[[c for c in extra.columns if c not in known]]
-        models = merge_store_and_csv_features(models, extra)
-        pseudo += [c for c in extra.columns if c not in pseudo]
+        models, pseudo = _merge_pseudo_csv(models, pseudo, pseudo_feats_csv)
     params = pd.to_numeric(models["total_params"], errors="coerce")
     tokens = pd.to_numeric(models["pretraining_summary_total_tokens_billions"], errors="coerce")
     keep = (params > 0) & (tokens > 0)
@@ -177,6 +173,23 @@ def load_data(db_path: str | Path | None = None, *, store=None, metric: str = "a
     targets = targets[targets["task"].isin([t.name for t in kept])].reset_index(drop=True)
     return PredictionData(models=models, targets=targets, tasks=kept, metric=metric, pseudo_features=pseudo,
                           alias_conflicts=conflicts, skipped_tasks=skipped)
+
+
+_KNOWN = set(SCALING) | set(NUMERIC_ARCH) | set(CATEGORICAL) | set(DATA_FEATURES)
+
+
+def _merge_pseudo_csv(models: pd.DataFrame, pseudo: list[str], csv_path) -> tuple[pd.DataFrame, list[str]]:
+    """``models`` with the CSV's generation features merged in (the store wins), and the pseudo-feature names."""
+    extra = load_pseudo_features(csv_path)
+    extra = extra[[c for c in extra.columns if c not in _KNOWN]]
+    return merge_store_and_csv_features(models, extra), pseudo + [c for c in extra.columns if c not in pseudo]
+
+
+def with_pseudo_features(data: PredictionData, csv_path: str | Path) -> PredictionData:
+    """``data`` with a pseudo-feature CSV merged into its models (as ``load_data(pseudo_feats_csv=...)`` would do),
+    without reading the store again."""
+    models, pseudo = _merge_pseudo_csv(data.models, list(data.pseudo_features), csv_path)
+    return replace(data, models=models, pseudo_features=pseudo)
 
 
 def _read_store(db_path: str | Path | None, store, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -23,7 +23,7 @@ import pandas as pd
 from njsl.atomic import atomic_path
 
 from .conformal import coverage, interval_half_widths
-from .data import PredictionData, load_data
+from .data import PredictionData, load_data, with_pseudo_features
 from .evaluate import CVConfig, CVResult, n_workers, run_cv
 from .errors import PredictionInputError
 from .explain import PROXY_MISSING_SHARE, shap_importance, shap_summary_png
@@ -428,11 +428,8 @@ def _generation_data(data: PredictionData, cfg: ReportConfig) -> PredictionData 
     if not cfg.generation_designs:
         return None
     if not data.pseudo_features and cfg.generation_features_csv:
-        stage(f"{data.metric}: loading the generation features {cfg.generation_features_csv}", cfg.progress)
-        data = load_data(cfg.db_path, metric=data.metric, merge_mmlu=True, merge_arithmetic=cfg.merge_arithmetic,
-                         drop_instruction_tuned=cfg.drop_instruction_tuned,
-                         pseudo_feats_csv=cfg.generation_features_csv,
-                         sel_tasks=list(cfg.sel_tasks) if cfg.sel_tasks else None)
+        stage(f"{data.metric}: merging the generation features {cfg.generation_features_csv}", cfg.progress)
+        data = with_pseudo_features(data, cfg.generation_features_csv)
     return data if data.pseudo_features else None
 
 
@@ -709,9 +706,10 @@ def _index_md(cfg, mae, sig, cov, comp, imp, datas, sel_tables, figs, shap_figs,
     L = ["# Performance prediction report", "",
          f"Store: `{cfg.db_path}`; seeds {cfg.seeds[0]}..{cfg.seeds[-1]} ({len(cfg.seeds)}); 3 outer folds; "
          f"inner 3-fold grid search (`{cfg.grid}` grid, max_bin {cfg.max_bin}) scored by MAE; "
-         f"pseudo features: `{cfg.pseudo_feats_csv or 'none'}`; drop instruction-tuned: {cfg.drop_instruction_tuned}; "
-         f"generation features for {', '.join(f'`{g}`' for g in cfg.generation_designs) or 'no predictor'}: "
-         f"`{cfg.pseudo_feats_csv or cfg.generation_features_csv or 'none'}`.",
+         f"pseudo features: `{cfg.pseudo_feats_csv or 'none'}`; drop instruction-tuned: {cfg.drop_instruction_tuned}"
+         + (f"; generation features for {', '.join(f'`{g}`' for g in cfg.generation_designs)}: "
+            f"`{cfg.pseudo_feats_csv or cfg.generation_features_csv or 'none'}`" if cfg.generation_designs else "")
+         + ".",
          f"Runtime: {cfg.timings}.", "",
          "**Headline: family-grouped validation** (no model family on both sides of a split; families from "
          "`performance_prediction/families.py` + `families.yaml`). Random folds are shown for comparison with the "

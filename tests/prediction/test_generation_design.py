@@ -59,6 +59,10 @@ def test_report_runs_the_generation_design_on_the_same_folds(tiny_store_path, tm
                        sel_tasks=("arc_challenge",), n_jobs=1)
     gen = _generation_data(data, cfg)
     assert gen is not None and gen.pseudo_features == ["entropy_mean", "entropy_std"]
+    # merged into the loaded data, the same as loading the store with the CSV
+    loaded = load_data(tiny_store_path, metric="accuracy", sel_tasks=["arc_challenge"], pseudo_feats_csv=csv)
+    pd.testing.assert_frame_equal(gen.models, loaded.models)
+    assert gen.pseudo_features == loaded.pseudo_features
     assert data.pseudo_features == []          # the other predictors keep running without them
     cv = CVConfig(predictors=cfg.predictors, schemes=cfg.schemes, seeds=cfg.seeds, n_jobs=1, progress=False)
     result, _ = _run_all_cv(data, cv, cfg, gen)
