@@ -289,6 +289,12 @@ class TextEncoder:
         np.savez(path, spec=self.spec, max_tokens=self.max_tokens, keys=np.array(keys), vectors=vectors)
 
 
+def joint_embedding(parts: list[np.ndarray]) -> np.ndarray:
+    """Unit-length embeddings side by side, each divided by sqrt(k): the result has unit length and its cosine
+    is the mean of the parts' cosines."""
+    return (np.hstack(parts) / np.sqrt(len(parts))).astype(np.float32)
+
+
 class ConcatEncoder:
     """Several frozen encoders side by side: each one's L2-normalised embedding divided by sqrt(k), concatenated.
 
@@ -312,8 +318,7 @@ class ConcatEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), dim)`` float32 embeddings, unit length."""
-        parts = [e.encode(texts) for e in self.encoders]
-        return (np.hstack(parts) / np.sqrt(len(parts))).astype(np.float32)
+        return joint_embedding([e.encode(texts) for e in self.encoders])
 
 
 def make_encoder(specs: str | list[str], max_tokens: int = 256) -> TextEncoder | ConcatEncoder:
@@ -402,8 +407,7 @@ class WindowEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), dim * windows)`` float32 embeddings, unit length."""
         wins = self.window_texts(texts)
-        parts = [self.encoder.encode([w[name] for w in wins]) for name in self.windows]
-        return (np.hstack(parts) / np.sqrt(len(parts))).astype(np.float32)
+        return joint_embedding([self.encoder.encode([w[name] for w in wins]) for name in self.windows])
 
 
 class _WindowView:

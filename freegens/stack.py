@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from .encoder import joint_embedding
 from .ridge_model import RARE_BELOW, build_pipeline, shrunk_centroid_similarity
 
 #: Base-model blocks the stack can use (``bases``): ``tfidf`` the TF-IDF ridge scores; ``emb_lr`` a logistic
@@ -131,8 +132,8 @@ class StackedDomainModel(ClassifierMixin, BaseEstimator):
             blocks.append(("ridge_enc", _full_scores(np.asarray(fitted["ridge_enc"].decision_function(X), float),
                                                      cols, n_classes, -1.5)))
         if "nn_rare" in self.bases:
-            joint_train = np.hstack(fitted["embs"]) / np.sqrt(len(embs))  # the cosine of the joint embedding
-            nearest = fitted["codes"][(np.hstack(embs) / np.sqrt(len(embs)) @ joint_train.T).argmax(axis=1)]
+            # the nearest training document by the cosine of the joint embedding
+            nearest = fitted["codes"][(joint_embedding(embs) @ joint_embedding(fitted["embs"]).T).argmax(axis=1)]
             counts = np.bincount(fitted["codes"], minlength=n_classes)
             block = np.zeros((len(X), n_classes))
             rare = (counts[nearest] > 0) & (counts[nearest] < RARE_BELOW)

@@ -211,7 +211,11 @@ def _generation_csv(value: str) -> str | None:
         return None
     if value == "auto":
         path = generation_features_csv()
-        return str(path) if path.is_file() else None
+        if not path.is_file():
+            print(f"--generation_features auto: no generation-feature CSV at {path}; design_blend_gen_half is not "
+                  "run", file=sys.stderr)
+            return None
+        return str(path)
     if not Path(value).is_file():
         raise PredictionInputError(f"--generation_features: no such file {value!r} (give a CSV, auto or none)")
     return value
