@@ -60,6 +60,20 @@ for _w in ("balanced", "sqrt", "none"):
                                                         "tied")
 
 
+def cached_encoder(specs: list[str], cache_files: list[str], max_tokens: int = 256):
+    """The encoder of ``specs`` (:func:`make_encoder`), each part's in-memory cache filled from its ``.npz`` in
+    ``cache_files`` (in order; kept by ``bench_domain_encoders.py --cache_dir``), whatever folder the file names
+    as its spec: the same weights may sit in another folder here."""
+    encoder = make_encoder(specs, max_tokens=max_tokens)
+    for part, file in zip(getattr(encoder, "encoders", [encoder]), cache_files, strict=False):
+        with np.load(file, allow_pickle=False) as data:
+            if int(data["max_tokens"]) != part.max_tokens:
+                raise SystemExit(f"{file}: {int(data['max_tokens'])} tokens, not {part.max_tokens}")
+            part._cache.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
+            print(f"{file}: {len(data['keys'])} embeddings of {str(data['spec'])!r} for {part.spec!r}")
+    return encoder
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--encoder", action="append", required=True, help="bundled, mpnet, PATH; repeat to concatenate")
@@ -84,13 +98,7 @@ def main() -> None:
     args = ap.parse_args()
     frame = load_labelled(domain_labels_csv())
     texts, y = _prep(frame["text"]), _labels(frame)
-    encoder = make_encoder(args.encoder, max_tokens=args.max_tokens)
-    for part, file in zip(getattr(encoder, "encoders", [encoder]), args.cache_file, strict=False):
-        with np.load(file, allow_pickle=False) as data:
-            if int(data["max_tokens"]) != part.max_tokens:
-                raise SystemExit(f"{file}: {int(data['max_tokens'])} tokens, not {part.max_tokens}")
-            part._cache.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
-            print(f"{file}: {len(data['keys'])} embeddings of {str(data['spec'])!r} for {part.spec!r}")
+    encoder = cached_encoder(args.encoder, args.cache_file, args.max_tokens)
     first = list(getattr(encoder, "encoders", [encoder]))[0]  # a TextEncoder: its cache holds every window
     if args.windows:
         parts = list(getattr(encoder, "encoders", [encoder]))

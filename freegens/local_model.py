@@ -174,10 +174,7 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     embeds each document once (its cache), which uses no label. With ``objective="macro_f1"`` the offsets are
     chosen inside each outer fold, by an inner CV of its training part only.
     """
-    from sklearn.metrics import classification_report, confusion_matrix, f1_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-    from .features import domain_features
 
     smallest = int(frame["label"].value_counts().min())
     used_folds = max(2, min(folds, smallest))
@@ -186,6 +183,19 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     estimator = make_model(model, alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
                            stack=stack)
     pred = np.asarray(cross_val_predict(estimator, _prep(frame["text"]), y, cv=cv), dtype=object)
+    return {"folds": used_folds, "n": int(len(frame)), "encoder": _encoder_meta(encoder), "objective": objective,
+            "model": model, "rare_rule": rare_rule, **score_predictions(y, pred)}
+
+
+def score_predictions(y, pred) -> dict:
+    """What :func:`cross_validate` reports of out-of-fold predictions ``pred`` against the labels ``y``: accuracy,
+    macro-F1 over every label, the paper's protocol, per-class figures, confusion matrix, domain shares and their
+    gap (benchmarks score their own out-of-fold predictions with it, so the figures mean the same)."""
+    from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+    from .features import domain_features
+
+    y, pred = np.asarray(y, dtype=object), np.asarray(pred, dtype=object)
     labels = sorted(set(y) | set(pred))
     report = classification_report(y, pred, labels=labels, output_dict=True, zero_division=0)
     scored = np.array([t not in NOT_CONTENT and p not in NOT_CONTENT for t, p in zip(y, pred, strict=True)])
@@ -194,8 +204,7 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     shares = {"labels": domain_features(list(y), no_language), "predicted": domain_features(list(pred), no_language)}
     domains = [k for k in shares["labels"] if k.startswith("domain_")]
     return {
-        "folds": used_folds, "n": int(len(frame)), "labels": labels,
-        "encoder": _encoder_meta(encoder), "objective": objective, "model": model, "rare_rule": rare_rule,
+        "labels": labels,
         "accuracy": float(np.mean(pred == y)),
         "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
         "paper_protocol": {
@@ -205,7 +214,7 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
         "per_class": {k: {m: float(report[k][m]) for m in ("precision", "recall", "f1-score", "support")}
                       for k in labels},
         "confusion": confusion_matrix(y, pred, labels=labels).tolist(),
-        "majority_baseline_accuracy": float(frame["label"].value_counts(normalize=True).iloc[0]),
+        "majority_baseline_accuracy": float(pd.Series(y).value_counts(normalize=True).iloc[0]),
         "shares": shares,
         # total variation distance of the predicted domain shares from the labels' (percentage points moved)
         "shares_gap": float(sum(abs(shares["predicted"][k] - shares["labels"][k]) for k in domains) / 2),

@@ -59,6 +59,38 @@ def choose_offsets(scores: np.ndarray, y: np.ndarray, grid=DEFAULT_GRID, passes:
     return offsets
 
 
+#: How :class:`MacroF1Offsets` turns several inner CV repeats into one set of offsets: ``pool`` (one choice on the
+#: out-of-fold scores of all repeats stacked) or ``mean`` (one choice per repeat, the offsets averaged).
+COMBINE = ("pool", "mean")
+
+
+def combine_offsets(parts: list[tuple[np.ndarray, np.ndarray]], combine: str = "pool", grid=DEFAULT_GRID,
+                    passes: int = 3) -> np.ndarray:
+    """Offsets from the (scores, labels) of one or more inner CV repeats: chosen once on all of them stacked
+    (``pool``) or per repeat and averaged (``mean``). With one repeat both are :func:`choose_offsets`."""
+    if combine == "pool":
+        return choose_offsets(np.concatenate([s for s, _ in parts]), np.concatenate([c for _, c in parts]), grid,
+                              passes)
+    return np.mean([choose_offsets(s, c, grid, passes) for s, c in parts], axis=0)
+
+
+def inner_splits(y, folds: int, seed: int, repeats: int = 1):
+    """The inner CV of :class:`MacroF1Offsets`: per repeat, the mask of documents it scores and the list of
+    (train, test) index arrays of a stratified ``folds``-fold split shuffled with ``seed + repeat``.
+
+    ``folds`` is lowered to the smallest class count (at least 2); documents of a singleton class only train.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    _, codes, counts = np.unique(np.asarray(y, dtype=object), return_inverse=True, return_counts=True)
+    kept = counts[codes] >= 2  # a singleton class cannot be stratified; its document only trains
+    n_folds = max(2, min(folds, int(counts[counts >= 2].min())))
+    idx, lonely = np.flatnonzero(kept), np.flatnonzero(~kept)
+    for repeat in range(repeats):
+        cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed + repeat)
+        yield kept, [(np.concatenate([idx[tr], lonely]), idx[te]) for tr, te in cv.split(idx, codes[idx])]
+
+
 def _two_column(scores) -> np.ndarray:
     # sklearn returns one column for two classes (the second class's score); make it one column per class
     scores = np.asarray(scores, dtype=float)
@@ -75,42 +107,44 @@ class MacroF1Offsets(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, estimator=None, inner_folds: int = 3, inner_repeats: int = 1, grid=DEFAULT_GRID,
-                 passes: int = 3, seed: int = 0):
+                 passes: int = 3, seed: int = 0, combine: str = "pool"):
         self.estimator = estimator
         self.inner_folds = inner_folds
         self.inner_repeats = inner_repeats
         self.grid = grid
         self.passes = passes
         self.seed = seed
+        self.combine = combine
 
     def inner_scores(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         """Out-of-fold decision scores (n × classes, columns in ``np.unique(y)`` order) and the integer labels;
         with ``inner_repeats`` > 1 the rows of each repeat (another shuffle) are stacked."""
-        from sklearn.model_selection import StratifiedKFold
+        parts = self.repeat_scores(X, y)
+        return np.concatenate([s for s, _ in parts]), np.concatenate([c for _, c in parts])
 
+    def repeat_scores(self, X, y) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per repeat of the inner CV, the out-of-fold decision scores and integer labels of the documents it
+        scores (:func:`inner_splits`)."""
         X, y = list(X), np.asarray(y, dtype=object)
-        classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
-        kept = counts[codes] >= 2  # a singleton class cannot be stratified; its document only trains
-        folds = max(2, min(self.inner_folds, int(counts[counts >= 2].min())))
-        idx = np.flatnonzero(kept)
-        stacked = []
-        for repeat in range(self.inner_repeats):
+        classes = np.unique(y)
+        parts = []
+        for kept, splits in inner_splits(y, self.inner_folds, self.seed, self.inner_repeats):
             scores = np.zeros((len(y), len(classes)))
-            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed + repeat)
-            for train, test in cv.split(idx, codes[idx]):
-                train_idx = np.concatenate([idx[train], np.flatnonzero(~kept)])
+            for train_idx, test_idx in splits:
                 model = clone(self.estimator).fit([X[i] for i in train_idx], y[train_idx])
                 cols = np.searchsorted(classes, np.asarray(model.classes_, dtype=object))
-                part = np.full((len(test), len(classes)), -np.inf)
-                part[:, cols] = _two_column(model.decision_function([X[i] for i in idx[test]]))
-                scores[idx[test]] = part
-            stacked.append(scores[kept])
-        return np.concatenate(stacked), np.tile(codes[kept], self.inner_repeats)
+                part = np.full((len(test_idx), len(classes)), -np.inf)
+                part[:, cols] = _two_column(model.decision_function([X[i] for i in test_idx]))
+                scores[test_idx] = part
+            parts.append((scores[kept], np.searchsorted(classes, y[kept])))
+        return parts
 
     def fit(self, X, y) -> MacroF1Offsets:
+        if self.combine not in COMBINE:
+            raise ValueError(f"combine must be one of {COMBINE}, got {self.combine!r}")
         X, y = list(X), np.asarray(y, dtype=object)
-        scores, codes = self.inner_scores(X, y)
-        self.offsets_ = choose_offsets(scores, codes, self.grid, self.passes)
+        parts = self.repeat_scores(X, y)
+        self.offsets_ = combine_offsets(parts, self.combine, self.grid, self.passes)
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = np.asarray(self.estimator_.classes_, dtype=object)
         if not np.array_equal(self.classes_, np.unique(y)):  # sklearn sorts classes; guard the column order

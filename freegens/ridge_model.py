@@ -244,3 +244,93 @@ def shrunk_centroid_similarity(train: np.ndarray, codes: np.ndarray, test: np.nd
     centroids = (sums + shrink * mean) / (counts + shrink)
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True).clip(min=1e-12)
     return test @ centroids.T
+
+
+class BaggedRidge(ClassifierMixin, BaseEstimator):
+    """``n_bags`` ridge classifiers, each on a stratified bootstrap resample of the training rows (every class
+    drawn with replacement to its own size), their decision scores averaged.
+
+    The rare classes' 4-7 training documents make one ridge fit's scores for them depend on which few documents
+    it saw; averaging over resamples smooths that before the offsets are chosen on the scores. Weights: each
+    draw counts once and classes are balanced as ``class_weight="balanced"`` does on the resampled rows, so
+    every class weighs n / classes in every bag.
+    """
+
+    def __init__(self, alpha: float = 1.0, n_bags: int = 10, seed: int = 0):
+        self.alpha = alpha
+        self.n_bags = n_bags
+        self.seed = seed
+
+    def fit(self, X, y, sample_weight=None) -> BaggedRidge:
+        from sklearn.linear_model import RidgeClassifier
+
+        if self.n_bags < 1:
+            raise ValueError(f"n_bags must be >= 1, got {self.n_bags}")
+        y = np.asarray(y, dtype=object)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        members = [np.flatnonzero(codes == k) for k in range(len(self.classes_))]
+        balanced = len(y) / (len(members) * np.bincount(codes))
+        rng = np.random.default_rng(self.seed)
+        self.estimators_ = []
+        for _ in range(self.n_bags):
+            draws = np.concatenate([rng.choice(m, size=len(m), replace=True) for m in members])
+            counts = np.bincount(draws, minlength=len(y))
+            rows = np.flatnonzero(counts)
+            weight = counts[rows] * balanced[codes[rows]]  # duplicated draws as weights: same fit, fewer rows
+            self.estimators_.append(RidgeClassifier(alpha=self.alpha).fit(X[rows], y[rows], sample_weight=weight))
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        return np.mean([m.decision_function(X) for m in self.estimators_], axis=0)
+
+    def predict(self, X) -> np.ndarray:
+        scores = self.decision_function(X)
+        return self.classes_[(scores > 0).astype(int)] if scores.ndim == 1 else self.classes_[scores.argmax(axis=1)]
+
+
+class WindowAugmented(ClassifierMixin, BaseEstimator):
+    """``estimator`` trained on the documents plus, as extra rows with their document's label, the ``windows``
+    (middle/last token windows, :meth:`freegens.encoder.WindowEncoder.window_texts`) of the training documents of
+    classes with fewer than ``classes_below`` training documents (all classes when None); prediction reads the
+    documents as given (their opening).
+
+    A rare class's 4-7 documents are all a linear model sees of it; the middle and the end of each document are
+    more text of the same class (not new documents: the rows are not independent). Windows equal to their
+    document (texts of one window) are not added twice.
+    """
+
+    def __init__(self, estimator=None, windows_of=None, windows: tuple[str, ...] = ("middle", "last"),
+                 classes_below: int | None = RARE_BELOW):
+        self.estimator = estimator
+        self.windows_of = windows_of
+        self.windows = windows
+        self.classes_below = classes_below
+
+    def augmented(self, X: list[str], y: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The training rows: the documents, then the added windows."""
+        labels, counts = np.unique(y, return_counts=True)
+        below = np.inf if self.classes_below is None else self.classes_below
+        chosen = {c for c, n in zip(labels, counts, strict=True) if n < below}
+        picked = [i for i, label in enumerate(y) if label in chosen]
+        extra_x, extra_y = [], []
+        for i, wins in zip(picked, self.windows_of.window_texts([X[i] for i in picked]), strict=True):
+            for text in dict.fromkeys(wins[w] for w in self.windows):  # middle == last for short texts: once
+                if text != X[i]:
+                    extra_x.append(text)
+                    extra_y.append(y[i])
+        return X + extra_x, np.concatenate([y, np.asarray(extra_y, dtype=object)])
+
+    def fit(self, X, y) -> WindowAugmented:
+        from sklearn.base import clone
+
+        X_aug, y_aug = self.augmented(list(X), np.asarray(y, dtype=object))
+        self.n_added_ = len(X_aug) - len(X)
+        self.estimator_ = clone(self.estimator).fit(X_aug, y_aug)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        return self.estimator_.decision_function(list(X))
+
+    def predict(self, X) -> np.ndarray:
+        return self.estimator_.predict(list(X))

@@ -122,13 +122,13 @@ def test_cross_validation_chooses_offsets_inside_each_outer_fold(monkeypatch):
         labels += [label] * n
     frame = pd.DataFrame({"text": texts, "label": labels})
     calls: list[set[str]] = []
-    original = MacroF1Offsets.inner_scores
+    original = MacroF1Offsets.repeat_scores
 
     def spy(self, X, y):
         calls.append(set(X))
         return original(self, X, y)
 
-    monkeypatch.setattr(MacroF1Offsets, "inner_scores", spy)
+    monkeypatch.setattr(MacroF1Offsets, "repeat_scores", spy)
     result = cross_validate(frame, folds=4, seed=3, objective="macro_f1")
     assert result["objective"] == "macro_f1" and result["macro_f1"] > 0.5
     outer = StratifiedKFold(4, shuffle=True, random_state=3).split(texts, labels)
