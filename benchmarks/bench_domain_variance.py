@@ -9,8 +9,10 @@ ridge with alpha 0.5 and 2, and :class:`freegens.ridge_model.BaggedRidge` (``--b
 resamples) — and the rare-class nearest-document rule is applied to each (+inf, as ``RareClassNeighbours``). Per
 head, the macro-F1 offsets are chosen from the inner out-of-fold scores of the first repeat only (``R1``: the
 model of ``--objective macro_f1``), of the first 2 or 3 repeats stacked (``pool2``/``pool3``) or chosen per repeat
-and averaged (``mean2``/``mean3``), or not at all (``argmax``). ``ridge R1`` is ``njsl domains cv --objective
-macro_f1`` exactly (checked against its figures).
+and averaged (``mean2``/``mean3``), averaged over 20 stratified bootstrap resamples of the inner out-of-fold rows of
+the first repeat or of all three stacked (``boot20``, ``boot20 pool3``; :func:`freegens.offsets.bootstrap_offsets`,
+no refit), or not at all (``argmax``). ``ridge R1`` is ``njsl domains cv --objective macro_f1`` exactly (checked
+against its figures).
 
 ``--mode augment`` (idea 3): ``cross_validate``'s protocol with the ridge model (``--objective macro_f1``) whose
 linear part is :class:`freegens.ridge_model.WindowAugmented`: the middle and last token windows of the training
@@ -32,21 +34,35 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from freegens.encoder import WindowEncoder
 from freegens.local_model import _labels, _prep, build_pipeline, load_labelled, score_predictions
-from freegens.offsets import combine_offsets, inner_splits
+from freegens.offsets import bootstrap_offsets, combine_offsets, inner_splits
 from freegens.ridge_model import RARE_BELOW, BaggedRidge, WindowAugmented
 from njsl.paths import domain_labels_csv
 
 #: offset rules per head: name -> (repeats used, how combined); None: plain argmax
 RULES: dict[str, tuple[int, str] | None] = {"argmax": None, "R1": (1, "pool"), "pool2": (2, "pool"),
-                                            "pool3": (3, "pool"), "mean2": (2, "mean"), "mean3": (3, "mean")}
+                                            "pool3": (3, "pool"), "mean2": (2, "mean"), "mean3": (3, "mean"),
+                                            "boot20": (1, "boot"), "boot20 pool3": (3, "boot")}
 
 
-def heads(model, bags: int, seed: int) -> dict:
-    """The linear heads fitted on each feature matrix: the model's own ridge classifier and its variants."""
+def offsets_by_rule(parts: list, how: tuple[int, str] | None, seed: int):
+    """The offsets of one rule from the inner repeats' (scores, labels); ``boot``: :func:`bootstrap_offsets`
+    (20 resamples) of the first ``how[0]`` repeats stacked."""
+    if how is None:
+        return 0.0
+    if how[1] == "boot":
+        used = parts[:how[0]]
+        return bootstrap_offsets(np.concatenate([s for s, _ in used]), np.concatenate([c for _, c in used]),
+                                 n_boot=20, seed=seed)
+    return combine_offsets(parts[:how[0]], how[1])
+
+
+def heads(model, bags: int, seed: int, names: list[str] | None = None) -> dict:
+    """The linear heads fitted on each feature matrix: the model's own ridge classifier and its variants (those
+    in ``names``, all when None)."""
     ridge = model.pipeline.named_steps["clf"]
-    return {"ridge": ridge, "ridge a0.5": clone(ridge).set_params(alpha=0.5),
-            "ridge a2": clone(ridge).set_params(alpha=2.0),
-            f"bag{bags}": BaggedRidge(alpha=1.0, n_bags=bags, seed=seed)}
+    every = {"ridge": ridge, "ridge a0.5": clone(ridge).set_params(alpha=0.5),
+             "ridge a2": clone(ridge).set_params(alpha=2.0), "bag": BaggedRidge(alpha=1.0, n_bags=bags, seed=seed)}
+    return {k: v for k, v in every.items() if names is None or k in names}
 
 
 def head_scores(model, texts: list[str], emb: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
@@ -79,8 +95,9 @@ def screen_heads(texts: list[str], y: np.ndarray, encoder, args) -> dict[str, li
     for seed in args.seeds:
         t0 = time.process_time()
         model = build_pipeline(encoder=encoder, seed=seed)  # RareClassNeighbours around the pipeline
-        head_set = heads(model, args.bags, seed)
-        preds = {f"{h} {r}": np.empty(len(y), dtype=object) for h in head_set for r in RULES}
+        head_set = heads(model, args.bags, seed, args.heads)
+        rules = {r: RULES[r] for r in args.rules}
+        preds = {f"{h} {r}": np.empty(len(y), dtype=object) for h in head_set for r in rules}
         for train, test in StratifiedKFold(n_splits=5, shuffle=True, random_state=seed).split(texts, y):
             parts: dict[str, list] = {h: [] for h in head_set}
             for kept, splits in inner_splits(y[train], 3, seed, args.repeats):
@@ -93,8 +110,8 @@ def screen_heads(texts: list[str], y: np.ndarray, encoder, args) -> dict[str, li
                     parts[h].append((oof[h][kept], codes))
             outer = head_scores(model, texts, emb, y, train, test, head_set)
             for h in head_set:
-                for rule, how in RULES.items():
-                    offsets = 0.0 if how is None else combine_offsets(parts[h][:how[0]], how[1])
+                for rule, how in rules.items():
+                    offsets = offsets_by_rule(parts[h], how, seed)
                     preds[f"{h} {rule}"][test] = classes[(outer[h] + offsets).argmax(axis=1)]
         for name, pred in preds.items():
             res = score_predictions(y, pred)
@@ -137,6 +154,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     ap.add_argument("--mode", choices=("heads", "augment"), default="heads")
     ap.add_argument("--bags", type=int, default=10)
+    ap.add_argument("--heads", nargs="+", default=None, choices=["ridge", "ridge a0.5", "ridge a2", "bag"],
+                    help="the heads to fit (default: all)")
+    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES), help="offset rules")
     ap.add_argument("--repeats", type=int, default=3, choices=(1, 2, 3))
     ap.add_argument("--augment_below", nargs="+", default=[str(RARE_BELOW), "all"])
     args = ap.parse_args()

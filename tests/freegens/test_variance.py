@@ -9,7 +9,7 @@ from sklearn.linear_model import RidgeClassifier
 
 from freegens import encoder as E
 from freegens.local_model import score_predictions
-from freegens.offsets import MacroF1Offsets, choose_offsets, combine_offsets, inner_splits
+from freegens.offsets import MacroF1Offsets, bootstrap_offsets, choose_offsets, combine_offsets, inner_splits
 from freegens.ridge_model import BaggedRidge, WindowAugmented
 
 
@@ -47,6 +47,22 @@ def test_combine_offsets_pools_or_averages_by_hand():
     assert np.allclose(pooled, choose_offsets(np.vstack([scores, other]), np.concatenate([y, y])))
     assert np.allclose(combine_offsets([(scores, y)], "mean"), one)
     assert np.allclose(combine_offsets([(scores, y)], "pool"), one)
+
+
+def test_bootstrap_offsets_average_choices_on_stratified_resamples():
+    rng = np.random.default_rng(0)
+    y = np.array([2] * 4 + [0] * 40 + [1] * 40)
+    scores = rng.normal(size=(84, 3)) + np.eye(3)[y] * 0.8
+    got = bootstrap_offsets(scores, y, n_boot=5, seed=7)
+    draw = np.random.default_rng(7)
+    members = [np.flatnonzero(y == k) for k in range(3)]
+    chosen = []
+    for _ in range(5):
+        rows = np.concatenate([draw.choice(m, size=len(m), replace=True) for m in members])
+        assert np.array_equal(np.bincount(y[rows], minlength=3), [40, 40, 4])  # every class, at its own size
+        chosen.append(choose_offsets(scores[rows], y[rows]))
+    assert np.allclose(got, np.mean(chosen, axis=0))
+    assert not np.allclose(got, choose_offsets(scores, y))  # not the choice on the rows as given
 
 
 def test_macro_f1_offsets_mean_of_repeats_and_bad_combine():
