@@ -12,7 +12,8 @@ model of ``--objective macro_f1``), of the first 2 or 3 repeats stacked (``pool2
 and averaged (``mean2``/``mean3``), averaged over 20 stratified bootstrap resamples of the inner out-of-fold rows of
 the first repeat or of all three stacked (``boot20``, ``boot20 pool3``; :func:`freegens.offsets.bootstrap_offsets`,
 no refit), or not at all (``argmax``). ``ridge R1`` is ``njsl domains cv --objective macro_f1`` exactly (checked
-against its figures).
+against its figures). ``--mode cv`` runs ``cross_validate`` with ``--alpha``/``--offset_resamples`` (the CLI's
+path) for that check.
 
 ``--mode augment`` (idea 3): ``cross_validate``'s protocol with the ridge model (``--objective macro_f1``) whose
 linear part is :class:`freegens.ridge_model.WindowAugmented`: the middle and last token windows of the training
@@ -33,7 +34,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from freegens.encoder import WindowEncoder
-from freegens.local_model import _labels, _prep, build_pipeline, load_labelled, score_predictions
+from freegens.local_model import _labels, _prep, build_pipeline, cross_validate, load_labelled, score_predictions
 from freegens.offsets import bootstrap_offsets, combine_offsets, inner_splits
 from freegens.ridge_model import RARE_BELOW, BaggedRidge, WindowAugmented
 from njsl.paths import domain_labels_csv
@@ -140,6 +141,20 @@ def screen_augment(texts: list[str], y: np.ndarray, encoder, args) -> dict[str, 
     return results
 
 
+def run_cv(frame, encoder, args) -> dict[str, list[dict]]:
+    """``cross_validate`` (what ``njsl domains cv --objective macro_f1 --alpha A --offset_resamples N`` runs) per
+    seed: the check that the option gives the screen's figures."""
+    name = f"cross_validate alpha {args.alpha:g} offset_resamples {args.offset_resamples}"
+    results: dict[str, list[dict]] = {name: []}
+    for seed in args.seeds:
+        t0 = time.process_time()
+        res = cross_validate(frame, folds=5, seed=seed, encoder=encoder, objective="macro_f1", alpha=args.alpha,
+                             offset_resamples=args.offset_resamples)
+        results[name].append(res)
+        print(line(f"{name} seed {seed}", res) + f" ({time.process_time() - t0:.0f} CPU-s)", flush=True)
+    return results
+
+
 def line(name: str, res: dict) -> str:
     per = " ".join(f"{k} {v['f1-score']:.2f}" for k, v in res["per_class"].items())
     return (f"{name}: macro-F1 {res['macro_f1']:.3f}, paper protocol {res['paper_protocol']['macro_f1']:.3f}, "
@@ -152,7 +167,10 @@ def main() -> None:
     ap.add_argument("--cache_file", action="append", default=[], help="per --encoder, in order: its .npz cache")
     ap.add_argument("--max_tokens", type=int, default=256)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
-    ap.add_argument("--mode", choices=("heads", "augment"), default="heads")
+    ap.add_argument("--mode", choices=("heads", "augment", "cv"), default="heads",
+                    help="cv: cross_validate (njsl domains cv) with --objective macro_f1, --alpha, --offset_resamples")
+    ap.add_argument("--alpha", type=float, default=1.0, help="with --mode cv")
+    ap.add_argument("--offset_resamples", type=int, default=0, help="with --mode cv")
     ap.add_argument("--bags", type=int, default=10)
     ap.add_argument("--heads", nargs="+", default=None, choices=["ridge", "ridge a0.5", "ridge a2", "bag"],
                     help="the heads to fit (default: all)")
@@ -166,8 +184,11 @@ def main() -> None:
     t0 = time.process_time()
     encoder.encode(texts)
     print(f"embedded in {time.process_time() - t0:.0f} CPU-s", flush=True)
-    results = screen_heads(texts, y, encoder, args) if args.mode == "heads" else screen_augment(
-        texts, y, encoder, args)
+    if args.mode == "cv":
+        results = run_cv(frame, encoder, args)
+    else:
+        results = screen_heads(texts, y, encoder, args) if args.mode == "heads" else screen_augment(
+            texts, y, encoder, args)
     print("means over seeds", args.seeds)
     for name, rows in results.items():
         mean = {k: np.mean([r[k] for r in rows]) for k in ("macro_f1", "accuracy", "shares_gap")}

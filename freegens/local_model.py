@@ -48,13 +48,18 @@ MODELS = ("ridge", "stack")
 
 
 def make_model(model: str = "ridge", *, alpha: float = 1.0, seed: int = 0, encoder=None, objective: str = "shares",
-               rare_rule: str = "nn", stack: dict | None = None):
+               rare_rule: str = "nn", stack: dict | None = None, offset_resamples: int = 0):
     """The untrained estimator ``--model`` names; ``stack`` holds :class:`freegens.stack.StackedDomainModel`'s
-    other settings (``objective="macro_f1"`` turns its offsets on)."""
+    other settings (``objective="macro_f1"`` turns its offsets on); ``offset_resamples`` (ridge, macro_f1 only)
+    averages the offsets over bootstrap resamples of the inner out-of-fold scores."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if offset_resamples < 0 or (offset_resamples and (objective != "macro_f1" or model != "ridge")):
+        raise ValueError(f"--offset_resamples {offset_resamples}: must be >= 0, and > 0 only with --objective "
+                         "macro_f1 and --model ridge (it resamples the ridge model's offset choice)")
     if model == "ridge":
-        return build_pipeline(alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule)
+        return build_pipeline(alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
+                              offset_resamples=offset_resamples)
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     from .stack import StackedDomainModel
@@ -115,7 +120,7 @@ class LocalDomainClassifier:
     @classmethod
     def fit(cls, frame: pd.DataFrame, *, alpha: float = 1.0, seed: int = 0, source: str = "",
             encoder=None, objective: str = "shares", model: str = "ridge", rare_rule: str = "nn",
-            stack: dict | None = None) -> LocalDomainClassifier:
+            stack: dict | None = None, offset_resamples: int = 0) -> LocalDomainClassifier:
         """Train on a frame from :func:`load_labelled`; ``encoder`` (a :class:`freegens.encoder.TextEncoder`)
         adds the embedding blocks (its spec is saved; the weights are reloaded from it where the model is loaded);
         ``objective`` is one of :data:`OBJECTIVES` (the chosen offsets are saved in the metadata).
@@ -123,12 +128,12 @@ class LocalDomainClassifier:
         import sklearn
 
         pipe = make_model(model, alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
-                          stack=stack).fit(_prep(frame["text"]), _labels(frame))
+                          stack=stack, offset_resamples=offset_resamples).fit(_prep(frame["text"]), _labels(frame))
         meta = {"labels": sorted(frame["label"].unique()), "n_train": int(len(frame)), "alpha": alpha, "seed": seed,
                 "source": source, "sklearn_version": sklearn.__version__, "max_chars": MAX_CHARS,
                 "label_counts": {k: int(v) for k, v in frame["label"].value_counts().items()},
                 "encoder": _encoder_meta(encoder), "objective": objective, "offsets": _offsets(pipe),
-                "model": model, "rare_rule": rare_rule}
+                "model": model, "rare_rule": rare_rule, "offset_resamples": offset_resamples}
         return cls(pipe, meta)
 
     def predict(self, texts) -> list[str]:
@@ -161,7 +166,7 @@ NOT_CONTENT = ("incoherent", "unknown")
 
 def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, seed: int = 0,
                    encoder=None, objective: str = "shares", model: str = "ridge", rare_rule: str = "nn",
-                   stack: dict | None = None) -> dict:
+                   stack: dict | None = None, offset_resamples: int = 0) -> dict:
     """Stratified k-fold agreement of the local classifier with the given labels.
 
     Reports accuracy and macro-F1 over every label, the macro-F1 of the paper's own evaluation of its classifier
@@ -181,10 +186,11 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     cv = StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed)
     y = _labels(frame)
     estimator = make_model(model, alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
-                           stack=stack)
+                           stack=stack, offset_resamples=offset_resamples)
     pred = np.asarray(cross_val_predict(estimator, _prep(frame["text"]), y, cv=cv), dtype=object)
     return {"folds": used_folds, "n": int(len(frame)), "encoder": _encoder_meta(encoder), "objective": objective,
-            "model": model, "rare_rule": rare_rule, **score_predictions(y, pred)}
+            "model": model, "rare_rule": rare_rule, "alpha": alpha, "offset_resamples": offset_resamples,
+            **score_predictions(y, pred)}
 
 
 def score_predictions(y, pred) -> dict:
@@ -231,8 +237,13 @@ def format_cv_report(result: dict) -> str:
         model = f"stack (freegens/stack.py, --model stack) over out-of-fold scores of base models; {model}"
     if enc and result.get("rare_rule", "nn") == "centroid":
         model += ", rare classes by the shrunk class centroid (--rare_rule centroid)"
+    if result.get("alpha", 1.0) != 1.0:
+        model += f", ridge alpha {result['alpha']:g}"
     if result.get("objective", "shares") == "macro_f1":
         model += ", per-class offsets for macro-F1 chosen by an inner CV of each training fold (--objective macro_f1)"
+    if result.get("offset_resamples"):
+        model += (f", averaged over {result['offset_resamples']} bootstrap resamples of its scores "
+                  f"(--offset_resamples {result['offset_resamples']})")
     lines = [f"Model: {model}.", "",
              f"Stratified {result['folds']}-fold cross-validation on {result['n']} documents: "
              f"accuracy {result['accuracy']:.3f} (majority-class baseline "

@@ -122,11 +122,14 @@ class MacroF1Offsets(ClassifierMixin, BaseEstimator):
     given to :meth:`fit` (and nothing else); then ``estimator`` is refitted on all of it.
 
     ``inner_folds`` is lowered to the smallest class count (at least 2); a class with a single training document
-    keeps offset 0 (it cannot be both trained on and held out).
+    keeps offset 0 (it cannot be both trained on and held out). ``inner_repeats`` > 1 reshuffles the inner CV and
+    ``combine`` says how the repeats give one choice (:func:`combine_offsets`); ``resamples`` > 0 instead averages
+    the choices on that many stratified bootstrap resamples of the out-of-fold rows (:func:`bootstrap_offsets`,
+    ``--offset_resamples``; no more fits).
     """
 
     def __init__(self, estimator=None, inner_folds: int = 3, inner_repeats: int = 1, grid=DEFAULT_GRID,
-                 passes: int = 3, seed: int = 0, combine: str = "pool"):
+                 passes: int = 3, seed: int = 0, combine: str = "pool", resamples: int = 0):
         self.estimator = estimator
         self.inner_folds = inner_folds
         self.inner_repeats = inner_repeats
@@ -134,6 +137,7 @@ class MacroF1Offsets(ClassifierMixin, BaseEstimator):
         self.passes = passes
         self.seed = seed
         self.combine = combine
+        self.resamples = resamples
 
     def inner_scores(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         """Out-of-fold decision scores (n × classes, columns in ``np.unique(y)`` order) and the integer labels;
@@ -163,7 +167,12 @@ class MacroF1Offsets(ClassifierMixin, BaseEstimator):
             raise ValueError(f"combine must be one of {COMBINE}, got {self.combine!r}")
         X, y = list(X), np.asarray(y, dtype=object)
         parts = self.repeat_scores(X, y)
-        self.offsets_ = combine_offsets(parts, self.combine, self.grid, self.passes)
+        if self.resamples > 0:  # averaged over resamples of the (stacked) out-of-fold rows
+            self.offsets_ = bootstrap_offsets(np.concatenate([s for s, _ in parts]),
+                                              np.concatenate([c for _, c in parts]), self.resamples, self.seed,
+                                              self.grid, self.passes)
+        else:
+            self.offsets_ = combine_offsets(parts, self.combine, self.grid, self.passes)
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = np.asarray(self.estimator_.classes_, dtype=object)
         if not np.array_equal(self.classes_, np.unique(y)):  # sklearn sorts classes; guard the column order

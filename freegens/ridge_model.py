@@ -113,11 +113,12 @@ OBJECTIVES = ("shares", "macro_f1")
 
 
 def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: float = 0.0,
-                   objective: str = "shares", rare_rule: str = "nn"):
+                   objective: str = "shares", rare_rule: str = "nn", offset_resamples: int = 0):
     """The untrained sklearn pipeline: word 1-2-gram TF-IDF (English stop words removed) + standardised document
     statistics and category cues (weight 0.1), a ridge classifier with balanced class weights.
 
-    ``objective="macro_f1"`` wraps the linear model in :class:`freegens.offsets.MacroF1Offsets`. ``rare_rule``
+    ``objective="macro_f1"`` wraps the linear model in :class:`freegens.offsets.MacroF1Offsets` (its offsets
+    averaged over ``offset_resamples`` bootstrap resamples of the inner out-of-fold scores when > 0). ``rare_rule``
     (with an encoder) is how :class:`RareClassNeighbours` finds a rare class: ``nn`` (the nearest training
     document) or ``centroid`` (the most similar shrunk class centroid). ``rare_cues`` > 0
     adds :func:`freegens.cues.rare_class_cues` with that weight (measured, not a default: it did not help).
@@ -157,7 +158,7 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
         from .offsets import MacroF1Offsets
 
         # around the whole decision rule (neighbour rule included), so the inner CV tunes what is predicted
-        model = MacroF1Offsets(model, seed=seed)
+        model = MacroF1Offsets(model, seed=seed, resamples=offset_resamples)
     return model
 
 

@@ -139,3 +139,35 @@ def test_score_predictions_counts_like_sklearn():
     assert res["per_class"]["code"]["recall"] == 0.5 and res["per_class"]["code"]["precision"] == 0.5
     assert res["paper_protocol"]["kept"] == 8  # the two rows labelled or predicted unknown left out
     assert res["confusion"][0] == [1, 0, 1]  # code: one right, one as web
+
+
+def test_macro_f1_offsets_with_resamples_average_bootstrap_choices():
+    X, y = toy(2)
+    model = MacroF1Offsets(RidgeClassifier(), seed=4, resamples=6).fit(list(X), y)
+    scores, codes = model.inner_scores(list(X), y)
+    assert np.allclose(model.offsets_, bootstrap_offsets(scores, codes, n_boot=6, seed=4))
+
+
+def test_cli_offset_resamples_and_bad_combinations(labelled_csv, tmp_path, capsys):
+    import json
+
+    from freegens.domains_cli import main
+    from freegens.local_model import LocalDomainClassifier
+
+    out = tmp_path / "model"
+    assert main(["train", str(labelled_csv), "--output", str(out), "--objective", "macro_f1", "--alpha", "2",
+                 "--offset_resamples", "4"]) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["offset_resamples"] == 4 and meta["alpha"] == 2.0
+    fitted = LocalDomainClassifier.load(out).pipeline
+    assert fitted.resamples == 4 and fitted.estimator_.named_steps["clf"].alpha == 2.0
+    report = tmp_path / "cv.md"
+    assert main(["cv", str(labelled_csv), "--folds", "3", "--objective", "macro_f1", "--offset_resamples", "4",
+                 "--output", str(report)]) == 0
+    assert "--offset_resamples 4" in report.read_text()
+    capsys.readouterr()
+    for bad in (["--offset_resamples", "4"], ["--objective", "macro_f1", "--offset_resamples", "-1"],
+                ["--objective", "macro_f1", "--model", "stack", "--offset_resamples", "4"]):
+        target = tmp_path / "bad"
+        assert main(["train", str(labelled_csv), "--output", str(target), *bad]) == 2
+        assert "--offset_resamples" in capsys.readouterr().err and not target.exists()
