@@ -26,7 +26,9 @@ the first ``--encoder`` cuts and embeds the windows (its cache file must hold th
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 from bench_domain_stack import cached_encoder
@@ -152,6 +154,8 @@ def run_cv(frame, encoder, args) -> dict[str, list[dict]]:
                              offset_resamples=args.offset_resamples)
         results[name].append(res)
         print(line(f"{name} seed {seed}", res) + f" ({time.process_time() - t0:.0f} CPU-s)", flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results[name], indent=2))
     return results
 
 
@@ -171,6 +175,7 @@ def main() -> None:
                     help="cv: cross_validate (njsl domains cv) with --objective macro_f1, --alpha, --offset_resamples")
     ap.add_argument("--alpha", type=float, default=1.0, help="with --mode cv")
     ap.add_argument("--offset_resamples", type=int, default=0, help="with --mode cv")
+    ap.add_argument("--json", default=None, help="with --mode cv: write cross_validate's results (a list) here")
     ap.add_argument("--bags", type=int, default=10)
     ap.add_argument("--heads", nargs="+", default=None, choices=["ridge", "ridge a0.5", "ridge a2", "bag"],
                     help="the heads to fit (default: all)")
