@@ -28,6 +28,7 @@ from .errors import PredictionInputError
 from .features import SCALING, FeatureEncoder, feature_set
 from .boost import LawBoostRegressor
 from .laws import LawRegressor
+from .ensemble import EnsembleRegressor
 
 # The paper's inner grid (performance_predict_from_db.py, train_and_evaluate_w_search).
 PAPER_GRID: dict[str, list] = {"max_depth": [2, 3, 5], "learning_rate": [0.01, 0.1, 0.3], "n_estimators": [50, 100]}
@@ -433,7 +434,7 @@ MAIN_LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_blend")
 DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend", "design_blend_data", "design_boost",
                      "design_boost_data", "design_arch_half", "design_blend_half", "design_blend_data_half",
                      "design_arch_half_gl", "design_blend_gen_half", "design_blend_data_half_bag",
-                     "design_arch_bag", "design_blend_gen_half_bag")
+                     "design_arch_bag", "design_blend_gen_half_bag", "design_ens", "design_ens_data")
 # the design-aware predictors of the main job (benchmarks/RESULTS.md, issue 12 session 3: the blends extrapolate
 # far better at the same family-CV MAE; design_data, design_blend and the boosted ones are opt-in: no better on
 # family CV and not worth the main job's time). Session 4: half of design_blend_data's shift is better on unseen
@@ -451,3 +452,16 @@ MAIN_DESIGN_PREDICTORS = ("design_blend_data_half_bag",)
 # be the default (RESULTS, "After merging session 6"); the bagged design_blend_gen_half_bag is better on brier
 # (.0528 vs .0541) and costs about twice as much
 GENERATION_DESIGN_PREDICTORS = ("design_blend_gen_half",)
+
+
+# ----------------------------------------------------------------------------------------------- ensembles
+@register("design_ens", "(1 - a) x design_blend_data_half_bag + a x monotone XGBoost on log params and log tokens "
+                        "(fixed small trees), a in {0, .1, .2, .3, .4} by inner family CV per task")
+def _design_ens():
+    return EnsembleRegressor(law=_design_blend_data_half_bag())
+
+
+@register("design_ens_data", "design_ens with trees on scale + data mix for the models that know their mix (fitted "
+                             "on those only; scale-only trees otherwise)")
+def _design_ens_data():
+    return EnsembleRegressor(law=_design_blend_data_half_bag(), tree_features="scaling_data")
