@@ -35,7 +35,8 @@ from .laws import LawRegressor
 
 TREE_FEATURES = ("scaling", "scaling_data")
 WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.4)
-# small fixed trees (issue 12 session 7 brief: depth 2-3, eta .1, 100-200 rounds, min_child_weight 3)
+# small fixed trees (issue 12, session 7: depth 2, eta .1, 150 rounds; min_child_weight 1 beat 3 on the 3-seed screen,
+# family and extrapolation split, benchmarks/RESULTS.md)
 TREE_PARAMS = {"max_depth": 2, "learning_rate": 0.1, "n_estimators": 150}
 # settings the ensemble hands on to both parts (the registry's shared parameter set)
 _SHARED_LAW = ("task", "metric", "upper", "higher_is_better", "alpha", "intervals", "pseudo", "seed")
@@ -60,7 +61,7 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
 
     def __init__(self, law: LawRegressor | None = None, tree_features: str = "scaling", weight: float | None = None,
                  weight_grid: tuple[float, ...] = WEIGHT_GRID, tree_params: dict | None = None,
-                 tree_search: bool = False, tree_target: str = "identity", min_child_weight: float = 3.0,
+                 tree_search: bool = False, tree_target: str = "identity", min_child_weight: float = 1.0,
                  reg_lambda: float = 1.0, task: str | None = None, metric: str = "accuracy", upper: float = 1.0,
                  higher_is_better: bool = True, alpha: float = 0.1, intervals: bool = True, pseudo: tuple = (),
                  seed: int = 0, nthread: int = 1, max_bin: int = 32, grid="fast", inner_folds: int = 3):

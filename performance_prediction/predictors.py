@@ -434,7 +434,7 @@ MAIN_LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_blend")
 DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend", "design_blend_data", "design_boost",
                      "design_boost_data", "design_arch_half", "design_blend_half", "design_blend_data_half",
                      "design_arch_half_gl", "design_blend_gen_half", "design_blend_data_half_bag",
-                     "design_arch_bag", "design_blend_gen_half_bag", "design_ens", "design_ens_data")
+                     "design_arch_bag", "design_blend_gen_half_bag", "design_ens", "design_ens25", "design_ens_data")
 # the design-aware predictors of the main job (benchmarks/RESULTS.md, issue 12 session 3: the blends extrapolate
 # far better at the same family-CV MAE; design_data, design_blend and the boosted ones are opt-in: no better on
 # family CV and not worth the main job's time). Session 4: half of design_blend_data's shift is better on unseen
@@ -459,6 +459,12 @@ GENERATION_DESIGN_PREDICTORS = ("design_blend_gen_half",)
                         "(fixed small trees), a in {0, .1, .2, .3, .4} by inner family CV per task")
 def _design_ens():
     return EnsembleRegressor(law=_design_blend_data_half_bag())
+
+
+@register("design_ens25", "0.75 x design_blend_data_half_bag + 0.25 x monotone XGBoost on log params and log tokens "
+                          "(fixed small trees; the weight chosen on seeds 42-44)")
+def _design_ens25():
+    return EnsembleRegressor(law=_design_blend_data_half_bag(), weight=0.25)
 
 
 @register("design_ens_data", "design_ens with trees on scale + data mix for the models that know their mix (fitted "
