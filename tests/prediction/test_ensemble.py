@@ -133,3 +133,29 @@ def test_registered_and_delegates_effects_to_the_law_part():
     est.fit(X, y, g)
     assert est.law_.seed == 3 and est.law_.task == "arc_challenge"
     pd.testing.assert_frame_equal(est.design_effects(), est.law_.design_effects())
+
+
+@pytest.mark.parametrize("name", ["design_ens", "design_ens_data"])
+def test_missingness_probe_moves_the_ensemble_to_its_own_scale_only_prediction(tiny_store_path, name):
+    from performance_prediction import design_study
+    from performance_prediction.data import load_data
+
+    data = load_data(tiny_store_path, metric="accuracy", sel_tasks=["hellaswag"])
+    probe = design_study.missingness_probe(data, (name,), seed=42).set_index("predictor")
+    assert probe.loc[name, "reference"] == f"own law of {name}"
+    assert probe.loc[name, "towards_law"] == 1.0
+
+
+def test_predict_model_with_the_ensemble_keeps_the_what_if_rules(tiny_store_path, tmp_path):
+    from performance_prediction.what_if import main as what_if_main
+
+    spec = tmp_path / "specs.csv"
+    spec.write_text("id,total_params,tokens_billions,pretraining_summary_percentage_code,web\n"
+                    "full,1e9,100,10,90\nnomix,1e9,100,,\nbig400b,4e11,40000,,\nbig1t,1e12,100000,,\n")
+    out = tmp_path / "out.csv"
+    assert what_if_main([str(spec), "--db_path", str(tiny_store_path), "--metrics", "accuracy", "--out", str(out),
+                         "--n_jobs", "1", "--predictor", "design_ens25", "--tasks", "hellaswag"]) == 0
+    t = pd.read_csv(out).set_index("id")
+    assert (t.predictor == "design_ens25").all() and t.loc["nomix", "basis"] == "law"
+    assert ((t.lower <= t.predicted) & (t.predicted <= t.upper)).all()
+    assert t.loc["nomix", "predicted"] <= t.loc["big400b", "predicted"] < t.loc["big1t", "predicted"]
