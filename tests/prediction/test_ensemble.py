@@ -52,7 +52,7 @@ def test_unknown_parameter_is_refused():
     with pytest.raises(ValueError, match="weigth"):
         _ens().set_params(weigth=0.2)
     with pytest.raises(TypeError):
-        EnsembleRegressor(weigth=0.2)   # type: ignore[call-arg]
+        EnsembleRegressor(weigth=0.2)
 
 
 def test_prediction_is_the_weighted_average_of_the_two_parts_and_deterministic():
