@@ -444,7 +444,10 @@ DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend",
 # Session 6 (lead): design_arch leaves the main job's CV to keep it within 5 minutes:
 # design_blend_data_half_bag is as good on accuracy (.0502 vs .0503) and better on brier (.0532 vs
 # .0557); design_arch stays the effects table's predictor (fitted there on all models) and is opt-in otherwise.
-MAIN_DESIGN_PREDICTORS = ("design_blend_data_half_bag",)
+# Session 7: the ensemble design_ens25 (0.75 x design_blend_data_half_bag + 0.25 x monotone scale-only trees)
+# replaces it: family accuracy .0497 / .0514 vs .0502 / .0517 (seeds 42-51 / 52-61), brier .0516 / .0524 vs
+# .0532 / .0539, extrapolation .0906 / .1032 vs .0907 / .1071, ~+5 CPU-s per metric on 10 seeds (RESULTS.md)
+MAIN_DESIGN_PREDICTORS = ("design_ens25",)
 # issue 12, session 6: the report's design predictor that reads the paper's generation features, with
 # `njsl predict report --generation_features auto|CSV` (run on the same models and folds with those features merged
 # in; the other predictors run without them). Not in the default main job: with design_blend_data_half_bag there it
