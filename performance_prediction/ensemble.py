@@ -21,8 +21,8 @@ law where the trees do not help).
 Interpretation delegates to the law part: ``design_effects`` is the law part's; ``law_predict`` is what the
 ensemble says from params and tokens alone (the law part's pure law averaged with the scale-only trees), so
 ``design_applied`` (the what-if ``basis``) and the missingness probe compare a prediction with the ensemble's
-own no-design prediction. Intervals: the law part's conformal interval, re-centred on the ensemble prediction
-(the half-widths below and above kept), clipped to the metric's range.
+own no-design prediction. Intervals: the law part's conformal interval joined with its copy re-centred on the
+ensemble prediction (widened by the trees' pull on the side they pull to), clipped to the metric's range.
 """
 from __future__ import annotations
 
@@ -189,11 +189,15 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         return np.abs(self.predict(X) - self.law_predict(X)) > 1e-12
 
     def predict_interval(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """The law part's interval re-centred on the ensemble's prediction, clipped to the metric's range."""
+        """The union of the law part's interval and the same interval re-centred on the ensemble's prediction,
+        clipped to the metric's range: the law part's interval widened by the trees' pull on the side they pull
+        to. Re-centring alone covered 84.9 % in one compute quintile on accuracy (session 7); the union covers
+        at least what the law part's interval covers."""
         lo, hi = self.law_.predict_interval(X)
         law = np.asarray(self.law_.predict(X), float)
         pred = self.predict(X)
-        return np.clip(pred - (law - lo), 0.0, self.upper), np.clip(pred + (hi - law), 0.0, self.upper)
+        return (np.clip(np.minimum(lo, pred - (law - lo)), 0.0, self.upper),
+                np.clip(np.maximum(hi, pred + (hi - law)), 0.0, self.upper))
 
     def design_effects(self) -> pd.DataFrame:
         """The law part's design effects (the trees carry scale only, or scale by data mix)."""
