@@ -160,3 +160,11 @@ def test_predict_model_with_the_ensemble_keeps_the_what_if_rules(tiny_store_path
     assert (t.predictor == "design_ens25").all() and t.loc["nomix", "basis"] == "law"
     assert ((t.lower <= t.predicted) & (t.predicted <= t.upper)).all()
     assert t.loc["nomix", "predicted"] <= t.loc["big400b", "predicted"] < t.loc["big1t", "predicted"]
+
+
+def test_conclusions_say_the_ensembles_gain_is_not_all_design():
+    from performance_prediction.design_study import _scale_trees_caveat
+
+    (line,) = _scale_trees_caveat("design_ens25")
+    assert "25%" in line and "not from design features" in line
+    assert _scale_trees_caveat("design_blend_data_half_bag") == [] and _scale_trees_caveat("nope") == []
