@@ -56,7 +56,9 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
     ``weight_grid`` per fit); ``tree_params``: fixed XGBoost settings (``max_depth``, ``learning_rate``,
     ``n_estimators``; None: :data:`TREE_PARAMS`), ignored with ``tree_search=True`` (the grid ``grid`` searched by
     ``inner_folds``-fold family CV, inside every inner fold too: costly); ``min_child_weight``, ``reg_lambda``
-    regularise the trees; ``tree_target`` ``identity`` or ``logit``.
+    regularise the trees; ``tree_target`` ``identity`` or ``logit``. The task's settings (``task``, ``metric``,
+    ``upper``, ``higher_is_better``, ``alpha``, ``intervals``, ``pseudo``, ``seed``) are the ensemble's and are set
+    on the law part at ``fit``, overriding the law's own (one place to set them, as the registry does).
     """
 
     def __init__(self, law: LawRegressor | None = None, tree_features: str = "scaling", weight: float | None = None,
