@@ -2,9 +2,9 @@
 
     prediction = (1 - a) * LAW_PART(x) + a * TREE_PART(x)
 
-``LAW_PART`` is a :class:`~performance_prediction.laws.LawRegressor` (by default the main job's
-``design_blend_data_half_bag``); ``TREE_PART`` is XGBoost with fixed small settings (or its grid search) on what
-the tree may read without turning missingness into information:
+``LAW_PART`` is a :class:`~performance_prediction.laws.LawRegressor` (in the registered ensembles the main job's
+``design_blend_data_half_bag`` until session 7); ``TREE_PART`` is XGBoost with fixed small settings (or its grid
+search) on what the tree may read without turning missingness into information:
 
 * ``tree_features="scaling"``: log params and log tokens only, monotone in both (rising on accuracy, falling on
   Brier). An unknown data mix cannot move the trees at all.
@@ -42,32 +42,30 @@ TREE_PARAMS = {"max_depth": 2, "learning_rate": 0.1, "n_estimators": 150}
 _SHARED_LAW = ("task", "metric", "upper", "higher_is_better", "alpha", "intervals", "pseudo", "seed")
 
 
-def default_law() -> LawRegressor:
-    """The main job's design predictor (``design_blend_data_half_bag``) as the law part."""
-    from .predictors import BAGS   # predictors imports this module for its registry entries
-
-    return LawRegressor(form="blend", design="data", shrink=0.5, bags=BAGS, bag_warm=True)
-
-
 class EnsembleRegressor(BaseEstimator, RegressorMixin):
     """``(1 - a) * law part + a * tree part``; see the module docstring.
 
-    ``law``: a LawRegressor (None: :func:`default_law`); ``weight``: a fixed ``a`` in [0, 1] (None: chosen from
-    ``weight_grid`` per fit); ``tree_params``: fixed XGBoost settings (``max_depth``, ``learning_rate``,
-    ``n_estimators``; None: :data:`TREE_PARAMS`), ignored with ``tree_search=True`` (the grid ``grid`` searched by
-    ``inner_folds``-fold family CV, inside every inner fold too: costly); ``min_child_weight``, ``reg_lambda``
-    regularise the trees; ``tree_target`` ``identity`` or ``logit``. The task's settings (``task``, ``metric``,
-    ``upper``, ``higher_is_better``, ``alpha``, ``intervals``, ``pseudo``, ``seed``) are the ensemble's and are set
-    on the law part at ``fit``, overriding the law's own (one place to set them, as the registry does).
+    ``law``: the law part, a LawRegressor; ``tree``: a prototype of the tree part, an
+    :class:`~performance_prediction.predictors.XGBSearchRegressor` (cloned per fit with the ensemble's feature
+    set, monotone constraints and settings below; the registry's factories pass both); ``weight``: a fixed
+    ``a`` in [0, 1] (None: chosen from ``weight_grid`` per fit); ``tree_params``: fixed XGBoost settings
+    (``max_depth``, ``learning_rate``, ``n_estimators``; None: :data:`TREE_PARAMS`), ignored with
+    ``tree_search=True`` (the grid ``grid`` searched by ``inner_folds``-fold family CV, inside every inner fold
+    too: costly); ``min_child_weight``, ``reg_lambda`` regularise the trees; ``tree_target`` ``identity`` or
+    ``logit``. The task's settings (``task``, ``metric``, ``upper``, ``higher_is_better``, ``alpha``,
+    ``intervals``, ``pseudo``, ``seed``) are the ensemble's and are set on the law part at ``fit``, overriding
+    the law's own (one place to set them, as the registry does).
     """
 
-    def __init__(self, law: LawRegressor | None = None, tree_features: str = "scaling", weight: float | None = None,
+    def __init__(self, law: LawRegressor | None = None, tree: BaseEstimator | None = None,
+                 tree_features: str = "scaling", weight: float | None = None,
                  weight_grid: tuple[float, ...] = WEIGHT_GRID, tree_params: dict | None = None,
                  tree_search: bool = False, tree_target: str = "identity", min_child_weight: float = 1.0,
                  reg_lambda: float = 1.0, task: str | None = None, metric: str = "accuracy", upper: float = 1.0,
                  higher_is_better: bool = True, alpha: float = 0.1, intervals: bool = True, pseudo: tuple = (),
                  seed: int = 0, nthread: int = 1, max_bin: int = 32, grid="fast", inner_folds: int = 3):
         self.law = law
+        self.tree = tree
         self.tree_features = tree_features
         self.weight = weight
         self.weight_grid = weight_grid
@@ -103,13 +101,13 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         params = TREE_PARAMS if self.tree_params is None else self.tree_params
         if set(params) != set(TREE_PARAMS):
             raise ValueError(f"tree_params must give exactly {', '.join(TREE_PARAMS)}; got {sorted(params)}")
-        if self.law is not None and not isinstance(self.law, LawRegressor):
+        if not isinstance(self.law, LawRegressor):
             raise ValueError(f"law must be a LawRegressor, got {type(self.law).__name__}")
+        if self.tree is None or "feature_kind" not in self.tree.get_params():
+            raise ValueError(f"tree must be an XGBSearchRegressor, got {type(self.tree).__name__}")
 
-    def _tree(self, kind: str):
-        from .predictors import XGBSearchRegressor
-
-        return XGBSearchRegressor(
+    def _tree(self, kind: str) -> BaseEstimator:
+        return clone(self.tree).set_params(
             feature_kind=kind, monotone=True, higher_is_better=self.higher_is_better, upper=self.upper,
             target=self.tree_target, search=self.tree_search, grid=self.grid, inner_folds=self.inner_folds,
             params=None if self.tree_search else dict(TREE_PARAMS if self.tree_params is None else self.tree_params),
@@ -144,7 +142,7 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
     def fit(self, X: pd.DataFrame, y, groups=None):
         self._check()
         y = np.asarray(y, float)
-        law = clone(self.law) if self.law is not None else default_law()
+        law = clone(self.law)
         law.set_params(**{k: getattr(self, k) for k in _SHARED_LAW})
         self.law_ = law.fit(X, y, groups)
         self.trees_ = self._fit_trees(X, y, groups)

@@ -461,16 +461,17 @@ GENERATION_DESIGN_PREDICTORS = ("design_blend_gen_half",)
 @register("design_ens", "(1 - a) x design_blend_data_half_bag + a x monotone XGBoost on log params and log tokens "
                         "(fixed small trees), a in {0, .1, .2, .3, .4} by inner family CV per task")
 def _design_ens():
-    return EnsembleRegressor(law=_design_blend_data_half_bag())
+    return EnsembleRegressor(law=_design_blend_data_half_bag(), tree=XGBSearchRegressor())
 
 
 @register("design_ens25", "0.75 x design_blend_data_half_bag + 0.25 x monotone XGBoost on log params and log tokens "
                           "(fixed small trees; the weight chosen on seeds 42-44)")
 def _design_ens25():
-    return EnsembleRegressor(law=_design_blend_data_half_bag(), weight=0.25)
+    return EnsembleRegressor(law=_design_blend_data_half_bag(), tree=XGBSearchRegressor(), weight=0.25)
 
 
 @register("design_ens_data", "design_ens with trees on scale + data mix for the models that know their mix (fitted "
                              "on those only; scale-only trees otherwise)")
 def _design_ens_data():
-    return EnsembleRegressor(law=_design_blend_data_half_bag(), tree_features="scaling_data")
+    return EnsembleRegressor(law=_design_blend_data_half_bag(), tree=XGBSearchRegressor(),
+                             tree_features="scaling_data")

@@ -8,7 +8,7 @@ import pytest
 from performance_prediction.ensemble import EnsembleRegressor
 from performance_prediction.features import DATA_FEATURES
 from performance_prediction.laws import LawRegressor
-from performance_prediction.predictors import make_predictor
+from performance_prediction.predictors import XGBSearchRegressor, make_predictor
 from performance_prediction.validation import log_compute
 
 TOK = "pretraining_summary_total_tokens_billions"
@@ -34,12 +34,14 @@ def _models(n: int = 60, seed: int = 0, step: float = 0.0, missing_mix: float = 
 
 def _ens(**kw) -> EnsembleRegressor:
     kw.setdefault("law", LawRegressor(form="compute", design="data", shrink=0.5))
+    kw.setdefault("tree", XGBSearchRegressor())
     return EnsembleRegressor(**kw)
 
 
 @pytest.mark.parametrize("bad", [{"weight": 1.5}, {"weight": True}, {"weight_grid": ()}, {"weight_grid": (0, -0.1)},
                                  {"tree_features": "all"}, {"tree_target": "log"},
-                                 {"tree_params": {"max_depth": 2}}, {"law": "design_blend_data_half_bag"}])
+                                 {"tree_params": {"max_depth": 2}}, {"law": "design_blend_data_half_bag"},
+                                 {"law": None}, {"tree": None}, {"tree": LawRegressor()}])
 def test_bad_settings_are_refused_before_anything_is_fitted(bad):
     X, y, g = _models()
     est = _ens(**bad)
@@ -101,8 +103,9 @@ def test_monotone_in_compute_and_beyond_the_training_range(metric):
     rising = metric == "accuracy"
     if not rising:
         y = 1.2 - y
-    est = EnsembleRegressor(law=LawRegressor(form="compute", design="data"), weight=0.4, metric=metric,
-                            upper=1.0 if rising else 2.0, higher_is_better=rising, tree_features="scaling_data")
+    est = EnsembleRegressor(law=LawRegressor(form="compute", design="data"), tree=XGBSearchRegressor(), weight=0.4,
+                            metric=metric, upper=1.0 if rising else 2.0, higher_is_better=rising,
+                            tree_features="scaling_data")
     est.fit(X, y, g)
     spec = pd.DataFrame({"total_params": [1e8, 1e9, 7e10, 4e11, 1e12], TOK: [10, 100, 15e3, 40e3, 100e3],
                          CODE: 10.0, WEB: 90.0})
