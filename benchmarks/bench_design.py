@@ -4,6 +4,8 @@
                                       [--schemes family extrapolation] [--metrics accuracy brier_score]
                                       [--variant NAME=PREDICTOR:JSON] [--pool-variant NAME=PREDICTOR:JSON]
 
+``--intervals``: also the coverage of the nominal (1 - alpha) intervals per compute quintile.
+
 Prints, per metric and scheme, the per-task MAE (mean over seeds of the per-seed MAE, the report's
 definition) of each predictor, the mean over tasks, the best pure law per task and the gap of each design
 predictor to it, and the process CPU seconds each predictor took (one process, ``n_jobs 1``).
@@ -50,7 +52,8 @@ def main(argv=None) -> int:
     p.add_argument("--schemes", nargs="+", default=["family"])
     p.add_argument("--metrics", nargs="+", default=["accuracy", "brier_score"])
     p.add_argument("--db_path", default=str(shared_dir() / "data" / "paper_db_2025_03_03"))
-    p.add_argument("--intervals", action="store_true", help="compute intervals too (costs inner CV for laws)")
+    p.add_argument("--intervals", action="store_true", help="compute intervals too (costs inner CV for laws) and print "
+                   "their coverage (overall, per compute quintile, worst quintile; the report's interval_coverage)")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=PREDICTOR:JSON",
                    help='an experimental variant, e.g. boost_score=design_boost:{"link": "score"} (then list NAME '
                         'in --predictors); registered for this run only')
@@ -98,6 +101,14 @@ def main(argv=None) -> int:
             print(mae.round(4).to_string())
             saved.extend(preds)
             print("CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+            if args.intervals:
+                from performance_prediction.design_study import interval_coverage
+
+                summary, _ = interval_coverage(pd.concat(preds, ignore_index=True), data.models)
+                if len(summary):
+                    cols = ["predictor", "coverage", "q1", "q2", "q3", "q4", "q5", "worst_quintile", "worst_family",
+                            "worst_family_coverage"]
+                    print(summary[[c for c in cols if c in summary]].round(3).to_string(index=False))
     if args.save:
         pd.concat(saved, ignore_index=True).to_csv(args.save, index=False)
     return 0

@@ -295,14 +295,15 @@ def _family_findings(metric: str, means: pd.Series, mae: pd.DataFrame, preds: pd
                                                                            values="mae")
     L += _design_vs_law_findings(metric, means, d, design, law)
     L += _generation_caveat(means, design, law)
+    L += _scale_trees_caveat(design)
     sig = compare(preds[(preds.metric == metric) & (preds.scheme == "family")], a=design, b=law)
     if not len(sig):
         return L, None
     sig = sig.assign(metric=metric, design=design, law=law)
     good = sig[(sig.q_family_perm < 0.05) & (sig.mean_gain > 0)].task.tolist()
     bad = sig[(sig.q_family_perm < 0.05) & (sig.mean_gain < 0)].task.tolist()
-    L.append(f"Family permutation test of `{design}` vs `{law}` (BH across tasks, q < 0.05): design "
-             f"features help significantly on {', '.join(good) or 'no task'}; significantly worse on "
+    L.append(f"Family permutation test of `{design}` vs `{law}` (BH across tasks, q < 0.05): the design-aware "
+             f"predictor helps significantly on {', '.join(good) or 'no task'}; significantly worse on "
              f"{', '.join(bad) or 'no task'}. Where they do not help, a new model is predicted as well by "
              f"params and tokens alone.")
     return L, sig
@@ -315,6 +316,21 @@ def uses_generation_features(name: str) -> bool:
     if name not in PREDICTORS:
         return False
     return getattr(PREDICTORS.get(name)[0](), "design", None) in ("all", "all_means")
+
+
+def _scale_trees_caveat(design: str) -> list[str]:
+    """When the best design predictor averages in trees on params and tokens (``ensemble.py``): its gain over the
+    law is not all the design features' (the permutation test below compares the whole predictor)."""
+    from .predictors import PREDICTORS
+
+    est = PREDICTORS.get(design)[0]() if design in PREDICTORS else None
+    if est is None or not hasattr(est, "tree_features"):
+        return []
+    share = f"{est.weight:.0%}" if est.weight is not None else "a per-task share"
+    return [f"`{design}` averages its design-aware law with trees on params and tokens ({share}; "
+            f"`{est.tree_features}` trees): part of its gain over the pure law comes from those trees and from "
+            "the law part's bagging, not from design features; a model without a data mix gets its scale-only "
+            "prediction (the missingness probe)."]
 
 
 def _generation_caveat(means: pd.Series, design: str, law: str) -> list[str]:

@@ -689,6 +689,11 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         best = self._choose(candidates, err)
         self.cv_mae_ = err
         self.cv_best_mae_ = err[best]
+        # the chosen model's inner out-of-fold predictions (first repeat; NaN without an inner CV), its design
+        # shift scaled by ``shrink`` in score points: what an ensemble on top weighs its other part against
+        # (a fixed form and ridge, ``select=False``, has no pure-law candidate: its prediction as it is)
+        pure = oof[(best[0], np.inf)][0] if (best[0], np.inf) in oof else oof[best][0]
+        self.inner_oof_ = pure + (self.shrink if np.isfinite(best[1]) else 1.0) * (oof[best][0] - pure)
         weights: dict[str, float]
         if blend:
             self.weight_, self.ridge_ = float(best[0]), float(best[1])
