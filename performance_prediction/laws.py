@@ -689,11 +689,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         best = self._choose(candidates, err)
         self.cv_mae_ = err
         self.cv_best_mae_ = err[best]
-        # the chosen model's inner out-of-fold predictions (first repeat; NaN without an inner CV), its design
-        # shift scaled by ``shrink`` in score points: what an ensemble on top weighs its other part against
-        # (a fixed form and ridge, ``select=False``, has no pure-law candidate: its prediction as it is)
-        pure = oof[(best[0], np.inf)][0] if (best[0], np.inf) in oof else oof[best][0]
-        self.inner_oof_ = pure + (self.shrink if np.isfinite(best[1]) else 1.0) * (oof[best][0] - pure)
+        self.inner_oof_ = self._chosen_oof(oof, best)
         weights: dict[str, float]
         if blend:
             self.weight_, self.ridge_ = float(best[0]), float(best[1])
@@ -714,13 +710,19 @@ class LawRegressor(BaseEstimator, RegressorMixin):
             # the full-data fit stays fitted_/curve_ (design effects, interval distances); predictions average
             # the bags
             self.parts_ = self._bagged_parts(R, raw, y, groups, weights, keep, ids)
-        self.best_params_ = {"form": self.form if blend else self.form_, "ridge": self.ridge_}
-        if blend:
-            self.best_params_["compute_weight"] = self.weight_
+        self.best_params_ = {"form": self.form if blend else self.form_, "ridge": self.ridge_,
+                             **({"compute_weight": self.weight_} if blend else {})}
         if self.intervals:
             self.scale_model_ = ScaleModel.fit(np.abs(oof[best] - y).ravel(), slope_oof[best].ravel(),
                                                dist_oof.ravel(), self.alpha * self.calibration)
         return self
+
+    def _chosen_oof(self, oof: dict, best: tuple) -> np.ndarray:
+        """The chosen model's inner out-of-fold predictions (first repeat; NaN without an inner CV) with its design
+        shift scaled by ``shrink`` in score points: what an ensemble on top weighs its other part against. A fixed
+        form and ridge (``select=False``) has no pure-law candidate: its prediction as it is."""
+        pure = oof[(best[0], np.inf)][0] if (best[0], np.inf) in oof else oof[best][0]
+        return pure + (self.shrink if np.isfinite(best[1]) else 1.0) * (oof[best][0] - pure)
 
     def _bagged_parts(self, R, raw: DesignRaw, y, groups, weights: dict[str, float], keep: tuple,
                       ids) -> list[tuple]:
