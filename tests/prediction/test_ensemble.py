@@ -171,3 +171,19 @@ def test_conclusions_say_the_ensembles_gain_is_not_all_design():
     (line,) = _scale_trees_caveat("design_ens25")
     assert "25%" in line and "not from design features" in line
     assert _scale_trees_caveat("design_blend_data_half_bag") == [] and _scale_trees_caveat("nope") == []
+
+
+def test_goal_line_says_when_the_seeds_chose_the_predictor():
+    import pandas as pd
+
+    from performance_prediction.design_study import _design_vs_law_findings
+
+    d = pd.DataFrame({"law_blend": [0.052, 0.050], "design_ens25": [0.049, 0.049]}, index=["arc", "mmlu"])
+    means = d.mean()
+    chosen = _design_vs_law_findings("accuracy", means, d, "design_ens25", "law_blend", set(range(42, 52)))[0]
+    assert "goal <= 0.050: met on these seeds, 10 of which (42-51) chose its settings" in chosen
+    fresh = _design_vs_law_findings("accuracy", means, d, "design_ens25", "law_blend", set(range(70, 80)))[0]
+    assert "goal <= 0.050: met)" in fresh and "chose" not in fresh
+    d2 = d.rename(columns={"design_ens25": "design_x"})
+    other = _design_vs_law_findings("accuracy", d2.mean(), d2, "design_x", "law_blend", set(range(42, 52)))[0]
+    assert "chose" not in other
