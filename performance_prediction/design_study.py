@@ -343,8 +343,8 @@ def _selection_caveat(design: str, seeds: set) -> str:
     if not shared:
         return ""
     return (f" on these seeds, {len(shared)} of which ({shared[0]}-{shared[-1]}) chose its settings, so the figure "
-            "is optimistic; seeds that chose nothing: `--seeds` outside "
-            f"{min(chosen)}-{max(chosen)}, figures in benchmarks/RESULTS.md")
+            f"is optimistic; seeds that chose nothing lie outside {min(chosen)}-{max(chosen)} (e.g. `--seed "
+            f"{max(chosen) + 1}`), figures in benchmarks/RESULTS.md")
 
 
 def _generation_caveat(means: pd.Series, design: str, law: str) -> list[str]:
