@@ -166,7 +166,7 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
 RARE_BELOW = 10
 #: How :class:`RareClassNeighbours` finds a rare class: the nearest training document (``nn``, the default) or
 #: the most similar class centroid, shrunk towards the mean of all documents (``centroid``;
-#: :func:`freegens.stack.shrunk_centroid_similarity`).
+#: :func:`shrunk_centroid_similarity`).
 RARE_RULES = ("nn", "centroid")
 
 
@@ -188,12 +188,12 @@ class RareClassNeighbours(ClassifierMixin, BaseEstimator):
         self.shrink = shrink
 
     def fit(self, X, y) -> RareClassNeighbours:
+        if self.rule not in RARE_RULES:   # before the (costly) fit
+            raise ValueError(f"rule must be one of {RARE_RULES}, got {self.rule!r}")
         X, y = list(X), np.asarray(y, dtype=object)
         self.pipeline.fit(X, y)
         labels, counts = np.unique(y, return_counts=True)
         self.rare_ = sorted(str(c) for c, n in zip(labels, counts, strict=True) if n < self.rare_below)
-        if self.rule not in RARE_RULES:
-            raise ValueError(f"rule must be one of {RARE_RULES}, got {self.rule!r}")
         self.train_embeddings_ = self.encoder.encode(X)
         self.train_labels_ = y
         self.classes_ = self.pipeline.classes_
@@ -205,7 +205,6 @@ class RareClassNeighbours(ClassifierMixin, BaseEstimator):
             return np.full(len(X), None, dtype=object)
         emb = self.encoder.encode(X)
         if self.rule == "centroid":
-
             names, codes = np.unique(self.train_labels_, return_inverse=True)
             sims = shrunk_centroid_similarity(self.train_embeddings_, codes, emb, len(names), self.shrink)
             nearest = names[sims.argmax(axis=1)]

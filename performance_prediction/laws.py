@@ -774,7 +774,7 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         slope_oof: dict[tuple, np.ndarray] = {c: np.full(shape, np.nan) for c in candidates}
         dist_oof = np.full(shape, np.nan)
         for rep in range(reps):
-            for tr, va in self._inner_splits(len(y), groups, self.seed + 1000 * rep):
+            for tr, va in self.inner_splits(len(y), groups, self.seed + 1000 * rep):
                 for f in self._forms():
                     fitted = self._fit_one(R[tr], raw.take(tr), y[tr], groups[tr], f, ridges,
                                            ids=None if ids is None else ids[tr])
@@ -830,7 +830,9 @@ class LawRegressor(BaseEstimator, RegressorMixin):
         self.best_params_ = {**self.best_params_, name: getattr(best, name)}
         return self
 
-    def _inner_splits(self, n: int, groups, seed: int):
+    def inner_splits(self, n: int, groups, seed: int):
+        """The inner CV's (train, validation) index pairs: family-grouped when there are enough families (an
+        ensemble on top reuses them, so its weight is chosen on the same folds as the law's own choices)."""
         if len(set(groups)) >= self.cv_folds:
             return GroupKFold(self.cv_folds, shuffle=True, random_state=seed).split(np.arange(n), groups=groups)
         return KFold(min(self.cv_folds, n), shuffle=True, random_state=seed).split(np.arange(n))
