@@ -59,6 +59,7 @@ class Config:
     gamma: float = 1.0
     power: float = 1.0
     svc_c: float = 0.0
+    nn_word: float = 0.0  # the rare-class rule's nearest document by embedding cosine + nn_word * TF-IDF cosine
     group: str = ""  # configurations of one group are also chosen among per outer fold by the inner CV
 
 
@@ -69,6 +70,9 @@ def configs() -> list[Config]:
         for lam in (0.5, 1.0, 2.0):
             out.append(Config(f"ridge a{alpha:g} + rbf {lam:g} g1", alpha=alpha, rbf=lam, gamma=1.0))
         out.append(Config(f"ridge a{alpha:g} + rbf 1 g3", alpha=alpha, rbf=1.0, gamma=3.0))
+    for alpha in (1.0, 2.0):
+        for beta in (0.5, 1.0):
+            out.append(Config(f"ridge a{alpha:g} nn +tfidf {beta:g}", alpha=alpha, nn_word=beta))
     for c in (1.0, 10.0):
         out.append(Config(f"svc C{c:g} lin + rbf 1 g1", rbf=1.0, gamma=1.0, svc_c=c))
     out.append(Config("svc C1 lin", svc_c=1.0))
@@ -119,19 +123,25 @@ def fit_scores(texts, dense, emb, codes, train, test, cfgs, n_classes, views=Non
     rbfs = {g: (rbf_kernel_unit(emb[train], emb[train], g), rbf_kernel_unit(emb[test], emb[train], g))
             for g in gammas}
     counts = np.bincount(codes[train], minlength=n_classes)
-    nearest = codes[train][(emb[test] @ emb[train].T).argmax(axis=1)]
-    override = (counts[nearest] < RARE_BELOW) & (counts[nearest] > 0)
-    if loo:
-        sims = emb[train] @ emb[train].T
-        np.fill_diagonal(sims, -np.inf)
-        near_loo = codes[train][sims.argmax(axis=1)]
-        left = counts[near_loo] - (near_loo == codes[train])
-        over_loo = np.flatnonzero(left < RARE_BELOW)
+    word_test, word_train = blocks["word"][1][0], blocks["word"][0]  # TF-IDF cosines (rows have unit length)
+    rules = {}
+    for beta in {c.nn_word for c in cfgs}:
+        nearest = codes[train][(emb[test] @ emb[train].T + beta * word_test).argmax(axis=1)]
+        override = np.flatnonzero(counts[nearest] < RARE_BELOW)
+        near_loo = over_loo = None
+        if loo:
+            sims = emb[train] @ emb[train].T + beta * word_train
+            np.fill_diagonal(sims, -np.inf)
+            near_loo = codes[train][sims.argmax(axis=1)]
+            left = counts[near_loo] - (near_loo == codes[train])
+            over_loo = np.flatnonzero(left < RARE_BELOW)
+        rules[beta] = (nearest, override, near_loo, over_loo)
     out = {}
     for cfg in cfgs:
+        nearest, override, near_loo, over_loo = rules[cfg.nn_word]
         scores, loo_scores = head_scores(cfg, blocks, rbfs.get(cfg.gamma, (0, 0)), codes[train], n_classes,
                                          loo and not cfg.svc_c)
-        scores[np.flatnonzero(override), nearest[override]] = np.inf
+        scores[override, nearest[override]] = np.inf
         out[cfg.name] = scores
         if loo_scores is not None:
             loo_scores[over_loo, near_loo[over_loo]] = np.inf
