@@ -7,17 +7,26 @@ kept as Gram matrices (:func:`freegens.kernels.fold_blocks`); every configuratio
 weighted sum of them (:func:`freegens.kernels.dual_ridge_scores`, = sklearn's ``RidgeClassifier``) or an SVM on
 the same kernel, with the rare-class nearest-document rule (+inf, as ``RareClassNeighbours``) and the macro-F1
 offsets chosen on the inner out-of-fold scores: ``R1`` (``--objective macro_f1``) or ``boot20`` (averaged over 20
-stratified bootstrap resamples, ``--offset_resamples 20``). Configurations (``CONFIGS``):
+stratified bootstrap resamples, ``--offset_resamples 20``), or on the closed-form leave-one-out scores of the outer
+training part (``LOO``, ``LOO boot20``; :func:`freegens.kernels.dual_ridge_loo_scores`: no inner fit).
+Configurations (``configs()``):
 
 1. an RBF kernel on the unit-length joint embedding added to the linear kernel (kernel ridge), or an SVM
    (``sklearn.svm.SVC``, precomputed kernel, balanced class weights, one-vs-rest scores) on it;
 2. each encoder part's embedding block scaled by 0.5/1/2 (its Gram matrix by the square), fixed or chosen per
    outer fold by the inner CV (``... inner-chosen``: the scale pair whose inner out-of-fold macro-F1 after its
    ``R1`` offsets is highest);
-3. class weights ``balanced ** p``.
+3. class weights ``balanced ** p``;
+4. ``--windows all|encoder`` (one encoder whose cache holds the token windows): test-time averaging of the scores
+   over the first/middle/last token windows of each scored document (training reads the documents);
+5. the rare-class rule's nearest document by embedding cosine + ``b`` × TF-IDF cosine (``nn +tfidf b``); ridge
+   alpha 3 and 4.
 
-``ridge a1`` with ``R1`` is ``njsl domains cv --encoder bundled+mpnet --objective macro_f1`` and ``ridge a2`` with
-``boot20`` session 7's ``--alpha 2 --offset_resamples 20``: their figures check the screen.
+Check: ``ridge a1`` with ``R1`` gives ``njsl domains cv --encoder bundled+mpnet --objective macro_f1``'s figures seed
+by seed (0.334 / 0.355 / 0.351 / 0.319 on seeds 0-3); ``ridge a2`` with ``boot20`` (session 7's ``--alpha 2
+--offset_resamples 20``) gives 0.335 / 0.355 / 0.351 / 0.349 against 0.337 / 0.355 / 0.351 / 0.349: the dual
+solution is exact, sklearn's sparse solver stops at ``tol=1e-4`` (scores differ by ~1e-4), and a few documents
+near an offset's threshold move.
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_kernels.py --encoder bundled --encoder MPNET_DIR \
         --cache_file MINILM.npz --cache_file MPNET.npz --seeds 0 1 2 3 [--only NAME ...] [--json out.json]
@@ -173,7 +182,8 @@ def screen(texts, y, dense, emb, cfgs, seeds, boot: int, views=None) -> dict[str
     classes = np.unique(y)
     codes = np.searchsorted(classes, y)
     k = len(classes)
-    groups = sorted({c.group for c in cfgs if c.group})
+    members_of = {g: [c.name for c in cfgs if c.group == g] for g in {c.group for c in cfgs if c.group}}
+    groups = sorted(g for g, m in members_of.items() if len(m) > 1)  # a choice needs two candidates
     results: dict[str, list[dict]] = {}
     for seed in seeds:
         t0 = time.process_time()
@@ -205,8 +215,7 @@ def screen(texts, y, dense, emb, cfgs, seeds, boot: int, views=None) -> dict[str
                 preds[f"{cfg.name} LOO"][test] = classes[(outer[cfg.name] + lo).argmax(axis=1)]
                 preds[f"{cfg.name} LOO boot{boot}"][test] = classes[(outer[cfg.name] + lb).argmax(axis=1)]
             for g in groups:
-                members = [c.name for c in cfgs if c.group == g]
-                best = max(members, key=lambda m: inner_value[m])  # first (x0.5/x0.5 ...) on ties
+                best = max(members_of[g], key=lambda m: inner_value[m])  # first (x0.5/x0.5 ...) on ties
                 chosen[g].append(best)
                 for r in rules:
                     preds[f"{g} inner-chosen {r}"][test] = preds[f"{best} {r}"][test]
