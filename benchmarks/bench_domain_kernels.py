@@ -95,7 +95,7 @@ def configs() -> list[Config]:
     return out
 
 
-def head_scores(cfg: Config, blocks: dict, rbf: tuple[np.ndarray, np.ndarray], codes: np.ndarray,
+def head_scores(cfg: Config, blocks: dict, rbf: tuple[np.ndarray, np.ndarray] | None, codes: np.ndarray,
                 n_classes: int, loo: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Test scores of one configuration from a fit's Gram blocks (block -> (train Gram, [test × train per view]))
     and the RBF kernel's train/test parts; with several views the scores are averaged over them. With ``loo`` (ridge
@@ -104,7 +104,7 @@ def head_scores(cfg: Config, blocks: dict, rbf: tuple[np.ndarray, np.ndarray], c
     n_views = len(next(iter(blocks.values()))[1])
     Kt = np.vstack([sum(cfg.scales.get(b, 1.0) ** 2 * kts[v] for b, (_, kts) in blocks.items())
                     for v in range(n_views)])
-    if cfg.rbf:
+    if cfg.rbf and rbf is not None:
         if n_views > 1:
             raise ValueError("the RBF kernel is computed on the documents only, not on views")
         K, Kt = K + cfg.rbf * rbf[0], Kt + cfg.rbf * rbf[1]
@@ -133,7 +133,7 @@ def fit_scores(texts, dense, emb, codes, train, test, cfgs, n_classes, views=Non
             for g in gammas}
     counts = np.bincount(codes[train], minlength=n_classes)
     word_test, word_train = blocks["word"][1][0], blocks["word"][0]  # TF-IDF cosines (rows have unit length)
-    rules = {}
+    rules: dict[float, tuple] = {}
     for beta in {c.nn_word for c in cfgs}:
         nearest = codes[train][(emb[test] @ emb[train].T + beta * word_test).argmax(axis=1)]
         override = np.flatnonzero(counts[nearest] < RARE_BELOW)
@@ -148,7 +148,7 @@ def fit_scores(texts, dense, emb, codes, train, test, cfgs, n_classes, views=Non
     out = {}
     for cfg in cfgs:
         nearest, override, near_loo, over_loo = rules[cfg.nn_word]
-        scores, loo_scores = head_scores(cfg, blocks, rbfs.get(cfg.gamma, (0, 0)), codes[train], n_classes,
+        scores, loo_scores = head_scores(cfg, blocks, rbfs.get(cfg.gamma), codes[train], n_classes,
                                          loo and not cfg.svc_c)
         scores[override, nearest[override]] = np.inf
         out[cfg.name] = scores
