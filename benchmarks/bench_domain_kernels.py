@@ -33,7 +33,6 @@ near an offset's threshold move.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_domain_stack import cached_encoder
+from bench_domain_variance import encoder_seed_args, line, print_means
 from sklearn.model_selection import StratifiedKFold
 
 from freegens.kernels import (
@@ -229,18 +229,8 @@ def screen(texts, y, dense, emb, cfgs, seeds, boot: int, views=None) -> dict[str
     return results
 
 
-def line(name: str, res: dict) -> str:
-    per = " ".join(f"{k} {v['f1-score']:.2f}" for k, v in res["per_class"].items())
-    return (f"{name}: macro-F1 {res['macro_f1']:.3f}, paper protocol {res['paper_protocol']['macro_f1']:.3f}, "
-            f"accuracy {res['accuracy']:.3f}, shares gap {res['shares_gap']:.1f} | F1 {per}")
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--encoder", action="append", required=True, help="bundled, mpnet, PATH; repeat to concatenate")
-    ap.add_argument("--cache_file", action="append", default=[], help="per --encoder, in order: its .npz cache")
-    ap.add_argument("--max_tokens", type=int, default=256)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    ap = encoder_seed_args(__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="+", default=None, help="configuration names (default: all of CONFIGS)")
     ap.add_argument("--boot", type=int, default=20, help="bootstrap resamples of the averaged offset rule")
     ap.add_argument("--windows", choices=("all", "encoder"), default=None,
@@ -264,12 +254,7 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({n: [{k: r[k] for k in ("macro_f1", "accuracy", "shares_gap",
                                                                        "paper_protocol", "per_class", "shares")}
                                                    for r in rows] for n, rows in results.items()}, indent=1))
-    print("means over seeds", args.seeds)
-    for name, rows in results.items():
-        mean = {k: np.mean([r[k] for r in rows]) for k in ("macro_f1", "accuracy", "shares_gap")}
-        print(f"  {name}: macro-F1 {mean['macro_f1']:.3f} (" + " / ".join(f"{r['macro_f1']:.3f}" for r in rows)
-              + f"), paper protocol {np.mean([r['paper_protocol']['macro_f1'] for r in rows]):.3f}, accuracy "
-              f"{mean['accuracy']:.3f}, shares gap {mean['shares_gap']:.1f}")
+    print_means(results, args.seeds)
 
 
 if __name__ == "__main__":
