@@ -15,7 +15,7 @@ Configurations (``configs()``):
    (``sklearn.svm.SVC``, precomputed kernel, balanced class weights, one-vs-rest scores) on it;
 2. each encoder part's embedding block scaled by 0.5/1/2 (its Gram matrix by the square), fixed or chosen per
    outer fold by the inner CV (``... inner-chosen``: the scale pair whose inner out-of-fold macro-F1 after its
-   ``R1`` offsets is highest);
+   ``R1`` offsets is highest); the statistics or the similarity block scaled by 0.5 or 2;
 3. class weights ``balanced ** p``;
 4. ``--windows all|encoder`` (one encoder whose cache holds the token windows): test-time averaging of the scores
    over the first/middle/last token windows of each scored document (training reads the documents);
@@ -90,6 +90,9 @@ def configs() -> list[Config]:
             for s1 in (0.5, 1.0, 2.0):
                 out.append(Config(f"ridge a{alpha:g} emb0 x{s0:g} emb1 x{s1:g}", alpha=alpha,
                                   scales={"embedding:0": s0, "embedding:1": s1}, group=f"scales a{alpha:g}"))
+        for block in ("stats", "similarity"):  # the other dense blocks (statistics + cues, description similarities)
+            for scale in (0.5, 2.0):
+                out.append(Config(f"ridge a{alpha:g} {block} x{scale:g}", alpha=alpha, scales={block: scale}))
         for p in (0.5, 0.75, 1.25):
             out.append(Config(f"ridge a{alpha:g} balanced^{p:g}", alpha=alpha, power=p))
     return out
