@@ -165,12 +165,28 @@ def line(name: str, res: dict) -> str:
             f"accuracy {res['accuracy']:.3f}, shares gap {res['shares_gap']:.1f} | F1 {per}")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def print_means(results: dict[str, list[dict]], seeds: list[int]) -> None:
+    """Per configuration, the means over the seeds of what :func:`line` prints per seed."""
+    print("means over seeds", seeds)
+    for name, rows in results.items():
+        mean = {k: np.mean([r[k] for r in rows]) for k in ("macro_f1", "accuracy", "shares_gap")}
+        print(f"  {name}: macro-F1 {mean['macro_f1']:.3f} (" + " / ".join(f"{r['macro_f1']:.3f}" for r in rows)
+              + f"), paper protocol {np.mean([r['paper_protocol']['macro_f1'] for r in rows]):.3f}, accuracy "
+              f"{mean['accuracy']:.3f}, shares gap {mean['shares_gap']:.1f}")
+
+
+def encoder_seed_args(description: str) -> argparse.ArgumentParser:
+    """A parser with the options the domain screens share: the encoders, their cache files, tokens and seeds."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--encoder", action="append", required=True, help="bundled, mpnet, PATH; repeat to concatenate")
     ap.add_argument("--cache_file", action="append", default=[], help="per --encoder, in order: its .npz cache")
     ap.add_argument("--max_tokens", type=int, default=256)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    return ap
+
+
+def main() -> None:
+    ap = encoder_seed_args(__doc__.split("\n")[0])
     ap.add_argument("--mode", choices=("heads", "augment", "cv"), default="heads",
                     help="cv: cross_validate (njsl domains cv) with --objective macro_f1, --alpha, --offset_resamples")
     ap.add_argument("--alpha", type=float, default=1.0, help="with --mode cv")
@@ -194,12 +210,7 @@ def main() -> None:
     else:
         results = screen_heads(texts, y, encoder, args) if args.mode == "heads" else screen_augment(
             texts, y, encoder, args)
-    print("means over seeds", args.seeds)
-    for name, rows in results.items():
-        mean = {k: np.mean([r[k] for r in rows]) for k in ("macro_f1", "accuracy", "shares_gap")}
-        print(f"  {name}: macro-F1 {mean['macro_f1']:.3f} (" + " / ".join(f"{r['macro_f1']:.3f}" for r in rows)
-              + f"), paper protocol {np.mean([r['paper_protocol']['macro_f1'] for r in rows]):.3f}, accuracy "
-              f"{mean['accuracy']:.3f}, shares gap {mean['shares_gap']:.1f}")
+    print_means(results, args.seeds)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,132 @@
+"""The ridge domain model in kernel (dual) form, for screening heads on shared fits (issue 14, session 8).
+
+With 600-800 training documents and ~50,000 TF-IDF columns the ridge classifier of
+:func:`freegens.ridge_model.build_pipeline` is cheaper to solve through the n × n Gram matrix than through the
+columns: ``(K_c + alpha * S^-1) a = Y_c`` (``K_c`` the Gram matrix centred with the sample weights, ``S`` the
+sample weights, ``Y_c`` the centred -1/+1 targets), the same solution as sklearn's ``RidgeClassifier`` with an
+intercept and ``sample_weight``. The Gram matrix is a sum of one matrix per feature block (TF-IDF, statistics,
+category similarities, each encoder's embedding), so reweighting a block, changing the ridge penalty or the class
+weights, or adding a non-linear (RBF) kernel on the embeddings costs one n × n solve instead of a refit — what
+``benchmarks/bench_domain_kernels.py`` screens.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: The feature blocks of the ridge model (with an encoder) and the weight ``build_pipeline`` gives each after
+#: standardising it (the TF-IDF rows are L2-normalised, not standardised).
+BLOCK_WEIGHTS: dict[str, float] = {"word": 1.0, "stats": 0.1, "similarity": 0.1, "embedding": 0.02}
+
+
+def doc_features(texts: list[str], encoder) -> dict[str, np.ndarray]:
+    """The label-free per-document inputs of the dense blocks: the statistics and cue counts
+    (:class:`freegens.ridge_model.DocStats`), the similarities to the category descriptions and the embedding of
+    each of the encoder's parts (``embedding:0``, ``embedding:1``... in the order of ``encoder.encoders``; one part
+    for a single encoder), as the model computes them (the parts of a :class:`freegens.encoder.ConcatEncoder`
+    divided by sqrt(k), so their columns are the model's embedding block's)."""
+    from .ridge_model import DocStats, EncoderFeatures
+
+    out = {"stats": DocStats().transform(texts),
+           "similarity": EncoderFeatures(encoder, "similarity").transform(texts)}
+    emb = np.asarray(encoder.encode(texts), dtype=float)
+    parts = list(getattr(encoder, "encoders", [encoder]))
+    start = 0
+    for i, part in enumerate(parts):
+        out[f"embedding:{i}"] = emb[:, start:start + part.dim]
+        start += part.dim
+    if start != emb.shape[1]:
+        raise ValueError(f"the encoder's parts have {start} columns, its embedding {emb.shape[1]}")
+    return out
+
+
+def fold_blocks(texts: list[str], dense: dict[str, np.ndarray], train: np.ndarray, test: np.ndarray) -> dict:
+    """Per block, the (train × train, test × train) Gram matrices of the ridge model's features fitted on
+    ``train`` only: the word 1-2-gram TF-IDF of :func:`freegens.ridge_model.build_pipeline` and each dense block
+    of :func:`doc_features` standardised on ``train`` and multiplied by its :data:`BLOCK_WEIGHTS` weight.
+
+    The sum of the blocks is ``F_train F_train^T`` (and ``F_test F_train^T``) for the model's feature matrix F
+    (the embedding block split by encoder part: the scaler works column by column, so the split is exact)."""
+    return {name: (k, kts[0]) for name, (k, kts) in fold_blocks_views(texts, dense, train, test).items()}
+
+
+def fold_blocks_views(texts: list[str], dense: dict[str, np.ndarray], train: np.ndarray, test: np.ndarray,
+                      views: list[tuple[list[str], dict[str, np.ndarray]]] | None = None) -> dict:
+    """:func:`fold_blocks` with the test documents read in several *views* (e.g. token windows of each document):
+    per block the training Gram matrix and one test × train matrix per view. A view is (texts, dense inputs), both
+    indexed like ``texts``; only its ``test`` rows are read. Default: the documents themselves (one view)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import StandardScaler
+
+    views = views or [(texts, dense)]
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=50_000, sublinear_tf=True,
+                            stop_words="english")
+    w_train = tfidf.fit_transform([texts[i] for i in train])
+    out = {"word": (np.asarray((w_train @ w_train.T).todense()),
+                    [np.asarray((tfidf.transform([v[i] for i in test]) @ w_train.T).todense()) for v, _ in views])}
+    for name, values in dense.items():
+        scaler = StandardScaler().fit(values[train])
+        weight = BLOCK_WEIGHTS[name.split(":")[0]]
+        f_train = weight * scaler.transform(values[train])
+        out[name] = (f_train @ f_train.T, [weight * scaler.transform(d[name][test]) @ f_train.T for _, d in views])
+    return out
+
+
+def rbf_kernel_unit(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
+    """``exp(-gamma * |a_i - b_j|^2)`` for unit-length rows: ``exp(-2 * gamma * (1 - cos))``."""
+    return np.exp(-2.0 * gamma * (1.0 - np.clip(a @ b.T, -1.0, 1.0)))
+
+
+def class_weights(codes: np.ndarray, n_classes: int, power: float = 1.0) -> np.ndarray:
+    """Per training row, sklearn's ``class_weight="balanced"`` weight ``n / (classes * count)`` raised to
+    ``power`` (1: balanced, 0: none)."""
+    counts = np.bincount(codes, minlength=n_classes).astype(float)
+    present = counts > 0
+    balanced = np.zeros(n_classes)
+    balanced[present] = len(codes) / (present.sum() * counts[present])
+    return balanced[codes] ** power
+
+
+def dual_ridge_scores(K: np.ndarray, K_test: np.ndarray, codes: np.ndarray, n_classes: int, alpha: float,
+                      sample_weight: np.ndarray) -> np.ndarray:
+    """Decision scores (test × classes) of a one-vs-rest ridge classifier (-1/+1 targets, an intercept,
+    ``sample_weight``) solved in dual form from the training Gram matrix ``K`` and the test × train ``K_test``.
+
+    sklearn's ``RidgeClassifier`` centres features and targets with the weighted means; here that centring is
+    applied to the kernel (``x - x_mean`` in feature space), so any positive semi-definite ``K`` (linear, RBF or a
+    sum) gives the ridge classifier of its feature space with the same intercept.
+    """
+    sw = np.asarray(sample_weight, dtype=float)
+    w = sw / sw.sum()
+    Y = -np.ones((len(codes), n_classes))
+    Y[np.arange(len(codes)), codes] = 1.0
+    y_mean = w @ Y
+    Kw = K @ w                      # K x_mean, per training row
+    kww = w @ Kw                    # |x_mean|^2
+    Kc = K - Kw[:, None] - Kw[None, :] + kww
+    a = np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), Y - y_mean)
+    Kt_c = K_test - (K_test @ w)[:, None] - Kw[None, :] + kww
+    return Kt_c @ a + y_mean
+
+
+def dual_ridge_loo_scores(K: np.ndarray, codes: np.ndarray, n_classes: int, alpha: float,
+                          sample_weight: np.ndarray) -> np.ndarray:
+    """Leave-one-out decision scores (train × classes) of :func:`dual_ridge_scores` on its own training rows, in
+    closed form: the fit is linear in the targets, ``F = H Y``, and leaving row i out gives
+    ``y_i - (y_i - f_i) / (1 - H_ii)`` (the penalised weighted least-squares identity; the other rows keep their
+    sample weights, and the kernel — e.g. the TF-IDF vocabulary and scalers, which use no label — stays the one
+    fitted with row i).
+
+    One fit instead of an inner cross-validation's three, and every held-out row is scored by a model that saw
+    all other training rows — the rare classes' 4-7 documents lose one each, not a third of them.
+    """
+    sw = np.asarray(sample_weight, dtype=float)
+    n = len(codes)
+    w = sw / sw.sum()
+    Y = -np.ones((n, n_classes))
+    Y[np.arange(n), codes] = 1.0
+    Kw = K @ w
+    Kc = K - Kw[:, None] - Kw[None, :] + w @ Kw
+    center = np.eye(n) - np.outer(np.ones(n), w)  # Y -> Y - 1 w^T Y
+    H = Kc @ np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), center) + np.outer(np.ones(n), w)
+    F = H @ Y
+    return Y - (Y - F) / (1.0 - np.diag(H))[:, None]
