@@ -25,7 +25,8 @@ KEYS = ["metric", "task", "scheme", "seed", "fold", "id"]
 
 class MixData:
     """One metric's out-of-fold predictions as a matrix: rows (model x task x seed x fold), one column per
-    component predictor, with the truth and each row's weight in the fold-averaged mean MAE."""
+    component predictor, with the truth and each row's weight in the fold-averaged mean MAE. A rule's predictions
+    are clipped to the metric's range before scoring, as the ensemble clips its mix."""
 
     def __init__(self, oof: pd.DataFrame, metric: str, components: list[str]):
         sub = oof[oof.metric == metric]
