@@ -292,3 +292,12 @@ def test_missingness_probe_moves_design_ens4_to_its_own_scale_only_prediction(ti
     data = load_data(tiny_store_path, metric="accuracy", sel_tasks=["hellaswag"])
     probe = design_study.missingness_probe(data, ("design_ens4",), seed=42).set_index("predictor")
     assert probe.loc["design_ens4", "towards_law"] == 1.0
+
+
+def test_conclusions_give_design_ens4_s_shares_of_the_metric():
+    from performance_prediction.design_study import _scale_trees_caveat
+
+    (acc,) = _scale_trees_caveat("design_ens4", "accuracy")
+    (brier,) = _scale_trees_caveat("design_ens4", "brier_score")
+    assert "(35%;" in acc and "25% a pure law" in acc and "not from design features" in acc
+    assert "(55%;" in brier and "a pure law on" not in brier
