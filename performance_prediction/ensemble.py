@@ -29,12 +29,13 @@ serves accuracy and Brier tasks with the weights each metric's screen chose); ex
 
 Interpretation delegates to the law part: ``design_effects`` is the law part's; ``law_predict`` is what the
 ensemble says from params and tokens alone (the law part's pure law averaged with the scale-only trees and the
-scale law), so
-``design_applied`` (the what-if ``basis``) and the missingness probe compare a prediction with the ensemble's
-own no-design prediction. Intervals: the law part's conformal interval joined with its copy re-centred on the
+scale law), so ``design_applied`` (the what-if ``basis``) and the missingness probe compare a prediction with the
+ensemble's own no-design prediction. Intervals: the law part's conformal interval joined with its copy re-centred on the
 ensemble prediction (widened by the trees' pull on the side they pull to), clipped to the metric's range.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,7 +111,7 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         self.by_metric = by_metric
 
     # -- checks and parts
-    def _part_weights(self) -> dict[str, float | None]:
+    def _part_weights(self) -> dict[str, Any]:
         """``weight``, ``weight2``, ``scale_weight`` for this fit's metric (``by_metric`` overriding)."""
         chosen = {k: getattr(self, k) for k in PART_WEIGHTS}
         over = (self.by_metric or {}).get(self.metric, {})
@@ -121,7 +122,7 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
             raise ValueError(f"by_metric sets only {', '.join(PART_WEIGHTS)}; got {sorted(unknown)}")
         return {**chosen, **over}
 
-    def _check_extra_parts(self, w: dict[str, float | None]) -> None:
+    def _check_extra_parts(self, w: dict[str, Any]) -> None:
         extra = {k: w[k] for k in ("weight2", "scale_weight")}
         if any(isinstance(a, bool) or not isinstance(a, int | float) or not 0.0 <= a <= 1.0 for a in extra.values()):
             raise ValueError(f"weight2 and scale_weight must be numbers in [0, 1], got {extra}")
