@@ -35,12 +35,21 @@ def _screen(data: dict, args) -> None:
     """The best simplex weights chosen on ``select`` (scored on every check file), then medians and trimmed means."""
     import numpy as np
 
-    from performance_prediction.mix_screen import median_of, simplex_grid, trimmed_mean, weighted
+    from performance_prediction.mix_screen import (MixData, median_of, simplex_grid, task_weighted, trimmed_mean,
+                                                   weighted)
 
     grid = simplex_grid(len(args.components), args.step)
     score = weighted(data["select"], grid)
+    if args.max_gap is not None:
+        sel = data["select"]
+        law = MixData(args.files["select"], sel.metric, args.laws)
+        best = np.min([law.task_mae(law.column(c)).reindex(sel.tasks).to_numpy() for c in args.laws], axis=0)
+        worst = (task_weighted(sel, grid) - best).max(axis=1)
+        score = np.where(worst <= args.max_gap, score, np.inf)
+        print(f"--- only weights whose every task is within {args.max_gap} of its best law on select: "
+              f"{int(np.isfinite(score).sum())} of {len(grid)}")
     print(f"--- best weights on select ({len(grid)} vectors, step {args.step}); then each check file")
-    for j in np.argsort(score, kind="stable")[:args.top]:
+    for j in np.argsort(score, kind="stable")[:min(args.top, int(np.isfinite(score).sum()))]:
         w = grid[j]
         desc = " ".join(f"{c}={x:.2f}" for c, x in zip(args.components, w, strict=True) if x > 0)
         print(f"  {score[j]:.5f} " + " ".join(f"{d.mean_mae(d.P @ w):.5f}" for k, d in data.items()
@@ -89,8 +98,11 @@ def main(argv=None) -> int:
     p.add_argument("--rule", action="append", default=[], metavar="METRIC=A:w,B:w")
     p.add_argument("--laws", nargs="+", default=LAWS, help="the pure laws a rule's per-task gap is measured against")
     p.add_argument("--no-screen", action="store_true", help="score the --rule options only")
+    p.add_argument("--max-gap", type=float, default=None,
+                   help="screen only weights whose every task is within this of the task's best law (--laws) on select")
     args = p.parse_args(argv)
     files = {"select": pd.read_csv(args.select), **{Path(c).stem: pd.read_csv(c) for c in args.check}}
+    args.files = files
     rules = [_rule(r) for r in args.rule]
     for metric in args.metrics:
         data = {k: MixData(v, metric, args.components) for k, v in files.items()}

@@ -85,6 +85,19 @@ def weighted(data: MixData, weights: np.ndarray, chunk: int = 2000) -> np.ndarra
     return np.concatenate(out)
 
 
+def task_weighted(data: MixData, weights: np.ndarray, chunk: int = 2000) -> np.ndarray:
+    """Per-task fold-averaged MAE of ``P @ w`` for every weight vector: shape (vectors, tasks in ``data.tasks``)."""
+    task = data.keys.task.to_numpy()
+    n_tasks = len(data.tasks)
+    # a row's weight within its own task: the metric-level weight times the number of tasks
+    W = np.stack([np.where(task == t, data.row_w * n_tasks, 0.0) for t in data.tasks])
+    out = []
+    for i in range(0, len(weights), chunk):
+        pred = data.clip(data.P @ weights[i:i + chunk].T)
+        out.append((W @ np.abs(pred - data.y[:, None])).T)
+    return np.concatenate(out)
+
+
 def median_of(data: MixData, names: list[str]) -> np.ndarray:
     return np.median(np.column_stack([data.column(n) for n in names]), axis=1)
 
