@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from performance_prediction.evaluate import CVResult
-from performance_prediction.mix_screen import MixData, median_of, simplex_grid, trimmed_mean, weighted
+from performance_prediction.mix_screen import MixData, median_of, simplex_grid, task_weighted, trimmed_mean, weighted
 from performance_prediction.predictors import XGBSearchRegressor
 
 TOK = "pretraining_summary_total_tokens_billions"
@@ -49,6 +49,11 @@ def test_weights_score_every_simplex_vector_and_rules_combine_rows():
     for w, s in zip(grid, scores, strict=True):
         assert s == pytest.approx(d.mean_mae(d.P @ w), abs=1e-12)
     assert np.argmin(scores) == int(np.flatnonzero((grid == [1, 0, 0]).all(axis=1))[0])   # the least noisy one
+    per_task = task_weighted(d, grid, chunk=4)
+    assert per_task.shape == (15, 2)
+    for w, row in zip(grid, per_task, strict=True):
+        np.testing.assert_allclose(row, d.task_mae(d.P @ w).reindex(d.tasks).to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(per_task.mean(axis=1), scores, atol=1e-12)   # the metric's mean over its tasks
     row = np.array([[0.1, 0.5, 0.3]])
     d.P = row
     assert median_of(d, ["a", "b", "c"])[0] == pytest.approx(0.3) and trimmed_mean(d, ["a", "b", "c"])[0] == 0.3
