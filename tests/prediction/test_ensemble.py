@@ -301,3 +301,12 @@ def test_conclusions_give_design_ens4_s_shares_of_the_metric():
     (brier,) = _scale_trees_caveat("design_ens4", "brier_score")
     assert "(35%;" in acc and "25% a pure law" in acc and "not from design features" in acc
     assert "(55%;" in brier and "a pure law on" not in brier
+
+
+def test_design_ens4g_differs_from_design_ens4_on_accuracy_only():
+    from performance_prediction.predictors import ENS4_WEIGHTS, ENS4G_WEIGHTS
+
+    est = make_predictor("design_ens4g", metric="accuracy")
+    assert est.by_metric == ENS4G_WEIGHTS and ENS4G_WEIGHTS["brier_score"] == ENS4_WEIGHTS["brier_score"]
+    assert ENS4G_WEIGHTS["accuracy"] != ENS4_WEIGHTS["accuracy"]
+    assert est.tree2.objective == "reg:pseudohubererror" and est.scale_law.form == "nd"
