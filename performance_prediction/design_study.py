@@ -296,7 +296,7 @@ def _family_findings(metric: str, means: pd.Series, mae: pd.DataFrame, preds: pd
     seeds = set(preds.loc[(preds.metric == metric) & (preds.scheme == "family"), "seed"])
     L += _design_vs_law_findings(metric, means, d, design, law, seeds)
     L += _generation_caveat(means, design, law)
-    L += _scale_trees_caveat(design)
+    L += _scale_trees_caveat(design, metric)
     sig = compare(preds[(preds.metric == metric) & (preds.scheme == "family")], a=design, b=law)
     if not len(sig):
         return L, None
@@ -319,19 +319,24 @@ def uses_generation_features(name: str) -> bool:
     return getattr(PREDICTORS.get(name)[0](), "design", None) in ("all", "all_means")
 
 
-def _scale_trees_caveat(design: str) -> list[str]:
+def _scale_trees_caveat(design: str, metric: str = "accuracy") -> list[str]:
     """When the best design predictor averages in trees on params and tokens (``ensemble.py``): its gain over the
-    law is not all the design features' (the permutation test below compares the whole predictor)."""
+    law is not all the design features' (the permutation test below compares the whole predictor). The shares are
+    the ``metric``'s (an ensemble may weigh its parts per metric)."""
     from .predictors import PREDICTORS
 
     est = PREDICTORS.get(design)[0]() if design in PREDICTORS else None
     if est is None or not hasattr(est, "tree_features"):
         return []
-    share = f"{est.weight:.0%}" if est.weight is not None else "a per-task share"
+    w = {"weight": est.weight, "weight2": est.weight2, "scale_weight": est.scale_weight,
+         **(est.by_metric or {}).get(metric, {})}
+    trees = None if w["weight"] is None else w["weight"] + w["weight2"]
+    share = f"{trees:.0%}" if trees is not None else "a per-task share"
+    law = f", and {w['scale_weight']:.0%} a pure law on params and tokens" if w["scale_weight"] else ""
     return [f"`{design}` averages its design-aware law with trees on params and tokens ({share}; "
-            f"`{est.tree_features}` trees): part of its gain over the pure law comes from those trees and from "
-            "the law part's bagging, not from design features; a model without a data mix gets its scale-only "
-            "prediction (the missingness probe)."]
+            f"`{est.tree_features}` trees{law}): part of its gain over the pure law comes from those "
+            f"{'parts' if law else 'trees'} and from the law part's bagging, not from design features; a model "
+            "without a data mix gets its scale-only prediction (the missingness probe)."]
 
 
 def _selection_caveat(design: str, seeds: set) -> str:

@@ -18,13 +18,24 @@ unbagged chosen model with its shrunk shift) are mixed with the trees' out-of-fo
 inner folds, and the ``a`` with the lowest inner MAE is kept (ties: the smaller ``a``, so ``a = 0`` keeps the
 law where the trees do not help).
 
+Session 8: up to two more parts, each with its own weight, the law part keeping the rest:
+
+    prediction = (1 - a - a2 - c) * LAW_PART + a * TREE_PART + a2 * TREE_PART_2 + c * SCALE_LAW
+
+``TREE_PART_2`` is a second prototype of trees on the same features (e.g. another loss: the pseudo-Huber loss of
+``design_ens4``), ``SCALE_LAW`` a pure law on params and tokens (no design feature, so missingness cannot move
+it). ``by_metric`` overrides ``weight``, ``weight2`` and ``scale_weight`` per metric (one registered predictor
+serves accuracy and Brier tasks with the weights each metric's screen chose); extra parts need fixed weights.
+
 Interpretation delegates to the law part: ``design_effects`` is the law part's; ``law_predict`` is what the
-ensemble says from params and tokens alone (the law part's pure law averaged with the scale-only trees), so
-``design_applied`` (the what-if ``basis``) and the missingness probe compare a prediction with the ensemble's
-own no-design prediction. Intervals: the law part's conformal interval joined with its copy re-centred on the
+ensemble says from params and tokens alone (the law part's pure law averaged with the scale-only trees and the
+scale law), so ``design_applied`` (the what-if ``basis``) and the missingness probe compare a prediction with the
+ensemble's own no-design prediction. Intervals: the law part's conformal interval joined with its copy re-centred on the
 ensemble prediction (widened by the trees' pull on the side they pull to), clipped to the metric's range.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +51,8 @@ WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.4)
 TREE_PARAMS = {"max_depth": 2, "learning_rate": 0.1, "n_estimators": 150}
 # settings the ensemble hands on to both parts (the registry's shared parameter set)
 _SHARED_LAW = ("task", "metric", "upper", "higher_is_better", "alpha", "intervals", "pseudo", "seed")
+# the part weights ``by_metric`` may set
+PART_WEIGHTS = ("weight", "weight2", "scale_weight")
 
 
 class EnsembleRegressor(BaseEstimator, RegressorMixin):
@@ -54,7 +67,10 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
     too: costly); ``min_child_weight``, ``reg_lambda`` regularise the trees; ``tree_target`` ``identity`` or
     ``logit``. The task's settings (``task``, ``metric``, ``upper``, ``higher_is_better``, ``alpha``,
     ``intervals``, ``pseudo``, ``seed``) are the ensemble's and are set on the law part at ``fit``, overriding
-    the law's own (one place to set them, as the registry does).
+    the law's own (one place to set them, as the registry does). ``tree2``/``weight2``: a second tree prototype
+    and its weight; ``scale_law``/``scale_weight``: a pure law (``design="none"``) and its weight (its intervals
+    are not used, so it fits without them); ``by_metric``: ``{metric: {"weight": a, "weight2": a2,
+    "scale_weight": c}}`` overriding those for the metric being fitted.
     """
 
     def __init__(self, law: LawRegressor | None = None, tree: BaseEstimator | None = None,
@@ -63,7 +79,9 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
                  tree_search: bool = False, tree_target: str = "identity", min_child_weight: float = 1.0,
                  reg_lambda: float = 1.0, task: str | None = None, metric: str = "accuracy", upper: float = 1.0,
                  higher_is_better: bool = True, alpha: float = 0.1, intervals: bool = True, pseudo: tuple = (),
-                 seed: int = 0, nthread: int = 1, max_bin: int = 32, grid="fast", inner_folds: int = 3):
+                 seed: int = 0, nthread: int = 1, max_bin: int = 32, grid="fast", inner_folds: int = 3,
+                 tree2: BaseEstimator | None = None, weight2: float = 0.0, scale_law: LawRegressor | None = None,
+                 scale_weight: float = 0.0, by_metric: dict | None = None):
         self.law = law
         self.tree = tree
         self.tree_features = tree_features
@@ -86,18 +104,52 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         self.max_bin = max_bin
         self.grid = grid
         self.inner_folds = inner_folds
+        self.tree2 = tree2
+        self.weight2 = weight2
+        self.scale_law = scale_law
+        self.scale_weight = scale_weight
+        self.by_metric = by_metric
 
     # -- checks and parts
+    def _part_weights(self) -> dict[str, Any]:
+        """``weight``, ``weight2``, ``scale_weight`` for this fit's metric (``by_metric`` overriding)."""
+        chosen = {k: getattr(self, k) for k in PART_WEIGHTS}
+        over = (self.by_metric or {}).get(self.metric, {})
+        if not isinstance(over, dict):
+            raise ValueError(f"by_metric must map a metric to a dict of part weights, got {over!r} for {self.metric}")
+        unknown = set(over) - set(PART_WEIGHTS)
+        if unknown:
+            raise ValueError(f"by_metric sets only {', '.join(PART_WEIGHTS)}; got {sorted(unknown)}")
+        return {**chosen, **over}
+
+    def _check_extra_parts(self, w: dict[str, Any]) -> None:
+        extra = {k: w[k] for k in ("weight2", "scale_weight")}
+        if any(isinstance(a, bool) or not isinstance(a, int | float) or not 0.0 <= a <= 1.0 for a in extra.values()):
+            raise ValueError(f"weight2 and scale_weight must be numbers in [0, 1], got {extra}")
+        if w["weight2"] > 0 and (self.tree2 is None or "feature_kind" not in self.tree2.get_params()):
+            raise ValueError(f"weight2 > 0 needs tree2, an XGBSearchRegressor; got {type(self.tree2).__name__}")
+        if w["scale_weight"] > 0 and (not isinstance(self.scale_law, LawRegressor)
+                                      or self.scale_law.design != "none"):
+            raise ValueError("scale_weight > 0 needs scale_law, a LawRegressor with design='none'")
+        if w["weight2"] + w["scale_weight"] > 0:
+            if w["weight"] is None:
+                raise ValueError("weight must be fixed (not chosen by inner CV) when weight2 or scale_weight > 0")
+            if w["weight"] + w["weight2"] + w["scale_weight"] > 1.0 + 1e-12:
+                raise ValueError(f"weight + weight2 + scale_weight must be at most 1 (the law part keeps the rest), "
+                                 f"got {w}")
+
     def _check(self) -> None:
+        w = self._part_weights()
         if self.tree_features not in TREE_FEATURES:
             raise ValueError(f"unknown tree_features {self.tree_features!r}; choose {', '.join(TREE_FEATURES)}")
         if self.tree_target not in ("identity", "logit"):
             raise ValueError(f"tree_target must be 'identity' or 'logit', got {self.tree_target!r}")
-        grid = (self.weight,) if self.weight is not None else tuple(self.weight_grid)
+        grid = (w["weight"],) if w["weight"] is not None else tuple(self.weight_grid)
         if not grid or any(isinstance(a, bool) or not isinstance(a, int | float) or not 0.0 <= a <= 1.0
                            for a in grid):
             raise ValueError(f"weight and weight_grid must be numbers in [0, 1] (a non-empty grid), got "
                              f"weight={self.weight!r}, weight_grid={self.weight_grid!r}")
+        self._check_extra_parts(w)
         params = TREE_PARAMS if self.tree_params is None else self.tree_params
         if set(params) != set(TREE_PARAMS):
             raise ValueError(f"tree_params must give exactly {', '.join(TREE_PARAMS)}; got {sorted(params)}")
@@ -106,8 +158,9 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         if self.tree is None or "feature_kind" not in self.tree.get_params():
             raise ValueError(f"tree must be an XGBSearchRegressor, got {type(self.tree).__name__}")
 
-    def _tree(self, kind: str) -> BaseEstimator:
-        return clone(self.tree).set_params(
+    def _tree(self, kind: str, proto: BaseEstimator | None = None) -> BaseEstimator:
+        # the prototype keeps its own loss and row sampling; the ensemble sets everything else
+        return clone(self.tree if proto is None else proto).set_params(
             feature_kind=kind, monotone=True, higher_is_better=self.higher_is_better, upper=self.upper,
             target=self.tree_target, search=self.tree_search, grid=self.grid, inner_folds=self.inner_folds,
             params=None if self.tree_search else dict(TREE_PARAMS if self.tree_params is None else self.tree_params),
@@ -119,16 +172,16 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         cols = [c for c in DATA_FEATURES if c in X]
         return X[cols].notna().any(axis=1).to_numpy() if cols else np.zeros(len(X), bool)
 
-    def _fit_trees(self, X: pd.DataFrame, y: np.ndarray, groups) -> dict:
+    def _fit_trees(self, X: pd.DataFrame, y: np.ndarray, groups, proto: BaseEstimator | None = None) -> dict:
         """``{"scaling": trees}`` and, for ``scaling_data``, ``"data"``: trees fitted on the rows that know their
-        mix (absent when fewer than 10 rows do)."""
+        mix (absent when fewer than 10 rows do); ``proto``: the tree prototype (default ``tree``)."""
         g = None if groups is None else np.asarray(groups)
-        trees = {"scaling": self._tree("scaling").fit(X, y, groups=g)}
+        trees = {"scaling": self._tree("scaling", proto).fit(X, y, groups=g)}
         if self.tree_features == "scaling_data":
             known = self._mix_known(X)
             if known.sum() >= 10:
-                trees["data"] = self._tree("scaling_data").fit(X[known], y[known],
-                                                               groups=None if g is None else g[known])
+                trees["data"] = self._tree("scaling_data", proto).fit(X[known], y[known],
+                                                                      groups=None if g is None else g[known])
         return trees
 
     @staticmethod
@@ -146,12 +199,21 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         law.set_params(**{k: getattr(self, k) for k in _SHARED_LAW})
         self.law_ = law.fit(X, y, groups)
         self.trees_ = self._fit_trees(X, y, groups)
-        if self.weight is not None:
-            self.weight_ = float(self.weight)
+        w = self._part_weights()
+        if w["weight"] is not None:
+            self.weight_ = float(w["weight"])
             self.cv_mae_: dict[float, float] = {}
         else:
             self.weight_, self.cv_mae_ = self._choose_weight(X, y, groups)
+        self.weight2_, self.scale_weight_ = float(w["weight2"]), float(w["scale_weight"])
+        self.trees2_ = self._fit_trees(X, y, groups, self.tree2) if self.weight2_ > 0 else None
+        self.scale_law_ = None
+        if self.scale_weight_ > 0:
+            scale = clone(self.scale_law).set_params(**{k: getattr(self, k) for k in _SHARED_LAW})
+            self.scale_law_ = scale.set_params(intervals=False).fit(X, y, groups)
         self.best_params_ = {**getattr(self.law_, "best_params_", {}), "tree_weight": self.weight_}
+        if self.weight2_ or self.scale_weight_:
+            self.best_params_.update(tree2_weight=self.weight2_, scale_law_weight=self.scale_weight_)
         return self
 
     def _choose_weight(self, X: pd.DataFrame, y: np.ndarray, groups) -> tuple[float, dict[float, float]]:
@@ -171,19 +233,29 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         return best, err
 
     # -- predicting
-    def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        return (np.asarray(self.law_.predict(X), float),
-                self._tree_predict(self.trees_, X, self._mix_known(X)))
+    def _others(self, X: pd.DataFrame, known: np.ndarray) -> np.ndarray:
+        """``a * trees + a2 * trees2 + c * scale law`` (``known``: the rows whose data mix the trees may read)."""
+        out = self.weight_ * self._tree_predict(self.trees_, X, known)
+        if self.trees2_ is not None:
+            out = out + self.weight2_ * self._tree_predict(self.trees2_, X, known)
+        if self.scale_law_ is not None:
+            out = out + self.scale_weight_ * np.asarray(self.scale_law_.predict(X), float)
+        return out
 
-    def _mix(self, law: np.ndarray, tree: np.ndarray) -> np.ndarray:
-        return np.clip((1 - self.weight_) * law + self.weight_ * tree, 0.0, self.upper)
+    def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.law_.predict(X), float), self._others(X, self._mix_known(X))
+
+    def _mix(self, law: np.ndarray, others: np.ndarray) -> np.ndarray:
+        share = 1.0 - self.weight_ - self.weight2_ - self.scale_weight_
+        return np.clip(share * law + others, 0.0, self.upper)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self._mix(*self._parts(X))
 
     def law_predict(self, X: pd.DataFrame) -> np.ndarray:
-        """The prediction from params and tokens alone: the law part's pure law and the scale-only trees."""
-        return self._mix(self.law_.law_predict(X), np.asarray(self.trees_["scaling"].predict(X), float))
+        """The prediction from params and tokens alone: the law part's pure law, the scale-only trees and the
+        scale law."""
+        return self._mix(self.law_.law_predict(X), self._others(X, np.zeros(len(X), bool)))
 
     def design_applied(self, X: pd.DataFrame) -> np.ndarray:
         """Per row: whether a design decision moved the prediction off the scale-only one."""
@@ -195,8 +267,8 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         to. Re-centring alone covered 84.9 % in one compute quintile on accuracy (session 7); the union covers
         at least what the law part's interval covers."""
         lo, hi = self.law_.predict_interval(X)
-        law, tree = self._parts(X)
-        pred = self._mix(law, tree)
+        law, others = self._parts(X)
+        pred = self._mix(law, others)
         return (np.clip(np.minimum(lo, pred - (law - lo)), 0.0, self.upper),
                 np.clip(np.maximum(hi, pred + (hi - law)), 0.0, self.upper))
 

@@ -36,6 +36,8 @@ PAPER_GRID: dict[str, list] = {"max_depth": [2, 3, 5], "learning_rate": [0.01, 0
 # (see README); dropping it halves the search.
 FAST_GRID: dict[str, list] = {"max_depth": [2, 3, 5], "learning_rate": [0.1, 0.3], "n_estimators": [50, 100]}
 GRIDS = {"paper": PAPER_GRID, "fast": FAST_GRID}
+# XGBoost losses a tree model may fit (issue 12, session 8: the absolute and pseudo-Huber losses for an MAE target)
+TREE_OBJECTIVES = ("reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror")
 # Family-bootstrap refits averaged by the bagged law/design predictors (issue 12, session 6: 25 beat 10 on brier;
 # each costs about one law fit per form, warm-started)
 BAGS = 25
@@ -111,7 +113,11 @@ class XGBSearchRegressor(BaseEstimator, RegressorMixin):
     ``target="logit"`` fits logit(score / upper) and maps back; ``monotone=True`` constrains the prediction to
     rise with params and tokens (fall, with ``higher_is_better=False``); ``residual=True`` first fits
     ``LogLinearScaling`` and boosts on its residuals; ``shrink`` multiplies the boosted part (residual models)
-    and ``min_child_weight``/``reg_lambda`` regularise the trees.
+    and ``min_child_weight``/``reg_lambda`` regularise the trees. ``objective``: XGBoost's loss, one of
+    :data:`TREE_OBJECTIVES` (the squared error by default; an absolute or pseudo-Huber loss fits the MAE the
+    predictors are scored by more closely; ``huber_slope``: the pseudo-Huber loss's delta, in score units);
+    ``subsample`` < 1 fits each tree on that share of the rows (drawn
+    with ``seed``).
 
     Speed: each (depth, lr) is trained once per inner fold with the largest ``n_estimators`` and scored at
     every grid size with ``iteration_range`` (same result as separate fits); ``nthread`` threads per model.
@@ -122,7 +128,8 @@ class XGBSearchRegressor(BaseEstimator, RegressorMixin):
                  upper: float = 1.0, monotone: bool = False, higher_is_better: bool = True,
                  residual: bool = False, shrink: float = 1.0, min_child_weight: float = 1.0,
                  reg_lambda: float = 1.0, max_bin: int = 64, seed: int = 0, nthread: int = 1,
-                 params: dict | None = None):
+                 params: dict | None = None, objective: str = "reg:squarederror", huber_slope: float = 0.05,
+                 subsample: float = 1.0):
         self.feature_kind = feature_kind
         self.features = features
         self.pseudo = pseudo
@@ -141,6 +148,9 @@ class XGBSearchRegressor(BaseEstimator, RegressorMixin):
         self.seed = seed
         self.nthread = nthread
         self.params = params
+        self.objective = objective
+        self.huber_slope = huber_slope
+        self.subsample = subsample
 
     # -- target transform
     def _fwd(self, y):
@@ -160,16 +170,28 @@ class XGBSearchRegressor(BaseEstimator, RegressorMixin):
         return [c for c in cols if c in X.columns and X[c].notna().any()]
 
     def _base_params(self) -> dict:
-        p = {"objective": "reg:squarederror", "tree_method": "hist", "max_bin": self.max_bin,
+        p = {"objective": self.objective, "tree_method": "hist", "max_bin": self.max_bin,
              "nthread": self.nthread, "seed": self.seed, "verbosity": 0,
-             "min_child_weight": self.min_child_weight, "lambda": self.reg_lambda}
+             "min_child_weight": self.min_child_weight, "lambda": self.reg_lambda, "subsample": self.subsample}
+        if self.objective == "reg:pseudohubererror":
+            p["huber_slope"] = self.huber_slope
         if self.monotone:
             sign = 1 if self.higher_is_better else -1
             p["monotone_constraints"] = "(" + ",".join(
                 str(sign if c in SCALING else 0) for c in self.columns_) + ")"
         return p
 
+    def _start(self, t: np.ndarray) -> dict:
+        # XGBoost's own starting score for the pseudo-Huber loss diverges with a small slope (25 on scores in
+        # [0, 1]); the target's median is the loss's minimiser for a constant up to the slope
+        return {"base_score": float(np.median(t))} if self.objective == "reg:pseudohubererror" else {}
+
     def fit(self, X: pd.DataFrame, y, groups=None):
+        if self.objective not in TREE_OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(TREE_OBJECTIVES)}, got {self.objective!r}")
+        if isinstance(self.subsample, bool) or not isinstance(self.subsample, int | float) \
+                or not 0.0 < self.subsample <= 1.0:
+            raise ValueError(f"subsample must be a number in (0, 1], got {self.subsample!r}")
         y = np.asarray(y, float)
         self.columns_ = self.columns(X)
         if not self.columns_:
@@ -191,6 +213,7 @@ class XGBSearchRegressor(BaseEstimator, RegressorMixin):
             best = {"max_depth": 3, "learning_rate": 0.1, "n_estimators": 100}
         self.best_params_ = best
         params = {**base, "max_depth": best["max_depth"], "eta": best["learning_rate"]}
+        params.update(self._start(t))
         self.booster_ = xgb.train(params, xgb.DMatrix(Z, t, nthread=self.nthread), int(best["n_estimators"]))
         return self
 
@@ -215,7 +238,8 @@ class XGBSearchRegressor(BaseEstimator, RegressorMixin):
             else:
                 off = 0.0
             for i, (depth, lr) in enumerate(combos):
-                booster = xgb.train({**base, "max_depth": depth, "eta": lr}, dtr, sizes[-1])
+                booster = xgb.train({**base, "max_depth": depth, "eta": lr, **self._start(dtr.get_label())}, dtr,
+                                    sizes[-1])
                 for j, n in enumerate(sizes):
                     z = booster.predict(dva, iteration_range=(0, n))
                     pred = self._inv(off + (self.shrink * z if self.residual else z))
@@ -434,7 +458,8 @@ MAIN_LAW_PREDICTORS = ("law_sigmoid_compute", "law_sigmoid_nd", "law_blend")
 DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend", "design_blend_data", "design_boost",
                      "design_boost_data", "design_arch_half", "design_blend_half", "design_blend_data_half",
                      "design_arch_half_gl", "design_blend_gen_half", "design_blend_data_half_bag",
-                     "design_arch_bag", "design_blend_gen_half_bag", "design_ens", "design_ens25", "design_ens_data")
+                     "design_arch_bag", "design_blend_gen_half_bag", "design_ens", "design_ens25", "design_ens_data",
+                     "design_ens4", "design_ens4g")
 # the design-aware predictors of the main job (benchmarks/RESULTS.md, issue 12 session 3: the blends extrapolate
 # far better at the same family-CV MAE; design_data, design_blend and the boosted ones are opt-in: no better on
 # family CV and not worth the main job's time). Session 4: half of design_blend_data's shift is better on unseen
@@ -447,12 +472,19 @@ DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend",
 # Session 7: the ensemble design_ens25 (0.75 x design_blend_data_half_bag + 0.25 x monotone scale-only trees)
 # replaces it: family accuracy .0497 / .0514 vs .0502 / .0517 (seeds 42-51 / 52-61), brier .0516 / .0524 vs
 # .0532 / .0539, extrapolation .0906 / .1032 vs .0907 / .1071, ~+5 CPU-s per metric on 10 seeds (RESULTS.md)
-MAIN_DESIGN_PREDICTORS = ("design_ens25",)
+# Session 8: design_ens4 (the law part + squared-loss trees on 70 % row samples + pseudo-Huber trees + the N/D law,
+# weights per metric chosen on seeds 42-51) replaces it: family accuracy .0490 / .0506 / .0490 vs .0497 / .0514 /
+# .0495 (seeds 42-51 / 52-61 / fresh 72-81), brier .0508 / .0514 / .0506 vs .0516 / .0524 / .0517, extrapolation
+# .0850 / .0958 vs .0906 / .1032 (better than xgb_all on every task), ~+4 / +1 CPU-s per metric on 10 seeds
+MAIN_DESIGN_PREDICTORS = ("design_ens4",)
 # the CV seeds a predictor's settings were chosen on (the sessions' screens and adoption rules, RESULTS.md):
 # the report says so when it quotes that predictor against a goal on any of them (a figure on the seeds that chose it
-# is optimistic). design_ens25: its weight on 42-44, its law part's settings on 42-51, adopted looking at 52-61 too.
+# is optimistic). design_ens25: its weight on 42-44, its law part's settings on 42-51, adopted looking at 52-61 too;
+# design_ens4: its parts and weights on 42-51 (the tree losses screened on 42-61), checked on 52-61.
 SELECTION_SEEDS: dict[str, tuple[int, ...]] = {
     "design_ens25": tuple(range(42, 62)),
+    "design_ens4": tuple(range(42, 62)),
+    "design_ens4g": tuple(range(42, 62)),
     "design_ens": tuple(range(42, 62)),
     "design_blend_data_half_bag": tuple(range(42, 62)),
     "design_blend_gen_half": tuple(range(42, 52)),
@@ -484,3 +516,36 @@ def _design_ens25():
 def _design_ens_data():
     return EnsembleRegressor(law=_design_blend_data_half_bag(), tree=XGBSearchRegressor(),
                              tree_features="scaling_data")
+
+
+# issue 12, session 8: the parts' weights per metric, chosen on the main job's own out-of-fold predictions of seeds
+# 42-51 (a simplex grid, step .05, the same weights for every task of a metric; benchmarks/bench_mix.py) and
+# checked on 52-61; the law part (design_blend_data_half_bag) keeps the rest: .40 on accuracy, .45 on Brier
+ENS4_WEIGHTS = {"accuracy": {"weight": 0.15, "weight2": 0.20, "scale_weight": 0.25},
+                "brier_score": {"weight": 0.25, "weight2": 0.30, "scale_weight": 0.0}}
+# the second tree part's loss: pseudo-Huber with delta .08 score points (alone the best scale-only trees on accuracy
+# among the screened losses, .0528 vs .0543 squared error; delta .03 / .05 underfit gsm8k and mmlu)
+ENS4_HUBER = 0.08
+
+
+@register("design_ens4", "design_blend_data_half_bag + two monotone XGBoost parts on log params and log tokens "
+                         "(squared loss on 70 % row samples; pseudo-Huber loss) + the N/D sigmoid law; weights per "
+                         "metric (accuracy .40/.15/.20/.25, Brier .45/.25/.30/0), chosen on seeds 42-51")
+def _design_ens4():
+    return EnsembleRegressor(law=_design_blend_data_half_bag(), tree=XGBSearchRegressor(subsample=0.7),
+                             tree2=XGBSearchRegressor(objective="reg:pseudohubererror", huber_slope=ENS4_HUBER),
+                             scale_law=LawRegressor(form="nd"), weight=0.25, by_metric=ENS4_WEIGHTS)
+
+
+# issue 12, session 8: the accuracy weights chosen on seeds 42-51 among those whose every task is within .002 of its
+# best law there (bench_mix.py --max-gap 0.002; 685 of 53,130 vectors), the Brier weights as design_ens4 (already
+# within .002 on every task): .0002 worse than design_ens4 on the accuracy mean, behind on fewer tasks
+# (lambada); opt-in, figures in RESULTS.md
+ENS4G_WEIGHTS = {"accuracy": {"weight": 0.10, "weight2": 0.15, "scale_weight": 0.45},
+                 "brier_score": ENS4_WEIGHTS["brier_score"]}
+
+
+@register("design_ens4g", "design_ens4 with accuracy weights chosen under 'every task within .002 of its best law' "
+                          "(law part .30, trees .10 / .15, N/D law .45; Brier as design_ens4; opt-in)")
+def _design_ens4g():
+    return _design_ens4().set_params(by_metric=ENS4G_WEIGHTS)

@@ -187,3 +187,126 @@ def test_goal_line_says_when_the_seeds_chose_the_predictor():
     d2 = d.rename(columns={"design_ens25": "design_x"})
     other = _design_vs_law_findings("accuracy", d2.mean(), d2, "design_x", "law_blend", set(range(42, 52)))[0]
     assert "chose" not in other
+
+
+# ----------------------------------------------------------------------------------------------- session 8
+def _ens4(**kw) -> EnsembleRegressor:
+    """Four parts: the law part, squared-loss trees, pseudo-Huber trees, a pure N/D law."""
+    kw.setdefault("tree2", XGBSearchRegressor(objective="reg:pseudohubererror", huber_slope=0.08))
+    kw.setdefault("scale_law", LawRegressor(form="nd"))
+    kw.setdefault("weight", 0.2)
+    kw.setdefault("weight2", 0.2)
+    kw.setdefault("scale_weight", 0.25)
+    return _ens(**kw)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"weight2": 0.2, "tree2": None}, "needs tree2"),
+    ({"weight2": 0.2, "tree2": LawRegressor()}, "needs tree2"),
+    ({"scale_law": LawRegressor(form="nd", design="data")}, "design='none'"),
+    ({"scale_law": None}, "needs scale_law"),
+    ({"weight": 0.5, "weight2": 0.3}, "at most 1"),
+    ({"weight": None}, "must be fixed"),
+    ({"weight2": True}, "weight2 and scale_weight"),
+    ({"scale_weight": -0.1}, "weight2 and scale_weight"),
+    ({"by_metric": {"accuracy": {"tree_weight": 0.1}}}, "by_metric sets only"),
+    ({"by_metric": {"accuracy": 0.1}}, "by_metric must map"),
+    ({"by_metric": {"accuracy": {"weight2": 0.9}}}, "at most 1"),
+])
+def test_bad_extra_parts_are_refused_before_anything_is_fitted(bad, match):
+    X, y, g = _models()
+    est = _ens4(**bad)
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y, g)
+    assert not hasattr(est, "law_") and not hasattr(est, "trees_") and not hasattr(est, "scale_law_")
+
+
+def test_four_parts_mix_with_their_weights_and_the_law_part_keeps_the_rest():
+    X, y, g = _models(step=0.12)
+    est = _ens4().fit(X, y, g)
+    law, tree = est.law_.predict(X), est.trees_["scaling"].predict(X)
+    tree2, scale = est.trees2_["scaling"].predict(X), est.scale_law_.predict(X)
+    np.testing.assert_allclose(est.predict(X), np.clip(0.35 * law + 0.2 * tree + 0.2 * tree2 + 0.25 * scale, 0, 1),
+                               atol=1e-12)
+    assert not np.allclose(tree, tree2)             # the second loss gives other trees
+    assert est.trees2_["scaling"].objective == "reg:pseudohubererror" and not est.scale_law_.intervals
+    assert est.best_params_["tree2_weight"] == 0.2 and est.best_params_["scale_law_weight"] == 0.25
+    np.testing.assert_array_equal(_ens4().fit(X, y, g).predict(X), est.predict(X))   # deterministic
+
+
+def test_by_metric_sets_the_weights_of_the_metric_being_fitted():
+    X, y, g = _models(step=0.12)
+    table = {"accuracy": {"weight": 0.1, "weight2": 0.0, "scale_weight": 0.5},
+             "brier_score": {"weight": 0.3, "weight2": 0.3, "scale_weight": 0.0}}
+    acc = _ens4(by_metric=table).fit(X, y, g)
+    assert (acc.weight_, acc.weight2_, acc.scale_weight_) == (0.1, 0.0, 0.5) and acc.trees2_ is None
+    brier = _ens4(by_metric=table, metric="brier_score", upper=1.0).fit(X, y, g)
+    assert (brier.weight_, brier.weight2_, brier.scale_weight_) == (0.3, 0.3, 0.0) and brier.scale_law_ is None
+    other = _ens4(by_metric={"brier_score": table["brier_score"]}).fit(X, y, g)   # no entry: the plain weights
+    assert (other.weight_, other.weight2_, other.scale_weight_) == (0.2, 0.2, 0.25)
+
+
+@pytest.mark.parametrize("trees", ["scaling", "scaling_data"])
+def test_extra_parts_keep_an_unknown_mix_at_the_scale_only_prediction(trees):
+    X, y, g = _models(step=0.12)
+    est = _ens4(tree_features=trees).fit(X, y, g)
+    blank = X.copy()
+    blank[[c for c in DATA_FEATURES if c in blank]] = np.nan
+    np.testing.assert_allclose(est.predict(blank), est.law_predict(X), atol=1e-12)
+    assert not est.design_applied(blank).any() and est.design_applied(X).any()
+    np.testing.assert_allclose(est.law_predict(X), np.clip(
+        0.35 * est.law_.law_predict(X) + 0.2 * est.trees_["scaling"].predict(X)
+        + 0.2 * est.trees2_["scaling"].predict(X) + 0.25 * est.scale_law_.predict(X), 0, 1), atol=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "brier_score"])
+def test_extra_parts_stay_monotone_in_compute_beyond_the_training_range(metric):
+    X, y, g = _models(step=0.12, missing_mix=0.0)
+    rising = metric == "accuracy"
+    est = _ens4(law=LawRegressor(form="compute", design="data"), metric=metric, upper=1.0 if rising else 2.0,
+                higher_is_better=rising)
+    est.fit(X, y if rising else 1.2 - y, g)
+    spec = pd.DataFrame({"total_params": [1e8, 1e9, 7e10, 4e11, 1e12], TOK: [10, 100, 15e3, 40e3, 100e3],
+                         CODE: 10.0, WEB: 90.0})
+    p = est.predict(spec) * (1 if rising else -1)
+    assert np.all(np.diff(p) >= -1e-12) and p[-1] != p[-2]
+    lo, hi = est.predict_interval(spec)
+    assert np.all((lo <= est.predict(spec)) & (est.predict(spec) <= hi))
+
+
+def test_design_ens4_is_registered_with_its_per_metric_weights():
+    from performance_prediction.predictors import ENS4_WEIGHTS, SELECTION_SEEDS
+
+    est = make_predictor("design_ens4", seed=5, metric="brier_score")
+    assert est.by_metric == ENS4_WEIGHTS and est.tree.subsample == 0.7
+    assert est.tree2.objective == "reg:pseudohubererror" and est.scale_law.form == "nd"
+    assert est.law.bags > 0 and SELECTION_SEEDS["design_ens4"] == tuple(range(42, 62))
+    for weights in ENS4_WEIGHTS.values():
+        assert 0 < sum(weights.values()) < 1
+
+
+def test_missingness_probe_moves_design_ens4_to_its_own_scale_only_prediction(tiny_store_path):
+    from performance_prediction import design_study
+    from performance_prediction.data import load_data
+
+    data = load_data(tiny_store_path, metric="accuracy", sel_tasks=["hellaswag"])
+    probe = design_study.missingness_probe(data, ("design_ens4",), seed=42).set_index("predictor")
+    assert probe.loc["design_ens4", "towards_law"] == 1.0
+
+
+def test_conclusions_give_design_ens4_s_shares_of_the_metric():
+    from performance_prediction.design_study import _scale_trees_caveat
+
+    (acc,) = _scale_trees_caveat("design_ens4", "accuracy")
+    (brier,) = _scale_trees_caveat("design_ens4", "brier_score")
+    assert "(35%;" in acc and "25% a pure law" in acc and "not from design features" in acc
+    assert "(55%;" in brier and "a pure law on" not in brier
+
+
+def test_design_ens4g_differs_from_design_ens4_on_accuracy_only():
+    from performance_prediction.predictors import ENS4_WEIGHTS, ENS4G_WEIGHTS
+
+    est = make_predictor("design_ens4g", metric="accuracy")
+    assert est.by_metric == ENS4G_WEIGHTS and ENS4G_WEIGHTS["brier_score"] == ENS4_WEIGHTS["brier_score"]
+    assert ENS4G_WEIGHTS["accuracy"] != ENS4_WEIGHTS["accuracy"]
+    assert est.tree2.objective == "reg:pseudohubererror" and est.scale_law.form == "nd"

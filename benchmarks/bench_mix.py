@@ -1,0 +1,121 @@
+"""Screen combination rules on saved out-of-fold predictions (``bench_design.py --save``), issue 12 session 8.
+
+    python benchmarks/bench_mix.py --select OOF_42.csv --check OOF_52.csv [--components A B C ...]
+                                   [--step 0.05] [--rule metric=A:w,B:w,...]
+
+Per metric: each component's mean MAE; the best global weights on the ``step`` simplex chosen on ``--select``
+(the same weights for every task of the metric) and their figure on each ``--check`` file; medians of every 3-5
+components and trimmed means; ``--rule`` scores given weights on every file with per-task gaps to the best law
+(``law_*`` components). Nothing is refitted: the files must hold every component for the same folds.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from itertools import combinations
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DEFAULT_COMPONENTS = ["design_blend_data_half_bag", "tree_mono", "law_sigmoid_nd", "law_sigmoid_compute", "law_blend"]
+
+
+LAWS = ["law_sigmoid_compute", "law_sigmoid_nd", "law_blend"]
+
+
+def _rule(spec: str) -> tuple[str, dict[str, float] | list[str]]:
+    """``METRIC=A:w,B:w`` (weights) or ``METRIC=median:A,B,C`` (the row-wise median of the components)."""
+    metric, rest = spec.split("=", 1)
+    if rest.startswith("median:"):
+        return metric, rest.removeprefix("median:").split(",")
+    return metric, {k: float(v) for k, v in (p.split(":") for p in rest.split(","))}
+
+
+def _screen(data: dict, args) -> None:
+    """The best simplex weights chosen on ``select`` (scored on every check file), then medians and trimmed means."""
+    import numpy as np
+
+    from performance_prediction.mix_screen import (MixData, median_of, simplex_grid, task_weighted, trimmed_mean,
+                                                   weighted)
+
+    grid = simplex_grid(len(args.components), args.step)
+    score = weighted(data["select"], grid)
+    if args.max_gap is not None:
+        sel = data["select"]
+        law = MixData(args.files["select"], sel.metric, args.laws)
+        best = np.min([law.task_mae(law.column(c)).reindex(sel.tasks).to_numpy() for c in args.laws], axis=0)
+        worst = (task_weighted(sel, grid) - best).max(axis=1)
+        score = np.where(worst <= args.max_gap, score, np.inf)
+        print(f"--- only weights whose every task is within {args.max_gap} of its best law on select: "
+              f"{int(np.isfinite(score).sum())} of {len(grid)}")
+    print(f"--- best weights on select ({len(grid)} vectors, step {args.step}); then each check file")
+    for j in np.argsort(score, kind="stable")[:min(args.top, int(np.isfinite(score).sum()))]:
+        w = grid[j]
+        desc = " ".join(f"{c}={x:.2f}" for c, x in zip(args.components, w, strict=True) if x > 0)
+        print(f"  {score[j]:.5f} " + " ".join(f"{d.mean_mae(d.P @ w):.5f}" for k, d in data.items()
+                                               if k != "select") + f"   {desc}")
+    print("--- medians / trimmed means (select, checks)")
+    for r in (3, 4, 5):
+        for names in combinations(args.components, r):
+            meds = [d.mean_mae(median_of(d, list(names))) for d in data.values()]
+            tm = [d.mean_mae(trimmed_mean(d, list(names))) for d in data.values()]
+            print(f"  median {'+'.join(names)}: " + " ".join(f"{m:.4f}" for m in meds)
+                  + "   trimmed: " + " ".join(f"{m:.4f}" for m in tm))
+
+
+def _score_rule(data: dict, files: dict, metric: str, rule, args) -> None:
+    """One rule's mean and per-task MAE on every file, with its gap to the task's best pure law."""
+    import numpy as np
+    import pandas as pd
+
+    from performance_prediction.mix_screen import MixData, median_of
+
+    print(f"--- rule {rule}")
+    for k, d in data.items():
+        pred = median_of(d, rule) if isinstance(rule, list) else d.P @ np.array([rule.get(c, 0.0)
+                                                                                for c in args.components])
+        per = d.task_mae(pred)
+        law = MixData(files[k], metric, args.laws)
+        best = pd.concat([law.task_mae(law.column(c)) for c in args.laws], axis=1).min(axis=1)
+        ref = d.task_mae(d.column(args.components[0]))
+        t = pd.DataFrame({"rule": per, "best_law": best, "gap": per - best, args.components[0][:12]: ref})
+        print(f"  [{k}] mean {d.mean_mae(pred):.5f}; tasks behind the best law by > .002: {int((t.gap > 0.002).sum())}")
+        print(t.round(4).to_string())
+
+
+def main(argv=None) -> int:
+    import pandas as pd
+
+    from performance_prediction.mix_screen import MixData
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--select", required=True, help="OOF CSV the weights are chosen on")
+    p.add_argument("--check", nargs="*", default=[], help="OOF CSVs the chosen weights are only scored on")
+    p.add_argument("--components", nargs="+", default=DEFAULT_COMPONENTS)
+    p.add_argument("--metrics", nargs="+", default=["accuracy", "brier_score"])
+    p.add_argument("--step", type=float, default=0.05)
+    p.add_argument("--top", type=int, default=8)
+    p.add_argument("--rule", action="append", default=[], metavar="METRIC=A:w,B:w")
+    p.add_argument("--laws", nargs="+", default=LAWS, help="the pure laws a rule's per-task gap is measured against")
+    p.add_argument("--no-screen", action="store_true", help="score the --rule options only")
+    p.add_argument("--max-gap", type=float, default=None,
+                   help="screen only weights whose every task is within this of the task's best law (--laws) on select")
+    args = p.parse_args(argv)
+    files = {"select": pd.read_csv(args.select), **{Path(c).stem: pd.read_csv(c) for c in args.check}}
+    args.files = files
+    rules = [_rule(r) for r in args.rule]
+    for metric in args.metrics:
+        data = {k: MixData(v, metric, args.components) for k, v in files.items()}
+        print(f"\n=== {metric}: components (mean MAE per file: {', '.join(data)})")
+        for i, c in enumerate(args.components):
+            print(f"  {c:32s} " + " ".join(f"{d.mean_mae(d.P[:, i]):.4f}" for d in data.values()))
+        if not args.no_screen:
+            _screen(data, args)
+        for m, w in rules:
+            if m == metric:
+                _score_rule(data, files, metric, w, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
