@@ -476,7 +476,12 @@ DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend",
 # weights per metric chosen on seeds 42-51) replaces it: family accuracy .0490 / .0506 / .0490 vs .0497 / .0514 /
 # .0495 (seeds 42-51 / 52-61 / fresh 72-81), brier .0508 / .0514 / .0506 vs .0516 / .0524 / .0517, extrapolation
 # .0850 / .0958 vs .0906 / .1032 (better than xgb_all on every task), ~+4 / +1 CPU-s per metric on 10 seeds
-MAIN_DESIGN_PREDICTORS = ("design_ens4",)
+# Session 8 (lead, after the merge): design_ens4g instead — the issue's goals are the mean AND every task within
+# .002 of its best law; on the same seed sets design_ens4g meets the mean goal as often as design_ens4 (3 of 6 sets)
+# and the per-task rule on 3 of 6 (design_ens4 on none: lambada), for .0002-.0003 of the accuracy mean; its Brier
+# weights are design_ens4's. Seeds 62-71 (used by no choice of either) checked after this decision: accuracy .0521 vs
+# .0518, lambada +.0028 vs +.0047 behind its best law (RESULTS.md, "After merging session 8")
+MAIN_DESIGN_PREDICTORS = ("design_ens4g",)
 # the CV seeds a predictor's settings were chosen on (the sessions' screens and adoption rules, RESULTS.md):
 # the report says so when it quotes that predictor against a goal on any of them (a figure on the seeds that chose it
 # is optimistic). design_ens25: its weight on 42-44, its law part's settings on 42-51, adopted looking at 52-61 too;
@@ -484,7 +489,8 @@ MAIN_DESIGN_PREDICTORS = ("design_ens4",)
 SELECTION_SEEDS: dict[str, tuple[int, ...]] = {
     "design_ens25": tuple(range(42, 62)),
     "design_ens4": tuple(range(42, 62)),
-    "design_ens4g": tuple(range(42, 62)),
+    # its weights chosen on 42-51; the lead's choice of it over design_ens4 read 52-61 and 72-101 too
+    "design_ens4g": tuple(range(42, 62)) + tuple(range(72, 102)),
     "design_ens": tuple(range(42, 62)),
     "design_blend_data_half_bag": tuple(range(42, 62)),
     "design_blend_gen_half": tuple(range(42, 52)),
@@ -540,12 +546,12 @@ def _design_ens4():
 # issue 12, session 8: the accuracy weights chosen on seeds 42-51 among those whose every task is within .002 of its
 # best law there (bench_mix.py --max-gap 0.002; 685 of 53,130 vectors), the Brier weights as design_ens4 (already
 # within .002 on every task): .0002 worse than design_ens4 on the accuracy mean, behind on fewer tasks
-# (lambada); opt-in, figures in RESULTS.md
+# (lambada); the main job's design predictor since the merge of session 8 (above), figures in RESULTS.md
 ENS4G_WEIGHTS = {"accuracy": {"weight": 0.10, "weight2": 0.15, "scale_weight": 0.45},
                  "brier_score": ENS4_WEIGHTS["brier_score"]}
 
 
 @register("design_ens4g", "design_ens4 with accuracy weights chosen under 'every task within .002 of its best law' "
-                          "(law part .30, trees .10 / .15, N/D law .45; Brier as design_ens4; opt-in)")
+                          "(law part .30, trees .10 / .15, N/D law .45; Brier as design_ens4)")
 def _design_ens4g():
     return _design_ens4().set_params(by_metric=ENS4G_WEIGHTS)
