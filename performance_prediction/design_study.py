@@ -339,17 +339,31 @@ def _scale_trees_caveat(design: str, metric: str = "accuracy") -> list[str]:
             "without a data mix gets its scale-only prediction (the missingness probe)."]
 
 
+def _seed_ranges(seeds: list[int]) -> str:
+    """``[42, 43, 44, 50]`` -> ``"42-44, 50"``."""
+    runs: list[list[int]] = []
+    for x in sorted(seeds):
+        if runs and x == runs[-1][-1] + 1:
+            runs[-1].append(x)
+        else:
+            runs.append([x])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
 def _selection_caveat(design: str, seeds: set) -> str:
-    """A note for the goal line when ``seeds`` include seeds the predictor's settings were chosen on."""
+    """A note for the goal line when ``seeds`` include seeds the predictor's settings were chosen on, naming a
+    ``--seed`` whose run of as many consecutive seeds chose nothing."""
     from .predictors import SELECTION_SEEDS
 
     chosen = set(SELECTION_SEEDS.get(design, ()))
     shared = sorted(int(s) for s in seeds & chosen)
     if not shared:
         return ""
-    return (f" on these seeds, {len(shared)} of which ({shared[0]}-{shared[-1]}) chose its settings, so the figure "
-            f"is optimistic; seeds that chose nothing lie outside {min(chosen)}-{max(chosen)} (e.g. `--seed "
-            f"{max(chosen) + 1}`), figures in benchmarks/RESULTS.md")
+    n = max(len(seeds), 1)
+    free = next(s for s in range(min(chosen), max(chosen) + 2) if chosen.isdisjoint(range(s, s + n)))
+    return (f" on these seeds, {len(shared)} of which ({_seed_ranges(shared)}) chose its settings, so the figure "
+            f"is optimistic; the seeds that chose or checked it are {_seed_ranges(sorted(chosen))} (`--seed {free} "
+            f"--n_seeds {n}` runs on seeds that chose nothing), figures in benchmarks/RESULTS.md")
 
 
 def _generation_caveat(means: pd.Series, design: str, law: str) -> list[str]:

@@ -182,6 +182,12 @@ def test_goal_line_says_when_the_seeds_chose_the_predictor():
     means = d.mean()
     chosen = _design_vs_law_findings("accuracy", means, d, "design_ens25", "law_blend", set(range(42, 52)))[0]
     assert "goal <= 0.050: met on these seeds, 10 of which (42-51) chose its settings" in chosen
+    assert "`--seed 62 --n_seeds 10`" in chosen           # design_ens25: 42-61
+    d4 = d.rename(columns={"design_ens25": "design_ens4g"})
+    gap = _design_vs_law_findings("accuracy", d4.mean(), d4, "design_ens4g", "law_blend", set(range(42, 52)))[0]
+    assert "are 42-61, 72-101 (`--seed 62 --n_seeds 10`" in gap   # 62-71 chose nothing for design_ens4g
+    wide = _design_vs_law_findings("accuracy", d4.mean(), d4, "design_ens4g", "law_blend", set(range(40, 55)))[0]
+    assert "13 of which (42-54)" in wide and "`--seed 102 --n_seeds 15`" in wide
     fresh = _design_vs_law_findings("accuracy", means, d, "design_ens25", "law_blend", set(range(70, 80)))[0]
     assert "goal <= 0.050: met)" in fresh and "chose" not in fresh
     d2 = d.rename(columns={"design_ens25": "design_x"})
