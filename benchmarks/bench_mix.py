@@ -1,12 +1,13 @@
 """Screen combination rules on saved out-of-fold predictions (``bench_design.py --save``), issue 12 session 8.
 
-    python benchmarks/bench_mix.py --select OOF_42.csv --check OOF_52.csv [--components A B C ...]
-                                   [--step 0.05] [--rule metric=A:w,B:w,...]
+    python benchmarks/bench_mix.py --select OOF_42.csv [OOF_52.csv ...] --check OOF_72.csv [--components A B C ...]
+                                   [--step 0.05] [--rule metric=A:w,B:w,...] [--max-gap 0.002]
 
 Per metric: each component's mean MAE; the best global weights on the ``step`` simplex chosen on ``--select``
 (the same weights for every task of the metric) and their figure on each ``--check`` file; medians of every 3-5
 components and trimmed means; ``--rule`` scores given weights on every file with per-task gaps to the best law
-(``law_*`` components). Nothing is refitted: the files must hold every component for the same folds.
+(``law_*`` components). With several ``--select`` files the mean is pooled over them and ``--max-gap`` must hold
+on each separately. Nothing is refitted: the files must hold every component for the same folds.
 """
 from __future__ import annotations
 
@@ -35,18 +36,15 @@ def _screen(data: dict, args) -> None:
     """The best simplex weights chosen on ``select`` (scored on every check file), then medians and trimmed means."""
     import numpy as np
 
-    from performance_prediction.mix_screen import (MixData, median_of, simplex_grid, task_weighted, trimmed_mean,
-                                                   weighted)
+    from performance_prediction.mix_screen import median_of, simplex_grid, trimmed_mean, weighted, within_gap
 
     grid = simplex_grid(len(args.components), args.step)
     score = weighted(data["select"], grid)
     if args.max_gap is not None:
-        sel = data["select"]
-        law = MixData(args.files["select"], sel.metric, args.laws)
-        best = np.min([law.task_mae(law.column(c)).reindex(sel.tasks).to_numpy() for c in args.laws], axis=0)
-        worst = (task_weighted(sel, grid) - best).max(axis=1)
-        score = np.where(worst <= args.max_gap, score, np.inf)
-        print(f"--- only weights whose every task is within {args.max_gap} of its best law on select: "
+        # with several --select files the rule must hold on each of them separately (the mean is the pooled one)
+        ok = within_gap(args.select_parts, data["select"].metric, args.components, args.laws, grid, args.max_gap)
+        score = np.where(ok, score, np.inf)
+        print(f"--- only weights whose every task is within {args.max_gap} of its best law on each select file: "
               f"{int(np.isfinite(score).sum())} of {len(grid)}")
     print(f"--- best weights on select ({len(grid)} vectors, step {args.step}); then each check file")
     for j in np.argsort(score, kind="stable")[:min(args.top, int(np.isfinite(score).sum()))]:
@@ -89,7 +87,8 @@ def main(argv=None) -> int:
     from performance_prediction.mix_screen import MixData
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--select", required=True, help="OOF CSV the weights are chosen on")
+    p.add_argument("--select", required=True, nargs="+",
+                   help="OOF CSV(s) the weights are chosen on (several: pooled for the mean, --max-gap on each)")
     p.add_argument("--check", nargs="*", default=[], help="OOF CSVs the chosen weights are only scored on")
     p.add_argument("--components", nargs="+", default=DEFAULT_COMPONENTS)
     p.add_argument("--metrics", nargs="+", default=["accuracy", "brier_score"])
@@ -101,7 +100,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-gap", type=float, default=None,
                    help="screen only weights whose every task is within this of the task's best law (--laws) on select")
     args = p.parse_args(argv)
-    files = {"select": pd.read_csv(args.select), **{Path(c).stem: pd.read_csv(c) for c in args.check}}
+    args.select_parts = [pd.read_csv(f) for f in args.select]
+    files = {"select": pd.concat(args.select_parts, ignore_index=True), **{Path(c).stem: pd.read_csv(c)
+                                                                           for c in args.check}}
     args.files = files
     rules = [_rule(r) for r in args.rule]
     for metric in args.metrics:

@@ -98,6 +98,25 @@ def task_weighted(data: MixData, weights: np.ndarray, chunk: int = 2000) -> np.n
     return np.concatenate(out)
 
 
+def worst_gap(oof: pd.DataFrame, metric: str, components: list[str], laws: list[str],
+              weights: np.ndarray) -> np.ndarray:
+    """For every weight vector (rows), its largest per-task MAE minus the task's best pure law (``laws``) on ``oof``."""
+    data = MixData(oof, metric, components)
+    law = MixData(oof, metric, laws)
+    best = np.min([law.task_mae(law.column(c)).reindex(data.tasks).to_numpy() for c in laws], axis=0)
+    return (task_weighted(data, weights) - best).max(axis=1)
+
+
+def within_gap(parts: list[pd.DataFrame], metric: str, components: list[str], laws: list[str],
+               weights: np.ndarray, max_gap: float) -> np.ndarray:
+    """Which weight vectors keep every task within ``max_gap`` of its best law on EACH of ``parts`` separately
+    (a stricter rule than on their pooled seeds: a task may be behind on one seed set and ahead on another)."""
+    ok = np.ones(len(weights), bool)
+    for part in parts:
+        ok &= worst_gap(part, metric, components, laws, weights) <= max_gap
+    return ok
+
+
 def median_of(data: MixData, names: list[str]) -> np.ndarray:
     return np.median(np.column_stack([data.column(n) for n in names]), axis=1)
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from performance_prediction.evaluate import CVResult
-from performance_prediction.mix_screen import MixData, median_of, simplex_grid, task_weighted, trimmed_mean, weighted
+from performance_prediction.mix_screen import (MixData, median_of, simplex_grid, task_weighted, trimmed_mean, weighted,
+                                               within_gap, worst_gap)
 from performance_prediction.predictors import XGBSearchRegressor
 
 TOK = "pretraining_summary_total_tokens_billions"
@@ -57,6 +58,23 @@ def test_weights_score_every_simplex_vector_and_rules_combine_rows():
     row = np.array([[0.1, 0.5, 0.3]])
     d.P = row
     assert median_of(d, ["a", "b", "c"])[0] == pytest.approx(0.3) and trimmed_mean(d, ["a", "b", "c"])[0] == 0.3
+
+
+def test_the_gap_rule_holds_on_each_seed_set_separately_not_on_their_pool():
+    one, two = _oof(2), _oof(3).assign(seed=lambda f: f.seed + 10)
+    grid = simplex_grid(2, 0.25)                        # weights of a and b; the pure laws are b and c
+    for part in (one, two):
+        d, law = MixData(part, "accuracy", ["a", "b"]), MixData(part, "accuracy", ["b", "c"])
+        best = np.minimum(law.task_mae(law.column("b")), law.task_mae(law.column("c")))
+        expected = [(d.task_mae(d.P @ w) - best).max() for w in grid]
+        np.testing.assert_allclose(worst_gap(part, "accuracy", ["a", "b"], ["b", "c"], grid), expected, atol=1e-12)
+    g1, g2 = (worst_gap(p, "accuracy", ["a", "b"], ["b", "c"], grid) for p in (one, two))
+    cap = float(np.sort(np.maximum(g1, g2))[2])            # some vectors pass on both, some on one only
+    ok = within_gap([one, two], "accuracy", ["a", "b"], ["b", "c"], grid, cap)
+    np.testing.assert_array_equal(ok, (g1 <= cap) & (g2 <= cap))
+    assert 0 < ok.sum() < len(grid)
+    pure_b = grid[(grid == [0, 1]).all(axis=1)]
+    assert (worst_gap(one, "accuracy", ["a", "b"], ["b", "c"], pure_b) <= 1e-12).all()   # b alone is one of the laws
 
 
 def test_bad_screen_input_is_refused():
