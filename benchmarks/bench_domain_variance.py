@@ -37,7 +37,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from freegens.encoder import WindowEncoder
 from freegens.local_model import _labels, _prep, build_pipeline, cross_validate, load_labelled, score_predictions
-from freegens.offsets import bootstrap_offsets, combine_offsets, inner_splits
+from freegens.offsets import combine_offsets, inner_splits
 from freegens.ridge_model import RARE_BELOW, BaggedRidge, WindowAugmented
 from njsl.paths import domain_labels_csv
 
@@ -53,9 +53,7 @@ def offsets_by_rule(parts: list, how: tuple[int, str] | None, seed: int):
     if how is None:
         return 0.0
     if how[1] == "boot":
-        used = parts[:how[0]]
-        return bootstrap_offsets(np.concatenate([s for s, _ in used]), np.concatenate([c for _, c in used]),
-                                 n_boot=20, seed=seed)
+        return combine_offsets(parts[:how[0]], resamples=20, seed=seed)
     return combine_offsets(parts[:how[0]], how[1])
 
 

@@ -19,8 +19,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DEFAULT_COMPONENTS = ["design_blend_data_half_bag", "tree_mono", "law_sigmoid_nd", "law_sigmoid_compute", "law_blend"]
-
-
 LAWS = ["law_sigmoid_compute", "law_sigmoid_nd", "law_blend"]
 
 
@@ -66,15 +64,14 @@ def _score_rule(data: dict, files: dict, metric: str, rule, args) -> None:
     import numpy as np
     import pandas as pd
 
-    from performance_prediction.mix_screen import MixData, median_of
+    from performance_prediction.mix_screen import best_law_mae, median_of
 
     print(f"--- rule {rule}")
     for k, d in data.items():
         pred = median_of(d, rule) if isinstance(rule, list) else d.P @ np.array([rule.get(c, 0.0)
                                                                                 for c in args.components])
         per = d.task_mae(pred)
-        law = MixData(files[k], metric, args.laws)
-        best = pd.concat([law.task_mae(law.column(c)) for c in args.laws], axis=1).min(axis=1)
+        best = best_law_mae(files[k], metric, args.laws)
         ref = d.task_mae(d.column(args.components[0]))
         t = pd.DataFrame({"rule": per, "best_law": best, "gap": per - best, args.components[0][:12]: ref})
         print(f"  [{k}] mean {d.mean_mae(pred):.5f}; tasks behind the best law by > .002: {int((t.gap > 0.002).sum())}")
@@ -103,7 +100,6 @@ def main(argv=None) -> int:
     args.select_parts = [pd.read_csv(f) for f in args.select]
     files = {"select": pd.concat(args.select_parts, ignore_index=True), **{Path(c).stem: pd.read_csv(c)
                                                                            for c in args.check}}
-    args.files = files
     rules = [_rule(r) for r in args.rule]
     for metric in args.metrics:
         data = {k: MixData(v, metric, args.components) for k, v in files.items()}

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: The feature blocks of the ridge model (with an encoder) and the weight ``build_pipeline`` gives each after
-#: standardising it (the TF-IDF rows are L2-normalised, not standardised).
-BLOCK_WEIGHTS: dict[str, float] = {"word": 1.0, "stats": 0.1, "similarity": 0.1, "embedding": 0.02}
+from .ridge_model import BLOCK_WEIGHTS, DocStats, EncoderFeatures, word_vectorizer
 
 
 def doc_features(texts: list[str], encoder) -> dict[str, np.ndarray]:
@@ -24,8 +22,6 @@ def doc_features(texts: list[str], encoder) -> dict[str, np.ndarray]:
     each of the encoder's parts (``embedding:0``, ``embedding:1``... in the order of ``encoder.encoders``; one part
     for a single encoder), as the model computes them (the parts of a :class:`freegens.encoder.ConcatEncoder`
     divided by sqrt(k), so their columns are the model's embedding block's)."""
-    from .ridge_model import DocStats, EncoderFeatures
-
     out = {"stats": DocStats().transform(texts),
            "similarity": EncoderFeatures(encoder, "similarity").transform(texts)}
     emb = np.asarray(encoder.encode(texts), dtype=float)
@@ -54,12 +50,10 @@ def fold_blocks_views(texts: list[str], dense: dict[str, np.ndarray], train: np.
     """:func:`fold_blocks` with the test documents read in several *views* (e.g. token windows of each document):
     per block the training Gram matrix and one test × train matrix per view. A view is (texts, dense inputs), both
     indexed like ``texts``; only its ``test`` rows are read. Default: the documents themselves (one view)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.preprocessing import StandardScaler
 
     views = views or [(texts, dense)]
-    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=50_000, sublinear_tf=True,
-                            stop_words="english")
+    tfidf = word_vectorizer()
     w_train = tfidf.fit_transform([texts[i] for i in train])
     out = {"word": (np.asarray((w_train @ w_train.T).todense()),
                     [np.asarray((tfidf.transform([v[i] for i in test]) @ w_train.T).todense()) for v, _ in views])}
@@ -95,17 +89,22 @@ def dual_ridge_scores(K: np.ndarray, K_test: np.ndarray, codes: np.ndarray, n_cl
     applied to the kernel (``x - x_mean`` in feature space), so any positive semi-definite ``K`` (linear, RBF or a
     sum) gives the ridge classifier of its feature space with the same intercept.
     """
+    sw, w, Y, Kw, Kc = _centred_problem(K, codes, n_classes, sample_weight)
+    y_mean = w @ Y
+    a = np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), Y - y_mean)
+    Kt_c = K_test - (K_test @ w)[:, None] - Kw[None, :] + w @ Kw
+    return Kt_c @ a + y_mean
+
+
+def _centred_problem(K: np.ndarray, codes: np.ndarray, n_classes: int, sample_weight) -> tuple:
+    """The pieces both dual solves share: sample weights ``sw``, their normalised ``w``, the -1/+1 targets ``Y``,
+    ``K w`` (K x_mean per training row) and the training Gram matrix centred on the weighted mean ``Kc``."""
     sw = np.asarray(sample_weight, dtype=float)
     w = sw / sw.sum()
     Y = -np.ones((len(codes), n_classes))
     Y[np.arange(len(codes)), codes] = 1.0
-    y_mean = w @ Y
-    Kw = K @ w                      # K x_mean, per training row
-    kww = w @ Kw                    # |x_mean|^2
-    Kc = K - Kw[:, None] - Kw[None, :] + kww
-    a = np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), Y - y_mean)
-    Kt_c = K_test - (K_test @ w)[:, None] - Kw[None, :] + kww
-    return Kt_c @ a + y_mean
+    Kw = K @ w
+    return sw, w, Y, Kw, K - Kw[:, None] - Kw[None, :] + w @ Kw
 
 
 def dual_ridge_loo_scores(K: np.ndarray, codes: np.ndarray, n_classes: int, alpha: float,
@@ -119,13 +118,8 @@ def dual_ridge_loo_scores(K: np.ndarray, codes: np.ndarray, n_classes: int, alph
     One fit instead of an inner cross-validation's three, and every held-out row is scored by a model that saw
     all other training rows — the rare classes' 4-7 documents lose one each, not a third of them.
     """
-    sw = np.asarray(sample_weight, dtype=float)
+    sw, w, Y, _, Kc = _centred_problem(K, codes, n_classes, sample_weight)
     n = len(codes)
-    w = sw / sw.sum()
-    Y = -np.ones((n, n_classes))
-    Y[np.arange(n), codes] = 1.0
-    Kw = K @ w
-    Kc = K - Kw[:, None] - Kw[None, :] + w @ Kw
     center = np.eye(n) - np.outer(np.ones(n), w)  # Y -> Y - 1 w^T Y
     H = Kc @ np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), center) + np.outer(np.ones(n), w)
     F = H @ Y

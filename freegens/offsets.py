@@ -65,9 +65,14 @@ COMBINE = ("pool", "mean")
 
 
 def combine_offsets(parts: list[tuple[np.ndarray, np.ndarray]], combine: str = "pool", grid=DEFAULT_GRID,
-                    passes: int = 3) -> np.ndarray:
+                    passes: int = 3, resamples: int = 0, seed: int = 0) -> np.ndarray:
     """Offsets from the (scores, labels) of one or more inner CV repeats: chosen once on all of them stacked
-    (``pool``) or per repeat and averaged (``mean``). With one repeat both are :func:`choose_offsets`."""
+    (``pool``) or per repeat and averaged (``mean``). With one repeat both are :func:`choose_offsets`.
+    ``resamples`` > 0: instead the mean of the choices on that many stratified bootstrap resamples of all of them
+    stacked (:func:`bootstrap_offsets`, drawn with ``seed``)."""
+    if resamples > 0:
+        return bootstrap_offsets(np.concatenate([s for s, _ in parts]), np.concatenate([c for _, c in parts]),
+                                 resamples, seed, grid, passes)
     if combine == "pool":
         return choose_offsets(np.concatenate([s for s, _ in parts]), np.concatenate([c for _, c in parts]), grid,
                               passes)
@@ -167,12 +172,7 @@ class MacroF1Offsets(ClassifierMixin, BaseEstimator):
             raise ValueError(f"combine must be one of {COMBINE}, got {self.combine!r}")
         X, y = list(X), np.asarray(y, dtype=object)
         parts = self.repeat_scores(X, y)
-        if self.resamples > 0:  # averaged over resamples of the (stacked) out-of-fold rows
-            self.offsets_ = bootstrap_offsets(np.concatenate([s for s, _ in parts]),
-                                              np.concatenate([c for _, c in parts]), self.resamples, self.seed,
-                                              self.grid, self.passes)
-        else:
-            self.offsets_ = combine_offsets(parts, self.combine, self.grid, self.passes)
+        self.offsets_ = combine_offsets(parts, self.combine, self.grid, self.passes, self.resamples, self.seed)
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = np.asarray(self.estimator_.classes_, dtype=object)
         if not np.array_equal(self.classes_, np.unique(y)):  # sklearn sorts classes; guard the column order

@@ -112,6 +112,19 @@ class EncoderFeatures(BaseEstimator):
 OBJECTIVES = ("shares", "macro_f1")
 
 
+#: The weight each feature block of :func:`build_pipeline` gets after standardising (the TF-IDF rows are
+#: L2-normalised, not standardised); :mod:`freegens.kernels` builds the same blocks as Gram matrices.
+BLOCK_WEIGHTS: dict[str, float] = {"word": 1.0, "stats": 0.1, "similarity": 0.1, "embedding": 0.02}
+
+
+def word_vectorizer():
+    """The ridge model's word 1-2-gram TF-IDF (English stop words removed), unfitted."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=50_000, sublinear_tf=True,
+                           stop_words="english")
+
+
 def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: float = 0.0,
                    objective: str = "shares", rare_rule: str = "nn", offset_resamples: int = 0):
     """The untrained sklearn pipeline: word 1-2-gram TF-IDF (English stop words removed) + standardised document
@@ -130,15 +143,14 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import RidgeClassifier
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.preprocessing import StandardScaler
 
+    w = BLOCK_WEIGHTS
     features = FeatureUnion([
-        ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=50_000, sublinear_tf=True,
-                                 stop_words="english")),
-        ("stats", Pipeline([("stats", DocStats()), ("scale", StandardScaler()), ("weight", scaled(0.1))])),
+        ("word", word_vectorizer()),
+        ("stats", Pipeline([("stats", DocStats()), ("scale", StandardScaler()), ("weight", scaled(w["stats"]))])),
     ])
     if rare_cues:
         features.transformer_list.append(
@@ -147,9 +159,9 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
     if encoder is not None:
         features.transformer_list += [
             ("similarity", Pipeline([("sim", EncoderFeatures(encoder, "similarity")), ("scale", StandardScaler()),
-                                     ("weight", scaled(0.1))])),
+                                     ("weight", scaled(w["similarity"]))])),
             ("embedding", Pipeline([("emb", EncoderFeatures(encoder, "embedding")), ("scale", StandardScaler()),
-                                    ("weight", scaled(0.02))])),
+                                    ("weight", scaled(w["embedding"]))])),
         ]
     clf = RidgeClassifier(alpha=alpha, class_weight="balanced", random_state=seed)
     pipe = Pipeline([("features", features), ("clf", clf)])

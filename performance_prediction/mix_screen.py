@@ -98,12 +98,17 @@ def task_weighted(data: MixData, weights: np.ndarray, chunk: int = 2000) -> np.n
     return np.concatenate(out)
 
 
+def best_law_mae(oof: pd.DataFrame, metric: str, laws: list[str]) -> pd.Series:
+    """Per task, the lowest fold-averaged MAE among the pure laws ``laws`` (the reference of the per-task goal)."""
+    law = MixData(oof, metric, laws)
+    return pd.concat([law.task_mae(law.column(c)) for c in laws], axis=1).min(axis=1)
+
+
 def worst_gap(oof: pd.DataFrame, metric: str, components: list[str], laws: list[str],
               weights: np.ndarray) -> np.ndarray:
     """For every weight vector (rows), its largest per-task MAE minus the task's best pure law (``laws``) on ``oof``."""
     data = MixData(oof, metric, components)
-    law = MixData(oof, metric, laws)
-    best = np.min([law.task_mae(law.column(c)).reindex(data.tasks).to_numpy() for c in laws], axis=0)
+    best = best_law_mae(oof, metric, laws).reindex(data.tasks).to_numpy()
     return (task_weighted(data, weights) - best).max(axis=1)
 
 
