@@ -1,13 +1,15 @@
 """Screen combination rules on saved out-of-fold predictions (``bench_design.py --save``), issue 12 session 8.
 
     python benchmarks/bench_mix.py --select OOF_42.csv [OOF_52.csv ...] --check OOF_72.csv [--components A B C ...]
-                                   [--step 0.05] [--rule metric=A:w,B:w,...] [--max-gap 0.002]
+                                   [--step 0.05] [--rule metric=A:w,B:w,...] [--max-gap 0.002] [--crossfit]
 
 Per metric: each component's mean MAE; the best global weights on the ``step`` simplex chosen on ``--select``
 (the same weights for every task of the metric) and their figure on each ``--check`` file; medians of every 3-5
 components and trimmed means; ``--rule`` scores given weights on every file with per-task gaps to the best law
 (``law_*`` components). With several ``--select`` files the mean is pooled over them and ``--max-gap`` must hold
-on each separately. Nothing is refitted: the files must hold every component for the same folds.
+on each separately. ``--crossfit`` scores the honest version of a weight choice on every file: the weights
+(shared by a metric's tasks, then per task) chosen for each seed and fold on the other folds only
+(``mix_screen.crossfit``). Nothing is refitted: the files must hold every component for the same folds.
 """
 from __future__ import annotations
 
@@ -78,6 +80,31 @@ def _score_rule(data: dict, files: dict, metric: str, rule, args) -> None:
         print(t.round(4).to_string())
 
 
+def _crossfit(data: dict, files: dict, metric: str, args) -> None:
+    """Weights chosen per seed and fold without the fold (shared by the metric's tasks, then per task), per file."""
+    import numpy as np
+
+    from performance_prediction.mix_screen import best_law_mae, crossfit, simplex_grid, task_weighted
+
+    grid = simplex_grid(len(args.components), args.step)
+    # for contrast, the choice that is NOT cross-fitted: per-task weights chosen on every row of select
+    best = dict(zip(data["select"].tasks, grid[task_weighted(data["select"], grid).argmin(axis=0)], strict=True))
+    print("--- per-task weights chosen on all of select (not cross-fitted; a check file shares its models)")
+    for k, d in data.items():
+        task = d.keys.task.to_numpy()
+        pred = np.einsum("ij,ij->i", d.P, np.stack([best[t] for t in task]))
+        gap = d.task_mae(pred) - best_law_mae(files[k], metric, args.laws)
+        print(f"  [{k}] mean {d.mean_mae(pred):.5f}; worst gap to the best law {gap.max():+.4f} ({gap.idxmax()})")
+    for by_task in (False, True):
+        print(f"--- cross-fitted weights, {'per task' if by_task else 'shared by the tasks'} (step {args.step})")
+        for k, d in data.items():
+            pred, chosen = crossfit(d, grid, by_task=by_task)
+            gap = d.task_mae(pred) - best_law_mae(files[k], metric, args.laws)
+            print(f"  [{k}] mean {d.mean_mae(pred):.5f}; worst gap to the best law {gap.max():+.4f} ({gap.idxmax()}); "
+                  f"tasks > .002 behind: {int((gap > 0.002).sum())}; chosen weights mean "
+                  f"{np.round(chosen.mean(axis=0), 2).tolist()} sd {np.round(chosen.std(axis=0), 2).tolist()}")
+
+
 def main(argv=None) -> int:
     import pandas as pd
 
@@ -94,6 +121,8 @@ def main(argv=None) -> int:
     p.add_argument("--rule", action="append", default=[], metavar="METRIC=A:w,B:w")
     p.add_argument("--laws", nargs="+", default=LAWS, help="the pure laws a rule's per-task gap is measured against")
     p.add_argument("--no-screen", action="store_true", help="score the --rule options only")
+    p.add_argument("--crossfit", action="store_true",
+                   help="also score weights chosen per seed and fold on the other folds only (shared, per task)")
     p.add_argument("--max-gap", type=float, default=None,
                    help="screen only weights whose every task is within this of the task's best law (--laws) on select")
     args = p.parse_args(argv)
@@ -111,6 +140,8 @@ def main(argv=None) -> int:
         for m, w in rules:
             if m == metric:
                 _score_rule(data, files, metric, w, args)
+        if args.crossfit:
+            _crossfit(data, files, metric, args)
     return 0
 
 

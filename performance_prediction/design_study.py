@@ -363,7 +363,8 @@ def _selection_caveat(design: str, seeds: set) -> str:
     free = next(s for s in range(min(chosen), max(chosen) + 2) if chosen.isdisjoint(range(s, s + n)))
     return (f" on these seeds, {len(shared)} of which ({_seed_ranges(shared)}) chose its settings, so the figure "
             f"is optimistic; the seeds that chose or checked it are {_seed_ranges(sorted(chosen))} (`--seed {free} "
-            f"--n_seeds {n}` runs on seeds that chose nothing), figures in benchmarks/RESULTS.md")
+            f"--n_seeds {n}` runs on seeds that chose nothing, though on the same models, so it is no independent "
+            f"test either), figures in benchmarks/RESULTS.md")
 
 
 def _generation_caveat(means: pd.Series, design: str, law: str) -> list[str]:

@@ -121,3 +121,28 @@ def test_subsample_changes_the_trees_deterministically_and_bad_losses_are_refuse
         with pytest.raises(ValueError, match=match):
             est.fit(X, y)
         assert not hasattr(est, "booster_")
+
+
+def test_crossfit_chooses_each_folds_weights_without_its_rows():
+    from performance_prediction.mix_screen import crossfit
+
+    oof = _oof(3)
+    # predictor "c" is exact on fold 0 only and useless elsewhere: a choice that saw fold 0 would pick it there
+    is0 = oof.fold == 0
+    c = oof.predictor == "c"
+    oof.loc[c & is0, "y_pred"] = oof.loc[c & is0, "y_true"]
+    oof.loc[c & ~is0, "y_pred"] = 1.0 - oof.loc[c & ~is0, "y_true"]
+    for name, bias in (("a", 0.01), ("b", 0.1)):      # "a" beats "b" on every fold
+        oof.loc[oof.predictor == name, "y_pred"] = oof.loc[oof.predictor == name, "y_true"] + bias
+    d = MixData(oof, "accuracy", ["a", "b", "c"])
+    grid = simplex_grid(3, 0.5)
+    for by_task in (False, True):
+        pred, chosen = crossfit(d, grid, by_task=by_task)
+        assert not np.isnan(pred).any()
+        fold0 = (d.keys.fold == 0).to_numpy()
+        # on fold 0 the weights came from folds 1-2, where "a" is best: the exact "c" is not used
+        np.testing.assert_allclose(pred[fold0], d.P[fold0] @ np.array([1.0, 0.0, 0.0]))
+        n_choices = d.keys.groupby(["seed", "task"] if by_task else ["seed"]).fold.nunique().sum()
+        assert len(chosen) == n_choices
+    # choosing on all rows (not cross-fitted) would have scored better on fold 0 than the cross-fitted choice
+    assert d.mean_mae(pred) > d.mean_mae(np.where((d.keys.fold == 0).to_numpy(), d.column("c"), pred))
