@@ -24,6 +24,13 @@ def doc_features(texts: list[str], encoder) -> dict[str, np.ndarray]:
     divided by sqrt(k), so their columns are the model's embedding block's)."""
     out = {"stats": DocStats().transform(texts),
            "similarity": EncoderFeatures(encoder, "similarity").transform(texts)}
+    out.update(encoder_parts(encoder, texts))
+    return out
+
+
+def encoder_parts(encoder, texts: list[str]) -> dict[str, np.ndarray]:
+    """``embedding:0``, ``embedding:1``... : each encoder part's columns of ``encoder.encode(texts)``."""
+    out = {}
     emb = np.asarray(encoder.encode(texts), dtype=float)
     parts = list(getattr(encoder, "encoders", [encoder]))
     start = 0
@@ -89,9 +96,18 @@ def dual_ridge_scores(K: np.ndarray, K_test: np.ndarray, codes: np.ndarray, n_cl
     applied to the kernel (``x - x_mean`` in feature space), so any positive semi-definite ``K`` (linear, RBF or a
     sum) gives the ridge classifier of its feature space with the same intercept.
     """
-    sw, w, Y, Kw, Kc = _centred_problem(K, codes, n_classes, sample_weight)
-    y_mean = w @ Y
-    a = np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), Y - y_mean)
+    Y = -np.ones((len(codes), n_classes))
+    Y[np.arange(len(codes)), codes] = 1.0
+    return dual_ridge_target_scores(K, K_test, Y, alpha, sample_weight)
+
+
+def dual_ridge_target_scores(K: np.ndarray, K_test: np.ndarray, targets: np.ndarray, alpha: float,
+                             sample_weight: np.ndarray) -> np.ndarray:
+    """:func:`dual_ridge_scores` for any real targets (train × outputs): e.g. ``Y - X w0``, the residual of a
+    prior mean ``w0`` (:mod:`freegens.prior`)."""
+    sw, w, _, Kw, Kc = _centred_problem(K, np.zeros(len(K), dtype=int), 1, sample_weight)
+    y_mean = w @ targets
+    a = np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), targets - y_mean)
     Kt_c = K_test - (K_test @ w)[:, None] - Kw[None, :] + w @ Kw
     return Kt_c @ a + y_mean
 
