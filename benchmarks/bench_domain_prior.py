@@ -11,7 +11,10 @@ rare-class nearest-document rule; offsets ``R1`` and ``boot20``), with the defin
   label-free and fixed per fold, so the fit is exactly ridge around ``w0``);
 * ``... + zs gG D``: the ridge scores plus ``G`` × the zero-shot cosines standardised per label on the training rows;
 * ``... defblock xS D``: the 9 zero-shot cosines as one more block (standardised, weight 0.1 × S, like the 27
-  description similarities).
+  description similarities);
+* ``spread kK`` / ``... + spread L kK``: transductive label spreading (:func:`freegens.kernels.label_spreading`)
+  over the K-nearest-neighbour graph of the training and test documents' joint embedding (test labels unused),
+  alone or added to the ridge scores with weight L (in units of its standard deviation).
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_prior.py --encoder bundled --encoder MPNET_DIR \\
         --cache_file MINILM.npz --cache_file MPNET.npz --seeds 0 1 2 3 [--only NAME ...] [--json out.json]
@@ -29,7 +32,14 @@ from bench_domain_variance import encoder_seed_args, line, print_means
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from freegens.kernels import class_weights, doc_features, dual_ridge_target_scores, encoder_parts, fold_blocks
+from freegens.kernels import (
+    class_weights,
+    doc_features,
+    dual_ridge_target_scores,
+    encoder_parts,
+    fold_blocks,
+    label_spreading,
+)
 from freegens.local_model import _labels, _prep, load_labelled, score_predictions
 from freegens.offsets import bootstrap_offsets, choose_offsets, inner_splits
 from freegens.prior import DEFINITION_SETS, definition_vectors, label_definitions, prior_fold_scores, zero_shot_scores
@@ -51,6 +61,9 @@ class Config:
     prior: float = 0.0
     zs: float = 0.0
     defblock: float = 0.0
+    spread: float = 0.0  # + spread × label spreading's scores (freegens.kernels.label_spreading), one std
+    spread_k: int = 10
+    ridge: bool = True  # False: the label spreading scores alone
 
 
 def configs() -> list[Config]:
@@ -64,6 +77,11 @@ def configs() -> list[Config]:
             out.append(Config(f"ridge a1 emb1 x0.5 + zs g{g:g} {d}", scales=MPNET_HALF, defs=d, zs=g))
         for s in (1.0, 2.0):
             out.append(Config(f"ridge a1 emb1 x0.5 defblock x{s:g} {d}", scales=MPNET_HALF, defs=d, defblock=s))
+    for nn in (10, 20):
+        out.append(Config(f"spread k{nn}", spread=1.0, spread_k=nn, ridge=False))
+        for lam in (0.1, 0.25, 0.5):
+            out.append(Config(f"ridge a1 emb1 x0.5 + spread {lam:g} k{nn}", scales=MPNET_HALF, spread=lam,
+                              spread_k=nn))
     return out
 
 
@@ -81,6 +99,11 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
         if any(c.prior for c in cfgs):
             parts, defined = def_parts[d]
             priors[d] = (prior_fold_scores(dense, parts, defined, train, test), defined)
+    spread = {}
+    for nn in {c.spread_k for c in cfgs if c.spread}:
+        both = np.concatenate([train, test])  # transductive: the test rows are in the graph, unlabelled
+        f = label_spreading(emb[both], np.arange(len(train)), codes[train], k, nn)
+        spread[nn] = f[len(train):] / f.std()
     weights = class_weights(codes[train], k)
     Y = -np.ones((len(train), k))
     Y[np.arange(len(train)), codes[train]] = 1.0
@@ -88,6 +111,9 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
     for cfg in cfgs:
         if cfg.zero_shot:
             out[cfg.name] = zs_all[cfg.defs][test].copy()
+            continue
+        if not cfg.ridge:
+            out[cfg.name] = spread[cfg.spread_k].copy()
             continue
         K = sum(cfg.scales.get(b, 1.0) ** 2 * kk for b, (kk, _) in blocks.items())
         Kt = sum(cfg.scales.get(b, 1.0) ** 2 * kt for b, (_, kt) in blocks.items())
@@ -104,6 +130,8 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
         scores = dual_ridge_target_scores(K, Kt, Y - P_tr, cfg.alpha, weights) + P_te
         if cfg.zs:
             scores = scores + cfg.zs * zs[cfg.defs][1]
+        if cfg.spread:
+            scores = scores + cfg.spread * spread[cfg.spread_k]
         scores[override, nearest[override]] = np.inf
         out[cfg.name] = scores
     return out

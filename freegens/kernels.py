@@ -140,3 +140,24 @@ def dual_ridge_loo_scores(K: np.ndarray, codes: np.ndarray, n_classes: int, alph
     H = Kc @ np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), center) + np.outer(np.ones(n), w)
     F = H @ Y
     return Y - (Y - F) / (1.0 - np.diag(H))[:, None]
+
+
+def label_spreading(emb: np.ndarray, labelled: np.ndarray, codes: np.ndarray, n_classes: int, k: int = 10,
+                    keep: float = 0.9) -> np.ndarray:
+    """Zhou et al.'s label spreading over the symmetric k-nearest-neighbour graph (cosine of the unit-length rows
+    of ``emb``): ``(I - keep * S)^-1 Y0`` with ``S = D^-1/2 W D^-1/2``, ``Y0`` one-hot rows for the ``labelled``
+    rows (their ``codes``) divided by each class's count — so a class of 5 documents spreads as much mass as one of
+    500 — and 0 for the other rows, which are only read (transductive: no label of theirs is used).
+    Returns rows × classes."""
+    n = len(emb)
+    sims = emb @ emb.T
+    np.fill_diagonal(sims, -np.inf)
+    nearest = np.argpartition(-sims, k, axis=1)[:, :k]
+    W = np.zeros((n, n))
+    W[np.repeat(np.arange(n), k), nearest.ravel()] = 1.0
+    W = np.maximum(W, W.T)
+    d = 1.0 / np.sqrt(W.sum(axis=1))
+    Y0 = np.zeros((n, n_classes))
+    counts = np.bincount(codes, minlength=n_classes).astype(float)
+    Y0[labelled, codes] = 1.0 / counts[codes]
+    return np.linalg.solve(np.eye(n) - keep * (d[:, None] * W * d[None, :]), Y0)
