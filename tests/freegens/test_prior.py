@@ -70,3 +70,16 @@ def test_definition_vectors_mean_zero_shot_and_directions():
     u = prior_directions(vecs, defined)
     assert np.allclose(np.linalg.norm(u[:2], axis=1), 1.0) and not u[2].any()
     assert np.allclose(u[0] + u[1], 0.0)  # centred over the defined labels
+
+
+def test_label_spreading_follows_the_neighbour_graph():
+    from freegens.kernels import label_spreading
+
+    rng = np.random.default_rng(1)
+    centres = np.eye(3)[:2] * 5.0
+    pts = np.vstack([c + rng.normal(scale=0.3, size=(8, 3)) for c in centres])
+    emb = pts / np.linalg.norm(pts, axis=1, keepdims=True)
+    labelled = np.array([0, 1, 2, 3, 4, 8])  # five of class 0, one of class 1
+    f = label_spreading(emb, labelled, np.array([0, 0, 0, 0, 0, 1]), 2, k=3)
+    assert f.shape == (16, 2)
+    assert f[:8].argmax(axis=1).tolist() == [0] * 8 and f[8:].argmax(axis=1).tolist() == [1] * 8
