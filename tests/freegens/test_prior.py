@@ -83,3 +83,40 @@ def test_label_spreading_follows_the_neighbour_graph():
     f = label_spreading(emb, labelled, np.array([0, 0, 0, 0, 0, 1]), 2, k=3)
     assert f.shape == (16, 2)
     assert f[:8].argmax(axis=1).tolist() == [0] * 8 and f[8:].argmax(axis=1).tolist() == [1] * 8
+
+
+def test_cli_zero_shot_and_encoder_weights(tiny_bert, labelled_csv, tmp_path, capsys):
+    import json
+
+    from freegens.domains_cli import main
+    from freegens.local_model import LocalDomainClassifier
+    from freegens.prior import ZeroShotBoost
+
+    enc = ["--encoder", f"{tiny_bert}+{tiny_bert}", "--encoder_max_tokens", "32"]
+    out = tmp_path / "model"
+    assert main(["train", str(labelled_csv), "--output", str(out), *enc, "--objective", "macro_f1",
+                 "--encoder_weights", "1,0.5", "--zero_shot", "0.05", "--definitions", "long"]) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["encoder_weights"] == [1.0, 0.5] and meta["zero_shot"] == 0.05 and meta["definitions"] == "long"
+    model = LocalDomainClassifier.load(out)
+    boost = model.pipeline.estimator_.pipeline
+    assert isinstance(boost, ZeroShotBoost) and boost.defined_.tolist() == [True, True, True]
+    parts = boost.pipeline.named_steps["features"].transformer_list[-1][1].named_steps["parts"]
+    assert parts.column_weights_.tolist() == [1.0] * 32 + [0.5] * 32
+    texts = [t for t in __import__("pandas").read_csv(labelled_csv)["text"]]
+    added = boost.decision_function(texts) - boost.pipeline.decision_function(texts)
+    assert np.allclose(added.mean(axis=0), 0.0, atol=1e-9)  # standardised on the training documents
+    assert np.allclose(added.std(axis=0), 0.05)
+    assert set(model.predict(texts[:5])) <= {"code", "reference", "incoherent"}
+    report = tmp_path / "cv.md"
+    assert main(["cv", str(labelled_csv), "--folds", "3", *enc, "--zero_shot", "0.05", "--output", str(report)]) == 0
+    assert "(--zero_shot)" in report.read_text() and "'short'" in report.read_text()
+    capsys.readouterr()
+    for bad, flag in ((["--zero_shot", "0.05"], "--zero_shot"), ([*enc, "--zero_shot", "-1"], "--zero_shot"),
+                      ([*enc, "--encoder_weights", "1"], "--encoder_weights"),
+                      ([*enc, "--encoder_weights", "1,x"], "--encoder_weights"),
+                      ([*enc, "--encoder_weights", "1,0"], "--encoder_weights"),
+                      ([*enc, "--model", "stack", "--zero_shot", "0.05"], "--zero_shot")):
+        target = tmp_path / "bad"
+        assert main(["train", str(labelled_csv), "--output", str(target), *bad]) == 2
+        assert flag in capsys.readouterr().err and not target.exists()
