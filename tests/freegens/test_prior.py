@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from freegens.kernels import dual_ridge_scores, dual_ridge_target_scores
@@ -103,7 +104,7 @@ def test_cli_zero_shot_and_encoder_weights(tiny_bert, labelled_csv, tmp_path, ca
     assert isinstance(boost, ZeroShotBoost) and boost.defined_.tolist() == [True, True, True]
     parts = boost.pipeline.named_steps["features"].transformer_list[-1][1].named_steps["parts"]
     assert parts.column_weights_.tolist() == [1.0] * 32 + [0.5] * 32
-    texts = [t for t in __import__("pandas").read_csv(labelled_csv)["text"]]
+    texts = list(pd.read_csv(labelled_csv)["text"])
     added = boost.decision_function(texts) - boost.pipeline.decision_function(texts)
     assert np.allclose(added.mean(axis=0), 0.0, atol=1e-9)  # standardised on the training documents
     assert np.allclose(added.std(axis=0), 0.05)
