@@ -145,11 +145,15 @@ def run_cv(frame, encoder, args) -> dict[str, list[dict]]:
     """``cross_validate`` (what ``njsl domains cv --objective macro_f1 --alpha A --offset_resamples N`` runs) per
     seed: the check that the option gives the screen's figures."""
     name = f"cross_validate alpha {args.alpha:g} offset_resamples {args.offset_resamples}"
+    weights = tuple(float(w) for w in args.encoder_weights.split(",")) if args.encoder_weights else None
+    if weights or args.zero_shot:
+        name += f" encoder_weights {args.encoder_weights} zero_shot {args.zero_shot:g} {args.definitions}"
     results: dict[str, list[dict]] = {name: []}
     for seed in args.seeds:
         t0 = time.process_time()
         res = cross_validate(frame, folds=5, seed=seed, encoder=encoder, objective="macro_f1", alpha=args.alpha,
-                             offset_resamples=args.offset_resamples)
+                             offset_resamples=args.offset_resamples, encoder_weights=weights,
+                             zero_shot=args.zero_shot, definitions=args.definitions)
         results[name].append(res)
         print(line(f"{name} seed {seed}", res) + f" ({time.process_time() - t0:.0f} CPU-s)", flush=True)
         if args.json:
@@ -190,6 +194,9 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=1.0, help="with --mode cv")
     ap.add_argument("--offset_resamples", type=int, default=0, help="with --mode cv")
     ap.add_argument("--json", default=None, help="with --mode cv: write cross_validate's results (a list) here")
+    ap.add_argument("--encoder_weights", default=None, help="with --mode cv: e.g. 1,0.5")
+    ap.add_argument("--zero_shot", type=float, default=0.0, help="with --mode cv")
+    ap.add_argument("--definitions", default="short", help="with --mode cv (with --zero_shot)")
     ap.add_argument("--bags", type=int, default=10)
     ap.add_argument("--heads", nargs="+", default=None, choices=["ridge", "ridge a0.5", "ridge a2", "bag"],
                     help="the heads to fit (default: all)")

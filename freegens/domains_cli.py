@@ -4,6 +4,7 @@
                           [--backend openai|local] [--base_url URL] [--model NAME] [--model_path DIR]
     njsl domains train LABELLED.csv --output MODEL_DIR [--encoder none|bundled|PATH|ORG/NAME]
                       [--objective shares|macro_f1] [--offset_resamples N]
+                      [--encoder_weights 1,0.5] [--zero_shot 0.05] [--definitions short|long|both]
     njsl domains cv LABELLED.csv [--folds 5] [--output REPORT.md] [--encoder ...] [--objective ...]
                     [--model ridge|stack] [--rare_rule nn|centroid] [--encoder_windows first,middle,last]
     njsl domains features CLASSIFIED.csv --store STORE --id ID [--kind model|dataset]
@@ -128,7 +129,8 @@ def run_train(args: argparse.Namespace) -> int:
     encoder = make_encoder(args)
     model = LocalDomainClassifier.fit(frame, alpha=args.alpha, seed=args.seed, source=str(args.labelled),
                                       encoder=encoder, objective=args.objective, model=args.model,
-                                      rare_rule=args.rare_rule, offset_resamples=args.offset_resamples)
+                                      rare_rule=args.rare_rule, offset_resamples=args.offset_resamples,
+                                      **_prior_args(args))
     model.save(args.output)
     print(f"trained on {len(frame)} documents ({model.meta['label_counts']}) -> {args.output}")
     return 0
@@ -142,7 +144,7 @@ def run_cv(args: argparse.Namespace) -> int:
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
     result = cross_validate(frame, folds=args.folds, alpha=args.alpha, seed=args.seed, encoder=make_encoder(args),
                             objective=args.objective, model=args.model, rare_rule=args.rare_rule,
-                            offset_resamples=args.offset_resamples)
+                            offset_resamples=args.offset_resamples, **_prior_args(args))
     text = format_cv_report(result)
     print(text)
     if args.output:
@@ -150,6 +152,18 @@ def run_cv(args: argparse.Namespace) -> int:
     if args.json:
         write_text_atomic(args.json, json.dumps(result, indent=2))
     return 0
+
+
+def _prior_args(args: argparse.Namespace) -> dict:
+    """``--encoder_weights 1,0.5`` / ``--zero_shot`` / ``--definitions`` as the model's keyword arguments."""
+    weights = None
+    if args.encoder_weights:
+        try:
+            weights = tuple(float(w) for w in args.encoder_weights.split(","))
+        except ValueError:
+            raise ValueError(f"--encoder_weights {args.encoder_weights!r}: comma-separated numbers, one per encoder "
+                             "part (e.g. 1,0.5)") from None
+    return {"encoder_weights": weights, "zero_shot": args.zero_shot, "definitions": args.definitions}
 
 
 def run_features(args: argparse.Namespace) -> int:
@@ -166,6 +180,7 @@ def run_features(args: argparse.Namespace) -> int:
 
 def _labelled_args(p: argparse.ArgumentParser) -> None:
     from .local_model import MODELS, OBJECTIVES, RARE_RULES  # here, not at the top: sklearn loads only for train/cv
+    from .prior import DEFINITION_SETS
 
     p.add_argument("labelled", help="CSV with a text and a label column (e.g. the paper's fineweb labels)")
     p.add_argument("--text_column", default="text")
@@ -194,6 +209,16 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
                    help="with --objective macro_f1: average the offsets chosen on N stratified bootstrap resamples "
                         "of the inner CV's scores (0, default: one choice; 20 measured best with --alpha 2, "
                         "see freegens/README.md)")
+    p.add_argument("--encoder_weights", default=None,
+                   help="with --encoder: one weight per encoder part for its embedding columns, e.g. 1,0.5 with "
+                        "bundled+mpnet (the mpnet part at half weight)")
+    p.add_argument("--zero_shot", type=float, default=0.0,
+                   help="with --encoder: add this weight x the zero-shot similarities of each document to the "
+                        "label definitions (standardised per label on the training documents) to the ridge scores "
+                        "(0, default: off; best measured 0.05, see freegens/README.md)")
+    p.add_argument("--definitions", choices=DEFINITION_SETS, default="short",
+                   help="with --zero_shot: the label definitions: short (the 27 category descriptions, default), "
+                        "long (the cascade's stage questions and final-choice lines), both")
     p.add_argument("--encoder_windows", default=None,
                    help="e.g. first,middle,last: the (first) encoder embeds these token windows of each document, "
                         "concatenated")

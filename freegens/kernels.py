@@ -24,6 +24,13 @@ def doc_features(texts: list[str], encoder) -> dict[str, np.ndarray]:
     divided by sqrt(k), so their columns are the model's embedding block's)."""
     out = {"stats": DocStats().transform(texts),
            "similarity": EncoderFeatures(encoder, "similarity").transform(texts)}
+    out.update(encoder_parts(encoder, texts))
+    return out
+
+
+def encoder_parts(encoder, texts: list[str]) -> dict[str, np.ndarray]:
+    """``embedding:0``, ``embedding:1``... : each encoder part's columns of ``encoder.encode(texts)``."""
+    out = {}
     emb = np.asarray(encoder.encode(texts), dtype=float)
     parts = list(getattr(encoder, "encoders", [encoder]))
     start = 0
@@ -89,9 +96,18 @@ def dual_ridge_scores(K: np.ndarray, K_test: np.ndarray, codes: np.ndarray, n_cl
     applied to the kernel (``x - x_mean`` in feature space), so any positive semi-definite ``K`` (linear, RBF or a
     sum) gives the ridge classifier of its feature space with the same intercept.
     """
-    sw, w, Y, Kw, Kc = _centred_problem(K, codes, n_classes, sample_weight)
-    y_mean = w @ Y
-    a = np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), Y - y_mean)
+    Y = -np.ones((len(codes), n_classes))
+    Y[np.arange(len(codes)), codes] = 1.0
+    return dual_ridge_target_scores(K, K_test, Y, alpha, sample_weight)
+
+
+def dual_ridge_target_scores(K: np.ndarray, K_test: np.ndarray, targets: np.ndarray, alpha: float,
+                             sample_weight: np.ndarray) -> np.ndarray:
+    """:func:`dual_ridge_scores` for any real targets (train × outputs): e.g. ``Y - X w0``, the residual of a
+    prior mean ``w0`` (:mod:`freegens.prior`)."""
+    sw, w, _, Kw, Kc = _centred_problem(K, np.zeros(len(K), dtype=int), 1, sample_weight)
+    y_mean = w @ targets
+    a = np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), targets - y_mean)
     Kt_c = K_test - (K_test @ w)[:, None] - Kw[None, :] + w @ Kw
     return Kt_c @ a + y_mean
 
@@ -124,3 +140,24 @@ def dual_ridge_loo_scores(K: np.ndarray, codes: np.ndarray, n_classes: int, alph
     H = Kc @ np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), center) + np.outer(np.ones(n), w)
     F = H @ Y
     return Y - (Y - F) / (1.0 - np.diag(H))[:, None]
+
+
+def label_spreading(emb: np.ndarray, labelled: np.ndarray, codes: np.ndarray, n_classes: int, k: int = 10,
+                    keep: float = 0.9) -> np.ndarray:
+    """Zhou et al.'s label spreading over the symmetric k-nearest-neighbour graph (cosine of the unit-length rows
+    of ``emb``): ``(I - keep * S)^-1 Y0`` with ``S = D^-1/2 W D^-1/2``, ``Y0`` one-hot rows for the ``labelled``
+    rows (their ``codes``) divided by each class's count — so a class of 5 documents spreads as much mass as one of
+    500 — and 0 for the other rows, which are only read (transductive: no label of theirs is used).
+    Returns rows × classes."""
+    n = len(emb)
+    sims = emb @ emb.T
+    np.fill_diagonal(sims, -np.inf)
+    nearest = np.argpartition(-sims, k, axis=1)[:, :k]
+    W = np.zeros((n, n))
+    W[np.repeat(np.arange(n), k), nearest.ravel()] = 1.0
+    W = np.maximum(W, W.T)
+    d = 1.0 / np.sqrt(W.sum(axis=1))
+    Y0 = np.zeros((n, n_classes))
+    counts = np.bincount(codes, minlength=n_classes).astype(float)
+    Y0[labelled, codes] = 1.0 / counts[codes]
+    return np.linalg.solve(np.eye(n) - keep * (d[:, None] * W * d[None, :]), Y0)

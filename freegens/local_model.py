@@ -48,10 +48,13 @@ MODELS = ("ridge", "stack")
 
 
 def make_model(model: str = "ridge", *, alpha: float = 1.0, seed: int = 0, encoder=None, objective: str = "shares",
-               rare_rule: str = "nn", stack: dict | None = None, offset_resamples: int = 0):
+               rare_rule: str = "nn", stack: dict | None = None, offset_resamples: int = 0,
+               encoder_weights: tuple[float, ...] | None = None, zero_shot: float = 0.0,
+               definitions: str = "short"):
     """The untrained estimator ``--model`` names; ``stack`` holds :class:`freegens.stack.StackedDomainModel`'s
     other settings (``objective="macro_f1"`` turns its offsets on); ``offset_resamples`` (ridge, macro_f1 only)
-    averages the offsets over bootstrap resamples of the inner out-of-fold scores."""
+    averages the offsets over bootstrap resamples of the inner out-of-fold scores; ``encoder_weights``,
+    ``zero_shot`` and ``definitions`` (ridge with an encoder only): :func:`build_pipeline`'s."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if offset_resamples < 0 or (offset_resamples and (objective != "macro_f1" or model != "ridge")):
@@ -59,7 +62,10 @@ def make_model(model: str = "ridge", *, alpha: float = 1.0, seed: int = 0, encod
                          "macro_f1 and --model ridge (it resamples the ridge model's offset choice)")
     if model == "ridge":
         return build_pipeline(alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
-                              offset_resamples=offset_resamples)
+                              offset_resamples=offset_resamples, encoder_weights=encoder_weights,
+                              zero_shot=zero_shot, definitions=definitions)
+    if encoder_weights or zero_shot:
+        raise ValueError("--encoder_weights and --zero_shot apply to --model ridge only")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     from .stack import StackedDomainModel
@@ -120,7 +126,8 @@ class LocalDomainClassifier:
     @classmethod
     def fit(cls, frame: pd.DataFrame, *, alpha: float = 1.0, seed: int = 0, source: str = "",
             encoder=None, objective: str = "shares", model: str = "ridge", rare_rule: str = "nn",
-            stack: dict | None = None, offset_resamples: int = 0) -> LocalDomainClassifier:
+            stack: dict | None = None, offset_resamples: int = 0, encoder_weights: tuple[float, ...] | None = None,
+            zero_shot: float = 0.0, definitions: str = "short") -> LocalDomainClassifier:
         """Train on a frame from :func:`load_labelled`; ``encoder`` (a :class:`freegens.encoder.TextEncoder`)
         adds the embedding blocks (its spec is saved; the weights are reloaded from it where the model is loaded);
         ``objective`` is one of :data:`OBJECTIVES` (the chosen offsets are saved in the metadata).
@@ -128,12 +135,14 @@ class LocalDomainClassifier:
         import sklearn
 
         pipe = make_model(model, alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
-                          stack=stack, offset_resamples=offset_resamples).fit(_prep(frame["text"]), _labels(frame))
+                          stack=stack, offset_resamples=offset_resamples, encoder_weights=encoder_weights,
+                          zero_shot=zero_shot, definitions=definitions).fit(_prep(frame["text"]), _labels(frame))
         meta = {"labels": sorted(frame["label"].unique()), "n_train": int(len(frame)), "alpha": alpha, "seed": seed,
                 "source": source, "sklearn_version": sklearn.__version__, "max_chars": MAX_CHARS,
                 "label_counts": {k: int(v) for k, v in frame["label"].value_counts().items()},
                 "encoder": _encoder_meta(encoder), "objective": objective, "offsets": _offsets(pipe),
-                "model": model, "rare_rule": rare_rule, "offset_resamples": offset_resamples}
+                "model": model, "rare_rule": rare_rule, "offset_resamples": offset_resamples,
+                **_prior_meta(encoder_weights, zero_shot, definitions)}
         return cls(pipe, meta)
 
     def predict(self, texts) -> list[str]:
@@ -166,7 +175,9 @@ NOT_CONTENT = ("incoherent", "unknown")
 
 def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, seed: int = 0,
                    encoder=None, objective: str = "shares", model: str = "ridge", rare_rule: str = "nn",
-                   stack: dict | None = None, offset_resamples: int = 0) -> dict:
+                   stack: dict | None = None, offset_resamples: int = 0,
+                   encoder_weights: tuple[float, ...] | None = None, zero_shot: float = 0.0,
+                   definitions: str = "short") -> dict:
     """Stratified k-fold agreement of the local classifier with the given labels.
 
     Reports accuracy and macro-F1 over every label, the macro-F1 of the paper's own evaluation of its classifier
@@ -186,11 +197,18 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     cv = StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed)
     y = _labels(frame)
     estimator = make_model(model, alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
-                           stack=stack, offset_resamples=offset_resamples)
+                           stack=stack, offset_resamples=offset_resamples, encoder_weights=encoder_weights,
+                           zero_shot=zero_shot, definitions=definitions)
     pred = np.asarray(cross_val_predict(estimator, _prep(frame["text"]), y, cv=cv), dtype=object)
     return {"folds": used_folds, "n": int(len(frame)), "encoder": _encoder_meta(encoder), "objective": objective,
             "model": model, "rare_rule": rare_rule, "alpha": alpha, "offset_resamples": offset_resamples,
-            **score_predictions(y, pred)}
+            **_prior_meta(encoder_weights, zero_shot, definitions), **score_predictions(y, pred)}
+
+
+def _prior_meta(encoder_weights, zero_shot: float, definitions: str) -> dict:
+    """What model.json and a CV result record of ``--encoder_weights``/``--zero_shot``/``--definitions``."""
+    return {"encoder_weights": list(encoder_weights) if encoder_weights else None, "zero_shot": zero_shot,
+            "definitions": definitions if zero_shot else None}
 
 
 def score_predictions(y, pred) -> dict:
@@ -239,6 +257,11 @@ def format_cv_report(result: dict) -> str:
         model += ", rare classes by the shrunk class centroid (--rare_rule centroid)"
     if result.get("alpha", 1.0) != 1.0:
         model += f", ridge alpha {result['alpha']:g}"
+    if result.get("encoder_weights"):
+        model += f", encoder parts weighted {','.join(f'{w:g}' for w in result['encoder_weights'])} (--encoder_weights)"
+    if result.get("zero_shot"):
+        model += (f", + {result['zero_shot']:g} × the standardised zero-shot similarities to the "
+                  f"{result['definitions']!r} label definitions (--zero_shot)")
     if result.get("objective", "shares") == "macro_f1":
         model += ", per-class offsets for macro-F1 chosen by an inner CV of each training fold (--objective macro_f1)"
     if result.get("offset_resamples"):

@@ -6,7 +6,7 @@ cross-validates it; :mod:`freegens.stack` uses it as a base model.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 _STOPWORDS = frozenset(["the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "as", "with", "was", "on",
                         "be", "by", "this", "are", "at", "from", "or", "have", "an", "not", "but", "you", "he",
@@ -125,8 +125,38 @@ def word_vectorizer():
                            stop_words="english")
 
 
+class PartWeights(TransformerMixin, BaseEstimator):
+    """Multiplies the standardised embedding block's columns by one weight per encoder part (``--encoder_weights``;
+    e.g. ``1,0.5`` for ``bundled+mpnet``: the mpnet part at half weight, measured best in issue 14's session 8)."""
+
+    def __init__(self, encoder=None, weights: tuple[float, ...] = ()):
+        self.encoder = encoder
+        self.weights = weights
+
+    def fit(self, X, y=None) -> PartWeights:
+        parts = list(getattr(self.encoder, "encoders", [self.encoder]))
+        check_part_weights(self.weights, len(parts))
+        self.column_weights_ = np.concatenate([np.full(p.dim, float(w)) for p, w in zip(parts, self.weights,
+                                                                                          strict=True)])
+        if len(self.column_weights_) != X.shape[1]:
+            raise ValueError(f"the encoder's parts have {len(self.column_weights_)} columns, the block {X.shape[1]}")
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        return np.asarray(X) * self.column_weights_
+
+
+def check_part_weights(weights, n_parts: int) -> None:
+    """``--encoder_weights``: one positive weight per encoder part, else a ValueError naming the option."""
+    if len(weights) != n_parts or any(not w > 0 for w in weights):
+        raise ValueError(f"--encoder_weights {','.join(f'{w:g}' for w in weights)}: need {n_parts} positive "
+                         f"weight(s), one per encoder part")
+
+
 def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: float = 0.0,
-                   objective: str = "shares", rare_rule: str = "nn", offset_resamples: int = 0):
+                   objective: str = "shares", rare_rule: str = "nn", offset_resamples: int = 0,
+                   encoder_weights: tuple[float, ...] | None = None, zero_shot: float = 0.0,
+                   definitions: str = "short"):
     """The untrained sklearn pipeline: word 1-2-gram TF-IDF (English stop words removed) + standardised document
     statistics and category cues (weight 0.1), a ridge classifier with balanced class weights.
 
@@ -135,6 +165,9 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
     (with an encoder) is how :class:`RareClassNeighbours` finds a rare class: ``nn`` (the nearest training
     document) or ``centroid`` (the most similar shrunk class centroid). ``rare_cues`` > 0
     adds :func:`freegens.cues.rare_class_cues` with that weight (measured, not a default: it did not help).
+    With an encoder: ``encoder_weights`` scales each encoder part's embedding columns (:class:`PartWeights`);
+    ``zero_shot`` > 0 adds that weight × the standardised zero-shot similarities to the label ``definitions``
+    to the linear scores (:class:`freegens.prior.ZeroShotBoost`).
 
     Chosen by stratified 5-fold CV (seed 0) on the paper's 1,000 fineweb labels (figures in freegens/README.md):
     the former linear SVM on word + character n-grams and layout statistics reached macro-F1 0.213; a ridge
@@ -143,6 +176,12 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if encoder is None and (encoder_weights or zero_shot):
+        raise ValueError("--encoder_weights and --zero_shot need an encoder (--encoder bundled|mpnet|PATH)")
+    if zero_shot < 0:
+        raise ValueError(f"--zero_shot must be >= 0, got {zero_shot}")
+    if encoder_weights:
+        check_part_weights(encoder_weights, len(getattr(encoder, "encoders", [encoder])))
     from sklearn.linear_model import RidgeClassifier
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -161,10 +200,17 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
             ("similarity", Pipeline([("sim", EncoderFeatures(encoder, "similarity")), ("scale", StandardScaler()),
                                      ("weight", scaled(w["similarity"]))])),
             ("embedding", Pipeline([("emb", EncoderFeatures(encoder, "embedding")), ("scale", StandardScaler()),
-                                    ("weight", scaled(w["embedding"]))])),
+                                    ("weight", scaled(w["embedding"]))]
+                                   + ([("parts", PartWeights(encoder, tuple(encoder_weights)))]
+                                      if encoder_weights else []))),
         ]
     clf = RidgeClassifier(alpha=alpha, class_weight="balanced", random_state=seed)
     pipe = Pipeline([("features", features), ("clf", clf)])
+    if zero_shot:
+        from .prior import ZeroShotBoost, label_definitions
+
+        label_definitions(definitions)  # a bad name stops before any fit
+        pipe = ZeroShotBoost(pipe, encoder, zero_shot, definitions)
     model = pipe if encoder is None else RareClassNeighbours(pipe, encoder, rule=rare_rule)
     if objective == "macro_f1":
         from .offsets import MacroF1Offsets

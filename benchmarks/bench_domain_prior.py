@@ -1,0 +1,210 @@
+"""Screens a zero-shot prior from the category definitions for the offline domain classifier (issue 14, session 9).
+
+Same protocol as ``bench_domain_kernels.py`` (per seed the outer stratified 5-fold CV of ``njsl domains cv``, per
+outer fold the inner 3-fold CV of ``--objective macro_f1``; the ridge model in kernel form on shared Gram blocks; the
+rare-class nearest-document rule; offsets ``R1`` and ``boot20``), with the definitions of :mod:`freegens.prior`:
+
+* ``zero-shot D``: argmax of the mean cosine (MiniLM, mpnet) between document and label definitions (set ``D``:
+  long / short / both), no labelled document used except by the offsets (``plain``: no offsets, no rare rule);
+* ``... prior bB D``: ridge with prior mean ``w0`` on the two encoder blocks (:func:`freegens.prior.prior_fold_scores`),
+  ``w0`` scaled so that the training rows' prior scores ``X w0`` have standard deviation ``B`` (the scale is
+  label-free and fixed per fold, so the fit is exactly ridge around ``w0``);
+* ``... + zs gG D``: the ridge scores plus ``G`` × the zero-shot cosines standardised per label on the training rows;
+* ``... defblock xS D``: the 9 zero-shot cosines as one more block (standardised, weight 0.1 × S, like the 27
+  description similarities);
+* ``spread kK`` / ``... + spread L kK``: transductive label spreading (:func:`freegens.kernels.label_spreading`)
+  over the K-nearest-neighbour graph of the training and test documents' joint embedding (test labels unused),
+  alone or added to the ridge scores with weight L (in units of its standard deviation).
+
+    PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_prior.py --encoder bundled --encoder MPNET_DIR \\
+        --cache_file MINILM.npz --cache_file MPNET.npz --seeds 0 1 2 3 [--only NAME ...] [--json out.json]
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from bench_domain_stack import cached_encoder
+from bench_domain_variance import encoder_seed_args, line, print_means
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+from freegens.kernels import (
+    class_weights,
+    doc_features,
+    dual_ridge_target_scores,
+    encoder_parts,
+    fold_blocks,
+    label_spreading,
+)
+from freegens.local_model import _labels, _prep, load_labelled, score_predictions
+from freegens.offsets import bootstrap_offsets, choose_offsets, inner_splits
+from freegens.prior import DEFINITION_SETS, definition_vectors, label_definitions, prior_fold_scores, zero_shot_scores
+from freegens.ridge_model import BLOCK_WEIGHTS, RARE_BELOW
+from njsl.paths import domain_labels_csv
+
+MPNET_HALF = {"embedding:1": 0.5}  # session 8's best block scales
+
+
+@dataclass(frozen=True)
+class Config:
+    """One head: ridge ``alpha`` and block ``scales`` (``zero_shot``: no ridge), a prior of size ``prior``, ``zs`` ×
+    the standardised zero-shot cosines added, or the cosines as a block of scale ``defblock``; definitions ``defs``."""
+    name: str
+    alpha: float = 1.0
+    scales: dict[str, float] = field(default_factory=dict)
+    defs: str = "long"
+    zero_shot: bool = False
+    prior: float = 0.0
+    zs: float = 0.0
+    defblock: float = 0.0
+    spread: float = 0.0  # + spread × label spreading's scores (freegens.kernels.label_spreading), one std
+    spread_k: int = 10
+    ridge: bool = True  # False: the label spreading scores alone
+
+
+def configs() -> list[Config]:
+    out = [Config("ridge a1 emb1 x0.5", scales=MPNET_HALF), Config("ridge a2", alpha=2.0)]
+    for d in DEFINITION_SETS:
+        out.append(Config(f"zero-shot {d}", defs=d, zero_shot=True))
+        for b in (0.05, 0.1, 0.25, 0.5):
+            out.append(Config(f"ridge a1 emb1 x0.5 prior b{b:g} {d}", scales=MPNET_HALF, defs=d, prior=b))
+            out.append(Config(f"ridge a2 prior b{b:g} {d}", alpha=2.0, defs=d, prior=b))
+        for g in (0.05, 0.1, 0.25):
+            out.append(Config(f"ridge a1 emb1 x0.5 + zs g{g:g} {d}", scales=MPNET_HALF, defs=d, zs=g))
+        for s in (1.0, 2.0):
+            out.append(Config(f"ridge a1 emb1 x0.5 defblock x{s:g} {d}", scales=MPNET_HALF, defs=d, defblock=s))
+    for nn in (10, 20):
+        out.append(Config(f"spread k{nn}", spread=1.0, spread_k=nn, ridge=False))
+        for lam in (0.1, 0.25, 0.5):
+            out.append(Config(f"ridge a1 emb1 x0.5 + spread {lam:g} k{nn}", scales=MPNET_HALF, spread=lam,
+                              spread_k=nn))
+    return out
+
+
+def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k) -> dict[str, np.ndarray]:
+    """Per configuration, the test scores after fitting on ``train`` (the rare-class rule's class at +inf, except
+    for the zero-shot heads)."""
+    blocks = fold_blocks(texts, dense, train, test)
+    counts = np.bincount(codes[train], minlength=k)
+    nearest = codes[train][(emb[test] @ emb[train].T).argmax(axis=1)]
+    override = np.flatnonzero(counts[nearest] < RARE_BELOW)
+    zs, priors = {}, {}
+    for d in {c.defs for c in cfgs}:
+        sc = StandardScaler().fit(zs_all[d][train])  # label-free, on the training rows
+        zs[d] = (sc.transform(zs_all[d][train]), sc.transform(zs_all[d][test]))
+        if any(c.prior for c in cfgs):
+            parts, defined = def_parts[d]
+            priors[d] = (prior_fold_scores(dense, parts, defined, train, test), defined)
+    spread = {}
+    for nn in {c.spread_k for c in cfgs if c.spread}:
+        both = np.concatenate([train, test])  # transductive: the test rows are in the graph, unlabelled
+        f = label_spreading(emb[both], np.arange(len(train)), codes[train], k, nn)
+        spread[nn] = f[len(train):] / f.std()
+    weights = class_weights(codes[train], k)
+    Y = -np.ones((len(train), k))
+    Y[np.arange(len(train)), codes[train]] = 1.0
+    out = {}
+    for cfg in cfgs:
+        if cfg.zero_shot:
+            out[cfg.name] = zs_all[cfg.defs][test].copy()
+            continue
+        if not cfg.ridge:
+            out[cfg.name] = spread[cfg.spread_k].copy()
+            continue
+        K = sum(cfg.scales.get(b, 1.0) ** 2 * kk for b, (kk, _) in blocks.items())
+        Kt = sum(cfg.scales.get(b, 1.0) ** 2 * kt for b, (_, kt) in blocks.items())
+        if cfg.defblock:
+            f_tr, f_te = (BLOCK_WEIGHTS["similarity"] * cfg.defblock * z for z in zs[cfg.defs])
+            K, Kt = K + f_tr @ f_tr.T, Kt + f_te @ f_tr.T
+        P_tr, P_te = np.zeros((len(train), k)), np.zeros((len(test), k))
+        if cfg.prior:
+            blocks_p, defined = priors[cfg.defs]
+            for b, (p_tr, p_te) in blocks_p.items():
+                P_tr, P_te = P_tr + cfg.scales.get(b, 1.0) * p_tr, P_te + cfg.scales.get(b, 1.0) * p_te
+            factor = cfg.prior / P_tr[:, defined].std()
+            P_tr, P_te = factor * P_tr, factor * P_te
+        scores = dual_ridge_target_scores(K, Kt, Y - P_tr, cfg.alpha, weights) + P_te
+        if cfg.zs:
+            scores = scores + cfg.zs * zs[cfg.defs][1]
+        if cfg.spread:
+            scores = scores + cfg.spread * spread[cfg.spread_k]
+        scores[override, nearest[override]] = np.inf
+        out[cfg.name] = scores
+    return out
+
+
+def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int) -> dict[str, list[dict]]:
+    classes = np.unique(y)
+    codes = np.searchsorted(classes, y)
+    k = len(classes)
+    results: dict[str, list[dict]] = {}
+    for d in sorted({c.defs for c in cfgs if c.zero_shot}):  # no fit, no offsets: one figure for every seed
+        res = score_predictions(y, classes[zs_all[d].argmax(axis=1)])
+        results[f"zero-shot {d} plain"] = [res] * len(seeds)
+        print(line(f"zero-shot {d} plain", res), flush=True)
+    for seed in seeds:
+        t0 = time.process_time()
+        names = [f"{c.name} {r}" for c in cfgs for r in ("R1", f"boot{boot}")]
+        preds = {n: np.empty(len(y), dtype=object) for n in names}
+        for train, test in StratifiedKFold(n_splits=5, shuffle=True, random_state=seed).split(texts, y):
+            kept, splits = next(inner_splits(y[train], 3, seed, 1))
+            oof = {c.name: np.zeros((len(train), k)) for c in cfgs}
+            for a, b in splits:
+                fit = fit_scores(texts, dense, emb, zs_all, def_parts, codes, train[a], train[b], cfgs, k)
+                for name, s in fit.items():
+                    oof[name][b] = s
+            outer = fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k)
+            for cfg in cfgs:
+                s, c = oof[cfg.name][kept], codes[train][kept]
+                r1 = choose_offsets(s, c)
+                bt = bootstrap_offsets(s, c, n_boot=boot, seed=seed)
+                preds[f"{cfg.name} R1"][test] = classes[(outer[cfg.name] + r1).argmax(axis=1)]
+                preds[f"{cfg.name} boot{boot}"][test] = classes[(outer[cfg.name] + bt).argmax(axis=1)]
+        for name, pred in preds.items():
+            res = score_predictions(y, pred)
+            results.setdefault(name, []).append(res)
+            print(line(f"{name} seed {seed}", res), flush=True)
+        print(f"seed {seed}: {time.process_time() - t0:.0f} CPU-s", flush=True)
+    return results
+
+
+def main() -> None:
+    ap = encoder_seed_args(__doc__.split("\n")[0])
+    ap.add_argument("--only", nargs="+", default=None, help="configuration names (default: all of configs())")
+    ap.add_argument("--boot", type=int, default=20, help="bootstrap resamples of the averaged offset rule")
+    ap.add_argument("--json", default=None, help="write every configuration's per-seed results here")
+    args = ap.parse_args()
+    frame = load_labelled(domain_labels_csv())
+    texts, y = _prep(frame["text"]), _labels(frame)
+    classes = list(np.unique(y))
+    encoder = cached_encoder(args.encoder, args.cache_file, args.max_tokens)
+    t0 = time.process_time()
+    dense = doc_features(texts, encoder)
+    emb = np.asarray(encoder.encode(texts), dtype=float)
+    doc_parts = [v for n, v in dense.items() if n.startswith("embedding:")]
+    zs_all, def_parts = {}, {}
+    for d in DEFINITION_SETS:
+        defs = label_definitions(d)
+        parts, defined = {}, None
+        for name in (n for n in dense if n.startswith("embedding:")):
+            parts[name], defined = definition_vectors(lambda t, n=name: encoder_parts(encoder, t)[n], defs, classes)
+        def_parts[d] = (parts, defined)
+        zs_all[d] = zero_shot_scores(doc_parts, list(parts.values()), defined)
+    print(f"document features and definitions in {time.process_time() - t0:.0f} CPU-s", flush=True)
+    cfgs = [c for c in configs() if args.only is None or c.name in args.only]
+    if args.only and len(cfgs) != len(args.only):
+        raise SystemExit(f"unknown configuration in --only; known: {[c.name for c in configs()]}")
+    results = screen(texts, y, dense, emb, zs_all, def_parts, cfgs, args.seeds, args.boot)
+    if args.json:
+        Path(args.json).write_text(json.dumps({n: [{k: r[k] for k in ("macro_f1", "accuracy", "shares_gap",
+                                                                       "paper_protocol", "per_class", "shares")}
+                                                   for r in rows] for n, rows in results.items()}, indent=1))
+    print_means(results, args.seeds)
+
+
+if __name__ == "__main__":
+    main()
