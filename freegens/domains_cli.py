@@ -5,8 +5,10 @@
     njsl domains train LABELLED.csv --output MODEL_DIR [--encoder none|bundled|PATH|ORG/NAME]
                       [--objective shares|macro_f1] [--offset_resamples N]
                       [--encoder_weights 1,0.5] [--zero_shot 0.05] [--definitions short|long|both]
+                      [--embedding_cache DIR]
     njsl domains cv LABELLED.csv [--folds 5] [--output REPORT.md] [--encoder ...] [--objective ...]
                     [--model ridge|stack] [--rare_rule nn|centroid] [--encoder_windows first,middle,last]
+                    [--embedding_cache DIR] (and train's options)
     njsl domains features CLASSIFIED.csv --store STORE --id ID [--kind model|dataset]
 
 ``freegens/classify_domains_multistage.py`` is the paper's path to ``classify``. The API key is read from
@@ -104,22 +106,36 @@ def make_encoder(args: argparse.Namespace):
     from .encoder import WINDOWS, ConcatEncoder, EncoderUnavailable, WindowEncoder
 
     if args.encoder == "none":
-        if args.encoder_windows:
-            raise EncoderUnavailable("--encoder_windows needs an encoder (--encoder bundled|mpnet|PATH|ORG/NAME)")
+        for flag in ("encoder_windows", "embedding_cache"):
+            if getattr(args, flag):
+                raise EncoderUnavailable(f"--{flag} needs an encoder (--encoder bundled|mpnet|PATH|ORG/NAME)")
         return None
     from .encoder import make_encoder as make
 
     encoder = make(args.encoder, max_tokens=args.encoder_max_tokens)
-    if not args.encoder_windows:
-        return encoder
-    windows = tuple(w.strip() for w in args.encoder_windows.split(","))
-    bad = [w for w in windows if w not in WINDOWS]
-    if bad:
-        raise EncoderUnavailable(f"--encoder_windows: unknown window(s) {bad}; choose from {','.join(WINDOWS)}")
-    # the windows of the first encoder (the cheap one in bundled+mpnet), the others as they are
-    parts = list(getattr(encoder, "encoders", [encoder]))
-    parts[0] = WindowEncoder(parts[0], windows)
-    return parts[0] if len(parts) == 1 else ConcatEncoder(parts)
+    if args.encoder_windows:
+        windows = tuple(w.strip() for w in args.encoder_windows.split(","))
+        bad = [w for w in windows if w not in WINDOWS]
+        if bad:
+            raise EncoderUnavailable(f"--encoder_windows: unknown window(s) {bad}; choose from {','.join(WINDOWS)}")
+        # the windows of the first encoder (the cheap one in bundled+mpnet), the others as they are
+        parts = list(getattr(encoder, "encoders", [encoder]))
+        parts[0] = WindowEncoder(parts[0], windows)
+        encoder = parts[0] if len(parts) == 1 else ConcatEncoder(parts)
+    if args.embedding_cache:
+        from .encoder import load_embedding_cache
+
+        n = load_embedding_cache(encoder, args.embedding_cache)
+        print(f"--embedding_cache {args.embedding_cache}: {n} embeddings read", file=sys.stderr)
+    return encoder
+
+
+def keep_embeddings(args: argparse.Namespace, encoder) -> None:
+    """With ``--embedding_cache DIR``: write what the run embedded, so the next run on these documents embeds none."""
+    if encoder is not None and args.embedding_cache:
+        from .encoder import save_embedding_cache
+
+        save_embedding_cache(encoder, args.embedding_cache)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -131,6 +147,7 @@ def run_train(args: argparse.Namespace) -> int:
                                       encoder=encoder, objective=args.objective, model=args.model,
                                       rare_rule=args.rare_rule, offset_resamples=args.offset_resamples,
                                       **_prior_args(args))
+    keep_embeddings(args, encoder)
     model.save(args.output)
     print(f"trained on {len(frame)} documents ({model.meta['label_counts']}) -> {args.output}")
     return 0
@@ -142,9 +159,11 @@ def run_cv(args: argparse.Namespace) -> int:
     from .local_model import cross_validate, format_cv_report, load_labelled
 
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
-    result = cross_validate(frame, folds=args.folds, alpha=args.alpha, seed=args.seed, encoder=make_encoder(args),
+    encoder = make_encoder(args)
+    result = cross_validate(frame, folds=args.folds, alpha=args.alpha, seed=args.seed, encoder=encoder,
                             objective=args.objective, model=args.model, rare_rule=args.rare_rule,
                             offset_resamples=args.offset_resamples, **_prior_args(args))
+    keep_embeddings(args, encoder)
     text = format_cv_report(result)
     print(text)
     if args.output:
@@ -219,6 +238,9 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--definitions", choices=DEFINITION_SETS, default="short",
                    help="with --zero_shot: the label definitions: short (the 27 category descriptions, default), "
                         "long (the cascade's stage questions and final-choice lines), both")
+    p.add_argument("--embedding_cache", default=None, metavar="DIR",
+                   help="with --encoder: read the document embeddings kept in DIR and write the run's there (one file "
+                        "per encoder, named by its spec and token limit); a rerun on the same documents embeds none")
     p.add_argument("--encoder_windows", default=None,
                    help="e.g. first,middle,last: the (first) encoder embeds these token windows of each document, "
                         "concatenated")

@@ -254,9 +254,15 @@ class TextEncoder:
         keys = [text_key(t, self.max_tokens) for t in texts]
         todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items())
         if todo:
+            from tqdm.auto import tqdm
+
             self._load()
+            starts = range(0, len(todo), self.batch_size)
+            # a first embedding of a corpus takes minutes on CPU (mpnet: ~0.7 s per document); a bar on a terminal
+            bar = tqdm(starts, desc=f"embedding {len(todo)} texts ({self.spec})", unit="batch", leave=False,
+                       disable=None if len(starts) > 4 else True)
             with torch.inference_mode():
-                for start in range(0, len(todo), self.batch_size):
+                for start in bar:
                     batch = todo[start:start + self.batch_size]
                     enc = self._tokenizer([t for _, t in batch], truncation=True,
                                           max_length=self.token_limit, padding=True, return_tensors="pt")
@@ -287,6 +293,54 @@ class TextEncoder:
         keys = sorted(self._cache)
         vectors = np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
         np.savez(path, spec=self.spec, max_tokens=self.max_tokens, keys=np.array(keys), vectors=vectors)
+
+
+def text_encoders(encoder) -> list[TextEncoder]:
+    """The :class:`TextEncoder` parts of ``encoder``: itself, a :class:`ConcatEncoder`'s parts, a
+    :class:`WindowEncoder`'s inner encoder (its windows are texts of their own in that encoder's cache)."""
+    if isinstance(encoder, TextEncoder):
+        return [encoder]
+    if isinstance(encoder, WindowEncoder):
+        return [encoder.encoder]
+    return [t for part in getattr(encoder, "encoders", []) for t in text_encoders(part)]
+
+
+def embedding_cache_file(folder: str | Path, encoder: TextEncoder) -> Path:
+    """Where ``--embedding_cache FOLDER`` keeps one encoder's embeddings: a file named by a hash of its spec and
+    token limit (the file records both; :meth:`TextEncoder.load_cache` refuses another encoder's file)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{encoder.spec}\0{encoder.max_tokens}".encode()).hexdigest()[:16]
+    return Path(folder) / f"embeddings-{digest}.npz"
+
+
+def load_embedding_cache(encoder, folder: str | Path) -> int:
+    """Fill every part of ``encoder`` from its file in ``folder`` where there is one; how many embeddings were read.
+    Keys are text hashes, so a cache of other documents only misses."""
+    import zipfile
+
+    n = 0
+    for t in text_encoders(encoder):
+        file = embedding_cache_file(folder, t)
+        if not file.exists():
+            continue
+        try:
+            n += t.load_cache(file)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            raise EncoderUnavailable(f"--embedding_cache: {file} is not a readable embedding cache ({err}); "
+                                     "delete it to embed again") from None
+    return n
+
+
+def save_embedding_cache(encoder, folder: str | Path) -> None:
+    """Write every part's in-memory embeddings to its file in ``folder`` (each file replaced whole: written beside
+    it, then renamed, so a killed run leaves the old file or the new one, never half of one)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for t in text_encoders(encoder):
+        target = embedding_cache_file(folder, t)
+        tmp = target.with_name(target.stem + ".tmp.npz")
+        t.save_cache(tmp)
+        tmp.replace(target)
 
 
 def joint_embedding(parts: list[np.ndarray]) -> np.ndarray:

@@ -313,3 +313,47 @@ def test_packaged_mpnet_unpacks_checked_and_embeds_by_meaning(monkeypatch, tmp_p
                                 "def parse(path):\n    with open(path) as fh:\n        return json.load(fh)"])
     assert v.shape == (3, 768) and enc.dim == 384 + 768
     assert v[0] @ v[1] > 0.5 > v[0] @ v[2]
+
+
+def test_embedding_cache_folder_spares_a_rerun_its_embeddings(tiny_bert, labelled_csv, tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "emb"
+    args = ["cv", str(labelled_csv), "--folds", "3", "--encoder", f"{tiny_bert}+{tiny_bert}", "--encoder_max_tokens",
+            "32", "--embedding_cache", str(cache)]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    files = sorted(cache.glob("embeddings-*.npz"))
+    assert len(files) == 1   # the two parts are the same encoder (spec and token limit): one file
+    n_docs = len(load_labelled(labelled_csv))
+    with np.load(files[0]) as data:
+        n_kept = len(data["keys"])
+        assert n_kept >= n_docs and int(data["max_tokens"]) == 32
+    assert not list(cache.glob("*.tmp.npz"))
+
+    load = E.TextEncoder._load
+
+    class NoForward:
+        def __init__(self, model):
+            self.config = model.config
+
+        def __call__(self, *a, **k):
+            raise AssertionError("embedded a document the cache holds")
+
+    def load_without_forward(self):
+        load(self)
+        if not isinstance(self._model, NoForward):
+            self._model = NoForward(self._model)
+
+    monkeypatch.setattr(E.TextEncoder, "_load", load_without_forward)
+    assert main(args) == 0
+    second = capsys.readouterr()
+    assert f"{2 * n_kept} embeddings read" in second.err   # each part reads the file
+    assert second.out == first.out   # the same report from the kept embeddings
+
+    # a damaged file: a clear error naming it, the file left for the user to inspect
+    files[0].write_bytes(b"not an npz")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert files[0].name in err and "delete it" in err and files[0].read_bytes() == b"not an npz"
+    # no encoder, no cache
+    assert main(["cv", str(labelled_csv), "--folds", "3", "--embedding_cache", str(cache)]) == 2
+    assert "--embedding_cache needs an encoder" in capsys.readouterr().err
