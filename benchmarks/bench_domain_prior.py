@@ -18,6 +18,7 @@ rare-class nearest-document rule; offsets ``R1`` and ``boot20``), with the defin
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_prior.py --encoder bundled --encoder MPNET_DIR \\
         --cache_file MINILM.npz --cache_file MPNET.npz --seeds 0 1 2 3 [--only NAME ...] [--json out.json]
+        [--grid screen|tune]
 """
 from __future__ import annotations
 
@@ -83,6 +84,13 @@ def configs() -> list[Config]:
             out.append(Config(f"ridge a1 emb1 x0.5 + spread {lam:g} k{nn}", scales=MPNET_HALF, spread=lam,
                               spread_k=nn))
     return out
+
+
+def tune_configs() -> list[Config]:
+    """``--grid tune`` (lead, session 9): the zero-shot boost around the chosen row — ridge alpha, the mpnet block's
+    scale, the boost's weight and the definitions — for a choice on 20-seed means instead of 4."""
+    return [Config(f"tune a{a:g} m{m:g} zs{g:g} {d}", alpha=a, scales={"embedding:1": m}, defs=d, zs=g)
+            for a in (1.0, 1.5, 2.0) for m in (0.5, 0.75) for g in (0.03, 0.05, 0.08) for d in ("short", "both")]
 
 
 def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k) -> dict[str, np.ndarray]:
@@ -177,6 +185,8 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", default=None, help="configuration names (default: all of configs())")
     ap.add_argument("--boot", type=int, default=20, help="bootstrap resamples of the averaged offset rule")
     ap.add_argument("--json", default=None, help="write every configuration's per-seed results here")
+    ap.add_argument("--grid", choices=("screen", "tune"), default="screen",
+                    help="screen: the session-9 screen (configs()); tune: tune_configs() around the chosen row")
     args = ap.parse_args()
     frame = load_labelled(domain_labels_csv())
     texts, y = _prep(frame["text"]), _labels(frame)
@@ -195,9 +205,10 @@ def main() -> None:
         def_parts[d] = (parts, defined)
         zs_all[d] = zero_shot_scores(doc_parts, list(parts.values()), defined)
     print(f"document features and definitions in {time.process_time() - t0:.0f} CPU-s", flush=True)
-    cfgs = [c for c in configs() if args.only is None or c.name in args.only]
+    known = configs() + tune_configs() if args.only else (configs() if args.grid == "screen" else tune_configs())
+    cfgs = [c for c in known if args.only is None or c.name in args.only]
     if args.only and len(cfgs) != len(args.only):
-        raise SystemExit(f"unknown configuration in --only; known: {[c.name for c in configs()]}")
+        raise SystemExit(f"unknown configuration in --only; known: {[c.name for c in known]}")
     results = screen(texts, y, dense, emb, zs_all, def_parts, cfgs, args.seeds, args.boot)
     if args.json:
         Path(args.json).write_text(json.dumps({n: [{k: r[k] for k in ("macro_f1", "accuracy", "shares_gap",
