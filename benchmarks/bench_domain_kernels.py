@@ -33,14 +33,12 @@ near an offset's threshold move.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from bench_domain_stack import cached_encoder
-from bench_domain_variance import encoder_seed_args, line, print_means
+from bench_domain_variance import encoder_seed_args, print_means, score_seed, write_results
 from sklearn.model_selection import StratifiedKFold
 
 from freegens.kernels import (
@@ -51,7 +49,7 @@ from freegens.kernels import (
     fold_blocks_views,
     rbf_kernel_unit,
 )
-from freegens.local_model import _labels, _prep, load_labelled, score_predictions
+from freegens.local_model import _labels, _prep, load_labelled
 from freegens.offsets import bootstrap_offsets, choose_offsets, inner_splits, macro_f1_from_codes
 from freegens.ridge_model import RARE_BELOW
 from njsl.paths import domain_labels_csv
@@ -222,10 +220,7 @@ def screen(texts, y, dense, emb, cfgs, seeds, boot: int, views=None) -> dict[str
                 chosen[g].append(best)
                 for r in rules:
                     preds[f"{g} inner-chosen {r}"][test] = preds[f"{best} {r}"][test]
-        for name, pred in preds.items():
-            res = score_predictions(y, pred)
-            results.setdefault(name, []).append(res)
-            print(line(f"{name} seed {seed}", res), flush=True)
+        score_seed(preds, y, results, seed)
         for g, picks in chosen.items():
             print(f"{g} inner-chosen, seed {seed}, per outer fold: {picks}", flush=True)
         print(f"seed {seed}: {time.process_time() - t0:.0f} CPU-s", flush=True)
@@ -253,10 +248,7 @@ def main() -> None:
         raise SystemExit(f"unknown configuration in --only; known: {[c.name for c in configs()]}")
     views = window_views(texts, encoder, args.windows) if args.windows else None
     results = screen(texts, y, dense, emb, cfgs, args.seeds, args.boot, views)
-    if args.json:
-        Path(args.json).write_text(json.dumps({n: [{k: r[k] for k in ("macro_f1", "accuracy", "shares_gap",
-                                                                       "paper_protocol", "per_class", "shares")}
-                                                   for r in rows] for n, rows in results.items()}, indent=1))
+    write_results(args.json, results)
     print_means(results, args.seeds)
 
 

@@ -22,14 +22,12 @@ rare-class nearest-document rule; offsets ``R1`` and ``boot20``), with the defin
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from bench_domain_stack import cached_encoder
-from bench_domain_variance import encoder_seed_args, line, print_means
+from bench_domain_variance import encoder_seed_args, line, print_means, score_seed, write_results
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
@@ -172,10 +170,7 @@ def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int) -> d
                 bt = bootstrap_offsets(s, c, n_boot=boot, seed=seed)
                 preds[f"{cfg.name} R1"][test] = classes[(outer[cfg.name] + r1).argmax(axis=1)]
                 preds[f"{cfg.name} boot{boot}"][test] = classes[(outer[cfg.name] + bt).argmax(axis=1)]
-        for name, pred in preds.items():
-            res = score_predictions(y, pred)
-            results.setdefault(name, []).append(res)
-            print(line(f"{name} seed {seed}", res), flush=True)
+        score_seed(preds, y, results, seed)
         print(f"seed {seed}: {time.process_time() - t0:.0f} CPU-s", flush=True)
     return results
 
@@ -210,10 +205,7 @@ def main() -> None:
     if args.only and len(cfgs) != len(args.only):
         raise SystemExit(f"unknown configuration in --only; known: {[c.name for c in known]}")
     results = screen(texts, y, dense, emb, zs_all, def_parts, cfgs, args.seeds, args.boot)
-    if args.json:
-        Path(args.json).write_text(json.dumps({n: [{k: r[k] for k in ("macro_f1", "accuracy", "shares_gap",
-                                                                       "paper_protocol", "per_class", "shares")}
-                                                   for r in rows] for n, rows in results.items()}, indent=1))
+    write_results(args.json, results)
     print_means(results, args.seeds)
 
 

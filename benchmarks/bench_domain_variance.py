@@ -114,10 +114,7 @@ def screen_heads(texts: list[str], y: np.ndarray, encoder, args) -> dict[str, li
                 for rule, how in rules.items():
                     offsets = offsets_by_rule(parts[h], how, seed)
                     preds[f"{h} {rule}"][test] = classes[(outer[h] + offsets).argmax(axis=1)]
-        for name, pred in preds.items():
-            res = score_predictions(y, pred)
-            results.setdefault(name, []).append(res)
-            print(line(f"{name} seed {seed}", res), flush=True)
+        score_seed(preds, y, results, seed)
         print(f"seed {seed}: {time.process_time() - t0:.0f} CPU-s", flush=True)
     return results
 
@@ -165,6 +162,23 @@ def line(name: str, res: dict) -> str:
     per = " ".join(f"{k} {v['f1-score']:.2f}" for k, v in res["per_class"].items())
     return (f"{name}: macro-F1 {res['macro_f1']:.3f}, paper protocol {res['paper_protocol']['macro_f1']:.3f}, "
             f"accuracy {res['accuracy']:.3f}, shares gap {res['shares_gap']:.1f} | F1 {per}")
+
+
+def score_seed(preds: dict, y, results: dict[str, list[dict]], seed: int) -> None:
+    """Score one seed's out-of-fold predictions of every configuration (``preds``: name -> labels), add them to
+    ``results`` and print a :func:`line` each."""
+    for name, pred in preds.items():
+        res = score_predictions(y, pred)
+        results.setdefault(name, []).append(res)
+        print(line(f"{name} seed {seed}", res), flush=True)
+
+
+def write_results(path: str | None, results: dict[str, list[dict]]) -> None:
+    """With ``--json PATH``: every configuration's per-seed figures (macro-F1, accuracy, shares, per class)."""
+    if path:
+        keys = ("macro_f1", "accuracy", "shares_gap", "paper_protocol", "per_class", "shares")
+        Path(path).write_text(json.dumps({n: [{k: r[k] for k in keys} for r in rows] for n, rows in results.items()},
+                                         indent=1))
 
 
 def print_means(results: dict[str, list[dict]], seeds: list[int]) -> None:
