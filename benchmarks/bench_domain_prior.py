@@ -6,9 +6,10 @@ rare-class nearest-document rule; offsets ``R1`` and ``boot20``), with the defin
 
 * ``zero-shot D``: argmax of the mean cosine (MiniLM, mpnet) between document and label definitions (set ``D``:
   long / short / both), no labelled document used except by the offsets (``plain``: no offsets, no rare rule);
-* ``... prior bB D``: ridge with prior mean ``w0`` on the two encoder blocks (:func:`freegens.prior.prior_fold_scores`),
-  ``w0`` scaled so that the training rows' prior scores ``X w0`` have standard deviation ``B`` (the scale is
-  label-free and fixed per fold, so the fit is exactly ridge around ``w0``);
+* ``... prior bB D``: ridge with prior mean ``w0`` on the two encoder blocks
+  (:func:`freegens.kernels.prior_fold_scores`), ``w0`` scaled so that the training rows' prior scores ``X w0``
+  have standard deviation ``B`` (the scale is label-free and fixed per fold, so the fit is exactly ridge around
+  ``w0``);
 * ``... + zs gG D``: the ridge scores plus ``G`` × the zero-shot cosines standardised per label on the training rows;
 * ``... defblock xS D``: the 9 zero-shot cosines as one more block (standardised, weight 0.1 × S, like the 27
   description similarities);
@@ -35,13 +36,14 @@ from freegens.kernels import (
     class_weights,
     doc_features,
     dual_ridge_target_scores,
-    encoder_parts,
     fold_blocks,
     label_spreading,
+    prior_fold_scores,
 )
+from freegens.encoder import encoder_parts
 from freegens.local_model import _labels, _prep, load_labelled, score_predictions
 from freegens.offsets import bootstrap_offsets, choose_offsets, inner_splits
-from freegens.prior import DEFINITION_SETS, definition_vectors, label_definitions, prior_fold_scores, zero_shot_scores
+from freegens.prior import DEFINITION_SETS, definition_vectors, label_definitions, zero_shot_scores
 from freegens.ridge_model import BLOCK_WEIGHTS, RARE_BELOW
 from njsl.paths import domain_labels_csv
 

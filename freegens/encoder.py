@@ -295,6 +295,20 @@ class TextEncoder:
         np.savez(path, spec=self.spec, max_tokens=self.max_tokens, keys=np.array(keys), vectors=vectors)
 
 
+def encoder_parts(encoder, texts: list[str]) -> dict[str, np.ndarray]:
+    """``embedding:0``, ``embedding:1``... : each encoder part's columns of ``encoder.encode(texts)``."""
+    out = {}
+    emb = np.asarray(encoder.encode(texts), dtype=float)
+    parts = list(getattr(encoder, "encoders", [encoder]))
+    start = 0
+    for i, part in enumerate(parts):
+        out[f"embedding:{i}"] = emb[:, start:start + part.dim]
+        start += part.dim
+    if start != emb.shape[1]:
+        raise ValueError(f"the encoder's parts have {start} columns, its embedding {emb.shape[1]}")
+    return out
+
+
 def text_encoders(encoder) -> list[TextEncoder]:
     """The :class:`TextEncoder` parts of ``encoder``: itself, a :class:`ConcatEncoder`'s parts, a
     :class:`WindowEncoder`'s inner encoder (its windows are texts of their own in that encoder's cache)."""
@@ -308,8 +322,6 @@ def text_encoders(encoder) -> list[TextEncoder]:
 def embedding_cache_file(folder: str | Path, encoder: TextEncoder) -> Path:
     """Where ``--embedding_cache FOLDER`` keeps one encoder's embeddings: a file named by a hash of its spec and
     token limit (the file records both; :meth:`TextEncoder.load_cache` refuses another encoder's file)."""
-    import hashlib
-
     digest = hashlib.sha256(f"{encoder.spec}\0{encoder.max_tokens}".encode()).hexdigest()[:16]
     return Path(folder) / f"embeddings-{digest}.npz"
 
@@ -317,8 +329,6 @@ def embedding_cache_file(folder: str | Path, encoder: TextEncoder) -> Path:
 def load_embedding_cache(encoder, folder: str | Path) -> int:
     """Fill every part of ``encoder`` from its file in ``folder`` where there is one; how many embeddings were read.
     Keys are text hashes, so a cache of other documents only misses."""
-    import zipfile
-
     n = 0
     for t in text_encoders(encoder):
         file = embedding_cache_file(folder, t)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ridge_model import BLOCK_WEIGHTS, DocStats, EncoderFeatures, word_vectorizer
+from .encoder import encoder_parts
 
 
 def doc_features(texts: list[str], encoder) -> dict[str, np.ndarray]:
@@ -25,20 +26,6 @@ def doc_features(texts: list[str], encoder) -> dict[str, np.ndarray]:
     out = {"stats": DocStats().transform(texts),
            "similarity": EncoderFeatures(encoder, "similarity").transform(texts)}
     out.update(encoder_parts(encoder, texts))
-    return out
-
-
-def encoder_parts(encoder, texts: list[str]) -> dict[str, np.ndarray]:
-    """``embedding:0``, ``embedding:1``... : each encoder part's columns of ``encoder.encode(texts)``."""
-    out = {}
-    emb = np.asarray(encoder.encode(texts), dtype=float)
-    parts = list(getattr(encoder, "encoders", [encoder]))
-    start = 0
-    for i, part in enumerate(parts):
-        out[f"embedding:{i}"] = emb[:, start:start + part.dim]
-        start += part.dim
-    if start != emb.shape[1]:
-        raise ValueError(f"the encoder's parts have {start} columns, its embedding {emb.shape[1]}")
     return out
 
 
@@ -161,3 +148,24 @@ def label_spreading(emb: np.ndarray, labelled: np.ndarray, codes: np.ndarray, n_
     counts = np.bincount(codes, minlength=n_classes).astype(float)
     Y0[labelled, codes] = 1.0 / counts[codes]
     return np.linalg.solve(np.eye(n) - keep * (d[:, None] * W * d[None, :]), Y0)
+
+
+def prior_fold_scores(dense: dict[str, np.ndarray], def_parts: dict[str, np.ndarray], defined: np.ndarray,
+                      train: np.ndarray, test: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per encoder block of ``dense`` (``embedding:i``, as :func:`freegens.kernels.doc_features`), the training and
+    test rows' prior scores ``X w0`` for ``w0`` the block's :func:`prior_directions`: the block standardised on
+    ``train`` and weighted as the model's (:data:`freegens.ridge_model.BLOCK_WEIGHTS`), exactly the features
+    :func:`freegens.kernels.fold_blocks` builds its Gram matrix from; ``def_parts``: the block's
+    :func:`definition_vectors`."""
+    from sklearn.preprocessing import StandardScaler
+
+    from .prior import prior_block_scores, prior_directions
+
+    out = {}
+    for name, defs in def_parts.items():
+        scaler = StandardScaler().fit(dense[name][train])
+        weight = BLOCK_WEIGHTS[name.split(":")[0]]
+        u = prior_directions(scaler.transform(defs), defined)
+        out[name] = prior_block_scores(weight * scaler.transform(dense[name][train]),
+                                       weight * scaler.transform(dense[name][test]), u)
+    return out

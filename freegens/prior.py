@@ -104,30 +104,9 @@ def prior_block_scores(f_train: np.ndarray, f_test: np.ndarray, u: np.ndarray) -
     return f_train @ u.T, f_test @ u.T
 
 
-def prior_fold_scores(dense: dict[str, np.ndarray], def_parts: dict[str, np.ndarray], defined: np.ndarray,
-                      train: np.ndarray, test: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per encoder block of ``dense`` (``embedding:i``, as :func:`freegens.kernels.doc_features`), the training and
-    test rows' prior scores ``X w0`` for ``w0`` the block's :func:`prior_directions`: the block standardised on
-    ``train`` and weighted as the model's (:data:`freegens.ridge_model.BLOCK_WEIGHTS`), exactly the features
-    :func:`freegens.kernels.fold_blocks` builds its Gram matrix from; ``def_parts``: the block's
-    :func:`definition_vectors`."""
-    from sklearn.preprocessing import StandardScaler
-
-    from .ridge_model import BLOCK_WEIGHTS
-
-    out = {}
-    for name, defs in def_parts.items():
-        scaler = StandardScaler().fit(dense[name][train])
-        weight = BLOCK_WEIGHTS[name.split(":")[0]]
-        u = prior_directions(scaler.transform(defs), defined)
-        out[name] = prior_block_scores(weight * scaler.transform(dense[name][train]),
-                                       weight * scaler.transform(dense[name][test]), u)
-    return out
-
-
 def encoder_columns(encoder, texts: list[str]) -> list[np.ndarray]:
     """Each encoder part's columns of ``encoder.encode(texts)`` (one part for a single encoder)."""
-    from .kernels import encoder_parts
+    from .encoder import encoder_parts
 
     return list(encoder_parts(encoder, texts).values())
 
