@@ -182,7 +182,10 @@ def _prior_args(args: argparse.Namespace) -> dict:
         except ValueError:
             raise ValueError(f"--encoder_weights {args.encoder_weights!r}: comma-separated numbers, one per encoder "
                              "part (e.g. 1,0.5)") from None
-    return {"encoder_weights": weights, "zero_shot": args.zero_shot, "definitions": args.definitions}
+    if args.definitions and not args.zero_shot:
+        raise ValueError(f"--definitions {args.definitions} applies with --zero_shot WEIGHT only (it picks the "
+                         "definitions the zero-shot similarities use)")
+    return {"encoder_weights": weights, "zero_shot": args.zero_shot, "definitions": args.definitions or "short"}
 
 
 def run_features(args: argparse.Namespace) -> int:
@@ -235,7 +238,7 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
                    help="with --encoder: add this weight x the zero-shot similarities of each document to the "
                         "label definitions (standardised per label on the training documents) to the ridge scores "
                         "(0, default: off; best measured 0.05, see freegens/README.md)")
-    p.add_argument("--definitions", choices=DEFINITION_SETS, default="short",
+    p.add_argument("--definitions", choices=DEFINITION_SETS, default=None,
                    help="with --zero_shot: the label definitions: short (the 27 category descriptions, default), "
                         "long (the cascade's stage questions and final-choice lines), both")
     p.add_argument("--embedding_cache", default=None, metavar="DIR",

@@ -117,7 +117,8 @@ def test_cli_zero_shot_and_encoder_weights(tiny_bert, labelled_csv, tmp_path, ca
                       ([*enc, "--encoder_weights", "1"], "--encoder_weights"),
                       ([*enc, "--encoder_weights", "1,x"], "--encoder_weights"),
                       ([*enc, "--encoder_weights", "1,0"], "--encoder_weights"),
-                      ([*enc, "--model", "stack", "--zero_shot", "0.05"], "--zero_shot")):
+                      ([*enc, "--model", "stack", "--zero_shot", "0.05"], "--zero_shot"),
+                      ([*enc, "--definitions", "long"], "--definitions")):   # without --zero_shot it would do nothing
         target = tmp_path / "bad"
         assert main(["train", str(labelled_csv), "--output", str(target), *bad]) == 2
         assert flag in capsys.readouterr().err and not target.exists()
