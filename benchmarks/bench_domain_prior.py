@@ -39,6 +39,7 @@ from freegens.kernels import (
     fold_blocks,
     label_spreading,
     prior_fold_scores,
+    signed_targets,
 )
 from freegens.encoder import encoder_parts
 from freegens.local_model import _labels, _prep, load_labelled, score_predictions
@@ -113,8 +114,7 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
         f = label_spreading(emb[both], np.arange(len(train)), codes[train], k, nn)
         spread[nn] = f[len(train):] / f.std()
     weights = class_weights(codes[train], k)
-    Y = -np.ones((len(train), k))
-    Y[np.arange(len(train)), codes[train]] = 1.0
+    Y = signed_targets(codes[train], k)
     out = {}
     for cfg in cfgs:
         if cfg.zero_shot:

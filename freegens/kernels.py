@@ -83,31 +83,34 @@ def dual_ridge_scores(K: np.ndarray, K_test: np.ndarray, codes: np.ndarray, n_cl
     applied to the kernel (``x - x_mean`` in feature space), so any positive semi-definite ``K`` (linear, RBF or a
     sum) gives the ridge classifier of its feature space with the same intercept.
     """
-    Y = -np.ones((len(codes), n_classes))
-    Y[np.arange(len(codes)), codes] = 1.0
-    return dual_ridge_target_scores(K, K_test, Y, alpha, sample_weight)
+    return dual_ridge_target_scores(K, K_test, signed_targets(codes, n_classes), alpha, sample_weight)
 
 
 def dual_ridge_target_scores(K: np.ndarray, K_test: np.ndarray, targets: np.ndarray, alpha: float,
                              sample_weight: np.ndarray) -> np.ndarray:
     """:func:`dual_ridge_scores` for any real targets (train × outputs): e.g. ``Y - X w0``, the residual of a
     prior mean ``w0`` (:mod:`freegens.prior`)."""
-    sw, w, _, Kw, Kc = _centred_problem(K, np.zeros(len(K), dtype=int), 1, sample_weight)
+    sw, w, Kw, Kc = _centred_problem(K, sample_weight)
     y_mean = w @ targets
     a = np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), targets - y_mean)
     Kt_c = K_test - (K_test @ w)[:, None] - Kw[None, :] + w @ Kw
     return Kt_c @ a + y_mean
 
 
-def _centred_problem(K: np.ndarray, codes: np.ndarray, n_classes: int, sample_weight) -> tuple:
-    """The pieces both dual solves share: sample weights ``sw``, their normalised ``w``, the -1/+1 targets ``Y``,
-    ``K w`` (K x_mean per training row) and the training Gram matrix centred on the weighted mean ``Kc``."""
+def _centred_problem(K: np.ndarray, sample_weight) -> tuple:
+    """The pieces both dual solves share: sample weights ``sw``, their normalised ``w``, ``K w`` (K x_mean per
+    training row) and the training Gram matrix centred on the weighted mean ``Kc``."""
     sw = np.asarray(sample_weight, dtype=float)
     w = sw / sw.sum()
+    Kw = K @ w
+    return sw, w, Kw, K - Kw[:, None] - Kw[None, :] + w @ Kw
+
+
+def signed_targets(codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """The ridge classifier's targets: +1 in a row's class column, -1 elsewhere."""
     Y = -np.ones((len(codes), n_classes))
     Y[np.arange(len(codes)), codes] = 1.0
-    Kw = K @ w
-    return sw, w, Y, Kw, K - Kw[:, None] - Kw[None, :] + w @ Kw
+    return Y
 
 
 def dual_ridge_loo_scores(K: np.ndarray, codes: np.ndarray, n_classes: int, alpha: float,
@@ -121,7 +124,8 @@ def dual_ridge_loo_scores(K: np.ndarray, codes: np.ndarray, n_classes: int, alph
     One fit instead of an inner cross-validation's three, and every held-out row is scored by a model that saw
     all other training rows — the rare classes' 4-7 documents lose one each, not a third of them.
     """
-    sw, w, Y, _, Kc = _centred_problem(K, codes, n_classes, sample_weight)
+    sw, w, _, Kc = _centred_problem(K, sample_weight)
+    Y = signed_targets(codes, n_classes)
     n = len(codes)
     center = np.eye(n) - np.outer(np.ones(n), w)  # Y -> Y - 1 w^T Y
     H = Kc @ np.linalg.solve(Kc + alpha * np.diag(1.0 / sw), center) + np.outer(np.ones(n), w)
