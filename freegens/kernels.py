@@ -163,13 +163,13 @@ def prior_fold_scores(dense: dict[str, np.ndarray], def_parts: dict[str, np.ndar
     :func:`definition_vectors`."""
     from sklearn.preprocessing import StandardScaler
 
-    from .prior import prior_block_scores, prior_directions
+    from .prior import prior_directions
 
     out = {}
     for name, defs in def_parts.items():
         scaler = StandardScaler().fit(dense[name][train])
         weight = BLOCK_WEIGHTS[name.split(":")[0]]
         u = prior_directions(scaler.transform(defs), defined)
-        out[name] = prior_block_scores(weight * scaler.transform(dense[name][train]),
-                                       weight * scaler.transform(dense[name][test]), u)
+        # X w0 for w0 = u: the block's weight and scale are in the features, as in fold_blocks
+        out[name] = tuple(weight * scaler.transform(dense[name][rows]) @ u.T for rows in (train, test))
     return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from .encoder import CATEGORY_DESCRIPTIONS
+from .encoder import CATEGORY_DESCRIPTIONS, encoder_parts
 from .taxonomy import STAGES
 
 #: Which descriptions define a label: ``long`` the cascade's stage questions and final-choice lines
@@ -98,19 +98,6 @@ def prior_directions(def_std: np.ndarray, defined: np.ndarray) -> np.ndarray:
     return u
 
 
-def prior_block_scores(f_train: np.ndarray, f_test: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``X w0`` of one feature block for ``w0 = u`` (labels × columns): the training and the test rows' prior
-    scores (the block's weight and scale are already in the features ``f_*``)."""
-    return f_train @ u.T, f_test @ u.T
-
-
-def encoder_columns(encoder, texts: list[str]) -> list[np.ndarray]:
-    """Each encoder part's columns of ``encoder.encode(texts)`` (one part for a single encoder)."""
-    from .encoder import encoder_parts
-
-    return list(encoder_parts(encoder, texts).values())
-
-
 class ZeroShotBoost(ClassifierMixin, BaseEstimator):
     """A fitted linear pipeline's decision scores plus ``weight`` × the zero-shot similarities of each document to
     the label definitions (:func:`zero_shot_scores`, the set ``definitions``), standardised per label on the
@@ -128,7 +115,8 @@ class ZeroShotBoost(ClassifierMixin, BaseEstimator):
         self.definitions = definitions
 
     def _similarities(self, X: list[str]) -> np.ndarray:
-        return zero_shot_scores(encoder_columns(self.encoder, X), self.definition_parts_, self.defined_)
+        return zero_shot_scores(list(encoder_parts(self.encoder, X).values()), self.definition_parts_,
+                                self.defined_)
 
     def fit(self, X, y) -> ZeroShotBoost:
         from sklearn.preprocessing import StandardScaler
@@ -139,8 +127,8 @@ class ZeroShotBoost(ClassifierMixin, BaseEstimator):
         self.classes_ = self.pipeline.classes_
         labels = [str(c) for c in self.classes_]
         self.definition_parts_, defined = [], np.zeros(len(labels), dtype=bool)
-        for i in range(len(getattr(self.encoder, "encoders", [self.encoder]))):
-            vecs, defined = definition_vectors(lambda t, i=i: encoder_columns(self.encoder, t)[i], defs, labels)
+        for name in encoder_parts(self.encoder, []):   # one embedding per part: embedding:0, embedding:1, ...
+            vecs, defined = definition_vectors(lambda t, n=name: encoder_parts(self.encoder, t)[n], defs, labels)
             self.definition_parts_.append(vecs)
         self.defined_ = defined
         self.scaler_ = StandardScaler().fit(self._similarities(X))
