@@ -207,13 +207,15 @@ def _generation_csv(value: str) -> str | None:
     """``--generation_features``: auto = the shared release's CSV if present, none = off, else a CSV that must exist."""
     from njsl.paths import generation_features_csv
 
+    from .predictors import GENERATION_DESIGN_PREDICTORS
+
     if value == "none":
         return None
     if value == "auto":
         path = generation_features_csv()
         if not path.is_file():
-            print(f"--generation_features auto: no generation-feature CSV at {path}; design_blend_gen_half is not "
-                  "run", file=sys.stderr)
+            print(f"--generation_features auto: no generation-feature CSV at {path}; "
+                  f"{', '.join(GENERATION_DESIGN_PREDICTORS)} not run", file=sys.stderr)
             return None
         return str(path)
     if not Path(value).is_file():
@@ -299,9 +301,9 @@ def _report_parser(prog: str | None) -> argparse.ArgumentParser:
     p.add_argument("--max_bin", type=int, default=32)
     p.add_argument("--pseudo_feats_csv", default=None)
     p.add_argument("--generation_features", default="none", metavar="CSV|auto|none",
-                   help="also run design_blend_gen_half, the design predictor that reads generation features "
+                   help="also run design_ens4g_gen, the design predictor that reads generation features "
                    "(the paper's pseudo-feature CSV; every other predictor runs without them); auto: the shared "
-                   "release's CSV; none (default: it adds ~55 s, the main job then 4 min 46 s on the idle machine)")
+                   "release's CSV; none (default: it adds ~1.5 min to the main job on the idle machine)")
     p.add_argument("--drop_instruction_tuned", action="store_true")
     p.add_argument("--merge_arithmetic", action="store_true")
     p.add_argument("--selection", action="store_true", help="also run nested forward selection")

@@ -316,7 +316,9 @@ def uses_generation_features(name: str) -> bool:
 
     if name not in PREDICTORS:
         return False
-    return getattr(PREDICTORS.get(name)[0](), "design", None) in ("all", "all_means")
+    est = PREDICTORS.get(name)[0]()
+    law = getattr(est, "law", None) or est   # an ensemble reads them through its law part
+    return getattr(law, "design", None) in ("all", "all_means")
 
 
 def _scale_trees_caveat(design: str, metric: str = "accuracy") -> list[str]:

@@ -29,12 +29,18 @@ def test_registered_predictor_uses_generation_features():
 
     est = make_predictor("design_blend_gen_half")
     assert (est.form, est.design, est.shrink) == ("blend", "all_means", 0.5)
-    assert GENERATION_DESIGN_PREDICTORS == ("design_blend_gen_half",)
+    assert GENERATION_DESIGN_PREDICTORS == ("design_ens4g_gen",)
     bag = make_predictor("design_blend_gen_half_bag")
     assert (bag.form, bag.design, bag.shrink, bag.bags, bag.bag_warm) == ("blend", "all_means", 0.5, 25, True)
     assert uses_generation_features("design_blend_gen_half") and uses_generation_features("design_all")
     assert uses_generation_features("design_blend_gen_half_bag")
     assert not uses_generation_features("design_blend_data_half") and not uses_generation_features("xgb_all")
+    # session 10: the ensemble reads them through its law part; everything else is design_ens4g's
+    ens, base = make_predictor("design_ens4g_gen"), make_predictor("design_ens4g")
+    assert uses_generation_features("design_ens4g_gen") and not uses_generation_features("design_ens4g")
+    assert ens.law.get_params() == bag.get_params() and ens.by_metric == base.by_metric
+    assert {k: repr(v) for k, v in ens.get_params(deep=False).items() if k != "law"} == \
+        {k: repr(v) for k, v in base.get_params(deep=False).items() if k != "law"}
 
 
 def _gen_csv(data, path, rng):
