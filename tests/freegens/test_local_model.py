@@ -143,3 +143,17 @@ def test_train_on_the_paper_labels(shared, tmp_path):
     assert len(preds) == 500 and {"web", "reference", "books"} <= set(preds)
     agreement = sum(p == t for p, t in zip(preds, frame["label"].iloc[1::2], strict=False)) / 500
     assert agreement > 0.6
+
+
+def test_cv_cli_says_when_it_lowers_the_folds(tmp_path, capsys):
+    import pandas as pd
+
+    from freegens.domains_cli import main
+
+    texts = [f"def f{i}(x): return x + {i}" for i in range(3)] + [f"The weather in town {i} is nice." for i in range(9)]
+    csv = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": texts, "prediction": ["code"] * 3 + ["web"] * 9}).to_csv(csv, index=False)
+    assert main(["cv", str(csv), "--folds", "10", "--output", str(tmp_path / "cv.md")]) == 0
+    err = capsys.readouterr().err
+    assert "--folds 10 lowered to 3: the smallest class ('code') has 3 documents" in err
+    assert "Stratified 3-fold" in (tmp_path / "cv.md").read_text()
