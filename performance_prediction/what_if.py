@@ -162,6 +162,7 @@ def predict_specs(specs: pd.DataFrame, db_path: str, metrics=("accuracy", "brier
             raise PredictionInputError(f"--tasks: {', '.join(skipped)} has too few models in this store "
                                        f"({data.skipped_tasks.get(skipped[0], '')})")
         datas[metric] = (data, want or None)
+    _note_missing_generation_features(predictor, datas)
     frames = []
     for metric, (data, wanted) in datas.items():
         cfg = CVConfig(predictors=(predictor,), schemes=("family",), seeds=tuple(seeds), grid=grid, max_bin=max_bin,
@@ -172,6 +173,16 @@ def predict_specs(specs: pd.DataFrame, db_path: str, metrics=("accuracy", "brier
         # a planned model is predicted on every task, even if its id happens to be scored in the store
         frames.append(predict_models(data, specs, q, cfg, predictor, alpha, only_unscored=False, tasks=wanted))
     return pd.concat(frames, ignore_index=True)
+
+
+def _note_missing_generation_features(predictor: str, datas: dict) -> None:
+    """A predictor that reads generation features, run without any: say so (it then corrects for data and
+    architecture only, so it is not the predictor the report measured)."""
+    from .design_study import uses_generation_features
+
+    if uses_generation_features(predictor) and not any(d.pseudo_features for d, _ in datas.values()):
+        print(f"note: {predictor} reads generation features, but there are none (no --pseudo_feats_csv and none in "
+              "the store's features table): it is fitted on the data mix and architecture only", file=sys.stderr)
 
 
 def _tree_half_widths(data, cfg, predictor: str, alpha: float, residuals_csv: str | None, metric: str):

@@ -100,3 +100,16 @@ def test_report_leads_with_conclusions_and_writes_intervals(tiny_store_path, tmp
     assert first.startswith("## Conclusions") and "best pure scaling law" in first
     # the headline table's reference column is the best pure law
     assert "reference = best pure law `law_" in index
+
+
+def test_a_generation_feature_predictor_without_generation_features_says_so(capsys):
+    from types import SimpleNamespace
+
+    from performance_prediction.what_if import _note_missing_generation_features
+
+    bare, with_gen = SimpleNamespace(pseudo_features=[]), SimpleNamespace(pseudo_features=["entropy_mean"])
+    _note_missing_generation_features("design_ens4g_gen", {"accuracy": (bare, None)})
+    assert "design_ens4g_gen reads generation features, but there are none" in capsys.readouterr().err
+    _note_missing_generation_features("design_ens4g_gen", {"accuracy": (with_gen, None)})
+    _note_missing_generation_features("design_ens4g", {"accuracy": (bare, None)})
+    assert capsys.readouterr().err == ""
