@@ -156,14 +156,14 @@ def run_train(args: argparse.Namespace) -> int:
 def run_cv(args: argparse.Namespace) -> int:
     from njsl.atomic import write_text_atomic
 
-    from .local_model import cross_validate, format_cv_report, load_labelled
+    from .local_model import cross_validate, cv_folds, format_cv_report, load_labelled
 
     frame = load_labelled(args.labelled, args.text_column, args.label_column)
-    counts = frame["label"].value_counts()
-    if args.folds > counts.min():   # said before a run that may take minutes, not only in the report's header
-        print(f"--folds {args.folds} lowered to {max(2, int(counts.min()))}: the smallest class "
-              f"({counts.idxmin()!r}) has {int(counts.min())} documents, and stratified CV keeps every class in "
-              "every fold", file=sys.stderr)
+    used = cv_folds(frame, args.folds)
+    if used < args.folds:   # said before a run that may take minutes, not only in the report's header
+        counts = frame["label"].value_counts()
+        print(f"--folds {args.folds} lowered to {used}: the smallest class ({counts.idxmin()!r}) has "
+              f"{int(counts.min())} documents, and stratified CV keeps every class in every fold", file=sys.stderr)
     encoder = make_encoder(args)
     result = cross_validate(frame, folds=args.folds, alpha=args.alpha, seed=args.seed, encoder=encoder,
                             objective=args.objective, model=args.model, rare_rule=args.rare_rule,

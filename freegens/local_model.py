@@ -192,8 +192,7 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     """
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    smallest = int(frame["label"].value_counts().min())
-    used_folds = max(2, min(folds, smallest))
+    used_folds = cv_folds(frame, folds)
     cv = StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed)
     y = _labels(frame)
     estimator = make_model(model, alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
@@ -203,6 +202,12 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     return {"folds": used_folds, "n": int(len(frame)), "encoder": _encoder_meta(encoder), "objective": objective,
             "model": model, "rare_rule": rare_rule, "alpha": alpha, "offset_resamples": offset_resamples,
             **_prior_meta(encoder_weights, zero_shot, definitions), **score_predictions(y, pred)}
+
+
+def cv_folds(frame: pd.DataFrame, folds: int) -> int:
+    """The folds :func:`cross_validate` uses for ``folds`` asked: at most the smallest class's size (stratified
+    folds keep every class in every fold), at least 2."""
+    return max(2, min(folds, int(frame["label"].value_counts().min())))
 
 
 def _prior_meta(encoder_weights, zero_shot: float, definitions: str) -> dict:

@@ -317,7 +317,9 @@ def uses_generation_features(name: str) -> bool:
     if name not in PREDICTORS:
         return False
     est = PREDICTORS.get(name)[0]()
-    law = getattr(est, "law", None) or est   # an ensemble reads them through its law part
+    law = getattr(est, "law", None)   # an ensemble reads them through its law part
+    if law is None:
+        law = est
     return getattr(law, "design", None) in ("all", "all_means")
 
 
