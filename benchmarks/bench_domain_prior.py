@@ -17,9 +17,14 @@ rare-class nearest-document rule; offsets ``R1`` and ``boot20``), with the defin
   over the K-nearest-neighbour graph of the training and test documents' joint embedding (test labels unused),
   alone or added to the ridge scores with weight L (in units of its standard deviation).
 
+* ``--grid word_vectors`` (session 11): the chosen row with the static word vectors of ``--word_vectors`` (spaCy's
+  en_core_web_md: ``md``; :class:`freegens.word_vectors.WordVectors`) as one more block (``embedding:2``,
+  standardised, weight 0.02 × S like an encoder part), S = 0.5 / 1 / 2; only in the ridge model (the
+  nearest-document rule and the zero-shot similarities keep the two encoders), as ``njsl domains cv --word_vectors``.
+
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_prior.py --encoder bundled --encoder MPNET_DIR \\
         --cache_file MINILM.npz --cache_file MPNET.npz --seeds 0 1 2 3 [--only NAME ...] [--json out.json]
-        [--grid screen|tune]
+        [--grid screen|tune|word_vectors] [--word_vectors md]
 """
 from __future__ import annotations
 
@@ -94,6 +99,22 @@ def tune_configs() -> list[Config]:
             for a in (1.0, 1.5, 2.0) for m in (0.5, 0.75) for g in (0.03, 0.05, 0.08) for d in ("short", "both")]
 
 
+CHOSEN = "ridge a1 emb1 x0.5 + zs g0.05 short"  # session 9's choice, the CLI's --zero_shot configuration
+WORD_VECTOR_BLOCK = "embedding:2"
+
+
+def block_scale(cfg: Config, block: str) -> float:
+    """A block's scale in ``cfg``: as named there, else 1 — except the word-vector block, which a row uses only
+    where it names it (so every earlier row means what it meant without ``--word_vectors``)."""
+    return cfg.scales.get(block, 0.0 if block == WORD_VECTOR_BLOCK else 1.0)
+
+
+def word_vector_configs() -> list[Config]:
+    """The chosen row with the word-vector block at scale S (``--grid word_vectors`` runs the chosen row too)."""
+    return [Config(f"{CHOSEN} + md x{s:g}", scales={"embedding:1": 0.5, WORD_VECTOR_BLOCK: s}, defs="short", zs=0.05)
+            for s in (0.5, 1.0, 2.0)]
+
+
 def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k) -> dict[str, np.ndarray]:
     """Per configuration, the test scores after fitting on ``train`` (the rare-class rule's class at +inf, except
     for the zero-shot heads)."""
@@ -123,8 +144,8 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
         if not cfg.ridge:
             out[cfg.name] = spread[cfg.spread_k].copy()
             continue
-        K = sum(cfg.scales.get(b, 1.0) ** 2 * kk for b, (kk, _) in blocks.items())
-        Kt = sum(cfg.scales.get(b, 1.0) ** 2 * kt for b, (_, kt) in blocks.items())
+        K = sum(block_scale(cfg, b) ** 2 * kk for b, (kk, _) in blocks.items())
+        Kt = sum(block_scale(cfg, b) ** 2 * kt for b, (_, kt) in blocks.items())
         if cfg.defblock:
             f_tr, f_te = (BLOCK_WEIGHTS["similarity"] * cfg.defblock * z for z in zs[cfg.defs])
             K, Kt = K + f_tr @ f_tr.T, Kt + f_te @ f_tr.T
@@ -132,7 +153,7 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
         if cfg.prior:
             blocks_p, defined = priors[cfg.defs]
             for b, (p_tr, p_te) in blocks_p.items():
-                P_tr, P_te = P_tr + cfg.scales.get(b, 1.0) * p_tr, P_te + cfg.scales.get(b, 1.0) * p_te
+                P_tr, P_te = P_tr + block_scale(cfg, b) * p_tr, P_te + block_scale(cfg, b) * p_te
             factor = cfg.prior / P_tr[:, defined].std()
             P_tr, P_te = factor * P_tr, factor * P_te
         scores = dual_ridge_target_scores(K, Kt, Y - P_tr, cfg.alpha, weights) + P_te
@@ -177,13 +198,19 @@ def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int) -> d
     return results
 
 
+GRIDS = {"screen": configs, "tune": tune_configs,
+         "word_vectors": lambda: [c for c in configs() if c.name == CHOSEN] + word_vector_configs()}
+
+
 def main() -> None:
     ap = encoder_seed_args(__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="+", default=None, help="configuration names (default: all of configs())")
     ap.add_argument("--boot", type=int, default=20, help="bootstrap resamples of the averaged offset rule")
     ap.add_argument("--json", default=None, help="write every configuration's per-seed results here")
-    ap.add_argument("--grid", choices=("screen", "tune"), default="screen",
-                    help="screen: the session-9 screen (configs()); tune: tune_configs() around the chosen row")
+    ap.add_argument("--grid", choices=tuple(GRIDS), default="screen",
+                    help="screen: the session-9 screen (configs()); tune: tune_configs() around the chosen row; "
+                         "word_vectors: word_vector_configs() (needs --word_vectors)")
+    ap.add_argument("--word_vectors", default=None, help="md or a spaCy model folder: the embedding:2 block")
     args = ap.parse_args()
     frame = load_labelled(domain_labels_csv())
     texts, y = _prep(frame["text"]), _labels(frame)
@@ -201,8 +228,14 @@ def main() -> None:
             parts[name], defined = definition_vectors(lambda t, n=name: encoder_parts(encoder, t)[n], defs, classes)
         def_parts[d] = (parts, defined)
         zs_all[d] = zero_shot_scores(doc_parts, list(parts.values()), defined)
+    if args.word_vectors:  # after the definitions: the zero-shot similarities keep the two encoders
+        from freegens.word_vectors import WordVectors
+
+        dense[WORD_VECTOR_BLOCK] = WordVectors(args.word_vectors).encode(texts)
+    elif args.grid == "word_vectors":
+        raise SystemExit("--grid word_vectors needs --word_vectors md|PATH")
     print(f"document features and definitions in {time.process_time() - t0:.0f} CPU-s", flush=True)
-    known = configs() + tune_configs() if args.only else (configs() if args.grid == "screen" else tune_configs())
+    known = configs() + tune_configs() + word_vector_configs() if args.only else GRIDS[args.grid]()
     cfgs = [c for c in known if args.only is None or c.name in args.only]
     if args.only and len(cfgs) != len(args.only):
         raise SystemExit(f"unknown configuration in --only; known: {[c.name for c in known]}")

@@ -5,7 +5,7 @@
     njsl domains train LABELLED.csv --output MODEL_DIR [--encoder none|bundled|PATH|ORG/NAME]
                       [--objective shares|macro_f1] [--offset_resamples N]
                       [--encoder_weights 1,0.5] [--zero_shot 0.05] [--definitions short|long|both]
-                      [--embedding_cache DIR]
+                      [--word_vectors md|PATH] [--word_vectors_weight 1] [--embedding_cache DIR]
     njsl domains cv LABELLED.csv [--folds 5] [--output REPORT.md] [--encoder ...] [--objective ...]
                     [--model ridge|stack] [--rare_rule nn|centroid] [--encoder_windows first,middle,last]
                     [--embedding_cache DIR] (and train's options)
@@ -146,7 +146,7 @@ def run_train(args: argparse.Namespace) -> int:
     model = LocalDomainClassifier.fit(frame, alpha=args.alpha, seed=args.seed, source=str(args.labelled),
                                       encoder=encoder, objective=args.objective, model=args.model,
                                       rare_rule=args.rare_rule, offset_resamples=args.offset_resamples,
-                                      **_prior_args(args))
+                                      **_prior_args(args), **_word_vector_args(args))
     keep_embeddings(args, encoder)
     model.save(args.output)
     print(f"trained on {len(frame)} documents ({model.meta['label_counts']}) -> {args.output}")
@@ -167,7 +167,8 @@ def run_cv(args: argparse.Namespace) -> int:
     encoder = make_encoder(args)
     result = cross_validate(frame, folds=args.folds, alpha=args.alpha, seed=args.seed, encoder=encoder,
                             objective=args.objective, model=args.model, rare_rule=args.rare_rule,
-                            offset_resamples=args.offset_resamples, **_prior_args(args))
+                            offset_resamples=args.offset_resamples, **_prior_args(args),
+                            **_word_vector_args(args))
     keep_embeddings(args, encoder)
     text = format_cv_report(result)
     print(text)
@@ -191,6 +192,23 @@ def _prior_args(args: argparse.Namespace) -> dict:
         raise ValueError(f"--definitions {args.definitions} applies with --zero_shot WEIGHT only (it picks the "
                          "definitions the zero-shot similarities use)")
     return {"encoder_weights": weights, "zero_shot": args.zero_shot, "definitions": args.definitions or "short"}
+
+
+def _word_vector_args(args: argparse.Namespace) -> dict:
+    """``--word_vectors SPEC`` / ``--word_vectors_weight W`` as the model's keyword arguments; the vectors are loaded
+    here, so a missing package is reported before any fit."""
+    if args.word_vectors is None:
+        if args.word_vectors_weight is not None:
+            raise ValueError("--word_vectors_weight applies with --word_vectors md|PATH only")
+        return {}
+    from .word_vectors import WordVectors
+
+    weight = 1.0 if args.word_vectors_weight is None else args.word_vectors_weight
+    if not weight > 0:
+        raise ValueError(f"--word_vectors_weight must be > 0, got {weight}")
+    vectors = WordVectors(args.word_vectors)
+    vectors.dim  # noqa: B018  (loads the model: a missing package stops here, not after minutes of fitting)
+    return {"word_vectors": vectors, "word_vectors_weight": weight}
 
 
 def run_features(args: argparse.Namespace) -> int:
@@ -246,6 +264,12 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--definitions", choices=DEFINITION_SETS, default=None,
                    help="with --zero_shot: the label definitions: short (the 27 category descriptions, default), "
                         "long (the cascade's stage questions and final-choice lines), both")
+    p.add_argument("--word_vectors", default=None, metavar="md|PATH",
+                   help="add the mean static word vector of each document (spaCy's en_core_web_md: md; or a spaCy "
+                        "model folder with vectors) as one more block of the ridge model (default: none; measured "
+                        "in freegens/README.md, session 11)")
+    p.add_argument("--word_vectors_weight", type=float, default=None,
+                   help="with --word_vectors: the block's weight relative to an encoder part's (default 1)")
     p.add_argument("--embedding_cache", default=None, metavar="DIR",
                    help="with --encoder: read the document embeddings kept in DIR and write the run's there (one file "
                         "per encoder, named by its spec and token limit); a rerun on the same documents embeds none")

@@ -50,11 +50,12 @@ MODELS = ("ridge", "stack")
 def make_model(model: str = "ridge", *, alpha: float = 1.0, seed: int = 0, encoder=None, objective: str = "shares",
                rare_rule: str = "nn", stack: dict | None = None, offset_resamples: int = 0,
                encoder_weights: tuple[float, ...] | None = None, zero_shot: float = 0.0,
-               definitions: str = "short"):
+               definitions: str = "short", word_vectors=None, word_vectors_weight: float = 1.0):
     """The untrained estimator ``--model`` names; ``stack`` holds :class:`freegens.stack.StackedDomainModel`'s
     other settings (``objective="macro_f1"`` turns its offsets on); ``offset_resamples`` (ridge, macro_f1 only)
     averages the offsets over bootstrap resamples of the inner out-of-fold scores; ``encoder_weights``,
-    ``zero_shot`` and ``definitions`` (ridge with an encoder only): :func:`build_pipeline`'s."""
+    ``zero_shot`` and ``definitions`` (ridge with an encoder only), ``word_vectors`` and ``word_vectors_weight``
+    (ridge only): :func:`build_pipeline`'s."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if offset_resamples < 0 or (offset_resamples and (objective != "macro_f1" or model != "ridge")):
@@ -63,9 +64,10 @@ def make_model(model: str = "ridge", *, alpha: float = 1.0, seed: int = 0, encod
     if model == "ridge":
         return build_pipeline(alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
                               offset_resamples=offset_resamples, encoder_weights=encoder_weights,
-                              zero_shot=zero_shot, definitions=definitions)
-    if encoder_weights or zero_shot:
-        raise ValueError("--encoder_weights and --zero_shot apply to --model ridge only")
+                              zero_shot=zero_shot, definitions=definitions, word_vectors=word_vectors,
+                              word_vectors_weight=word_vectors_weight)
+    if encoder_weights or zero_shot or word_vectors is not None:
+        raise ValueError("--encoder_weights, --zero_shot and --word_vectors apply to --model ridge only")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     from .stack import StackedDomainModel
@@ -127,7 +129,8 @@ class LocalDomainClassifier:
     def fit(cls, frame: pd.DataFrame, *, alpha: float = 1.0, seed: int = 0, source: str = "",
             encoder=None, objective: str = "shares", model: str = "ridge", rare_rule: str = "nn",
             stack: dict | None = None, offset_resamples: int = 0, encoder_weights: tuple[float, ...] | None = None,
-            zero_shot: float = 0.0, definitions: str = "short") -> LocalDomainClassifier:
+            zero_shot: float = 0.0, definitions: str = "short", word_vectors=None,
+            word_vectors_weight: float = 1.0) -> LocalDomainClassifier:
         """Train on a frame from :func:`load_labelled`; ``encoder`` (a :class:`freegens.encoder.TextEncoder`)
         adds the embedding blocks (its spec is saved; the weights are reloaded from it where the model is loaded);
         ``objective`` is one of :data:`OBJECTIVES` (the chosen offsets are saved in the metadata).
@@ -136,13 +139,15 @@ class LocalDomainClassifier:
 
         pipe = make_model(model, alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
                           stack=stack, offset_resamples=offset_resamples, encoder_weights=encoder_weights,
-                          zero_shot=zero_shot, definitions=definitions).fit(_prep(frame["text"]), _labels(frame))
+                          zero_shot=zero_shot, definitions=definitions, word_vectors=word_vectors,
+                          word_vectors_weight=word_vectors_weight).fit(_prep(frame["text"]), _labels(frame))
         meta = {"labels": sorted(frame["label"].unique()), "n_train": int(len(frame)), "alpha": alpha, "seed": seed,
                 "source": source, "sklearn_version": sklearn.__version__, "max_chars": MAX_CHARS,
                 "label_counts": {k: int(v) for k, v in frame["label"].value_counts().items()},
                 "encoder": _encoder_meta(encoder), "objective": objective, "offsets": _offsets(pipe),
                 "model": model, "rare_rule": rare_rule, "offset_resamples": offset_resamples,
-                **_prior_meta(encoder_weights, zero_shot, definitions)}
+                **_prior_meta(encoder_weights, zero_shot, definitions),
+                **_word_vectors_meta(word_vectors, word_vectors_weight)}
         return cls(pipe, meta)
 
     def predict(self, texts) -> list[str]:
@@ -177,7 +182,7 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
                    encoder=None, objective: str = "shares", model: str = "ridge", rare_rule: str = "nn",
                    stack: dict | None = None, offset_resamples: int = 0,
                    encoder_weights: tuple[float, ...] | None = None, zero_shot: float = 0.0,
-                   definitions: str = "short") -> dict:
+                   definitions: str = "short", word_vectors=None, word_vectors_weight: float = 1.0) -> dict:
     """Stratified k-fold agreement of the local classifier with the given labels.
 
     Reports accuracy and macro-F1 over every label, the macro-F1 of the paper's own evaluation of its classifier
@@ -197,11 +202,13 @@ def cross_validate(frame: pd.DataFrame, *, folds: int = 5, alpha: float = 1.0, s
     y = _labels(frame)
     estimator = make_model(model, alpha=alpha, seed=seed, encoder=encoder, objective=objective, rare_rule=rare_rule,
                            stack=stack, offset_resamples=offset_resamples, encoder_weights=encoder_weights,
-                           zero_shot=zero_shot, definitions=definitions)
+                           zero_shot=zero_shot, definitions=definitions, word_vectors=word_vectors,
+                           word_vectors_weight=word_vectors_weight)
     pred = np.asarray(cross_val_predict(estimator, _prep(frame["text"]), y, cv=cv), dtype=object)
     return {"folds": used_folds, "n": int(len(frame)), "encoder": _encoder_meta(encoder), "objective": objective,
             "model": model, "rare_rule": rare_rule, "alpha": alpha, "offset_resamples": offset_resamples,
-            **_prior_meta(encoder_weights, zero_shot, definitions), **score_predictions(y, pred)}
+            **_prior_meta(encoder_weights, zero_shot, definitions),
+            **_word_vectors_meta(word_vectors, word_vectors_weight), **score_predictions(y, pred)}
 
 
 def cv_folds(frame: pd.DataFrame, folds: int) -> int:
@@ -214,6 +221,11 @@ def _prior_meta(encoder_weights, zero_shot: float, definitions: str) -> dict:
     """What model.json and a CV result record of ``--encoder_weights``/``--zero_shot``/``--definitions``."""
     return {"encoder_weights": list(encoder_weights) if encoder_weights else None, "zero_shot": zero_shot,
             "definitions": definitions if zero_shot else None}
+
+
+def _word_vectors_meta(word_vectors, weight: float) -> dict:
+    """What model.json and a CV result record of ``--word_vectors``/``--word_vectors_weight``."""
+    return {"word_vectors": None if word_vectors is None else {"spec": word_vectors.spec, "weight": weight}}
 
 
 def score_predictions(y, pred) -> dict:
@@ -267,6 +279,10 @@ def format_cv_report(result: dict) -> str:
     if result.get("zero_shot"):
         model += (f", + {result['zero_shot']:g} × the standardised zero-shot similarities to the "
                   f"{result['definitions']!r} label definitions (--zero_shot)")
+    if result.get("word_vectors"):
+        wv = result["word_vectors"]
+        model += (f", + the mean static word vector of spaCy model {wv['spec']!r} (weight {wv['weight']:g}, "
+                  "--word_vectors)")
     if result.get("objective", "shares") == "macro_f1":
         model += ", per-class offsets for macro-F1 chosen by an inner CV of each training fold (--objective macro_f1)"
     if result.get("offset_resamples"):

@@ -156,7 +156,7 @@ def check_part_weights(weights, n_parts: int) -> None:
 def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: float = 0.0,
                    objective: str = "shares", rare_rule: str = "nn", offset_resamples: int = 0,
                    encoder_weights: tuple[float, ...] | None = None, zero_shot: float = 0.0,
-                   definitions: str = "short"):
+                   definitions: str = "short", word_vectors=None, word_vectors_weight: float = 1.0):
     """The untrained sklearn pipeline: word 1-2-gram TF-IDF (English stop words removed) + standardised document
     statistics and category cues (weight 0.1), a ridge classifier with balanced class weights.
 
@@ -167,7 +167,9 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
     adds :func:`freegens.cues.rare_class_cues` with that weight (measured, not a default: it did not help).
     With an encoder: ``encoder_weights`` scales each encoder part's embedding columns (:class:`PartWeights`);
     ``zero_shot`` > 0 adds that weight × the standardised zero-shot similarities to the label ``definitions``
-    to the linear scores (:class:`freegens.prior.ZeroShotBoost`).
+    to the linear scores (:class:`freegens.prior.ZeroShotBoost`). ``word_vectors``
+    (:class:`freegens.word_vectors.WordVectors`) adds its document vectors as one more block, standardised and
+    weighted like an encoder part (``word_vectors_weight`` × the embedding block's weight).
 
     Chosen by stratified 5-fold CV (seed 0) on the paper's 1,000 fineweb labels (figures in freegens/README.md):
     the former linear SVM on word + character n-grams and layout statistics reached macro-F1 0.213; a ridge
@@ -182,6 +184,8 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
         raise ValueError(f"--zero_shot must be >= 0, got {zero_shot}")
     if encoder_weights:
         check_part_weights(encoder_weights, len(getattr(encoder, "encoders", [encoder])))
+    if not word_vectors_weight > 0:
+        raise ValueError(f"--word_vectors_weight must be > 0, got {word_vectors_weight}")
     from sklearn.linear_model import RidgeClassifier
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -204,6 +208,10 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
                                    + ([("parts", PartWeights(encoder, tuple(encoder_weights)))]
                                       if encoder_weights else []))),
         ]
+    if word_vectors is not None:
+        features.transformer_list.append(
+            ("word_vectors", Pipeline([("wv", EncoderFeatures(word_vectors, "embedding")), ("scale", StandardScaler()),
+                                       ("weight", scaled(w["embedding"] * word_vectors_weight))])))
     clf = RidgeClassifier(alpha=alpha, class_weight="balanced", random_state=seed)
     pipe = Pipeline([("features", features), ("clf", clf)])
     if zero_shot:
