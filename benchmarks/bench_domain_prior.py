@@ -71,6 +71,7 @@ class Config:
     spread: float = 0.0  # + spread × label spreading's scores (freegens.kernels.label_spreading), one std
     spread_k: int = 10
     ridge: bool = True  # False: the label spreading scores alone
+    nn_word_vectors: bool = False  # the rare-class rule's nearest document also by the word vectors (session 11)
 
 
 def configs() -> list[Config]:
@@ -101,18 +102,25 @@ def tune_configs() -> list[Config]:
 
 CHOSEN = "ridge a1 emb1 x0.5 + zs g0.05 short"  # session 9's choice, the CLI's --zero_shot configuration
 WORD_VECTOR_BLOCK = "embedding:2"
+FULL_TEXT_BLOCK = "embedding:3"  # the word vectors of the whole document, not its first 5,000 characters
 
 
 def block_scale(cfg: Config, block: str) -> float:
     """A block's scale in ``cfg``: as named there, else 1 — except the word-vector block, which a row uses only
     where it names it (so every earlier row means what it meant without ``--word_vectors``)."""
-    return cfg.scales.get(block, 0.0 if block == WORD_VECTOR_BLOCK else 1.0)
+    return cfg.scales.get(block, 0.0 if block in (WORD_VECTOR_BLOCK, FULL_TEXT_BLOCK) else 1.0)
 
 
 def word_vector_configs() -> list[Config]:
     """The chosen row with the word-vector block at scale S (``--grid word_vectors`` runs the chosen row too)."""
+    md1 = {"embedding:1": 0.5, WORD_VECTOR_BLOCK: 1.0}
     return [Config(f"{CHOSEN} + md x{s:g}", scales={"embedding:1": 0.5, WORD_VECTOR_BLOCK: s}, defs="short", zs=0.05)
-            for s in (0.5, 1.0, 2.0)]
+            for s in (0.5, 1.0, 2.0)] + [
+        # --grid wv_tune (session 11, after md x1 held on fresh seeds): four changes around it
+        Config(f"{CHOSEN} + md x1 a1.5", alpha=1.5, scales=md1, defs="short", zs=0.05),
+        Config(f"{CHOSEN} + md x1 zs0.08", scales=md1, defs="short", zs=0.08),
+        Config(f"{CHOSEN} + md x1 nn+md", scales=md1, defs="short", zs=0.05, nn_word_vectors=True),
+        Config(f"{CHOSEN} + md full x1", scales={"embedding:1": 0.5, FULL_TEXT_BLOCK: 1.0}, defs="short", zs=0.05)]
 
 
 def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k) -> dict[str, np.ndarray]:
@@ -120,8 +128,11 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
     for the zero-shot heads)."""
     blocks = fold_blocks(texts, dense, train, test)
     counts = np.bincount(codes[train], minlength=k)
-    nearest = codes[train][(emb[test] @ emb[train].T).argmax(axis=1)]
-    override = np.flatnonzero(counts[nearest] < RARE_BELOW)
+    sims = {False: emb[test] @ emb[train].T}
+    if any(c.nn_word_vectors for c in cfgs):  # the cosine of [MiniLM, mpnet, md] / sqrt(3): the parts' mean cosine
+        wv = dense[WORD_VECTOR_BLOCK]
+        sims[True] = (2 * sims[False] + wv[test] @ wv[train].T) / 3
+    rule = {key: codes[train][sim.argmax(axis=1)] for key, sim in sims.items()}
     zs, priors = {}, {}
     for d in {c.defs for c in cfgs}:
         sc = StandardScaler().fit(zs_all[d][train])  # label-free, on the training rows
@@ -161,6 +172,8 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
             scores = scores + cfg.zs * zs[cfg.defs][1]
         if cfg.spread:
             scores = scores + cfg.spread * spread[cfg.spread_k]
+        nearest = rule[cfg.nn_word_vectors]
+        override = np.flatnonzero(counts[nearest] < RARE_BELOW)
         scores[override, nearest[override]] = np.inf
         out[cfg.name] = scores
     return out
@@ -199,7 +212,8 @@ def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int) -> d
 
 
 GRIDS = {"screen": configs, "tune": tune_configs,
-         "word_vectors": lambda: [c for c in configs() if c.name == CHOSEN] + word_vector_configs()}
+         "word_vectors": lambda: [c for c in configs() if c.name == CHOSEN] + word_vector_configs()[:3],
+         "wv_tune": lambda: [word_vector_configs()[1]] + word_vector_configs()[3:]}
 
 
 def main() -> None:
@@ -209,7 +223,7 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write every configuration's per-seed results here")
     ap.add_argument("--grid", choices=tuple(GRIDS), default="screen",
                     help="screen: the session-9 screen (configs()); tune: tune_configs() around the chosen row; "
-                         "word_vectors: word_vector_configs() (needs --word_vectors)")
+                         "word_vectors / wv_tune: word_vector_configs() (need --word_vectors)")
     ap.add_argument("--word_vectors", default=None, help="md or a spaCy model folder: the embedding:2 block")
     args = ap.parse_args()
     frame = load_labelled(domain_labels_csv())
@@ -231,8 +245,10 @@ def main() -> None:
     if args.word_vectors:  # after the definitions: the zero-shot similarities keep the two encoders
         from freegens.word_vectors import WordVectors
 
-        dense[WORD_VECTOR_BLOCK] = WordVectors(args.word_vectors).encode(texts)
-    elif args.grid == "word_vectors":
+        vectors = WordVectors(args.word_vectors)
+        dense[WORD_VECTOR_BLOCK] = vectors.encode(texts)
+        dense[FULL_TEXT_BLOCK] = vectors.encode([str(t) for t in frame["text"]])
+    elif args.grid in ("word_vectors", "wv_tune"):
         raise SystemExit("--grid word_vectors needs --word_vectors md|PATH")
     print(f"document features and definitions in {time.process_time() - t0:.0f} CPU-s", flush=True)
     known = configs() + tune_configs() + word_vector_configs() if args.only else GRIDS[args.grid]()
