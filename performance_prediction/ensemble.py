@@ -27,6 +27,9 @@ Session 8: up to two more parts, each with its own weight, the law part keeping 
 it). ``by_metric`` overrides ``weight``, ``weight2`` and ``scale_weight`` per metric (one registered predictor
 serves accuracy and Brier tasks with the weights each metric's screen chose); extra parts need fixed weights.
 
+``code_weight`` (session 11): every part reads effective tokens, a code token counting ``code_weight`` of a
+natural-language one (``effective_tokens.py``).
+
 Interpretation delegates to the law part: ``design_effects`` is the law part's; ``law_predict`` is what the
 ensemble says from params and tokens alone (the law part's pure law averaged with the scale-only trees and the
 scale law), so ``design_applied`` (the what-if ``basis``) and the missingness probe compare a prediction with the
@@ -41,6 +44,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
+from .effective_tokens import effective_tokens
 from .features import DATA_FEATURES
 from .laws import LawRegressor
 
@@ -81,7 +85,7 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
                  higher_is_better: bool = True, alpha: float = 0.1, intervals: bool = True, pseudo: tuple = (),
                  seed: int = 0, nthread: int = 1, max_bin: int = 32, grid="fast", inner_folds: int = 3,
                  tree2: BaseEstimator | None = None, weight2: float = 0.0, scale_law: LawRegressor | None = None,
-                 scale_weight: float = 0.0, by_metric: dict | None = None):
+                 scale_weight: float = 0.0, by_metric: dict | None = None, code_weight: float | None = None):
         self.law = law
         self.tree = tree
         self.tree_features = tree_features
@@ -109,6 +113,7 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         self.scale_law = scale_law
         self.scale_weight = scale_weight
         self.by_metric = by_metric
+        self.code_weight = code_weight
 
     # -- checks and parts
     def _part_weights(self) -> dict[str, Any]:
@@ -191,9 +196,14 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
             out[known] = trees["data"].predict(X[known])
         return out
 
+    def _tokens(self, X: pd.DataFrame) -> pd.DataFrame:
+        """What the parts read: ``X`` with effective tokens when ``code_weight`` is set (``effective_tokens.py``)."""
+        return X if self.code_weight is None else effective_tokens(X, self.code_weight)
+
     # -- fitting
     def fit(self, X: pd.DataFrame, y, groups=None):
         self._check()
+        X = self._tokens(X)
         y = np.asarray(y, float)
         law = clone(self.law)
         law.set_params(**{k: getattr(self, k) for k in _SHARED_LAW})
@@ -250,11 +260,11 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         return np.clip(share * law + others, 0.0, self.upper)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self._mix(*self._parts(X))
+        return self._mix(*self._parts(self._tokens(X)))
 
     def law_predict(self, X: pd.DataFrame) -> np.ndarray:
         """The prediction from params and tokens alone: the law part's pure law, the scale-only trees and the
-        scale law."""
+        scale law (at the real tokens also with ``code_weight``: what a spec without a data mix gets)."""
         return self._mix(self.law_.law_predict(X), self._others(X, np.zeros(len(X), bool)))
 
     def design_applied(self, X: pd.DataFrame) -> np.ndarray:
@@ -266,6 +276,7 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         clipped to the metric's range: the law part's interval widened by the trees' pull on the side they pull
         to. Re-centring alone covered 84.9 % in one compute quintile on accuracy (session 7); the union covers
         at least what the law part's interval covers."""
+        X = self._tokens(X)
         lo, hi = self.law_.predict_interval(X)
         law, others = self._parts(X)
         pred = self._mix(law, others)

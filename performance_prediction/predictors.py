@@ -459,7 +459,7 @@ DESIGN_PREDICTORS = ("design_data", "design_arch", "design_all", "design_blend",
                      "design_boost_data", "design_arch_half", "design_blend_half", "design_blend_data_half",
                      "design_arch_half_gl", "design_blend_gen_half", "design_blend_data_half_bag",
                      "design_arch_bag", "design_blend_gen_half_bag", "design_ens", "design_ens25", "design_ens_data",
-                     "design_ens4", "design_ens4g", "design_ens4g_gen")
+                     "design_ens4", "design_ens4g", "design_ens4g_gen", "design_ens4g_eff")
 # the design-aware predictors of the main job (benchmarks/RESULTS.md, issue 12 session 3: the blends extrapolate
 # far better at the same family-CV MAE; design_data, design_blend and the boosted ones are opt-in: no better on
 # family CV and not worth the main job's time). Session 4: half of design_blend_data's shift is better on unseen
@@ -571,3 +571,16 @@ def _design_ens4g():
                               "features as design inputs; weights as design_ens4g); needs --generation_features")
 def _design_ens4g_gen():
     return _design_ens4g().set_params(law=_design_blend_gen_half_bag())
+
+
+# issue 12, session 11: effective tokens (effective_tokens.py): a code token counts CODE_WEIGHT of a natural-language
+# token for every part of the ensemble. The weight was chosen among .1 / .25 / .5 on the pure laws' family MAE on
+# seeds 42-51 (compute law .0508 / .0511 / .0515, N/D law .0507 / .0510 / .0512; real tokens .0522 / .0513), checked
+# on 52-61 (compute .0501 / .0505 / .0510 vs .0519); the ensemble's weights are design_ens4g's (no new choice).
+CODE_WEIGHT = 0.1
+
+
+@register("design_ens4g_eff", "design_ens4g on effective tokens: a code token counts 0.1 of a natural-language token "
+                              "(tokens x (1 - 0.9 x code share); unknown mix: the real tokens)")
+def _design_ens4g_eff():
+    return _design_ens4g().set_params(code_weight=CODE_WEIGHT)

@@ -1,0 +1,36 @@
+"""Effective tokens: a code token counts ``code_weight`` of a natural-language token (issue 12, session 11).
+
+    D_eff = D * (1 - c + w * c)        c = the data mix's code share (0..1), w = ``code_weight``
+
+The laws and the trees read "tokens" as one number, so a model trained on 577B tokens of which 38.5 % are code
+(codegen-mono) is placed where a 577B-token natural-language model would be, and over-predicted on every
+natural-language task (lambada by .3 and more under the compute law). The design correction can learn a shift for
+the code share, but only from the few families that vary it. Re-weighting the tokens instead is a fixed,
+parameter-free prior on what the data mix does: it needs no family to learn it from, keeps every law monotone in
+compute (D_eff is proportional to D for a given mix), and extrapolates. A model whose code share is unknown keeps
+its tokens (c = 0), so an unknown mix never moves a prediction by itself; the scale-extrapolation split and every
+report column still use the real tokens (the wrapper transforms only what its estimator reads).
+
+``EnsembleRegressor(code_weight=w)`` (``ensemble.py``) fits and predicts every part on D_eff; its ``law_predict``
+(the what-if ``basis``) stays the prediction from params and the real tokens, i.e. what a spec without a data mix
+gets. The same ``code_weight`` applies to every task, humaneval included (measured, not assumed:
+``benchmarks/RESULTS.md``, "Issue 12 — effective tokens (session 11)").
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+TOKENS = "pretraining_summary_total_tokens_billions"
+CODE = "pretraining_summary_percentage_code"
+
+
+def effective_tokens(X: pd.DataFrame, code_weight: float) -> pd.DataFrame:
+    """A copy of ``X`` whose tokens are ``D * (1 - c + code_weight * c)`` (``c`` the code share; unknown: 0)."""
+    if not 0.0 < code_weight <= 1.0:
+        raise ValueError(f"code_weight must be in (0, 1], got {code_weight}")
+    if TOKENS not in X or CODE not in X:
+        return X
+    share = pd.to_numeric(X[CODE], errors="coerce").fillna(0.0).clip(0.0, 100.0).to_numpy(float) / 100.0
+    out = X.copy()
+    out[TOKENS] = pd.to_numeric(X[TOKENS], errors="coerce").to_numpy(float) * (1.0 - share + code_weight * share)
+    return out
