@@ -61,9 +61,15 @@ def main(argv=None) -> int:
                    help="as --variant, with the law's parameters pooled across the metric's tasks "
                         "(performance_prediction.pooling; set pool_grid or pool_strength in the JSON)")
     p.add_argument("--save", default=None, help="write the out-of-fold predictions to this CSV")
+    p.add_argument("--code_weight", type=float, default=None,
+                   help="screen effective tokens for every predictor: the data's tokens x (1 - c + W c), c the code "
+                        "share (effective_tokens.py); family/random schemes only (the extrapolation split reads the "
+                        "tokens; there use an estimator's own code_weight, e.g. design_ens4g_eff)")
     p.add_argument("--pseudo_feats_csv", default=None,
                    help="generation features (the paper's CSV) merged with the store's, for design_all")
     args = p.parse_args(argv)
+    if args.code_weight is not None and "extrapolation" in args.schemes:
+        p.error("--code_weight moves the extrapolation split (it reads the tokens); run that scheme without it")
     for v in args.variant:
         _register_variant(v)
     pool: dict = {}
@@ -74,6 +80,10 @@ def main(argv=None) -> int:
     saved: list = []
     for metric in args.metrics:
         data = load_data(args.db_path, metric=metric, merge_mmlu=True, pseudo_feats_csv=args.pseudo_feats_csv)
+        if args.code_weight is not None:
+            from performance_prediction.effective_tokens import effective_tokens
+
+            data.models = effective_tokens(data.models, args.code_weight)
         if args.pool_variant:
             from performance_prediction.pooling import PoolSource
 

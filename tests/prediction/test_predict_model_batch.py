@@ -84,7 +84,9 @@ def test_report_leads_with_conclusions_and_writes_intervals(tiny_store_path, tmp
     preds = pd.read_csv(out / "predictions.csv")
     assert {"lower", "upper"} <= set(preds.columns)
     assert set(preds.scheme) == {"family", "random", "extrapolation"}
-    main = {"law_blend", "design_ens4g"}
+    from performance_prediction.predictors import MAIN_DESIGN_PREDICTORS
+
+    main = {"law_blend", *MAIN_DESIGN_PREDICTORS}
     ours = preds[preds.predictor.isin(main) & (preds.scheme == "family")]
     assert set(ours.predictor) == main
     assert ours.lower.notna().all() and (ours.lower <= ours.y_pred).all() and (ours.y_pred <= ours.upper).all()
