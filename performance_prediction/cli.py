@@ -301,7 +301,7 @@ def _report_parser(prog: str | None) -> argparse.ArgumentParser:
     p.add_argument("--max_bin", type=int, default=32)
     p.add_argument("--pseudo_feats_csv", default=None)
     p.add_argument("--generation_features", default="none", metavar="CSV|auto|none",
-                   help="also run design_ens4g_gen, the design predictor that reads generation features "
+                   help="also run design_ens4g_gen_eff, the design predictor that reads generation features "
                    "(the paper's pseudo-feature CSV; every other predictor runs without them); auto: the shared "
                    "release's CSV; none (default: it adds ~1.5 min to the main job on the idle machine)")
     p.add_argument("--drop_instruction_tuned", action="store_true")

@@ -505,6 +505,7 @@ SELECTION_SEEDS: dict[str, tuple[int, ...]] = {
     "design_ens4g_gen": tuple(range(42, 62)) + tuple(range(72, 102)) + tuple(range(122, 142)),
     # design_ens4g's weights; code_weight chosen on 42-51 (checked on 52-61); its adoption read 142-161
     "design_ens4g_eff": tuple(range(42, 62)) + tuple(range(72, 102)) + tuple(range(142, 162)),
+    "design_ens4g_gen_eff": tuple(range(42, 62)) + tuple(range(72, 102)) + tuple(range(122, 162)),
 }
 # issue 12, session 6: the report's design predictor that reads the paper's generation features, with
 # `njsl predict report --generation_features auto|CSV` (run on the same models and folds with those features merged
@@ -516,7 +517,10 @@ SELECTION_SEEDS: dict[str, tuple[int, ...]] = {
 # 42-51 / 52-61 / fresh 122-131 / 132-141 vs design_blend_gen_half .0500 / .0509 on the first two, and never worse
 # than design_ens4g on the mean; brier .0507 / .0512 / .0508 / .0510); it costs ~+100 CPU-s over design_ens4g's run,
 # so it stays behind --generation_features (RESULTS.md, "Issue 12 — generation features in the ensemble")
-GENERATION_DESIGN_PREDICTORS = ("design_ens4g_gen",)
+# Session 11: design_ens4g_gen_eff (the same on effective tokens) replaces it by the rule fixed before its fresh runs
+# (lower accuracy and Brier means than design_ens4g_gen on 142-151 / 152-161: accuracy .0489 / .0485 vs .0504 /
+# .0495, Brier .0498 / .0500 vs .0507 / .0508; on the selection sets 42-51 / 52-61 .0485 / .0485 vs .0491 / .0504)
+GENERATION_DESIGN_PREDICTORS = ("design_ens4g_gen_eff",)
 
 
 # ----------------------------------------------------------------------------------------------- ensembles

@@ -102,3 +102,11 @@ def test_missingness_probe_moves_design_ens4g_eff_to_its_own_scale_only_predicti
     data = load_data(tiny_store_path, metric="accuracy", sel_tasks=["hellaswag"])
     probe = design_study.missingness_probe(data, ("design_ens4g_eff",), seed=42).set_index("predictor")
     assert probe.loc["design_ens4g_eff", "towards_law"] == 1.0
+
+
+def test_conclusions_say_the_code_share_reaches_every_part_as_effective_tokens():
+    from performance_prediction.design_study import _scale_trees_caveat
+
+    (eff,) = _scale_trees_caveat("design_ens4g_eff", "accuracy")
+    (plain,) = _scale_trees_caveat("design_ens4g", "accuracy")
+    assert "a code token counts 0.1 of a natural-language token" in eff and "effective tokens" not in plain

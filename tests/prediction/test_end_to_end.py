@@ -109,8 +109,11 @@ def test_report_on_release(release, tmp_path):
     mae = pd.read_csv(out / "mae_by_task.csv")
     assert set(mae.scheme) == {"family", "random", "extrapolation"} and {"xgb_all", "xgb_scaling"} <= set(mae.predictor)
     # session 6: the generation-feature design predictor on the same folds, the others without those features
-    gen = mae[mae.predictor == "design_ens4g_gen"]
-    assert set(gen.scheme) == {"family", "extrapolation"} and "generation features for `design_ens4g_gen`" in index
+    from performance_prediction.predictors import GENERATION_DESIGN_PREDICTORS
+
+    (gen_name,) = GENERATION_DESIGN_PREDICTORS
+    gen = mae[mae.predictor == gen_name]
+    assert set(gen.scheme) == {"family", "extrapolation"} and f"generation features for `{gen_name}`" in index
     # issue 12b: the paper's pipeline is run (no typed-in column), the variant is reported on held-out seeds
     comp = pd.read_csv(out / "paper_comparison.csv").set_index("task")
     port = pd.read_csv(out / "paper_port.csv")

@@ -29,7 +29,7 @@ def test_registered_predictor_uses_generation_features():
 
     est = make_predictor("design_blend_gen_half")
     assert (est.form, est.design, est.shrink) == ("blend", "all_means", 0.5)
-    assert GENERATION_DESIGN_PREDICTORS == ("design_ens4g_gen",)
+    assert GENERATION_DESIGN_PREDICTORS == ("design_ens4g_gen_eff",)
     bag = make_predictor("design_blend_gen_half_bag")
     assert (bag.form, bag.design, bag.shrink, bag.bags, bag.bag_warm) == ("blend", "all_means", 0.5, 25, True)
     assert uses_generation_features("design_blend_gen_half") and uses_generation_features("design_all")
@@ -41,6 +41,10 @@ def test_registered_predictor_uses_generation_features():
     assert ens.law.get_params() == bag.get_params() and ens.by_metric == base.by_metric
     assert {k: repr(v) for k, v in ens.get_params(deep=False).items() if k != "law"} == \
         {k: repr(v) for k, v in base.get_params(deep=False).items() if k != "law"}
+    # session 11: the report's generation-feature predictor is the same on effective tokens
+    eff = make_predictor("design_ens4g_gen_eff")
+    assert uses_generation_features("design_ens4g_gen_eff") and eff.code_weight == 0.1
+    assert eff.law.get_params() == bag.get_params() and eff.by_metric == base.by_metric
 
 
 def _gen_csv(data, path, rng):
