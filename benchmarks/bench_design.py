@@ -65,6 +65,8 @@ def main(argv=None) -> int:
                    help="screen effective tokens for every predictor: the data's tokens x (1 - c + W c), c the code "
                         "share (effective_tokens.py); family/random schemes only (the extrapolation split reads the "
                         "tokens; there use an estimator's own code_weight, e.g. design_ens4g_eff)")
+    p.add_argument("--language_weight", type=float, default=None,
+                   help="with --code_weight: the non-English share of the natural-language tokens counts W")
     p.add_argument("--pseudo_feats_csv", default=None,
                    help="generation features (the paper's CSV) merged with the store's, for design_all")
     args = p.parse_args(argv)
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
         if args.code_weight is not None:
             from performance_prediction.effective_tokens import effective_tokens
 
-            data.models = effective_tokens(data.models, args.code_weight)
+            data.models = effective_tokens(data.models, args.code_weight, args.language_weight)
         if args.pool_variant:
             from performance_prediction.pooling import PoolSource
 

@@ -18,19 +18,31 @@ gets. The same ``code_weight`` applies to every task, humaneval included (measur
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 TOKENS = "pretraining_summary_total_tokens_billions"
 CODE = "pretraining_summary_percentage_code"
+ENGLISH = "pretraining_summary_percentage_english"
 
 
-def effective_tokens(X: pd.DataFrame, code_weight: float) -> pd.DataFrame:
-    """A copy of ``X`` whose tokens are ``D * (1 - c + code_weight * c)`` (``c`` the code share; unknown: 0)."""
-    if not 0.0 < code_weight <= 1.0:
-        raise ValueError(f"code_weight must be in (0, 1], got {code_weight}")
+def effective_tokens(X: pd.DataFrame, code_weight: float, language_weight: float | None = None) -> pd.DataFrame:
+    """A copy of ``X`` whose tokens are ``D * (1 - c + code_weight * c)`` (``c`` the code share; unknown: 0).
+
+    ``language_weight`` (opt-in, session 11): the natural-language part counts its English share fully and the rest
+    ``language_weight``, ``D * ((1 - c) * (e + language_weight * (1 - e)) + code_weight * c)`` (``e`` the English
+    share; unknown: 1) — the benchmarks are English."""
+    for name, w in (("code_weight", code_weight), ("language_weight", language_weight)):
+        if w is not None and not 0.0 < w <= 1.0:
+            raise ValueError(f"{name} must be in (0, 1], got {w}")
     if TOKENS not in X or CODE not in X:
         return X
     share = pd.to_numeric(X[CODE], errors="coerce").fillna(0.0).clip(0.0, 100.0).to_numpy(float) / 100.0
+    natural = np.ones(len(X))
+    if language_weight is not None and ENGLISH in X:
+        english = pd.to_numeric(X[ENGLISH], errors="coerce").fillna(100.0).clip(0.0, 100.0).to_numpy(float) / 100.0
+        natural = english + language_weight * (1.0 - english)
     out = X.copy()
-    out[TOKENS] = pd.to_numeric(X[TOKENS], errors="coerce").to_numpy(float) * (1.0 - share + code_weight * share)
+    out[TOKENS] = pd.to_numeric(X[TOKENS], errors="coerce").to_numpy(float) * ((1.0 - share) * natural
+                                                                               + code_weight * share)
     return out

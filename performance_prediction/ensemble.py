@@ -28,7 +28,8 @@ it). ``by_metric`` overrides ``weight``, ``weight2`` and ``scale_weight`` per me
 serves accuracy and Brier tasks with the weights each metric's screen chose); extra parts need fixed weights.
 
 ``code_weight`` (session 11): every part reads effective tokens, a code token counting ``code_weight`` of a
-natural-language one (``effective_tokens.py``).
+natural-language one (``effective_tokens.py``); ``language_weight`` likewise for the non-English share of the
+natural-language tokens.
 
 Interpretation delegates to the law part: ``design_effects`` is the law part's; ``law_predict`` is what the
 ensemble says from params and tokens alone (the law part's pure law averaged with the scale-only trees and the
@@ -85,7 +86,8 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
                  higher_is_better: bool = True, alpha: float = 0.1, intervals: bool = True, pseudo: tuple = (),
                  seed: int = 0, nthread: int = 1, max_bin: int = 32, grid="fast", inner_folds: int = 3,
                  tree2: BaseEstimator | None = None, weight2: float = 0.0, scale_law: LawRegressor | None = None,
-                 scale_weight: float = 0.0, by_metric: dict | None = None, code_weight: float | None = None):
+                 scale_weight: float = 0.0, by_metric: dict | None = None, code_weight: float | None = None,
+                 language_weight: float | None = None):
         self.law = law
         self.tree = tree
         self.tree_features = tree_features
@@ -114,6 +116,7 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         self.scale_weight = scale_weight
         self.by_metric = by_metric
         self.code_weight = code_weight
+        self.language_weight = language_weight
 
     # -- checks and parts
     def _part_weights(self) -> dict[str, Any]:
@@ -197,8 +200,13 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         return out
 
     def _tokens(self, X: pd.DataFrame) -> pd.DataFrame:
-        """What the parts read: ``X`` with effective tokens when ``code_weight`` is set (``effective_tokens.py``)."""
-        return X if self.code_weight is None else effective_tokens(X, self.code_weight)
+        """What the parts read: ``X`` with effective tokens when ``code_weight`` is set (``effective_tokens.py``;
+        ``language_weight``: the non-English share of the natural-language tokens counts that much)."""
+        if self.code_weight is None:
+            if self.language_weight is not None:
+                raise ValueError("language_weight needs code_weight (both weigh the tokens; code_weight 1 = code counts)")
+            return X
+        return effective_tokens(X, self.code_weight, self.language_weight)
 
     # -- fitting
     def fit(self, X: pd.DataFrame, y, groups=None):

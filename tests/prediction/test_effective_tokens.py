@@ -110,3 +110,21 @@ def test_conclusions_say_the_code_share_reaches_every_part_as_effective_tokens()
     (eff,) = _scale_trees_caveat("design_ens4g_eff", "accuracy")
     (plain,) = _scale_trees_caveat("design_ens4g", "accuracy")
     assert "a code token counts 0.1 of a natural-language token" in eff and "effective tokens" not in plain
+
+
+def test_the_non_english_share_of_the_natural_language_tokens_counts_language_weight():
+    eng = "pretraining_summary_percentage_english"
+    X = pd.DataFrame({TOK: 100.0, CODE: [0.0, 20.0, 20.0, np.nan], eng: [30.0, 50.0, np.nan, 30.0],
+                      "total_params": 1e9})
+    out = effective_tokens(X, 0.1, 0.1)[TOK].to_numpy()
+    # D * ((1 - c) * (e + 0.1 (1 - e)) + 0.1 c), by hand; an unknown English share counts as all English
+    np.testing.assert_allclose(out, [100 * (0.3 + 0.07), 100 * (0.8 * 0.55 + 0.02), 100 * (0.8 + 0.02),
+                                     100 * (0.3 + 0.07)])
+    np.testing.assert_allclose(effective_tokens(X, 0.1)[TOK], 100 * np.array([1.0, 0.82, 0.82, 1.0]))
+    with pytest.raises(ValueError, match="language_weight must be in"):
+        effective_tokens(X, 0.1, 0.0)
+    X2, y, g = _models()
+    with pytest.raises(ValueError, match="language_weight needs code_weight"):
+        _ens(language_weight=0.1).fit(X2, y, g)
+    est = make_predictor("design_ens4g_effen", metric="accuracy")
+    assert (est.code_weight, est.language_weight) == (0.1, 0.1)
