@@ -204,7 +204,7 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         ``language_weight``: the non-English share of the natural-language tokens counts that much)."""
         if self.code_weight is None:
             if self.language_weight is not None:
-                raise ValueError("language_weight needs code_weight (both weigh the tokens; code_weight 1 = code counts)")
+                raise ValueError("language_weight needs code_weight (code_weight 1: code tokens count fully)")
             return X
         return effective_tokens(X, self.code_weight, self.language_weight)
 
