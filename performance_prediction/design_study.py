@@ -337,9 +337,11 @@ def _scale_trees_caveat(design: str, metric: str = "accuracy") -> list[str]:
     trees = None if w["weight"] is None else w["weight"] + w["weight2"]
     share = f"{trees:.0%}" if trees is not None else "a per-task share"
     law = f", and {w['scale_weight']:.0%} a pure law on params and tokens" if w["scale_weight"] else ""
-    code = getattr(est, "code_weight", None)
-    eff = ("; one design feature, the data mix's code share, also reaches every part as effective tokens (a code "
-           f"token counts {code:g} of a natural-language token; `effective_tokens.py`)" if code is not None else "")
+    code, lang = getattr(est, "code_weight", None), getattr(est, "language_weight", None)
+    shares = "code and English shares" if lang is not None else "code share"
+    other = f", a non-English natural-language token {lang:g}" if lang is not None else ""
+    eff = (f"; the data mix's {shares} also reach every part as effective tokens (a code token counts {code:g} of a "
+           f"natural-language token{other}; `effective_tokens.py`)" if code is not None else "")
     return [f"`{design}` averages its design-aware law with trees on params and tokens ({share}; "
             f"`{est.tree_features}` trees{law}): part of its gain over the pure law comes from those "
             f"{'parts' if law else 'trees'} and from the law part's bagging, not from design features{eff}; a model "

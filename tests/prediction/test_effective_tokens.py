@@ -95,13 +95,14 @@ def test_design_ens4g_eff_is_design_ens4g_on_effective_tokens():
     assert "design_ens4g_eff" in DESIGN_PREDICTORS
 
 
-def test_missingness_probe_moves_design_ens4g_eff_to_its_own_scale_only_prediction(tiny_store_path):
+@pytest.mark.parametrize("name", ["design_ens4g_eff", "design_ens4g_effen"])
+def test_missingness_probe_moves_the_effective_token_ensembles_to_their_scale_only_prediction(tiny_store_path, name):
     from performance_prediction import design_study
     from performance_prediction.data import load_data
 
     data = load_data(tiny_store_path, metric="accuracy", sel_tasks=["hellaswag"])
-    probe = design_study.missingness_probe(data, ("design_ens4g_eff",), seed=42).set_index("predictor")
-    assert probe.loc["design_ens4g_eff", "towards_law"] == 1.0
+    probe = design_study.missingness_probe(data, (name,), seed=42).set_index("predictor")
+    assert probe.loc[name, "towards_law"] == 1.0
 
 
 def test_conclusions_say_the_code_share_reaches_every_part_as_effective_tokens():
@@ -109,7 +110,9 @@ def test_conclusions_say_the_code_share_reaches_every_part_as_effective_tokens()
 
     (eff,) = _scale_trees_caveat("design_ens4g_eff", "accuracy")
     (plain,) = _scale_trees_caveat("design_ens4g", "accuracy")
-    assert "a code token counts 0.1 of a natural-language token" in eff and "effective tokens" not in plain
+    assert "a code token counts 0.1 of a natural-language token;" in eff and "effective tokens" not in plain
+    (en,) = _scale_trees_caveat("design_ens4g_effen", "accuracy")
+    assert "code and English shares" in en and "a non-English natural-language token 0.1" in en
 
 
 def test_the_non_english_share_of_the_natural_language_tokens_counts_language_weight():
