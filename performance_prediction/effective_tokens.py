@@ -1,20 +1,22 @@
-"""Effective tokens: a code token counts ``code_weight`` of a natural-language token (issue 12, session 11).
+"""Effective tokens: code and non-English tokens count less on English benchmarks (issue 12, session 11).
 
-    D_eff = D * (1 - c + w * c)        c = the data mix's code share (0..1), w = ``code_weight``
+    D_eff = D * ((1 - c) * (e + l * (1 - e)) + w * c)
 
-The laws and the trees read "tokens" as one number, so a model trained on 577B tokens of which 38.5 % are code
-(codegen-mono) is placed where a 577B-token natural-language model would be, and over-predicted on every
-natural-language task (lambada by .3 and more under the compute law). The design correction can learn a shift for
-the code share, but only from the few families that vary it. Re-weighting the tokens instead is a fixed,
+c = the data mix's code share, e = the English share of its natural-language part (both 0..1), w = ``code_weight``,
+l = ``language_weight`` (without it: ``D * (1 - c + w * c)``). The laws and the trees read "tokens" as one number, so
+a model trained on 577B tokens of which 38.5 % are code (codegen-mono) is placed where a 577B-token natural-language
+model would be and over-predicted on every natural-language task (lambada by .3 and more under the compute law);
+bloom and xglm (31-33 % English) are likewise over-predicted on English benchmarks. The design correction can learn a
+shift for a share, but only from the few families that vary it. Re-weighting the tokens instead is a fixed,
 parameter-free prior on what the data mix does: it needs no family to learn it from, keeps every law monotone in
-compute (D_eff is proportional to D for a given mix), and extrapolates. A model whose code share is unknown keeps
-its tokens (c = 0), so an unknown mix never moves a prediction by itself; the scale-extrapolation split and every
-report column still use the real tokens (the wrapper transforms only what its estimator reads).
+compute (D_eff is proportional to D for a given mix), and extrapolates. An unknown share keeps the tokens (c = 0,
+e = 1), so an unknown mix never moves a prediction by itself; the scale-extrapolation split and every report column
+still use the real tokens (only the estimator's own input is transformed).
 
-``EnsembleRegressor(code_weight=w)`` (``ensemble.py``) fits and predicts every part on D_eff; its ``law_predict``
-(the what-if ``basis``) stays the prediction from params and the real tokens, i.e. what a spec without a data mix
-gets. The same ``code_weight`` applies to every task, humaneval included (measured, not assumed:
-``benchmarks/RESULTS.md``, "Issue 12 — effective tokens (session 11)").
+``EnsembleRegressor(code_weight=w, language_weight=l)`` (``ensemble.py``) fits and predicts every part on D_eff;
+its ``law_predict`` (the what-if ``basis``) stays the prediction from params and the real tokens, i.e. what a spec
+without a data mix gets. The same weights apply to every task, humaneval included (measured, not assumed:
+``benchmarks/RESULTS.md``, "Issue 12 — effective tokens (session 11)" and "... second idea: the English share").
 """
 from __future__ import annotations
 
