@@ -37,14 +37,19 @@ def effective_tokens(X: pd.DataFrame, code_weight: float, language_weight: float
     for name, w in (("code_weight", code_weight), ("language_weight", language_weight)):
         if w is not None and not 0.0 < w <= 1.0:
             raise ValueError(f"{name} must be in (0, 1], got {w}")
-    if TOKENS not in X or CODE not in X:
+    if TOKENS not in X:
         return X
-    share = pd.to_numeric(X[CODE], errors="coerce").fillna(0.0).clip(0.0, 100.0).to_numpy(float) / 100.0
-    natural = np.ones(len(X))
-    if language_weight is not None and ENGLISH in X:
-        english = pd.to_numeric(X[ENGLISH], errors="coerce").fillna(100.0).clip(0.0, 100.0).to_numpy(float) / 100.0
-        natural = english + language_weight * (1.0 - english)
+    share = _share(X, CODE, unknown=0.0)
+    english = _share(X, ENGLISH, unknown=1.0)
+    natural = np.ones(len(X)) if language_weight is None else english + language_weight * (1.0 - english)
     out = X.copy()
     out[TOKENS] = pd.to_numeric(X[TOKENS], errors="coerce").to_numpy(float) * ((1.0 - share) * natural
                                                                                + code_weight * share)
     return out
+
+
+def _share(X: pd.DataFrame, column: str, unknown: float) -> np.ndarray:
+    """A percentage column as a 0..1 share; missing (no column, or NaN) -> ``unknown``."""
+    if column not in X:
+        return np.full(len(X), unknown)
+    return pd.to_numeric(X[column], errors="coerce").fillna(unknown * 100.0).clip(0.0, 100.0).to_numpy(float) / 100.0

@@ -26,8 +26,10 @@ def test_tokens_are_reweighted_by_the_code_share_and_an_unknown_share_keeps_them
     assert np.isnan(out[TOK].iloc[4])
     assert X[TOK].iloc[1] == 100.0                                     # the input is not changed
     np.testing.assert_array_equal(effective_tokens(X, 1.0)[TOK], X[TOK])  # weight 1: the real tokens
-    no_mix = X.drop(columns=CODE)
-    assert effective_tokens(no_mix, 0.1) is no_mix
+    no_mix = X.drop(columns=CODE)   # no code column: no code share, the English share still counts
+    np.testing.assert_array_equal(effective_tokens(no_mix, 0.1)[TOK], X[TOK])
+    no_tokens = X.drop(columns=TOK)
+    assert effective_tokens(no_tokens, 0.1) is no_tokens
     for bad in (0.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="code_weight must be in"):
             effective_tokens(X, bad)
@@ -95,16 +97,6 @@ def test_design_ens4g_eff_is_design_ens4g_on_effective_tokens():
     assert "design_ens4g_eff" in DESIGN_PREDICTORS
 
 
-@pytest.mark.parametrize("name", ["design_ens4g_eff", "design_ens4g_effen"])
-def test_missingness_probe_moves_the_effective_token_ensembles_to_their_scale_only_prediction(tiny_store_path, name):
-    from performance_prediction import design_study
-    from performance_prediction.data import load_data
-
-    data = load_data(tiny_store_path, metric="accuracy", sel_tasks=["hellaswag"])
-    probe = design_study.missingness_probe(data, (name,), seed=42).set_index("predictor")
-    assert probe.loc[name, "towards_law"] == 1.0
-
-
 def test_conclusions_say_the_code_share_reaches_every_part_as_effective_tokens():
     from performance_prediction.design_study import _scale_trees_caveat
 
@@ -124,6 +116,8 @@ def test_the_non_english_share_of_the_natural_language_tokens_counts_language_we
     np.testing.assert_allclose(out, [100 * (0.3 + 0.07), 100 * (0.8 * 0.55 + 0.02), 100 * (0.8 + 0.02),
                                      100 * (0.3 + 0.07)])
     np.testing.assert_allclose(effective_tokens(X, 0.1)[TOK], 100 * np.array([1.0, 0.82, 0.82, 1.0]))
+    np.testing.assert_allclose(effective_tokens(X.drop(columns=CODE), 0.1, 0.1)[TOK], 100 * np.array(
+        [0.37, 0.55, 1.0, 0.37]))   # no code column: the English share alone
     with pytest.raises(ValueError, match="language_weight must be in"):
         effective_tokens(X, 0.1, 0.0)
     X2, y, g = _models()

@@ -139,7 +139,7 @@ def test_registered_and_delegates_effects_to_the_law_part():
     pd.testing.assert_frame_equal(est.design_effects(), est.law_.design_effects())
 
 
-@pytest.mark.parametrize("name", ["design_ens", "design_ens_data"])
+@pytest.mark.parametrize("name", ["design_ens", "design_ens_data", "design_ens4g_eff", "design_ens4g_effen"])
 def test_missingness_probe_moves_the_ensemble_to_its_own_scale_only_prediction(tiny_store_path, name):
     from performance_prediction import design_study
     from performance_prediction.data import load_data
