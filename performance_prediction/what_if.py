@@ -19,7 +19,7 @@ OUT.csv: ``id, metric, task, predictor, predicted, lower, upper, basis``. ``basi
 the corrections of the design decisions the spec gives), ``law`` (no usable design decision given, or the
 inner CV chose no correction for that task: the pure scaling law), ``law_params_only`` (tokens unknown),
 ``trees`` (an XGBoost predictor). An unknown design decision never shifts a prediction: the design-aware
-model applies only the corrections it knows (the default ``design_ens4g_effen`` knows the data mix only; the
+model applies only the corrections it knows (the default ``design_ens4g_effen_g`` knows the data mix only; the
 architecture counts with ``--predictor design_arch``). For the default, ``law`` means the prediction from params
 and tokens alone: its law averaged with monotone trees on params and tokens and (accuracy) the N/D sigmoid law, all
 at the real tokens (with a data mix they read effective tokens: a code token and a non-English natural-language
@@ -58,8 +58,10 @@ OUT_COLUMNS = ["id", "metric", "task", "predictor", "predicted", "lower", "upper
 # tasks, so no task falls far behind its best law (lambada +.0028 vs +.0047 on seeds 62-71); beyond the training range
 # .0862 vs .0850 (accuracy; xgb_all .1665)
 # Session 11: design_ens4g_effen, the same on effective tokens (code and non-English tokens count 0.1; the main job's
-# predictor since then, predictors.py)
-DEFAULT_PREDICTOR = "design_ens4g_effen"
+# predictor in session 11, predictors.py)
+# Session 12: design_ens4g_effen_g, its accuracy weights re-chosen on the effective-token parts (every task within
+# .002 of its best law on the selection and on never-used seeds; the main job's predictor since then)
+DEFAULT_PREDICTOR = "design_ens4g_effen_g"
 PARAMS_LAW = "law_sigmoid_params"
 
 

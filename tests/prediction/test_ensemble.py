@@ -320,3 +320,20 @@ def test_design_ens4g_differs_from_design_ens4_on_accuracy_only():
     assert est.tree2.objective == "reg:pseudohubererror" and est.scale_law.form == "nd"
     # its weights were chosen on 42-51; the choice of it as the main predictor read 52-61 and 72-101
     assert set(SELECTION_SEEDS["design_ens4g"]) == set(range(42, 62)) | set(range(72, 102))
+
+
+def test_the_main_predictor_re_weights_design_ens4g_effen_on_accuracy_only():
+    from performance_prediction.predictors import ENS4E_WEIGHTS, ENS4G_WEIGHTS, MAIN_DESIGN_PREDICTORS, SELECTION_SEEDS
+    from performance_prediction.what_if import DEFAULT_PREDICTOR
+
+    assert MAIN_DESIGN_PREDICTORS == (DEFAULT_PREDICTOR,) == ("design_ens4g_effen_g",)
+    est, base = make_predictor(DEFAULT_PREDICTOR, metric="accuracy"), make_predictor("design_ens4g_effen")
+    assert est.by_metric == ENS4E_WEIGHTS and ENS4E_WEIGHTS["brier_score"] == ENS4G_WEIGHTS["brier_score"]
+    # law part .50, squared-loss trees .15, pseudo-Huber trees .15, N/D law .20 (session 12's screen)
+    assert ENS4E_WEIGHTS["accuracy"] == {"weight": 0.15, "weight2": 0.15, "scale_weight": 0.20}
+    skip = ("by_metric", "law", "tree", "tree2", "scale_law")
+    assert {k: v for k, v in est.get_params(deep=False).items() if k not in skip} == \
+        {k: v for k, v in base.get_params(deep=False).items() if k not in skip}
+    # chosen on 42-61; the fresh seeds of its adoption (202-221) are flagged as read
+    read = set(SELECTION_SEEDS[DEFAULT_PREDICTOR])
+    assert {42, 61, 202, 221} <= read and 222 not in read
