@@ -22,10 +22,14 @@ rare-class nearest-document rule; offsets ``R1`` and ``boot20``), with the defin
   standardised, weight 0.02 × S like an encoder part), S = 0.5 / 1 / 2; only in the ridge model (the
   nearest-document rule and the zero-shot similarities keep the two encoders), as ``njsl domains cv --word_vectors``.
 * ``--grid wv_pool`` (session 12): the same block with p-means pooling (mean, max, min) instead of the mean.
+* ``--grid wv_zs`` (session 12): the md x1 row plus ``zs_md`` x the zero-shot cosines of the word vectors (document vs
+  the mean vector of a label's short definitions), standardised per label on the training rows.
+* ``--grid nerpos`` (session 12): the md x1 row plus a block of entity-label and POS shares (spaCy's tagger and NER of
+  the ``--word_vectors`` model), standardised, weighted like the statistics block (0.1) x S = 0.5 / 1 / 2.
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_prior.py --encoder bundled --encoder MPNET_DIR \\
         --cache_file MINILM.npz --cache_file MPNET.npz --seeds 0 1 2 3 [--only NAME ...] [--json out.json]
-        [--grid screen|tune|word_vectors|wv_tune|wv_pool] [--word_vectors md]
+        [--grid screen|tune|word_vectors|wv_tune|wv_pool|wv_zs|nerpos] [--word_vectors md]
 """
 from __future__ import annotations
 
@@ -73,6 +77,7 @@ class Config:
     spread_k: int = 10
     ridge: bool = True  # False: the label spreading scores alone
     nn_word_vectors: bool = False  # the rare-class rule's nearest document also by the word vectors (session 11)
+    zs_md: float = 0.0  # + zs_md x the standardised cosines to the definitions in the word-vector space (session 12)
 
 
 def configs() -> list[Config]:
@@ -105,12 +110,14 @@ CHOSEN = "ridge a1 emb1 x0.5 + zs g0.05 short"  # session 9's choice, the CLI's 
 WORD_VECTOR_BLOCK = "embedding:2"
 FULL_TEXT_BLOCK = "embedding:3"  # the word vectors of the whole document, not its first 5,000 characters
 PMEANS_BLOCK = "embedding:4"  # the word vectors' mean, max and min (WordVectors(pooling="pmeans")), session 12
+NERPOS_BLOCK = "stats:1"  # entity-label and POS shares of en_core_web_md (nerpos_shares), weighted as stats; session 12
 
 
 def block_scale(cfg: Config, block: str) -> float:
     """A block's scale in ``cfg``: as named there, else 1 — except the word-vector block, which a row uses only
     where it names it (so every earlier row means what it meant without ``--word_vectors``)."""
-    return cfg.scales.get(block, 0.0 if block in (WORD_VECTOR_BLOCK, FULL_TEXT_BLOCK, PMEANS_BLOCK) else 1.0)
+    return cfg.scales.get(block, 0.0 if block in (WORD_VECTOR_BLOCK, FULL_TEXT_BLOCK, PMEANS_BLOCK, NERPOS_BLOCK)
+                          else 1.0)
 
 
 def word_vector_configs() -> list[Config]:
@@ -133,6 +140,41 @@ def pmeans_configs() -> list[Config]:
         for s in (3 ** -0.5, 1.0)]
 
 
+def md_zero_shot_configs() -> list[Config]:
+    """``--grid wv_zs`` (session 12): the md x1 row, then the same with the word-vector zero-shot channel."""
+    md1 = word_vector_configs()[1]
+    return [md1] + [Config(f"{md1.name} + zs_md {g:g}", scales=md1.scales, defs="short", zs=0.05, zs_md=g)
+                    for g in (0.025, 0.05)]
+
+
+def nerpos_configs() -> list[Config]:
+    """``--grid nerpos`` (session 12): the md x1 row, then the same plus the entity/POS share block at scale S."""
+    md1 = word_vector_configs()[1]
+    return [md1] + [Config(f"{md1.name} + nerpos x{s:g}", scales={**md1.scales, NERPOS_BLOCK: s}, defs="short",
+                           zs=0.05) for s in (0.5, 1.0, 2.0)]
+
+
+def nerpos_shares(texts: list[str], model: str) -> np.ndarray:
+    """Per text, the share of its tokens inside entities of each NER label, then the share of each universal POS tag
+    (spaCy model ``model``'s tagger and NER; ``md``: en_core_web_md)."""
+    import spacy
+
+    from freegens.word_vectors import resolve_word_vectors
+
+    nlp = spacy.load(resolve_word_vectors(model), exclude=["parser", "lemmatizer"])
+    ents = list(nlp.get_pipe("ner").labels)
+    tags = sorted(spacy.parts_of_speech.IDS)
+    out = np.zeros((len(texts), len(ents) + len(tags)))
+    for i, doc in enumerate(nlp.pipe(texts, batch_size=32)):
+        n = max(len(doc), 1)
+        for ent in doc.ents:
+            out[i, ents.index(ent.label_)] += len(ent) / n
+        for tok in doc:
+            if tok.pos_ in tags:
+                out[i, len(ents) + tags.index(tok.pos_)] += 1 / n
+    return out
+
+
 def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k) -> dict[str, np.ndarray]:
     """Per configuration, the test scores after fitting on ``train`` (the rare-class rule's class at +inf, except
     for the zero-shot heads)."""
@@ -144,10 +186,10 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
         sims[True] = (2 * sims[False] + wv[test] @ wv[train].T) / 3
     rule = {key: codes[train][sim.argmax(axis=1)] for key, sim in sims.items()}
     zs, priors = {}, {}
-    for d in {c.defs for c in cfgs}:
+    for d in {c.defs for c in cfgs} | ({"md"} if any(c.zs_md for c in cfgs) else set()):
         sc = StandardScaler().fit(zs_all[d][train])  # label-free, on the training rows
         zs[d] = (sc.transform(zs_all[d][train]), sc.transform(zs_all[d][test]))
-        if any(c.prior for c in cfgs):
+        if any(c.prior for c in cfgs) and d != "md":
             parts, defined = def_parts[d]
             priors[d] = (prior_fold_scores(dense, parts, defined, train, test), defined)
     spread = {}
@@ -180,6 +222,8 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
         scores = dual_ridge_target_scores(K, Kt, Y - P_tr, cfg.alpha, weights) + P_te
         if cfg.zs:
             scores = scores + cfg.zs * zs[cfg.defs][1]
+        if cfg.zs_md:
+            scores = scores + cfg.zs_md * zs["md"][1]
         if cfg.spread:
             scores = scores + cfg.spread * spread[cfg.spread_k]
         nearest = rule[cfg.nn_word_vectors]
@@ -224,7 +268,7 @@ def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int) -> d
 GRIDS = {"screen": configs, "tune": tune_configs,
          "word_vectors": lambda: [c for c in configs() if c.name == CHOSEN] + word_vector_configs()[:3],
          "wv_tune": lambda: [word_vector_configs()[1]] + word_vector_configs()[3:],
-         "wv_pool": pmeans_configs}
+         "wv_pool": pmeans_configs, "wv_zs": md_zero_shot_configs, "nerpos": nerpos_configs}
 
 
 def main() -> None:
@@ -234,8 +278,8 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write every configuration's per-seed results here")
     ap.add_argument("--grid", choices=tuple(GRIDS), default="screen",
                     help="screen: the session-9 screen (configs()); tune: tune_configs() around the chosen row; "
-                         "word_vectors / wv_tune: word_vector_configs(); wv_pool: pmeans_configs() (these three "
-                         "need --word_vectors)")
+                         "word_vectors / wv_tune: word_vector_configs(); wv_pool: pmeans_configs(); wv_zs: "
+                         "md_zero_shot_configs(); nerpos: nerpos_configs() (these five need --word_vectors)")
     ap.add_argument("--word_vectors", default=None, help="md or a spaCy model folder: the embedding:2 block")
     args = ap.parse_args()
     frame = load_labelled(domain_labels_csv())
@@ -262,10 +306,16 @@ def main() -> None:
         dense[FULL_TEXT_BLOCK] = vectors.encode([str(t) for t in frame["text"]])
         if args.grid == "wv_pool" or args.only:
             dense[PMEANS_BLOCK] = WordVectors(args.word_vectors, pooling="pmeans").encode(texts)
-    elif args.grid in ("word_vectors", "wv_tune", "wv_pool"):
-        raise SystemExit("--grid word_vectors needs --word_vectors md|PATH")
+        # the word-vector zero-shot channel: the short definitions' md vectors (the cosine of an all-zero row is 0)
+        parts, defined = definition_vectors(vectors.encode, label_definitions("short"), classes)
+        zs_all["md"] = np.nan_to_num(zero_shot_scores([dense[WORD_VECTOR_BLOCK]], [parts], defined))
+        if args.grid == "nerpos" or args.only:
+            dense[NERPOS_BLOCK] = nerpos_shares(texts, args.word_vectors)
+    elif args.grid in ("word_vectors", "wv_tune", "wv_pool", "wv_zs", "nerpos"):
+        raise SystemExit(f"--grid {args.grid} needs --word_vectors md|PATH")
     print(f"document features and definitions in {time.process_time() - t0:.0f} CPU-s", flush=True)
-    known = configs() + tune_configs() + word_vector_configs() + pmeans_configs()[1:] if args.only \
+    known = configs() + tune_configs() + word_vector_configs() + pmeans_configs()[1:] + md_zero_shot_configs()[1:] \
+        + nerpos_configs()[1:] if args.only \
         else GRIDS[args.grid]()
     cfgs = [c for c in known if args.only is None or c.name in args.only]
     if args.only and len(cfgs) != len(args.only):
