@@ -26,10 +26,13 @@ rare-class nearest-document rule; offsets ``R1`` and ``boot20``), with the defin
   the mean vector of a label's short definitions), standardised per label on the training rows.
 * ``--grid nerpos`` (session 12): the md x1 row plus a block of entity-label and POS shares (spaCy's tagger and NER of
   the ``--word_vectors`` model), standardised, weighted like the statistics block (0.1) x S = 0.5 / 1 / 2.
+* ``--equal_spread`` (session 12; e.g. with ``--grid md1``): also the offsets chosen after each class's score column
+  is rescaled around its mean to the columns' mean spread (:func:`equal_spread`, statistics of the inner
+  out-of-fold scores, no label), rows ``eq R1`` / ``eq bootN`` beside ``R1`` / ``bootN`` on the same fits.
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_prior.py --encoder bundled --encoder MPNET_DIR \\
         --cache_file MINILM.npz --cache_file MPNET.npz --seeds 0 1 2 3 [--only NAME ...] [--json out.json]
-        [--grid screen|tune|word_vectors|wv_tune|wv_pool|wv_zs|nerpos] [--word_vectors md]
+        [--grid screen|tune|word_vectors|wv_tune|wv_pool|wv_zs|nerpos|md1] [--word_vectors md] [--equal_spread]
 """
 from __future__ import annotations
 
@@ -233,7 +236,17 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
     return out
 
 
-def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int) -> dict[str, list[dict]]:
+def equal_spread(inner: np.ndarray, outer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both score matrices with each class column rescaled around its mean to the columns' mean spread, mean and
+    spread per column from ``inner``'s finite values (``--equal_spread``, session 12; +inf stays +inf)."""
+    finite = np.where(np.isfinite(inner), inner, np.nan)
+    mu, sd = np.nanmean(finite, axis=0), np.nanstd(finite, axis=0)
+    factor = np.where(sd > 0, sd.mean() / np.where(sd > 0, sd, 1.0), 1.0)
+    return mu + (inner - mu) * factor, mu + (outer - mu) * factor
+
+
+def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int,
+           spread: bool = False) -> dict[str, list[dict]]:
     classes = np.unique(y)
     codes = np.searchsorted(classes, y)
     k = len(classes)
@@ -244,7 +257,8 @@ def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int) -> d
         print(line(f"zero-shot {d} plain", res), flush=True)
     for seed in seeds:
         t0 = time.process_time()
-        names = [f"{c.name} {r}" for c in cfgs for r in ("R1", f"boot{boot}")]
+        rules = ("R1", f"boot{boot}") + (("eq R1", f"eq boot{boot}") if spread else ())
+        names = [f"{c.name} {r}" for c in cfgs for r in rules]
         preds = {n: np.empty(len(y), dtype=object) for n in names}
         for train, test in StratifiedKFold(n_splits=5, shuffle=True, random_state=seed).split(texts, y):
             kept, splits = next(inner_splits(y[train], 3, seed, 1))
@@ -260,6 +274,11 @@ def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int) -> d
                 bt = bootstrap_offsets(s, c, n_boot=boot, seed=seed)
                 preds[f"{cfg.name} R1"][test] = classes[(outer[cfg.name] + r1).argmax(axis=1)]
                 preds[f"{cfg.name} boot{boot}"][test] = classes[(outer[cfg.name] + bt).argmax(axis=1)]
+                if spread:
+                    s_eq, o_eq = equal_spread(s, outer[cfg.name])
+                    r1, bt = choose_offsets(s_eq, c), bootstrap_offsets(s_eq, c, n_boot=boot, seed=seed)
+                    preds[f"{cfg.name} eq R1"][test] = classes[(o_eq + r1).argmax(axis=1)]
+                    preds[f"{cfg.name} eq boot{boot}"][test] = classes[(o_eq + bt).argmax(axis=1)]
         score_seed(preds, y, results, seed)
         print(f"seed {seed}: {time.process_time() - t0:.0f} CPU-s", flush=True)
     return results
@@ -268,7 +287,8 @@ def screen(texts, y, dense, emb, zs_all, def_parts, cfgs, seeds, boot: int) -> d
 GRIDS = {"screen": configs, "tune": tune_configs,
          "word_vectors": lambda: [c for c in configs() if c.name == CHOSEN] + word_vector_configs()[:3],
          "wv_tune": lambda: [word_vector_configs()[1]] + word_vector_configs()[3:],
-         "wv_pool": pmeans_configs, "wv_zs": md_zero_shot_configs, "nerpos": nerpos_configs}
+         "wv_pool": pmeans_configs, "wv_zs": md_zero_shot_configs, "nerpos": nerpos_configs,
+         "md1": lambda: [word_vector_configs()[1]]}
 
 
 def main() -> None:
@@ -279,8 +299,11 @@ def main() -> None:
     ap.add_argument("--grid", choices=tuple(GRIDS), default="screen",
                     help="screen: the session-9 screen (configs()); tune: tune_configs() around the chosen row; "
                          "word_vectors / wv_tune: word_vector_configs(); wv_pool: pmeans_configs(); wv_zs: "
-                         "md_zero_shot_configs(); nerpos: nerpos_configs() (these five need --word_vectors)")
+                         "md_zero_shot_configs(); nerpos: nerpos_configs(); md1: the md x1 row (these six need "
+                         "--word_vectors)")
     ap.add_argument("--word_vectors", default=None, help="md or a spaCy model folder: the embedding:2 block")
+    ap.add_argument("--equal_spread", action="store_true",
+                    help="also the offsets chosen on equal-spread scores (rows 'eq R1', 'eq bootN'; equal_spread())")
     args = ap.parse_args()
     frame = load_labelled(domain_labels_csv())
     texts, y = _prep(frame["text"]), _labels(frame)
@@ -311,7 +334,7 @@ def main() -> None:
         zs_all["md"] = np.nan_to_num(zero_shot_scores([dense[WORD_VECTOR_BLOCK]], [parts], defined))
         if args.grid == "nerpos" or args.only:
             dense[NERPOS_BLOCK] = nerpos_shares(texts, args.word_vectors)
-    elif args.grid in ("word_vectors", "wv_tune", "wv_pool", "wv_zs", "nerpos"):
+    elif args.grid in ("word_vectors", "wv_tune", "wv_pool", "wv_zs", "nerpos", "md1"):
         raise SystemExit(f"--grid {args.grid} needs --word_vectors md|PATH")
     print(f"document features and definitions in {time.process_time() - t0:.0f} CPU-s", flush=True)
     known = configs() + tune_configs() + word_vector_configs() + pmeans_configs()[1:] + md_zero_shot_configs()[1:] \
@@ -320,7 +343,7 @@ def main() -> None:
     cfgs = [c for c in known if args.only is None or c.name in args.only]
     if args.only and len(cfgs) != len(args.only):
         raise SystemExit(f"unknown configuration in --only; known: {[c.name for c in known]}")
-    results = screen(texts, y, dense, emb, zs_all, def_parts, cfgs, args.seeds, args.boot)
+    results = screen(texts, y, dense, emb, zs_all, def_parts, cfgs, args.seeds, args.boot, args.equal_spread)
     write_results(args.json, results)
     print_means(results, args.seeds)
 
