@@ -204,8 +204,6 @@ def _word_vector_args(args: argparse.Namespace) -> dict:
     from .word_vectors import WordVectors
 
     weight = 1.0 if args.word_vectors_weight is None else args.word_vectors_weight
-    if not weight > 0:
-        raise ValueError(f"--word_vectors_weight must be > 0, got {weight}")
     vectors = WordVectors(args.word_vectors)
     vectors.dim  # noqa: B018  (loads the model: a missing package stops here, not after minutes of fitting)
     return {"word_vectors": vectors, "word_vectors_weight": weight}

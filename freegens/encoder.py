@@ -195,12 +195,32 @@ def text_key(text: str, max_tokens: int) -> str:
     return hashlib.sha1(f"{max_tokens}\0{text}".encode()).hexdigest()
 
 
-class TextEncoder:
+class Frozen:
+    """A feature source with nothing to fit (a frozen encoder, static word vectors): a deep copy is the object itself
+    (sklearn's ``clone`` of a pipeline, one per CV fold, shares its loaded weights and its cache instead of reloading
+    the weights and re-embedding every document per fold), and it pickles as the constructor arguments named in
+    ``_STATE`` (the weights reload lazily where a saved model is loaded)."""
+
+    _STATE: tuple[str, ...] = ()
+
+    def __deepcopy__(self, memo: dict):
+        return self
+
+    def __getstate__(self) -> dict:
+        return {name: getattr(self, name) for name in self._STATE}
+
+    def __setstate__(self, state: dict) -> None:
+        type(self).__init__(self, **state)
+
+
+class TextEncoder(Frozen):
     """Mean-pooled, L2-normalised embeddings of the first ``max_tokens`` tokens of each text.
 
     Embeddings are cached in memory per text hash, so cross-validation folds embed each document once.
     Pickles as its spec only (weights and cache are dropped; they reload lazily).
     """
+
+    _STATE = ("spec", "max_tokens", "batch_size")
 
     def __init__(self, spec: str = "bundled", max_tokens: int = 256, batch_size: int = 16):
         if max_tokens < 8:
@@ -211,17 +231,6 @@ class TextEncoder:
         self._model: Any = None
         self._tokenizer: Any = None
         self._cache: dict[str, np.ndarray] = {}
-
-    def __deepcopy__(self, memo: dict) -> TextEncoder:
-        # A frozen encoder has nothing to fit: sklearn's clone() of a pipeline (one per CV fold) shares it, and so
-        # its weights and cache, instead of reloading the weights and re-embedding every document per fold.
-        return self
-
-    def __getstate__(self) -> dict:
-        return {"spec": self.spec, "max_tokens": self.max_tokens, "batch_size": self.batch_size}
-
-    def __setstate__(self, state: dict) -> None:
-        TextEncoder.__init__(self, **state)
 
     def _load(self) -> None:
         if self._model is not None:
@@ -414,7 +423,7 @@ def token_windows(text: str, offsets: list[tuple[int, int]], n_tokens: int) -> d
             "last": text[offsets[n - n_tokens][0]:]}
 
 
-class WindowEncoder:
+class WindowEncoder(Frozen):
     """One encoder applied to several token windows of each text (:data:`WINDOWS`), the embeddings concatenated
     (each divided by sqrt(k), so the joint vector has unit length and its cosine is the mean of the windows').
 
@@ -422,6 +431,8 @@ class WindowEncoder:
     recipe page that ends in comments, a chapter that opens with front matter). Windows are cut from the text the
     classifier reads (its first ``MAX_CHARS`` characters), by the encoder's own tokenizer.
     """
+
+    _STATE = ("encoder", "windows")
 
     def __init__(self, encoder: TextEncoder, windows: tuple[str, ...] = WINDOWS):
         bad = [w for w in windows if w not in WINDOWS]
@@ -433,14 +444,6 @@ class WindowEncoder:
         self.max_tokens = encoder.max_tokens
         self._windows: dict[str, dict[str, str]] = {}  # text hash -> its windows (CV folds cut each text once)
 
-    def __getstate__(self) -> dict:
-        return {"encoder": self.encoder, "windows": self.windows}
-
-    def __setstate__(self, state: dict) -> None:
-        WindowEncoder.__init__(self, **state)
-
-    def __deepcopy__(self, memo: dict) -> WindowEncoder:
-        return self  # frozen, like TextEncoder
 
     @property
     def encoders(self) -> list:

