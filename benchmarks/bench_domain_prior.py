@@ -81,6 +81,9 @@ class Config:
     ridge: bool = True  # False: the label spreading scores alone
     nn_word_vectors: bool = False  # the rare-class rule's nearest document also by the word vectors (session 11)
     zs_md: float = 0.0  # + zs_md x the standardised cosines to the definitions in the word-vector space (session 12)
+    poly_stats: float = 0.0  # + poly_stats x a degree-2 kernel on the statistics block (session 13)
+    column_balanced: bool = False  # each column's positives weighted to half its total weight (session 13)
+    average_of: tuple[str, ...] = ()  # the mean of these rows' scores, no fit of its own (session 13)
 
 
 def configs() -> list[Config]:
@@ -157,6 +160,17 @@ def nerpos_configs() -> list[Config]:
                            zs=0.05) for s in (0.5, 1.0, 2.0)]
 
 
+def s13_configs() -> list[Config]:
+    """``--grid s13`` (session 13): the md x1 row, the p-means x1 row, then on top of md x1 the degree-2 kernel on
+    the statistics block (x0.5, x1), binary-balanced columns, and the mean of the md x1 and p-means x1 scores."""
+    md1, pm1 = word_vector_configs()[1], pmeans_configs()[2]
+    return [md1, pm1] + [
+        Config(f"{md1.name} + poly2 stats x{c:g}", scales=md1.scales, defs="short", zs=0.05, poly_stats=c)
+        for c in (0.5, 1.0)] + [
+        Config(f"{md1.name} colbal", scales=md1.scales, defs="short", zs=0.05, column_balanced=True),
+        Config("ens md x1 + pmeans x1", defs="short", average_of=(md1.name, pm1.name))]
+
+
 def nerpos_shares(texts: list[str], model: str) -> np.ndarray:
     """Per text, the share of its tokens inside entities of each NER label, then the share of each universal POS tag
     (spaCy model ``model``'s tagger and NER; ``md``: en_core_web_md)."""
@@ -210,11 +224,10 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
         if not cfg.ridge:
             out[cfg.name] = spread[cfg.spread_k].copy()
             continue
-        K = sum(block_scale(cfg, b) ** 2 * kk for b, (kk, _) in blocks.items())
-        Kt = sum(block_scale(cfg, b) ** 2 * kt for b, (_, kt) in blocks.items())
-        if cfg.defblock:
-            f_tr, f_te = (BLOCK_WEIGHTS["similarity"] * cfg.defblock * z for z in zs[cfg.defs])
-            K, Kt = K + f_tr @ f_tr.T, Kt + f_te @ f_tr.T
+        if cfg.average_of:
+            out[cfg.name] = np.mean([out[name] for name in cfg.average_of], axis=0)
+            continue
+        K, Kt = config_kernels(cfg, blocks, zs)
         P_tr, P_te = np.zeros((len(train), k)), np.zeros((len(test), k))
         if cfg.prior:
             blocks_p, defined = priors[cfg.defs]
@@ -222,7 +235,7 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
                 P_tr, P_te = P_tr + block_scale(cfg, b) * p_tr, P_te + block_scale(cfg, b) * p_te
             factor = cfg.prior / P_tr[:, defined].std()
             P_tr, P_te = factor * P_tr, factor * P_te
-        scores = dual_ridge_target_scores(K, Kt, Y - P_tr, cfg.alpha, weights) + P_te
+        scores = ridge_scores(K, Kt, Y - P_tr, cfg, weights, codes[train]) + P_te
         if cfg.zs:
             scores = scores + cfg.zs * zs[cfg.defs][1]
         if cfg.zs_md:
@@ -233,6 +246,36 @@ def fit_scores(texts, dense, emb, zs_all, def_parts, codes, train, test, cfgs, k
         override = np.flatnonzero(counts[nearest] < RARE_BELOW)
         scores[override, nearest[override]] = np.inf
         out[cfg.name] = scores
+    return out
+
+
+def config_kernels(cfg: Config, blocks: dict, zs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The row's training and test-by-training Gram matrices: its scaled blocks, the definition block and the
+    degree-2 statistics kernel ``poly_stats`` x w^2 (S S')^2 / d (S: the standardised statistics; session 13)."""
+    K = sum(block_scale(cfg, b) ** 2 * kk for b, (kk, _) in blocks.items())
+    Kt = sum(block_scale(cfg, b) ** 2 * kt for b, (_, kt) in blocks.items())
+    if cfg.defblock:
+        f_tr, f_te = (BLOCK_WEIGHTS["similarity"] * cfg.defblock * z for z in zs[cfg.defs])
+        K, Kt = K + f_tr @ f_tr.T, Kt + f_te @ f_tr.T
+    if cfg.poly_stats:
+        w2, (kk, kt) = BLOCK_WEIGHTS["stats"] ** 2, blocks["stats"]
+        d = np.trace(kk / w2) / len(kk)  # the standardised block's mean squared row norm: its non-constant columns
+        K, Kt = K + cfg.poly_stats * w2 * (kk / w2) ** 2 / d, Kt + cfg.poly_stats * w2 * (kt / w2) ** 2 / d
+    return K, Kt
+
+
+def ridge_scores(K: np.ndarray, Kt: np.ndarray, targets: np.ndarray, cfg: Config, weights: np.ndarray,
+                 codes: np.ndarray) -> np.ndarray:
+    """The dual ridge fit's test scores; ``column_balanced``: one solve per class column, the rows of that class
+    weighted up so that they carry half the column's total weight (binary balance per one-vs-rest column)."""
+    if not cfg.column_balanced:
+        return dual_ridge_target_scores(K, Kt, targets, cfg.alpha, weights)
+    out = np.empty((Kt.shape[0], targets.shape[1]))
+    for j in range(targets.shape[1]):
+        pos = codes == j
+        sw = weights.copy()
+        sw[pos] *= weights[~pos].sum() / weights[pos].sum()
+        out[:, j] = dual_ridge_target_scores(K, Kt, targets[:, [j]], cfg.alpha, sw)[:, 0]
     return out
 
 
@@ -288,7 +331,7 @@ GRIDS = {"screen": configs, "tune": tune_configs,
          "word_vectors": lambda: [c for c in configs() if c.name == CHOSEN] + word_vector_configs()[:3],
          "wv_tune": lambda: [word_vector_configs()[1]] + word_vector_configs()[3:],
          "wv_pool": pmeans_configs, "wv_zs": md_zero_shot_configs, "nerpos": nerpos_configs,
-         "md1": lambda: [word_vector_configs()[1]]}
+         "md1": lambda: [word_vector_configs()[1]], "s13": s13_configs}
 
 
 def main() -> None:
@@ -327,18 +370,18 @@ def main() -> None:
         vectors = WordVectors(args.word_vectors)
         dense[WORD_VECTOR_BLOCK] = vectors.encode(texts)
         dense[FULL_TEXT_BLOCK] = vectors.encode([str(t) for t in frame["text"]])
-        if args.grid == "wv_pool" or args.only:
+        if args.grid in ("wv_pool", "s13") or args.only:
             dense[PMEANS_BLOCK] = WordVectors(args.word_vectors, pooling="pmeans").encode(texts)
         # the word-vector zero-shot channel: the short definitions' md vectors (the cosine of an all-zero row is 0)
         parts, defined = definition_vectors(vectors.encode, label_definitions("short"), classes)
         zs_all["md"] = np.nan_to_num(zero_shot_scores([dense[WORD_VECTOR_BLOCK]], [parts], defined))
         if args.grid == "nerpos" or args.only:
             dense[NERPOS_BLOCK] = nerpos_shares(texts, args.word_vectors)
-    elif args.grid in ("word_vectors", "wv_tune", "wv_pool", "wv_zs", "nerpos", "md1"):
+    elif args.grid in ("word_vectors", "wv_tune", "wv_pool", "wv_zs", "nerpos", "md1", "s13"):
         raise SystemExit(f"--grid {args.grid} needs --word_vectors md|PATH")
     print(f"document features and definitions in {time.process_time() - t0:.0f} CPU-s", flush=True)
     known = configs() + tune_configs() + word_vector_configs() + pmeans_configs()[1:] + md_zero_shot_configs()[1:] \
-        + nerpos_configs()[1:] if args.only \
+        + nerpos_configs()[1:] + s13_configs()[2:] if args.only \
         else GRIDS[args.grid]()
     cfgs = [c for c in known if args.only is None or c.name in args.only]
     if args.only and len(cfgs) != len(args.only):

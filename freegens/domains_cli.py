@@ -5,7 +5,8 @@
     njsl domains train LABELLED.csv --output MODEL_DIR [--encoder none|bundled|PATH|ORG/NAME]
                       [--objective shares|macro_f1] [--offset_resamples N]
                       [--encoder_weights 1,0.5] [--zero_shot 0.05] [--definitions short|long|both]
-                      [--word_vectors md|PATH] [--word_vectors_weight 1] [--embedding_cache DIR]
+                      [--word_vectors md|PATH] [--word_vectors_weight 1]
+                      [--word_vectors_pooling mean|pmeans|mean+pmeans] [--embedding_cache DIR]
     njsl domains cv LABELLED.csv [--folds 5] [--output REPORT.md] [--encoder ...] [--objective ...]
                     [--model ridge|stack] [--rare_rule nn|centroid] [--encoder_windows first,middle,last]
                     [--embedding_cache DIR] (and train's options)
@@ -198,15 +199,17 @@ def _word_vector_args(args: argparse.Namespace) -> dict:
     """``--word_vectors SPEC`` / ``--word_vectors_weight W`` as the model's keyword arguments; the vectors are loaded
     here, so a missing package is reported before any fit."""
     if args.word_vectors is None:
-        if args.word_vectors_weight is not None:
-            raise ValueError("--word_vectors_weight applies with --word_vectors md|PATH only")
+        for flag in ("word_vectors_weight", "word_vectors_pooling"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag} applies with --word_vectors md|PATH only")
         return {}
     from .word_vectors import WordVectors
 
     weight = 1.0 if args.word_vectors_weight is None else args.word_vectors_weight
-    vectors = WordVectors(args.word_vectors)
-    vectors.dim  # noqa: B018  (loads the model: a missing package stops here, not after minutes of fitting)
-    return {"word_vectors": vectors, "word_vectors_weight": weight}
+    poolings = (args.word_vectors_pooling or "mean").split("+")
+    vectors = [WordVectors(args.word_vectors, pooling=pooling) for pooling in poolings]
+    vectors[0].dim  # noqa: B018  (loads the model: a missing package stops here, not after minutes of fitting)
+    return {"word_vectors": vectors[0] if len(vectors) == 1 else vectors, "word_vectors_weight": weight}
 
 
 def run_features(args: argparse.Namespace) -> int:
@@ -224,6 +227,7 @@ def run_features(args: argparse.Namespace) -> int:
 def _labelled_args(p: argparse.ArgumentParser) -> None:
     from .local_model import MODELS, OBJECTIVES, RARE_RULES  # here, not at the top: sklearn loads only for train/cv
     from .prior import DEFINITION_SETS
+    from .word_vectors import POOLING_CHOICES
 
     p.add_argument("labelled", help="CSV with a text and a label column (e.g. the paper's fineweb labels)")
     p.add_argument("--text_column", default="text")
@@ -268,6 +272,10 @@ def _labelled_args(p: argparse.ArgumentParser) -> None:
                         "in freegens/README.md, session 11)")
     p.add_argument("--word_vectors_weight", type=float, default=None,
                    help="with --word_vectors: the block's weight relative to an encoder part's (default 1)")
+    p.add_argument("--word_vectors_pooling", choices=POOLING_CHOICES, default=None,
+                   help="with --word_vectors: mean (default) or pmeans (mean, max and min side by side) of a "
+                        "document's word vectors, or mean+pmeans: one ridge model with each, their scores averaged "
+                        "(best measured with --objective macro_f1, session 13 in freegens/README.md)")
     p.add_argument("--embedding_cache", default=None, metavar="DIR",
                    help="with --encoder: read the document embeddings kept in DIR and write the run's there (one file "
                         "per encoder, named by its spec and token limit); a rerun on the same documents embeds none")

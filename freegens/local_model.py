@@ -224,8 +224,25 @@ def _prior_meta(encoder_weights, zero_shot: float, definitions: str) -> dict:
 
 
 def _word_vectors_meta(word_vectors, weight: float) -> dict:
-    """What model.json and a CV result record of ``--word_vectors``/``--word_vectors_weight``."""
-    return {"word_vectors": None if word_vectors is None else {"spec": word_vectors.spec, "weight": weight}}
+    """What model.json and a CV result record of ``--word_vectors``/``--word_vectors_weight``/
+    ``--word_vectors_pooling`` (a list of vectors: one ridge model each, scores averaged)."""
+    if word_vectors is None:
+        return {"word_vectors": None}
+    vectors = word_vectors if isinstance(word_vectors, (list, tuple)) else [word_vectors]
+    return {"word_vectors": {"spec": vectors[0].spec, "weight": weight,
+                             "pooling": "+".join(v.pooling for v in vectors)}}
+
+
+_POOLING_TEXT = {"mean": "their mean", "pmeans": "their p-means: mean, max, min",
+                 "mean+pmeans": "their mean in one ridge model, their p-means (mean, max, min) in a second, the two "
+                                "models' scores averaged"}
+
+
+def _word_vectors_text(spec: str, weight: float, pooling: str) -> str:
+    """The CV report's words for the word-vector block(s)."""
+    flag = "" if pooling == "mean" else f" --word_vectors_pooling {pooling}"
+    return (f", + the static word vectors of spaCy model {spec!r} ({_POOLING_TEXT[pooling]}; weight {weight:g}, "
+            f"--word_vectors{flag})")
 
 
 def score_predictions(y, pred) -> dict:
@@ -281,8 +298,7 @@ def format_cv_report(result: dict) -> str:
                   f"{result['definitions']!r} label definitions (--zero_shot)")
     if result.get("word_vectors"):
         wv = result["word_vectors"]
-        model += (f", + the mean static word vector of spaCy model {wv['spec']!r} (weight {wv['weight']:g}, "
-                  "--word_vectors)")
+        model += _word_vectors_text(wv["spec"], wv["weight"], wv.get("pooling", "mean"))
     if result.get("objective", "shares") == "macro_f1":
         model += ", per-class offsets for macro-F1 chosen by an inner CV of each training fold (--objective macro_f1)"
     if result.get("offset_resamples"):

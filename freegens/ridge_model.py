@@ -169,7 +169,8 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
     ``zero_shot`` > 0 adds that weight × the standardised zero-shot similarities to the label ``definitions``
     to the linear scores (:class:`freegens.prior.ZeroShotBoost`). ``word_vectors``
     (:class:`freegens.word_vectors.WordVectors`) adds its document vectors as one more block, standardised and
-    weighted like an encoder part (``word_vectors_weight`` × the embedding block's weight).
+    weighted like an encoder part (``word_vectors_weight`` × the embedding block's weight); a list of them gives one
+    ridge model per element, their scores averaged (:class:`ScoreAverage`; ``--word_vectors_pooling mean+pmeans``).
 
     Chosen by stratified 5-fold CV (seed 0) on the paper's 1,000 fineweb labels (figures in freegens/README.md):
     the former linear SVM on word + character n-grams and layout statistics reached macro-F1 0.213; a ridge
@@ -186,6 +187,27 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
         check_part_weights(encoder_weights, len(getattr(encoder, "encoders", [encoder])))
     if not word_vectors_weight > 0:
         raise ValueError(f"--word_vectors_weight must be > 0, got {word_vectors_weight}")
+    vectors = word_vectors if isinstance(word_vectors, (list, tuple)) else [word_vectors]
+    linear = [_linear_pipeline(alpha, seed, encoder, rare_cues, encoder_weights, wv, word_vectors_weight)
+              for wv in vectors]
+    pipe = linear[0] if len(linear) == 1 else ScoreAverage(linear)
+    if zero_shot:
+        from .prior import ZeroShotBoost, label_definitions
+
+        label_definitions(definitions)  # a bad name stops before any fit
+        pipe = ZeroShotBoost(pipe, encoder, zero_shot, definitions)
+    model = pipe if encoder is None else RareClassNeighbours(pipe, encoder, rule=rare_rule)
+    if objective == "macro_f1":
+        from .offsets import MacroF1Offsets
+
+        # around the whole decision rule (neighbour rule included), so the inner CV tunes what is predicted
+        model = MacroF1Offsets(model, seed=seed, resamples=offset_resamples)
+    return model
+
+
+def _linear_pipeline(alpha: float, seed: int, encoder, rare_cues: float, encoder_weights, word_vectors,
+                     word_vectors_weight: float):
+    """:func:`build_pipeline`'s feature blocks and ridge classifier (one word-vector source or none)."""
     from sklearn.linear_model import RidgeClassifier
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -213,19 +235,40 @@ def build_pipeline(alpha: float = 1.0, seed: int = 0, encoder=None, rare_cues: f
             ("word_vectors", Pipeline([("wv", EncoderFeatures(word_vectors, "embedding")), ("scale", StandardScaler()),
                                        ("weight", scaled(w["embedding"] * word_vectors_weight))])))
     clf = RidgeClassifier(alpha=alpha, class_weight="balanced", random_state=seed)
-    pipe = Pipeline([("features", features), ("clf", clf)])
-    if zero_shot:
-        from .prior import ZeroShotBoost, label_definitions
+    return Pipeline([("features", features), ("clf", clf)])
 
-        label_definitions(definitions)  # a bad name stops before any fit
-        pipe = ZeroShotBoost(pipe, encoder, zero_shot, definitions)
-    model = pipe if encoder is None else RareClassNeighbours(pipe, encoder, rule=rare_rule)
-    if objective == "macro_f1":
-        from .offsets import MacroF1Offsets
 
-        # around the whole decision rule (neighbour rule included), so the inner CV tunes what is predicted
-        model = MacroF1Offsets(model, seed=seed, resamples=offset_resamples)
-    return model
+class ScoreAverage(ClassifierMixin, BaseEstimator):
+    """Several classifiers fitted on the same documents, their decision scores averaged (``predict``: the class
+    with the highest mean score).
+
+    ``--word_vectors_pooling mean+pmeans`` (issue 14, session 13): one ridge model with the mean word vector and one
+    with its p-means (mean, max, min) as the word-vector block; each alone scores about the same, and averaging
+    the two fits' scores before the offsets are chosen gave a higher macro-F1 than either on fresh CV seeds
+    (freegens/README.md). The members see the same labels, so their classes are the same.
+    """
+
+    def __init__(self, estimators=()):
+        self.estimators = estimators
+
+    def fit(self, X, y) -> ScoreAverage:
+        from sklearn.base import clone
+
+        if not self.estimators:
+            raise ValueError("ScoreAverage needs at least one estimator")
+        X = list(X)
+        self.estimators_ = [clone(e).fit(X, y) for e in self.estimators]
+        self.classes_ = self.estimators_[0].classes_
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        X = list(X)
+        return np.mean([np.asarray(m.decision_function(X), dtype=float) for m in self.estimators_], axis=0)
+
+    def predict(self, X) -> np.ndarray:
+        scores = self.decision_function(X)   # one column for two classes, as sklearn's linear classifiers give
+        codes = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return np.asarray(self.classes_)[codes]
 
 
 #: Classes with fewer training documents than this are (also) decided by the nearest neighbour.

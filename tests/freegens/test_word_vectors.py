@@ -107,14 +107,70 @@ def test_cli_train_records_and_reloads(labelled_csv, vector_model, tmp_path):
     assert main(["train", str(labelled_csv), "--output", str(out), "--word_vectors", str(vector_model),
                  "--word_vectors_weight", "0.5"]) == 0
     meta = json.loads((out / "model.json").read_text())
-    assert meta["word_vectors"] == {"spec": str(vector_model), "weight": 0.5}
+    assert meta["word_vectors"] == {"spec": str(vector_model), "weight": 0.5, "pooling": "mean"}
     model = LocalDomainClassifier.load(out)  # the vectors reload from the spec
     code = "import sys\n\nclass Foo(object):\n    def bar(self, x):\n        return x + 1\n"
     assert model.predict([code]) == ["code"]
 
 
+def test_score_average_is_the_mean_of_its_members_scores(labelled_csv, vector_model):
+    """--word_vectors_pooling mean+pmeans: one ridge model per pooling, the average of their decision scores."""
+    from sklearn.base import clone
+
+    from freegens.local_model import _labels, _prep, load_labelled
+    from freegens.ridge_model import ScoreAverage
+
+    frame = load_labelled(labelled_csv)
+    X, y = _prep(frame["text"]), _labels(frame)
+    pair = [WordVectors(str(vector_model)), WordVectors(str(vector_model), pooling="pmeans")]
+    model = make_model("ridge", word_vectors=pair, word_vectors_weight=2.0)
+    assert isinstance(model, ScoreAverage) and len(model.estimators) == 2
+    for member, wv in zip(model.estimators, pair, strict=True):
+        block = dict(member.named_steps["features"].transformer_list)["word_vectors"]
+        assert block.named_steps["wv"].encoder is wv and block.named_steps["weight"].kw_args == {"weight": 0.04}
+    model.fit(X, y)
+    alone = [clone(make_model("ridge", word_vectors=wv, word_vectors_weight=2.0)).fit(X, y) for wv in pair]
+    expected = (alone[0].decision_function(X) + alone[1].decision_function(X)) / 2
+    np.testing.assert_allclose(model.decision_function(X), expected, rtol=1e-10, atol=1e-12)
+    assert list(model.classes_) == list(alone[0].classes_)
+    np.testing.assert_array_equal(model.predict(X), model.classes_[expected.argmax(axis=1)])
+    two = frame[frame["label"] != "incoherent"]   # two classes: one score column, sklearn's sign rule
+    binary = make_model("ridge", word_vectors=pair).fit(_prep(two["text"]), _labels(two))
+    scores = binary.decision_function(X)
+    assert scores.ndim == 1
+    np.testing.assert_array_equal(binary.predict(X), binary.classes_[(scores > 0).astype(int)])
+    with pytest.raises(ValueError, match="ridge only"):
+        make_model("stack", word_vectors=pair)
+    with pytest.raises(ValueError, match="at least one estimator"):
+        ScoreAverage([]).fit(X, y)
+
+
+def test_cli_mean_plus_pmeans_records_reloads_and_reports(labelled_csv, vector_model, tmp_path):
+    out = tmp_path / "model"
+    assert main(["train", str(labelled_csv), "--output", str(out), "--word_vectors", str(vector_model),
+                 "--word_vectors_pooling", "mean+pmeans"]) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["word_vectors"] == {"spec": str(vector_model), "weight": 1.0, "pooling": "mean+pmeans"}
+    model = LocalDomainClassifier.load(out)
+    poolings = [m.named_steps["features"].transformer_list[-1][1].named_steps["wv"].encoder.pooling
+                for m in model.pipeline.estimators_]
+    assert poolings == ["mean", "pmeans"]
+    code = "import sys\n\nclass Foo(object):\n    def bar(self, x):\n        return x + 1\n"
+    assert model.predict([code]) == ["code"]
+    report = tmp_path / "cv.md"
+    assert main(["cv", str(labelled_csv), "--folds", "3", "--output", str(report), "--word_vectors",
+                 str(vector_model), "--word_vectors_pooling", "pmeans"]) == 0
+    assert "--word_vectors --word_vectors_pooling pmeans" in report.read_text()
+    bad = tmp_path / "bad.md"
+    with pytest.raises(SystemExit) as err:   # argparse's choices: exit 2 before anything runs
+        main(["cv", str(labelled_csv), "--output", str(bad), "--word_vectors", str(vector_model),
+              "--word_vectors_pooling", "max"])
+    assert err.value.code == 2 and not bad.exists()
+
+
 @pytest.mark.parametrize("args, msg", [
     (["--word_vectors_weight", "2"], "--word_vectors_weight applies with --word_vectors"),
+    (["--word_vectors_pooling", "mean+pmeans"], "--word_vectors_pooling applies with --word_vectors"),
     (["--word_vectors", "/no/such/folder"], "neither 'md' nor a spaCy model folder"),
     (["--word_vectors", "VEC", "--word_vectors_weight", "-1"], "--word_vectors_weight must be > 0"),
 ])
