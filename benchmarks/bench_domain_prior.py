@@ -29,10 +29,13 @@ rare-class nearest-document rule; offsets ``R1`` and ``boot20``), with the defin
 * ``--equal_spread`` (session 12; e.g. with ``--grid md1``): also the offsets chosen after each class's score column
   is rescaled around its mean to the columns' mean spread (:func:`equal_spread`, statistics of the inner
   out-of-fold scores, no label), rows ``eq R1`` / ``eq bootN`` beside ``R1`` / ``bootN`` on the same fits.
+* ``--grid s13`` (session 13): the md x1 and p-means x1 rows, then on top of md x1 a degree-2 kernel on the
+  statistics block (``poly_stats``), binary-balanced one-vs-rest columns (``column_balanced``), and the mean of the
+  md x1 and p-means x1 rows' scores (``average_of``; the CLI's ``--word_vectors_pooling mean+pmeans``).
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_domain_prior.py --encoder bundled --encoder MPNET_DIR \\
         --cache_file MINILM.npz --cache_file MPNET.npz --seeds 0 1 2 3 [--only NAME ...] [--json out.json]
-        [--grid screen|tune|word_vectors|wv_tune|wv_pool|wv_zs|nerpos|md1] [--word_vectors md] [--equal_spread]
+        [--grid screen|tune|word_vectors|wv_tune|wv_pool|wv_zs|nerpos|md1|s13] [--word_vectors md] [--equal_spread]
 """
 from __future__ import annotations
 
@@ -342,8 +345,8 @@ def main() -> None:
     ap.add_argument("--grid", choices=tuple(GRIDS), default="screen",
                     help="screen: the session-9 screen (configs()); tune: tune_configs() around the chosen row; "
                          "word_vectors / wv_tune: word_vector_configs(); wv_pool: pmeans_configs(); wv_zs: "
-                         "md_zero_shot_configs(); nerpos: nerpos_configs(); md1: the md x1 row (these six need "
-                         "--word_vectors)")
+                         "md_zero_shot_configs(); nerpos: nerpos_configs(); md1: the md x1 row; s13: "
+                         "s13_configs() (these seven need --word_vectors)")
     ap.add_argument("--word_vectors", default=None, help="md or a spaCy model folder: the embedding:2 block")
     ap.add_argument("--equal_spread", action="store_true",
                     help="also the offsets chosen on equal-spread scores (rows 'eq R1', 'eq bootN'; equal_spread())")
