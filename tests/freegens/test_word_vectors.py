@@ -102,17 +102,6 @@ def test_pipeline_block_and_refusals(vector_model):
         make_model("stack", word_vectors=wv)
 
 
-def test_cli_train_records_and_reloads(labelled_csv, vector_model, tmp_path):
-    out = tmp_path / "model"
-    assert main(["train", str(labelled_csv), "--output", str(out), "--word_vectors", str(vector_model),
-                 "--word_vectors_weight", "0.5"]) == 0
-    meta = json.loads((out / "model.json").read_text())
-    assert meta["word_vectors"] == {"spec": str(vector_model), "weight": 0.5, "pooling": "mean"}
-    model = LocalDomainClassifier.load(out)  # the vectors reload from the spec
-    code = "import sys\n\nclass Foo(object):\n    def bar(self, x):\n        return x + 1\n"
-    assert model.predict([code]) == ["code"]
-
-
 def test_score_average_is_the_mean_of_its_members_scores(labelled_csv, vector_model):
     """--word_vectors_pooling mean+pmeans: one ridge model per pooling, the average of their decision scores."""
     from sklearn.base import clone
@@ -145,18 +134,24 @@ def test_score_average_is_the_mean_of_its_members_scores(labelled_csv, vector_mo
         ScoreAverage([]).fit(X, y)
 
 
-def test_cli_mean_plus_pmeans_records_reloads_and_reports(labelled_csv, vector_model, tmp_path):
+@pytest.mark.parametrize("extra, weight, pooling", [
+    (["--word_vectors_weight", "0.5"], 0.5, "mean"),
+    (["--word_vectors_pooling", "mean+pmeans"], 1.0, "mean+pmeans"),
+])
+def test_cli_train_records_and_reloads(labelled_csv, vector_model, tmp_path, extra, weight, pooling):
     out = tmp_path / "model"
-    assert main(["train", str(labelled_csv), "--output", str(out), "--word_vectors", str(vector_model),
-                 "--word_vectors_pooling", "mean+pmeans"]) == 0
+    assert main(["train", str(labelled_csv), "--output", str(out), "--word_vectors", str(vector_model), *extra]) == 0
     meta = json.loads((out / "model.json").read_text())
-    assert meta["word_vectors"] == {"spec": str(vector_model), "weight": 1.0, "pooling": "mean+pmeans"}
-    model = LocalDomainClassifier.load(out)
-    poolings = [m.named_steps["features"].transformer_list[-1][1].named_steps["wv"].encoder.pooling
-                for m in model.pipeline.estimators_]
-    assert poolings == ["mean", "pmeans"]
+    assert meta["word_vectors"] == {"spec": str(vector_model), "weight": weight, "pooling": pooling}
+    model = LocalDomainClassifier.load(out)  # the vectors reload from the spec
+    if pooling == "mean+pmeans":   # one fitted ridge pipeline per pooling
+        assert [m.named_steps["features"].transformer_list[-1][1].named_steps["wv"].encoder.pooling
+                for m in model.pipeline.estimators_] == ["mean", "pmeans"]
     code = "import sys\n\nclass Foo(object):\n    def bar(self, x):\n        return x + 1\n"
     assert model.predict([code]) == ["code"]
+
+
+def test_cli_cv_reports_the_pooling(labelled_csv, vector_model, tmp_path):
     report = tmp_path / "cv.md"
     assert main(["cv", str(labelled_csv), "--folds", "3", "--output", str(report), "--word_vectors",
                  str(vector_model), "--word_vectors_pooling", "pmeans"]) == 0
