@@ -351,6 +351,15 @@ def main() -> None:
     ap.add_argument("--equal_spread", action="store_true",
                     help="also the offsets chosen on equal-spread scores (rows 'eq R1', 'eq bootN'; equal_spread())")
     args = ap.parse_args()
+    known = configs() + tune_configs() + word_vector_configs() + pmeans_configs()[1:] + md_zero_shot_configs()[1:] \
+        + nerpos_configs()[1:] + s13_configs()[2:] if args.only \
+        else GRIDS[args.grid]()
+    cfgs = [c for c in known if args.only is None or c.name in args.only]
+    if args.only and len(cfgs) != len(args.only):
+        raise SystemExit(f"unknown configuration in --only; known: {[c.name for c in known]}")
+    for i, cfg in enumerate(cfgs):   # an averaged row reads its members' scores, computed before it
+        if set(cfg.average_of) - {c.name for c in cfgs[:i]}:
+            raise SystemExit(f"{cfg.name!r} averages {list(cfg.average_of)}: run them too (with --only, name them)")
     frame = load_labelled(domain_labels_csv())
     texts, y = _prep(frame["text"]), _labels(frame)
     classes = list(np.unique(y))
@@ -383,12 +392,6 @@ def main() -> None:
     elif args.grid in ("word_vectors", "wv_tune", "wv_pool", "wv_zs", "nerpos", "md1", "s13"):
         raise SystemExit(f"--grid {args.grid} needs --word_vectors md|PATH")
     print(f"document features and definitions in {time.process_time() - t0:.0f} CPU-s", flush=True)
-    known = configs() + tune_configs() + word_vector_configs() + pmeans_configs()[1:] + md_zero_shot_configs()[1:] \
-        + nerpos_configs()[1:] + s13_configs()[2:] if args.only \
-        else GRIDS[args.grid]()
-    cfgs = [c for c in known if args.only is None or c.name in args.only]
-    if args.only and len(cfgs) != len(args.only):
-        raise SystemExit(f"unknown configuration in --only; known: {[c.name for c in known]}")
     results = screen(texts, y, dense, emb, zs_all, def_parts, cfgs, args.seeds, args.boot, args.equal_spread)
     write_results(args.json, results)
     print_means(results, args.seeds)
