@@ -5,6 +5,9 @@ cross-validates it; :mod:`freegens.stack` uses it as a base model.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
@@ -31,7 +34,7 @@ class ShapeFeatures:
         return self
 
     def transform(self, X) -> np.ndarray:
-        return np.array([self.features(t) for t in X], dtype=float)
+        return np.array([_feature_row(self.features, t) for t in X], dtype=float)
 
     @staticmethod
     def features(text: str) -> list[float]:
@@ -44,6 +47,14 @@ class ShapeFeatures:
                 float(np.mean([len(ln) for ln in lines])) / 100, float(np.mean([len(w) for w in words])) / 10,
                 sum(w.lower() in _STOPWORDS for w in words) / len(words), len(set(words)) / len(words),
                 float(np.log1p(len(text))) / 10, text.count("?") / len(lines), 100 * text.count("\n") / n]
+
+
+@lru_cache(maxsize=16_384)
+def _feature_row(features: Callable[[str], list[float]], text: str) -> tuple[float, ...]:
+    # A pure function of the text, asked for the same documents again and again: every CV fold, every inner fold of
+    # the macro-F1 offsets and every member of a ScoreAverage transforms them anew (a 5-fold `njsl domains cv` with
+    # --objective macro_f1 asked ~17 times per document, and these regexes were most of its time).
+    return tuple(features(text))
 
 
 class DocStats(ShapeFeatures):

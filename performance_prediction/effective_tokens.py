@@ -2,7 +2,8 @@
 
     D_eff = D * ((1 - c) * (e + l * (1 - e)) + w * c)
 
-c = the data mix's code share, e = the English share of its natural-language part (both 0..1), w = ``code_weight``,
+c = the data mix's code share, e = the English share of its natural-language part (both 0..1; the release's
+``percentage_english`` is read that way: codegen-mono has 38.5 % code and 100 % English), w = ``code_weight``,
 l = ``language_weight`` (without it: ``D * (1 - c + w * c)``). The laws and the trees read "tokens" as one number, so
 a model trained on 577B tokens of which 38.5 % are code (codegen-mono) is placed where a 577B-token natural-language
 model would be and over-predicted on every natural-language task (lambada by .3 and more under the compute law);

@@ -157,3 +157,26 @@ def test_cv_cli_says_when_it_lowers_the_folds(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--folds 10 lowered to 3: the smallest class ('code') has 3 documents" in err
     assert "Stratified 3-fold" in (tmp_path / "cv.md").read_text()
+
+
+def test_document_statistics_are_computed_once_per_text(monkeypatch):
+    """The statistics and cue counts are a pure function of the text; the CV folds, the offsets' inner folds and a
+    ScoreAverage's members ask for the same documents again, and get the same rows without recomputing them."""
+    import numpy as np
+
+    import freegens.cues as cues
+    from freegens.ridge_model import DocStats, RareClassCues
+
+    texts = [f"def f{i}(x):\n    return x + {i}  # test_document_statistics {random.random()}" for i in range(3)]
+    first = DocStats().transform(texts)
+    direct = np.array([DocStats.features(t) for t in texts])
+    np.testing.assert_array_equal(first, direct)
+    calls = []
+    real = cues.cue_features
+    monkeypatch.setattr(cues, "cue_features", lambda t: calls.append(t) or real(t))
+    np.testing.assert_array_equal(DocStats().transform(texts[::-1]), first[::-1])   # another instance, as clone gives
+    assert calls == []
+    DocStats().transform(["a text not seen before, test_document_statistics"])
+    assert len(calls) == 1
+    # each transformer keeps its own rows: the rare-class cues of the same texts are not DocStats'
+    np.testing.assert_array_equal(RareClassCues().transform(texts), [RareClassCues.features(t) for t in texts])
